@@ -1,0 +1,195 @@
+"""Index a repository incrementally: plan, write new chunks, then swap the manifest.
+
+The steps are separate methods so a distributed queue can run `write` batches on many
+workers; `execute` runs them in order for the in-process queue and the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from application.ports import DocumentSource, Embedder, ManifestStore, ProgressReporter, SourceSnapshot, VectorIndex
+from domain.chunking import chunk_file, embedding_text
+from domain.collections import validate_collection
+from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, chunk_id, diff_manifest
+from domain.errors import InvalidInput
+from domain.jobs import IndexRequest, IndexResult, Progress
+from domain.sources import SourceSpec
+
+
+class SilentProgress:
+    async def report(self, stage: str, progress: Progress) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    request: IndexRequest
+    snapshot: SourceSnapshot
+    previous: Manifest | None
+    diff: ManifestDiff | None
+    """None when the source reported no change at all."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What writing one batch of files produced; outcomes add up across batches."""
+
+    chunk_counts: dict[str, int] = field(default_factory=dict)
+    binary_files: tuple[str, ...] = ()
+    chunks_written: int = 0
+    embedding_calls: int = 0
+
+    def __add__(self, other: BatchOutcome) -> BatchOutcome:
+        return BatchOutcome(
+            {**self.chunk_counts, **other.chunk_counts},
+            self.binary_files + other.binary_files,
+            self.chunks_written + other.chunks_written,
+            self.embedding_calls + other.embedding_calls,
+        )
+
+
+def pick_source(sources: Sequence[DocumentSource], spec: SourceSpec) -> DocumentSource:
+    for source in sources:
+        if source.handles(spec):
+            return source
+    raise InvalidInput(f"no configured source can read {spec.kind.value} sources")
+
+
+class IndexRepository:
+    def __init__(
+        self,
+        sources: Sequence[DocumentSource],
+        embedder: Embedder,
+        index: VectorIndex,
+        manifests: ManifestStore,
+        files_per_batch: int = 32,
+        texts_per_embedding_call: int = 64,
+    ) -> None:
+        self._sources = sources
+        self._embedder = embedder
+        self._index = index
+        self._manifests = manifests
+        self._files_per_batch = files_per_batch
+        self._texts_per_call = texts_per_embedding_call
+
+    async def execute(self, request: IndexRequest, progress: ProgressReporter | None = None) -> IndexResult:
+        reporter = progress or SilentProgress()
+        await reporter.report("listing files", Progress())
+        plan = await self.plan(request)
+        if plan.diff is None:
+            return self.unchanged_result(plan)
+        todo = plan.diff.to_index
+        outcome = BatchOutcome()
+        total = len(todo)
+        await reporter.report("embedding", Progress(files_total=total))
+        for start in range(0, total, self._files_per_batch):
+            batch = todo[start : start + self._files_per_batch]
+            outcome = outcome + await self.write(plan.request, plan.snapshot, batch)
+            done = min(start + len(batch), total)
+            await reporter.report("embedding", Progress(total, done, outcome.chunks_written))
+        await reporter.report("finalizing", Progress(total, total, outcome.chunks_written))
+        return await self.finalize(plan, outcome)
+
+    async def plan(self, request: IndexRequest) -> IndexPlan:
+        validate_collection(request.collection)
+        spec = request.source
+        previous = await self._manifests.get(request.collection, spec.repository_id)
+        snapshot = await pick_source(self._sources, spec).snapshot(spec, previous)
+        if snapshot.files is None:
+            return IndexPlan(request, snapshot, previous, None)
+        return IndexPlan(request, snapshot, previous, diff_manifest(previous, snapshot.files))
+
+    async def write(
+        self, request: IndexRequest, snapshot: SourceSnapshot, entries: Sequence[FileEntry]
+    ) -> BatchOutcome:
+        """Read, chunk, embed and store `entries`. Chunks already stored are not embedded again."""
+        spec = request.source
+        source = pick_source(self._sources, spec)
+        chunks: list[Chunk] = []
+        counts: dict[str, int] = {}
+        async for file in source.read(spec, snapshot, entries):
+            file_chunks = chunk_file(file, snapshot.repository, snapshot.commit)
+            counts[file.path] = len(file_chunks)
+            chunks.extend(file_chunks)
+        binary = tuple(entry.path for entry in entries if entry.path not in counts)
+        existing = await self._index.existing_ids(request.collection, [c.id for c in chunks])
+        fresh = [c for c in chunks if c.id not in existing]
+        calls = 0
+        for start in range(0, len(fresh), self._texts_per_call):
+            batch = fresh[start : start + self._texts_per_call]
+            vectors = await self._embedder.embed_documents([embedding_text(c) for c in batch])
+            calls += 1
+            await self._index.upsert(request.collection, self._embedder.name, batch, vectors)
+        return BatchOutcome(counts, binary, len(fresh), calls)
+
+    async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
+        """Swap in the new manifest, then delete the chunks no version refers to any more."""
+        assert plan.diff is not None
+        previous = plan.previous
+        old_counts = dict(previous.chunk_counts) if previous else {}
+        files = {entry.path: entry.blob_sha for entry in plan.diff.unchanged}
+        counts = {entry.path: old_counts.get(entry.path, 0) for entry in plan.diff.unchanged}
+        for entry in plan.diff.to_index:
+            if entry.path in outcome.chunk_counts:
+                files[entry.path] = entry.blob_sha
+                counts[entry.path] = outcome.chunk_counts[entry.path]
+        snapshot = plan.snapshot
+        manifest = Manifest(
+            repository=snapshot.repository,
+            source=_describe(plan.request.source),
+            commit=snapshot.commit,
+            files=files,
+            chunk_counts=counts,
+            indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            ref=plan.request.source.ref,
+            etag=snapshot.etag,
+            web_url=snapshot.web_url,
+        )
+        await self._manifests.save(plan.request.collection, manifest)
+        stale = stale_chunk_ids(previous, manifest)
+        if stale:
+            await self._index.delete(plan.request.collection, stale)
+        skipped = snapshot.skipped
+        return IndexResult(
+            files_indexed=len(outcome.chunk_counts),
+            files_unchanged=len(plan.diff.unchanged),
+            files_deleted=len(plan.diff.deleted),
+            files_skipped=skipped.total + len(outcome.binary_files),
+            chunks_written=outcome.chunks_written,
+            chunks_deleted=len(stale),
+            embedding_calls=outcome.embedding_calls,
+            commit=snapshot.commit,
+            skipped=skipped,
+        )
+
+    def unchanged_result(self, plan: IndexPlan) -> IndexResult:
+        files = len(plan.previous.files) if plan.previous else 0
+        return IndexResult(files_unchanged=files, commit=plan.snapshot.commit, skipped=plan.snapshot.skipped)
+
+
+def stale_chunk_ids(previous: Manifest | None, current: Manifest) -> list[str]:
+    """Ids of chunks of file versions the new manifest no longer names (ids are deterministic)."""
+    if previous is None:
+        return []
+    stale: list[str] = []
+    for path, blob_sha in previous.files.items():
+        if current.files.get(path) == blob_sha:
+            continue
+        count = previous.chunk_counts.get(path, 0)
+        stale.extend(chunk_id(previous.repository, path, blob_sha, i) for i in range(count))
+    return stale
+
+
+def all_chunk_ids(manifest: Manifest) -> list[str]:
+    return stale_chunk_ids(manifest, Manifest(manifest.repository, manifest.source, manifest.commit))
+
+
+def _describe(spec: SourceSpec) -> str:
+    if spec.kind.value == "github":
+        suffix = f"/{spec.subdir}" if spec.subdir else ""
+        return f"github:{spec.location}{suffix}"
+    return spec.location
+

@@ -1,0 +1,47 @@
+"""Submit index jobs and follow them, whichever queue runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.indexing import pick_source
+from application.ports import DocumentSource, JobQueue
+from domain.collections import validate_collection
+from domain.jobs import IndexRequest, Job
+
+
+class SubmitIndexJob:
+    """Validate a request before it is queued, so bad input fails now, not in a worker."""
+
+    def __init__(self, queue: JobQueue, sources: Sequence[DocumentSource]) -> None:
+        self._queue = queue
+        self._sources = sources
+
+    async def execute(self, request: IndexRequest) -> Job:
+        validate_collection(request.collection)
+        pick_source(self._sources, request.source)
+        return await self._queue.submit(request)
+
+
+class GetJob:
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    async def execute(self, job_id: str) -> Job:
+        return await self._queue.get(job_id)
+
+
+class ListJobs:
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    async def execute(self, limit: int = 50) -> list[Job]:
+        return await self._queue.list(limit)
+
+
+class CancelJob:
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    async def execute(self, job_id: str) -> Job:
+        return await self._queue.cancel(job_id)

@@ -1,0 +1,121 @@
+"""Ports: what the use cases need from the outside world, as structural protocols.
+
+Adapters implement these; the composition root (entrypoints.container) picks which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.answers import ChatTurn, SearchHit
+from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile
+from domain.jobs import IndexRequest, Job, Progress
+from domain.sources import SourceSpec
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """A source's listing at one version.
+
+    `files` is None when the source could tell cheaply that nothing changed since
+    `previous_commit` (same commit, or an ETag match): the caller does no more work.
+    """
+
+    repository: str
+    commit: str
+    web_url: str
+    files: tuple[FileEntry, ...] | None
+    skipped: SkipCounts
+    etag: str | None = None
+
+
+class DocumentSource(Protocol):
+    """Lists and reads the files of a source (a GitHub repository, a local folder)."""
+
+    def handles(self, spec: SourceSpec) -> bool: ...
+
+    async def snapshot(self, spec: SourceSpec, previous: Manifest | None) -> SourceSnapshot: ...
+
+    def read(
+        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry]
+    ) -> AsyncIterator[SourceFile]:
+        """Yield the decoded text of `entries`; files that turn out binary are not yielded."""
+        ...
+
+
+class Embedder(Protocol):
+    @property
+    def name(self) -> str:
+        """Identifies the vector space: a collection holds vectors of one embedder only."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def embed_query(self, text: str) -> list[float]: ...
+
+
+class VectorIndex(Protocol):
+    """Chunks and their vectors, grouped in named collections."""
+
+    async def upsert(
+        self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+    ) -> None: ...
+
+    async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]: ...
+
+    async def query(
+        self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
+    ) -> list[SearchHit]: ...
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    async def collections(self) -> list[str]: ...
+
+    async def ping(self) -> None:
+        """Raise UpstreamUnavailable when the store cannot be reached."""
+        ...
+
+
+class ManifestStore(Protocol):
+    """The live version of each repository per collection; `save` is the atomic swap."""
+
+    async def get(self, collection: str, repository: str) -> Manifest | None: ...
+
+    async def save(self, collection: str, manifest: Manifest) -> None: ...
+
+    async def delete(self, collection: str, repository: str) -> None: ...
+
+    async def list(self, collection: str | None = None) -> list[tuple[str, Manifest]]: ...
+
+
+class ProgressReporter(Protocol):
+    async def report(self, stage: str, progress: Progress) -> None: ...
+
+
+class JobQueue(Protocol):
+    """Runs index jobs somewhere (this process, Hatchet workers) and reports on them."""
+
+    async def submit(self, request: IndexRequest) -> Job:
+        """Queue a job, or return the unfinished job already queued for that repository."""
+        ...
+
+    async def get(self, job_id: str) -> Job: ...
+
+    async def list(self, limit: int = 50) -> list[Job]: ...
+
+    async def cancel(self, job_id: str) -> Job: ...
+
+    async def ping(self) -> None: ...
+
+
+class AnswerGenerator(Protocol):
+    @property
+    def generative(self) -> bool: ...
+
+    async def generate(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> str: ...
+
+    def stream(
+        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]
+    ) -> AsyncIterator[str]: ...

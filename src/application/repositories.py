@@ -1,0 +1,57 @@
+"""What is indexed, and forgetting it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.indexing import all_chunk_ids
+from application.ports import ManifestStore, VectorIndex
+from domain.documents import Manifest
+from domain.errors import NotFound
+
+
+@dataclass(frozen=True)
+class IndexedRepository:
+    collection: str
+    manifest: Manifest
+
+
+class ListRepositories:
+    def __init__(self, manifests: ManifestStore) -> None:
+        self._manifests = manifests
+
+    async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
+        found = await self._manifests.list(collection)
+        return [IndexedRepository(name, manifest) for name, manifest in found]
+
+
+class GetRepository:
+    def __init__(self, manifests: ManifestStore) -> None:
+        self._manifests = manifests
+
+    async def execute(self, repository: str) -> list[IndexedRepository]:
+        found = [r for r in await ListRepositories(self._manifests).execute() if r.manifest.repository == repository]
+        if not found:
+            raise NotFound(f"repository {repository!r} is not indexed")
+        return found
+
+
+class ForgetRepository:
+    """Remove a repository from every collection (or one): manifest first, then its chunks."""
+
+    def __init__(self, manifests: ManifestStore, index: VectorIndex) -> None:
+        self._manifests = manifests
+        self._index = index
+
+    async def execute(self, repository: str, collection: str | None = None) -> list[IndexedRepository]:
+        found = [
+            r
+            for r in await ListRepositories(self._manifests).execute(collection)
+            if r.manifest.repository == repository
+        ]
+        if not found:
+            raise NotFound(f"repository {repository!r} is not indexed")
+        for entry in found:
+            await self._manifests.delete(entry.collection, repository)
+            await self._index.delete(entry.collection, all_chunk_ids(entry.manifest))
+        return found

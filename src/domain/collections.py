@@ -1,0 +1,23 @@
+"""Collection names: validated up front with Chroma's rules, so users get a clear error."""
+
+import re
+
+from domain.errors import InvalidInput
+
+DEFAULT_COLLECTION = "default"
+MANIFEST_COLLECTION = "repochat-manifests"
+"""Reserved: where the live manifests are kept, beside the user's collections."""
+
+_VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def validate_collection(name: str) -> str:
+    if not _VALID.match(name) or ".." in name or _IPV4.match(name):
+        raise InvalidInput(
+            f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
+            "'.', '_' and '-', starting and ending with a letter or digit, without '..'"
+        )
+    if name == MANIFEST_COLLECTION:
+        raise InvalidInput(f"the collection name {name!r} is reserved by repochat")
+    return name
