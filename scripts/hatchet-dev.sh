@@ -94,6 +94,7 @@ build_binaries() {
   log "building Hatchet $HATCHET_VERSION into $BIN_DIR (first run only, takes minutes)"
   local tmp dir
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   # `go install module/cmd/x@tag` fails here (the proxy refuses the @v/list lookup and the
   # checksum DB lacks some deps), so build from a throwaway module that reuses Hatchet's go.sum.
   printf 'module repochat.local/hatchetbuild\n\ngo 1.26\n\nrequire github.com/hatchet-dev/hatchet %s\n' \
@@ -122,7 +123,8 @@ engine_env() { # configuration read by hatchet-migrate / hatchet-admin / hatchet
 
 start_lite() {
   engine_env
-  mkdir -p "$HOME_DIR/static" # empty: no dashboard is served
+  mkdir -p "$HOME_DIR/static" # no dashboard; the static server only needs an index.html
+  [ -f "$HOME_DIR/static/index.html" ] || echo '<p>Hatchet dev engine (no dashboard)</p>' >"$HOME_DIR/static/index.html"
   "$BIN_DIR/hatchet-migrate" >"$HOME_DIR/migrate.log" 2>&1 || { tail -n 30 "$HOME_DIR/migrate.log" >&2; die "hatchet-migrate failed"; }
   "$BIN_DIR/hatchet-admin" quickstart --skip certs --generated-config-dir "$HOME_DIR/config" \
     --overwrite=false >"$HOME_DIR/quickstart.log" 2>&1 || { tail -n 30 "$HOME_DIR/quickstart.log" >&2; die "quickstart failed"; }

@@ -1,0 +1,115 @@
+"""Which files are worth indexing: one policy for every source.
+
+By default repochat indexes documentation and source text and skips vendored folders,
+lock files, minified bundles, binaries and large files. `include` globs replace the
+default list of wanted files; `exclude` globs are added to the default exclusions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+MAX_FILE_BYTES = 1_000_000
+
+DOC_SUFFIXES = (".md", ".mdx", ".markdown", ".rst", ".txt", ".adoc")
+CODE_SUFFIXES = (
+    ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".go", ".rs", ".java", ".kt", ".scala",
+    ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".swift", ".sh", ".sql", ".proto",
+    ".toml", ".yaml", ".yml", ".ini", ".cfg", ".html", ".css", ".vue", ".svelte",
+)  # fmt: skip
+PLAIN_NAMES = ("readme", "license", "changelog", "contributing", "makefile", "dockerfile", "notice", "authors")
+
+DEFAULT_EXCLUDE = (
+    "**/node_modules/**", "**/vendor/**", "**/third_party/**", "**/.git/**", "**/__pycache__/**",
+    "**/.venv/**", "**/venv/**", "**/dist/**", "**/build/**", "**/target/**", "**/site-packages/**",
+    "**/*.lock", "**/package-lock.json", "**/pnpm-lock.yaml", "**/go.sum",
+    "**/*.min.js", "**/*.min.css", "**/*.map",
+)  # fmt: skip
+
+
+class SkipReason(str, Enum):
+    FILTERED = "filtered"
+    TOO_LARGE = "too_large"
+    BINARY = "binary"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_bytes: int = MAX_FILE_BYTES
+
+    def check(self, path: str, size: int) -> SkipReason | None:
+        """Why `path` is skipped, or None when it should be indexed."""
+        if _matches_any(path, DEFAULT_EXCLUDE + self.exclude):
+            return SkipReason.FILTERED
+        if self.include:
+            if not _matches_any(path, self.include):
+                return SkipReason.FILTERED
+        elif not _default_wanted(path):
+            return SkipReason.FILTERED
+        if size > self.max_bytes:
+            return SkipReason.TOO_LARGE
+        return None
+
+
+def decode_text(content: bytes) -> str | None:
+    """The file's text, or None for binary content (a NUL byte, or not UTF-8)."""
+    if b"\0" in content[:8192]:
+        return None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def is_safe_relative_path(path: str) -> bool:
+    """False for absolute paths and paths that climb out of the root."""
+    if not path or path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
+        return False
+    return ".." not in path.replace("\\", "/").split("/")
+
+
+def _default_wanted(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1].lower()
+    if name.endswith(DOC_SUFFIXES + CODE_SUFFIXES):
+        return True
+    return name.split(".", 1)[0] in PLAIN_NAMES
+
+
+def _matches_any(path: str, globs: Sequence[str]) -> bool:
+    return any(_glob_regex(glob).match(path) for glob in globs)
+
+
+@lru_cache(maxsize=512)
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    """Translate a path glob: `**` spans folders, `*` and `?` stay within one name.
+
+    A glob without a slash matches the file name in any folder, as .gitignore does.
+    """
+    if "/" not in glob:
+        glob = "**/" + glob
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("^" + "".join(out) + "$")
