@@ -13,7 +13,9 @@
 set -euo pipefail
 
 HATCHET_VERSION=v0.104.7 # engine tag matching our pinned hatchet-sdk
-HOME_DIR=$(realpath -m "${REPOCHAT_HATCHET_HOME:-$PWD/.hatchet-dev}")
+# State lives in the project root (not $PWD) so every subcommand finds it from any directory.
+PROJECT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOME_DIR=$(realpath -m "${REPOCHAT_HATCHET_HOME:-$PROJECT_ROOT/.hatchet-dev}")
 PG_PORT=${REPOCHAT_HATCHET_PG_PORT:-55432}
 GRPC_PORT=${REPOCHAT_HATCHET_GRPC_PORT:-7077}
 API_PORT=${REPOCHAT_HATCHET_API_PORT:-8888} # hatchet-lite's proxy: /api -> REST API
@@ -93,8 +95,8 @@ build_binaries() {
   command -v go >/dev/null || die "Go >= 1.26 is needed to build Hatchet $HATCHET_VERSION"
   log "building Hatchet $HATCHET_VERSION into $BIN_DIR (first run only, takes minutes)"
   local tmp dir
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
+  tmp=$(mktemp -d) && BUILD_TMP=$tmp
+  trap 'rm -rf "${BUILD_TMP:-}"' EXIT
   # `go install module/cmd/x@tag` fails here (the proxy refuses the @v/list lookup and the
   # checksum DB lacks some deps), so build from a throwaway module that reuses Hatchet's go.sum.
   printf 'module repochat.local/hatchetbuild\n\ngo 1.26\n\nrequire github.com/hatchet-dev/hatchet %s\n' \

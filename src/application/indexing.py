@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from application.ports import DocumentSource, Embedder, ManifestStore, ProgressReporter, SourceSnapshot, VectorIndex
+from application.ports import (
+    DocumentSource,
+    Embedder,
+    ManifestStore,
+    ProgressReporter,
+    SourceSnapshot,
+    StageNote,
+    VectorIndex,
+    no_note,
+)
 from domain.chunking import chunk_file, embedding_text
 from domain.collections import validate_collection
 from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, chunk_id, diff_manifest
@@ -77,40 +86,50 @@ class IndexRepository:
 
     async def execute(self, request: IndexRequest, progress: ProgressReporter | None = None) -> IndexResult:
         reporter = progress or SilentProgress()
-        await reporter.report("listing files", Progress())
-        plan = await self.plan(request)
+        current = Progress()
+
+        async def note(stage: str) -> None:
+            await reporter.report(stage, current)
+
+        await note("listing files")
+        plan = await self.plan(request, note)
         if plan.diff is None:
             return self.unchanged_result(plan)
         todo = plan.diff.to_index
         outcome = BatchOutcome()
         total = len(todo)
-        await reporter.report("embedding", Progress(files_total=total))
+        current = Progress(files_total=total)
+        await note("embedding")
         for start in range(0, total, self._files_per_batch):
             batch = todo[start : start + self._files_per_batch]
-            outcome = outcome + await self.write(plan.request, plan.snapshot, batch)
-            done = min(start + len(batch), total)
-            await reporter.report("embedding", Progress(total, done, outcome.chunks_written))
+            outcome = outcome + await self.write(plan.request, plan.snapshot, batch, note)
+            current = Progress(total, min(start + len(batch), total), outcome.chunks_written)
+            await note("embedding")
         await reporter.report("finalizing", Progress(total, total, outcome.chunks_written))
         return await self.finalize(plan, outcome)
 
-    async def plan(self, request: IndexRequest) -> IndexPlan:
+    async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan:
         validate_collection(request.collection)
         spec = request.source
         previous = await self._manifests.get(request.collection, spec.repository_id)
-        snapshot = await pick_source(self._sources, spec).snapshot(spec, previous)
+        snapshot = await pick_source(self._sources, spec).snapshot(spec, previous, note)
         if snapshot.files is None:
             return IndexPlan(request, snapshot, previous, None)
         return IndexPlan(request, snapshot, previous, diff_manifest(previous, snapshot.files))
 
     async def write(
-        self, request: IndexRequest, snapshot: SourceSnapshot, entries: Sequence[FileEntry]
+        self,
+        request: IndexRequest,
+        snapshot: SourceSnapshot,
+        entries: Sequence[FileEntry],
+        note: StageNote = no_note,
     ) -> BatchOutcome:
         """Read, chunk, embed and store `entries`. Chunks already stored are not embedded again."""
         spec = request.source
         source = pick_source(self._sources, spec)
         chunks: list[Chunk] = []
         counts: dict[str, int] = {}
-        async for file in source.read(spec, snapshot, entries):
+        async for file in source.read(spec, snapshot, entries, note):
             file_chunks = chunk_file(file, snapshot.repository, snapshot.commit)
             counts[file.path] = len(file_chunks)
             chunks.extend(file_chunks)

@@ -5,7 +5,7 @@ Adapters implement these; the composition root (entrypoints.container) picks whi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,15 +31,25 @@ class SourceSnapshot:
     etag: str | None = None
 
 
+StageNote = Callable[[str], Awaitable[None]]
+"""Lets an adapter say what it is doing now ("fetching archive", "waiting for rate limit")."""
+
+
+async def no_note(stage: str) -> None:
+    return None
+
+
 class DocumentSource(Protocol):
     """Lists and reads the files of a source (a GitHub repository, a local folder)."""
 
     def handles(self, spec: SourceSpec) -> bool: ...
 
-    async def snapshot(self, spec: SourceSpec, previous: Manifest | None) -> SourceSnapshot: ...
+    async def snapshot(
+        self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note
+    ) -> SourceSnapshot: ...
 
     def read(
-        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry]
+        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         """Yield the decoded text of `entries`; files that turn out binary are not yielded."""
         ...
