@@ -1,0 +1,46 @@
+"""HashingEmbedder: a deterministic bag-of-words embedder with no model (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+
+from application.ports import Embedder
+
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+class HashingEmbedder(Embedder):
+    """Feature hashing of lowercase words and word pairs into a fixed number of signed buckets.
+
+    Texts sharing words get close vectors, which is enough to test retrieval end to end
+    without downloading or loading a model.
+    """
+
+    def __init__(self, dimension: int = 256) -> None:
+        self._dimension = dimension
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return f"hashing-{self._dimension}"
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        return [self._vector(text) for text in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.0] * self._dimension
+        words = [w.lower() for w in _WORD.findall(text)]
+        features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self._dimension
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]

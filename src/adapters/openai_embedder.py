@@ -1,0 +1,44 @@
+"""OpenAIEmbedder: embeddings from an OpenAI-compatible API through langchain-openai."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
+
+from adapters.openai_errors import translate_openai_error
+from application.ports import Embedder
+
+
+class OpenAIEmbedder(Embedder):
+    def __init__(self, model: str, api_key: str | None, base_url: str | None = None, timeout: float = 60) -> None:
+        self._model = model
+        # check_embedding_ctx_length=False: otherwise langchain tokenizes with tiktoken, which
+        # downloads its encodings at run time. Chunks are already sized for embedding.
+        self._client = OpenAIEmbeddings(
+            model=model,
+            api_key=SecretStr(api_key) if api_key else None,
+            base_url=base_url,
+            check_embedding_ctx_length=False,
+            timeout=timeout,
+            max_retries=3,
+        )
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return f"openai-{self._model}"
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        try:
+            return await self._client.aembed_documents(list(texts))
+        except Exception as e:
+            raise translate_openai_error(e, "embedding") from e
+
+    async def embed_query(self, text: str) -> list[float]:
+        try:
+            return await self._client.aembed_query(text)
+        except Exception as e:
+            raise translate_openai_error(e, "embedding") from e
