@@ -1,0 +1,250 @@
+"""InProcessJobQueue: index jobs run by asyncio workers in this process, recorded in SQLite.
+
+Job records survive a crash: jobs left queued or running are run again on the next
+start, which is safe because indexing is idempotent (deterministic chunk ids, and the
+manifest swap happens last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adapters.job_codec import (
+    progress_from_json,
+    progress_to_json,
+    request_from_json,
+    request_to_json,
+    result_from_json,
+    result_to_json,
+)
+from application.ports import JobQueue, ProgressReporter
+from domain.errors import NotFound, RepochatError
+from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RunIndex = Callable[[IndexRequest, ProgressReporter], Awaitable[IndexResult]]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    repository TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs (repository, collection, state);
+"""
+_UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class _JobProgress(ProgressReporter):
+    """Writes progress to the job record, at most every `interval` seconds unless the stage changes."""
+
+    def __init__(self, queue: InProcessJobQueue, job_id: str, interval: float = 0.5) -> None:
+        self._queue = queue
+        self._job_id = job_id
+        self._interval = interval
+        self._last_write = 0.0
+        self._last_stage = ""
+
+    async def report(self, stage: str, progress: Progress) -> None:
+        now = time.monotonic()
+        if stage == self._last_stage and now - self._last_write < self._interval:
+            return
+        self._last_write, self._last_stage = now, stage
+        await self._queue._update(self._job_id, state=JobState.RUNNING, stage=stage, progress=progress)
+
+
+class InProcessJobQueue(JobQueue):
+    def __init__(self, database: Path, run_index: RunIndex, workers: int = 1) -> None:
+        self._database = database
+        self._run_index = run_index
+        self._workers = workers
+        self._pending: asyncio.Queue[str] = asyncio.Queue()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Create the table, requeue what a previous process left unfinished, start workers."""
+        await self._execute(_SCHEMA, script=True)
+        rows = await self._fetch(
+            "SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED
+        )
+        for row in rows:
+            log.info("resuming job %s left unfinished by a previous run", row["id"])
+            await self._update(row["id"], state=JobState.QUEUED, stage="queued (resumed)")
+            self._pending.put_nowait(row["id"])
+        self._worker_tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        """Stop workers; running jobs stay 'running' in the record and resume on the next start."""
+        for task in self._worker_tasks + list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, *self._running.values(), return_exceptions=True)
+        self._worker_tasks = []
+
+    async def submit(self, request: IndexRequest) -> Job:
+        async with self._lock:
+            repository = request.source.repository_id
+            rows = await self._fetch(
+                "SELECT * FROM jobs WHERE repository = ? AND collection = ? AND state IN (?, ?)",
+                (repository, request.collection, *_UNFINISHED),
+            )
+            if rows:
+                return _job(rows[0])
+            job_id = uuid.uuid4().hex
+            now = _now()
+            await self._execute(
+                "INSERT INTO jobs (id, repository, collection, request, state, stage, progress, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, repository, request.collection, json.dumps(request_to_json(request)),
+                 JobState.QUEUED.value, "queued", json.dumps(progress_to_json(Progress())), now, now),
+            )  # fmt: skip
+        self._pending.put_nowait(job_id)
+        return await self.get(job_id)
+
+    async def get(self, job_id: str) -> Job:
+        rows = await self._fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise NotFound(f"no job with id {job_id!r}")
+        return _job(rows[0])
+
+    async def list(self, limit: int = 50) -> list[Job]:
+        rows = await self._fetch("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [_job(row) for row in rows]
+
+    async def cancel(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job.state.finished:
+            return job
+        await self._update(job_id, state=JobState.CANCELLED, stage="cancelled")
+        task = self._running.get(job_id)
+        if task:
+            task.cancel()
+        return await self.get(job_id)
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1", ())
+
+    async def wait_idle(self) -> None:
+        """Return once no job is queued or running in this process (used by the CLI and tests)."""
+        while not self._pending.empty() or self._running:
+            await asyncio.sleep(0.05)
+
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._pending.get()
+            job = await self.get(job_id)
+            if job.state is not JobState.QUEUED:
+                continue
+            task = asyncio.create_task(self._run(job))
+            self._running[job_id] = task
+            try:
+                await asyncio.wait([task])
+            finally:
+                self._running.pop(job_id, None)
+
+    async def _run(self, job: Job) -> None:
+        await self._update(job.id, state=JobState.RUNNING, stage="starting")
+        try:
+            result = await self._run_index(job.request, _JobProgress(self, job.id))
+        except asyncio.CancelledError:
+            return
+        except RepochatError as e:
+            await self._update(job.id, state=JobState.FAILED, stage="failed", error=e.message)
+            return
+        except Exception as e:
+            log.exception("job %s failed", job.id)
+            await self._update(job.id, state=JobState.FAILED, stage="failed", error=f"{type(e).__name__}: {e}")
+            return
+        progress = Progress(result.files_indexed + result.files_unchanged, result.files_indexed
+                            + result.files_unchanged, result.chunks_written)  # fmt: skip
+        await self._update(job.id, state=JobState.SUCCEEDED, stage="done", progress=progress, result=result)
+
+    async def _update(
+        self,
+        job_id: str,
+        *,
+        state: JobState,
+        stage: str,
+        progress: Progress | None = None,
+        result: IndexResult | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a change; a cancelled job's record is final and never overwritten."""
+        sets = ["state = ?", "stage = ?", "updated_at = ?"]
+        values: list[Any] = [state.value, stage, _now()]
+        if progress is not None:
+            sets.append("progress = ?")
+            values.append(json.dumps(progress_to_json(progress)))
+        if result is not None:
+            sets.append("result = ?")
+            values.append(json.dumps(result_to_json(result)))
+        if error is not None:
+            sets.append("error = ?")
+            values.append(error)
+        guard = "" if state is JobState.QUEUED else " AND state != 'cancelled'"
+        await self._execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?{guard}", (*values, job_id))
+
+    async def _execute(self, sql: str, params: tuple[Any, ...] = (), script: bool = False) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            if script:
+                db.executescript(sql)
+            else:
+                db.execute(sql, params)
+
+        await self._with_db(run)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        return await self._with_db(lambda db: list(db.execute(sql, params).fetchall()))
+
+    async def _with_db(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one transaction on a short-lived connection, off the event loop."""
+
+        def run() -> T:
+            db = sqlite3.connect(self._database, timeout=30)
+            db.row_factory = sqlite3.Row
+            try:
+                with db:
+                    return work(db)
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(run)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        repository=row["repository"],
+        request=request_from_json(json.loads(row["request"])),
+        state=JobState(row["state"]),
+        stage=row["stage"],
+        progress=progress_from_json(json.loads(row["progress"]) if row["progress"] else None),
+        result=result_from_json(json.loads(row["result"]) if row["result"] else None),
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
