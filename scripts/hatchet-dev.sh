@@ -45,6 +45,8 @@ pg_bindir() {
   command -v pg_ctl >/dev/null && command -v initdb >/dev/null && dirname "$(command -v pg_ctl)"
 }
 
+psql_hatchet() { as_pg "$PGBIN/psql" -h "$PG_DIR/sock" -p "$PG_PORT" -U hatchet -d "${2:-hatchet}" -tAc "$1"; }
+
 pg_running() { [ -f "$PG_DIR/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
 
 lite_pid() { # prints the pid of a live hatchet-lite we started, else fails
@@ -81,8 +83,7 @@ start_postgres() {
     as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 start -o \
       "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR/sock -c max_connections=200" >/dev/null
   fi
-  if ! as_pg "$PGBIN/psql" -h "$PG_DIR/sock" -p "$PG_PORT" -U hatchet -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname='hatchet'" | grep -q 1; then
+  if ! psql_hatchet "SELECT 1 FROM pg_database WHERE datname='hatchet'" postgres | grep -q 1; then
     as_pg "$PGBIN/createdb" -h "$PG_DIR/sock" -p "$PG_PORT" -U hatchet hatchet
   fi
 }
@@ -123,6 +124,11 @@ engine_env() { # configuration read by hatchet-migrate / hatchet-admin / hatchet
     LITE_STATIC_ASSET_DIR="$HOME_DIR/static" LITE_FRONTEND_PORT="$FRONTEND_PORT" LITE_RUNTIME_PORT="$API_PORT"
 }
 
+tenant_assigned() { # has the engine bound the default tenant to its partitions yet?
+  [ "$(psql_hatchet "SELECT count(*) FROM \"Tenant\" WHERE id = '$DEFAULT_TENANT_ID'
+    AND \"controllerPartitionId\" IS NOT NULL AND \"schedulerPartitionId\" IS NOT NULL")" = 1 ]
+}
+
 start_lite() {
   engine_env
   mkdir -p "$HOME_DIR/static" # no dashboard; the static server only needs an index.html
@@ -130,12 +136,17 @@ start_lite() {
   "$BIN_DIR/hatchet-migrate" >"$HOME_DIR/migrate.log" 2>&1 || { tail -n 30 "$HOME_DIR/migrate.log" >&2; die "hatchet-migrate failed"; }
   "$BIN_DIR/hatchet-admin" quickstart --skip certs --generated-config-dir "$HOME_DIR/config" \
     --overwrite=false >"$HOME_DIR/quickstart.log" 2>&1 || { tail -n 30 "$HOME_DIR/quickstart.log" >&2; die "quickstart failed"; }
+  # hatchet-lite exits without releasing its partitions and scheduler leases; after a restart
+  # the stale rows block scheduling for 30 s to ~2 min. No engine runs now, so drop them. The new
+  # engine binds the tenant ~10 s after start; we wait for that so `up` returns ready to schedule.
+  psql_hatchet 'DELETE FROM "Lease"; DELETE FROM "ControllerPartition";
+    DELETE FROM "SchedulerPartition"; DELETE FROM "TenantWorkerPartition";' >/dev/null
   log "starting hatchet-lite (log: $LOG_FILE)"
   nohup setsid "$BIN_DIR/hatchet-lite" --config "$HOME_DIR/config" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
   local i
   for i in $(seq 1 120); do
-    healthy && break
+    healthy && tenant_assigned && break
     lite_pid >/dev/null || { tail -n 40 "$LOG_FILE" >&2; die "hatchet-lite exited"; }
     [ "$i" = 120 ] && { tail -n 40 "$LOG_FILE" >&2; die "hatchet-lite not healthy after 120 s"; }
     sleep 1

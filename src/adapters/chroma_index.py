@@ -45,8 +45,12 @@ class ChromaVectorIndex(VectorIndex):
         """Open (or create) a collection and check it holds vectors of this embedder."""
         collection = self._collections.get(name)
         if collection is None:
-            metadata = {"hnsw:space": "cosine", "embedder": embedder} if embedder else None
-            collection = self._client.get_or_create_collection(name, metadata=metadata, embedding_function=None)
+            collection = self._client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedder": embedder} if embedder else None,
+                embedding_function=None,
+            )
             self._collections[name] = collection
         stored = (collection.metadata or {}).get("embedder")
         if embedder and stored and stored != embedder:
@@ -104,7 +108,7 @@ class ChromaVectorIndex(VectorIndex):
             metadatas = (result["metadatas"] or [[]])[0]
             distances = (result["distances"] or [[]])[0]
             return [
-                SearchHit(_chunk(i, d or "", m), max(0.0, 1.0 - float(dist)))
+                SearchHit(_chunk(i, d or "", m), 1.0 - float(dist))
                 for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
             ]
 

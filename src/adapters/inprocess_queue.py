@@ -85,10 +85,10 @@ class InProcessJobQueue(JobQueue):
         self._running: dict[str, asyncio.Task[None]] = {}
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
+        self._schema_ready = False
 
     async def start(self) -> None:
-        """Create the table, requeue what a previous process left unfinished, start workers."""
-        await self._execute(_SCHEMA, script=True)
+        """Requeue what a previous process left unfinished and start the workers."""
         rows = await self._fetch(
             "SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED
         )
@@ -150,21 +150,20 @@ class InProcessJobQueue(JobQueue):
 
     async def wait_idle(self) -> None:
         """Return once no job is queued or running in this process (used by the CLI and tests)."""
-        while not self._pending.empty() or self._running:
-            await asyncio.sleep(0.05)
+        await self._pending.join()
 
     async def _work(self) -> None:
         while True:
             job_id = await self._pending.get()
-            job = await self.get(job_id)
-            if job.state is not JobState.QUEUED:
-                continue
-            task = asyncio.create_task(self._run(job))
-            self._running[job_id] = task
             try:
-                await asyncio.wait([task])
+                job = await self.get(job_id)
+                if job.state is JobState.QUEUED:
+                    task = asyncio.create_task(self._run(job))
+                    self._running[job_id] = task
+                    await asyncio.wait([task])
             finally:
                 self._running.pop(job_id, None)
+                self._pending.task_done()
 
     async def _run(self, job: Job) -> None:
         await self._update(job.id, state=JobState.RUNNING, stage="starting")
@@ -208,14 +207,8 @@ class InProcessJobQueue(JobQueue):
         guard = "" if state is JobState.QUEUED else " AND state != 'cancelled'"
         await self._execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?{guard}", (*values, job_id))
 
-    async def _execute(self, sql: str, params: tuple[Any, ...] = (), script: bool = False) -> None:
-        def run(db: sqlite3.Connection) -> None:
-            if script:
-                db.executescript(sql)
-            else:
-                db.execute(sql, params)
-
-        await self._with_db(run)
+    async def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        await self._with_db(lambda db: db.execute(sql, params))
 
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
         return await self._with_db(lambda db: list(db.execute(sql, params).fetchall()))
@@ -228,6 +221,9 @@ class InProcessJobQueue(JobQueue):
             db.row_factory = sqlite3.Row
             try:
                 with db:
+                    if not self._schema_ready:
+                        db.executescript(_SCHEMA)
+                        self._schema_ready = True
                     return work(db)
             finally:
                 db.close()

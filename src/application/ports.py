@@ -107,6 +107,12 @@ class ProgressReporter(Protocol):
 class JobQueue(Protocol):
     """Runs index jobs somewhere (this process, Hatchet workers) and reports on them."""
 
+    async def start(self) -> None:
+        """Begin running jobs in this process, where the queue runs them here at all."""
+        ...
+
+    async def stop(self) -> None: ...
+
     async def submit(self, request: IndexRequest) -> Job:
         """Queue a job, or return the unfinished job already queued for that repository."""
         ...

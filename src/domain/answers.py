@@ -12,7 +12,7 @@ from domain.documents import Chunk
 class SearchHit:
     chunk: Chunk
     score: float
-    """Similarity in [0, 1] (1 = identical direction)."""
+    """Cosine similarity of query and passage, from -1 to 1 (higher is closer)."""
 
 
 @dataclass(frozen=True)

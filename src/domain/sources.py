@@ -73,6 +73,8 @@ def parse_source(
             parts = match.groupdict()
             if pattern is _URL and parts["host"].lower() not in ("github.com", "www.github.com"):
                 break
+            if not parts["owner"].strip(".") or not parts["repo"].strip("."):
+                break  # `.` and `..` are path steps, not GitHub names (`a/..` would climb the API path)
             subdir = parts.get("subdir")
             if subdir and ".." in PurePosixPath(subdir).parts:
                 break

@@ -1,0 +1,112 @@
+"""The composition root: the one place that chooses adapters and wires use cases.
+
+Adapters are picked from settings with `providers.Selector`. Everything is created lazily,
+when first asked for, so only the selected Chroma client or job queue is ever opened;
+`running` starts and stops what has an asynchronous lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from dependency_injector import containers, providers
+
+from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
+from adapters.extractive_generator import ExtractiveAnswerGenerator
+from adapters.hashing_embedder import HashingEmbedder
+from adapters.inprocess_queue import InProcessJobQueue
+from adapters.local_folder_source import LocalFolderSource
+from adapters.onnx_embedder import OnnxMiniLMEmbedder
+from adapters.openai_embedder import OpenAIEmbedder
+from adapters.openai_generator import OpenAIChatGenerator
+from application.answering import AnswerQuestion, StreamAnswer
+from application.evaluation import EvaluateRetrieval
+from application.indexing import IndexRepository
+from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
+from application.repositories import ForgetRepository, GetRepository, ListRepositories
+from application.search import SearchDocuments
+from entrypoints import resources
+from entrypoints.settings import Settings
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    process_name = providers.Object("repochat")
+
+    data_dir = providers.Callable(lambda s: s.data_dir.expanduser().resolve(), settings)
+    data_dir_lock = providers.Resource(resources.hold_data_dir, data_dir, process_name)
+    http_client = providers.Singleton(httpx.AsyncClient, timeout=httpx.Timeout(30.0, connect=10.0))
+
+    chroma_client = providers.Selector(
+        settings.provided.chroma_mode,
+        embedded=providers.Singleton(resources.open_embedded_chroma, data_dir, data_dir_lock),
+        server=providers.Singleton(resources.open_chroma_server, settings.provided.chroma_url),
+    )
+    vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
+    manifests = providers.Singleton(ChromaManifestStore, chroma_client)
+
+    embedder = providers.Selector(
+        settings.provided.embeddings,
+        local=providers.Singleton(OnnxMiniLMEmbedder),
+        hashing=providers.Singleton(HashingEmbedder),
+        openai=providers.Singleton(
+            OpenAIEmbedder,
+            model=settings.provided.embedding_model,
+            api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
+            base_url=settings.provided.openai_base_url,
+        ),
+    )
+    answer_generator = providers.Selector(
+        settings.provided.answer_mode,
+        extractive=providers.Singleton(ExtractiveAnswerGenerator),
+        openai=providers.Singleton(
+            OpenAIChatGenerator,
+            model=settings.provided.chat_model,
+            api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
+            base_url=settings.provided.openai_base_url,
+        ),
+    )
+
+    sources = providers.List(providers.Singleton(LocalFolderSource))
+
+    index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
+    job_queue = providers.Selector(
+        settings.provided.job_queue,
+        inprocess=providers.Singleton(
+            InProcessJobQueue, providers.Callable(resources.job_database, data_dir, data_dir_lock),
+            index_repository.provided.execute,
+        ),
+    )
+
+    search = providers.Factory(SearchDocuments, embedder, vector_index, manifests)
+    answer_question = providers.Factory(AnswerQuestion, search, answer_generator)
+    stream_answer = providers.Factory(StreamAnswer, search, answer_generator)
+    evaluate = providers.Factory(EvaluateRetrieval, search)
+    submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)
+    get_job = providers.Factory(GetJob, job_queue)
+    list_jobs = providers.Factory(ListJobs, job_queue)
+    cancel_job = providers.Factory(CancelJob, job_queue)
+    list_repositories = providers.Factory(ListRepositories, manifests)
+    get_repository = providers.Factory(GetRepository, manifests)
+    forget_repository = providers.Factory(ForgetRepository, manifests, vector_index)
+
+
+@asynccontextmanager
+async def running(container: Container, *, run_jobs: bool = False) -> AsyncIterator[Container]:
+    """Open the container for one process's lifetime and close all it opened.
+
+    `run_jobs` starts the job queue's workers (the server, a waiting `index`); other
+    commands only read job records and never pick up leftover jobs.
+    """
+    queue = container.job_queue() if run_jobs else None
+    try:
+        if queue is not None:
+            await queue.start()
+        yield container
+    finally:
+        if queue is not None:
+            await queue.stop()
+        await container.http_client().aclose()
+        container.shutdown_resources()

@@ -1,0 +1,50 @@
+"""Resources the container opens and closes: clients, the data folder lock, the job queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.config import Settings as ChromaSettings
+
+from adapters.data_dir_lock import DataDirLock
+from domain.errors import InvalidInput, UpstreamUnavailable
+
+_CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False)
+
+
+def hold_data_dir(data_dir: Path, owner: str) -> Iterator[DataDirLock]:
+    lock = DataDirLock(data_dir, owner)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def open_embedded_chroma(data_dir: Path, lock: DataDirLock) -> ClientAPI:
+    """`lock` is taken as an argument so the data folder is always locked before Chroma opens it."""
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=_CHROMA_SETTINGS)
+
+
+def open_chroma_server(url: str) -> ClientAPI:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput(f"REPOCHAT_CHROMA_URL must look like http://host:port, not {url!r}")
+    try:
+        return chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=_CHROMA_SETTINGS,
+        )
+    except Exception as e:
+        raise UpstreamUnavailable(f"cannot reach the Chroma server at {url}: {e}") from e
+
+
+def job_database(data_dir: Path, lock: DataDirLock) -> Path:
+    """Where the in-process queue records jobs; needs the data folder locked first."""
+    return data_dir / "jobs.sqlite3"

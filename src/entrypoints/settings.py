@@ -1,0 +1,49 @@
+"""Configuration from the environment (and a .env file): REPOCHAT_* plus the ecosystem's names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPOCHAT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".repochat")
+    embeddings: Literal["local", "openai", "hashing"] = "local"
+    embedding_model: str = "text-embedding-3-small"
+    llm: Literal["openai", "extractive"] | None = None
+    chat_model: str = "gpt-4o-mini"
+    chroma_url: str | None = None
+    job_queue: Literal["inprocess", "hatchet"] = "inprocess"
+    github_api_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
+    """Where citations link to; change it with github_api_url for GitHub Enterprise."""
+    api_keys: str | None = None
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    github_token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")
+
+    @property
+    def answer_mode(self) -> Literal["openai", "extractive"]:
+        """`openai` when chosen, or by default when an API key is set; else `extractive`."""
+        if self.llm:
+            return self.llm
+        return "openai" if self.openai_api_key else "extractive"
+
+    @property
+    def chroma_mode(self) -> Literal["embedded", "server"]:
+        return "server" if self.chroma_url else "embedded"
+
+    @property
+    def accepted_api_keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in (self.api_keys or "").split(",") if k.strip())
+
+    @property
+    def owns_data_dir(self) -> bool:
+        """Whether this process keeps state under data_dir (embedded Chroma, SQLite job records)."""
+        return self.chroma_mode == "embedded" or self.job_queue == "inprocess"
