@@ -1,0 +1,305 @@
+"""The `repochat` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from application.answering import AskRequest, CitationsEvent, TokenEvent
+from application.search import SearchRequest
+from domain.answers import Citation
+from domain.collections import DEFAULT_COLLECTION
+from domain.errors import (
+    AccessDenied,
+    Conflict,
+    DataDirBusy,
+    InvalidInput,
+    JobCancelled,
+    NotFound,
+    RateLimited,
+    RepochatError,
+    UpstreamUnavailable,
+)
+from domain.evaluation import EvalCase
+from domain.jobs import IndexRequest, Job, JobState
+from entrypoints.container import Container, running
+from entrypoints.settings import Settings
+from entrypoints.source_input import source_spec
+from entrypoints.views import answer_view, citation_view, job_view, repository_view
+
+EXIT_CODES: dict[type[RepochatError], int] = {
+    InvalidInput: 2,
+    NotFound: 3,
+    Conflict: 4,
+    DataDirBusy: 4,
+    JobCancelled: 5,
+    AccessDenied: 6,
+    RateLimited: 7,
+    UpstreamUnavailable: 7,
+}
+EXIT_JOB_FAILED = 1
+POLL_SECONDS = 0.25
+
+Command = Callable[[Container, argparse.Namespace], Awaitable[int]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command in ("serve", "worker") else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    sys.exit(run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings()
+        if args.command == "serve":
+            return _serve(settings, args)
+        container = Container(settings=settings, process_name=f"repochat {args.command}")
+        command: Command = COMMANDS[args.command]
+        return asyncio.run(_with_container(container, args, command))
+    except RepochatError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return next((code for cls, code in EXIT_CODES.items() if isinstance(e, cls)), 1)
+    except KeyboardInterrupt:
+        print("interrupted; an unfinished index job resumes on the next start", file=sys.stderr)
+        return 130
+
+
+async def _with_container(container: Container, args: argparse.Namespace, command: Command) -> int:
+    run_jobs = args.command == "index" and not args.no_wait
+    async with running(container, run_jobs=run_jobs):
+        return await command(container, args)
+
+
+async def _index(container: Container, args: argparse.Namespace) -> int:
+    spec = source_spec(args.source, args.ref, args.include or (), args.exclude or ())
+    job = await container.submit_index_job().execute(IndexRequest(spec, args.collection))
+    if args.no_wait:
+        _print_json(job_view(job)) if args.json else print(f"queued job {job.id} for {job.repository}")
+        return 0
+    progress = _ProgressLine(enabled=not args.json)
+    while not job.state.finished:
+        progress.show(job)
+        await asyncio.sleep(POLL_SECONDS)
+        job = await container.get_job().execute(job.id)
+    progress.close()
+    if args.json:
+        _print_json(job_view(job))
+    else:
+        _print_outcome(job)
+    return 0 if job.state is JobState.SUCCEEDED else EXIT_JOB_FAILED
+
+
+async def _search(container: Container, args: argparse.Namespace) -> int:
+    hits = await container.search().execute(SearchRequest(args.query, args.k, args.collection))
+    views = [citation_view(Citation.of(h)) for h in hits]
+    if args.json:
+        _print_json({"hits": views})
+        return 0
+    if not views:
+        print("no matches")
+    for n, hit in enumerate(views, start=1):
+        print(f"[{n}] {hit['path']}:{hit['start_line']}-{hit['end_line']}  score {hit['score']:.3f}  {hit['url']}")
+        print("    " + " ".join(hit["text"].split())[:200])
+    return 0
+
+
+async def _ask(container: Container, args: argparse.Namespace) -> int:
+    request = AskRequest(args.question, (), args.collection, args.k)
+    if args.json:
+        _print_json(answer_view(await container.answer_question().execute(request)))
+        return 0
+    async for event in container.stream_answer().execute(request):
+        if isinstance(event, TokenEvent):
+            print(event.text, end="", flush=True)
+        elif isinstance(event, CitationsEvent):
+            print()
+            if event.citations:
+                print("\nSources:")
+            for n, c in enumerate(event.citations, start=1):
+                print(f"[{n}] {c.path} lines {c.start_line}-{c.end_line}  {c.url}")
+    return 0
+
+
+async def _jobs(container: Container, args: argparse.Namespace) -> int:
+    if args.job_id:
+        job = await container.get_job().execute(args.job_id)
+        _print_json(job_view(job)) if args.json else _print_job_line(job)
+        return 0
+    jobs = await container.list_jobs().execute()
+    if args.json:
+        _print_json({"jobs": [job_view(j) for j in jobs]})
+    for job in [] if args.json else jobs:
+        _print_job_line(job)
+    return 0
+
+
+async def _repos(container: Container, args: argparse.Namespace) -> int:
+    views = [repository_view(r) for r in await container.list_repositories().execute()]
+    if args.json:
+        _print_json({"repositories": views})
+        return 0
+    if not views:
+        print("nothing indexed yet: repochat index SOURCE")
+    for v in views:
+        print(f"{v['id']}  [{v['collection']}]  {v['files']} files, {v['chunks']} chunks, at {v['commit'][:12]}")
+    return 0
+
+
+async def _forget(container: Container, args: argparse.Namespace) -> int:
+    forgotten = await container.forget_repository().execute(args.repository, args.collection)
+    for entry in forgotten:
+        print(f"forgot {entry.manifest.repository} in collection {entry.collection}")
+    return 0
+
+
+async def _eval(container: Container, args: argparse.Namespace) -> int:
+    cases = _read_cases(Path(args.qa_file))
+    report = await container.evaluate().execute(cases, args.collection, args.k)
+    _print_json(
+        {"cases": report.cases, "k": report.k, "hit_at_k": round(report.hit_at_k, 4),
+         "mrr": round(report.mrr, 4), "misses": list(report.misses)}
+    )  # fmt: skip
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from entrypoints.api import create_app
+
+    container = Container(settings=settings, process_name="repochat serve")
+    uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _read_cases(path: Path) -> list[EvalCase]:
+    if not path.is_file():
+        raise InvalidInput(f"evaluation file {path} does not exist")
+    cases = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            cases.append(EvalCase(str(data["question"]), tuple(str(g) for g in data["gold"])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidInput(f"{path}:{number}: expected {{\"question\": ..., \"gold\": [path, ...]}}") from e
+    return cases
+
+
+class _ProgressLine:
+    """One self-rewriting status line on a terminal; stage changes as plain lines otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._tty = sys.stderr.isatty()
+        self._last = ""
+
+    def show(self, job: Job) -> None:
+        if not self._enabled:
+            return
+        p = job.progress
+        counts = f"  {p.files_done}/{p.files_total} files  {p.chunks_written} chunks" if p.files_total else ""
+        line = f"{job.stage}{counts}"
+        if self._tty:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+        elif job.stage != self._last:
+            print(line, file=sys.stderr, flush=True)
+        self._last = job.stage
+
+    def close(self) -> None:
+        if self._enabled and self._tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _print_outcome(job: Job) -> None:
+    if job.state is not JobState.SUCCEEDED or job.result is None:
+        print(f"job {job.id} {job.state.value}: {job.error or job.stage}", file=sys.stderr)
+        return
+    r = job.result
+    print(
+        f"indexed {job.repository}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
+        f"{r.files_deleted} deleted, {r.files_skipped} skipped; {r.chunks_written} chunks written, "
+        f"{r.chunks_deleted} deleted, {r.embedding_calls} embedding calls"
+    )
+
+
+def _print_job_line(job: Job) -> None:
+    p = job.progress
+    print(f"{job.id}  {job.state.value:9}  {job.stage:24}  {p.files_done}/{p.files_total} files  {job.repository}")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+COMMANDS: dict[str, Command] = {
+    "index": _index,
+    "search": _search,
+    "ask": _ask,
+    "jobs": _jobs,
+    "repos": _repos,
+    "forget": _forget,
+    "eval": _eval,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repochat", description="Chat with the docs and code of repositories.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    index = sub.add_parser("index", help="index a GitHub repository or a local folder")
+    index.add_argument("source", help="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder")
+    index.add_argument("--collection", default=DEFAULT_COLLECTION)
+    index.add_argument("--ref", help="branch, tag or commit SHA")
+    index.add_argument("--include", action="append", metavar="GLOB", help="only index matching paths (repeatable)")
+    index.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths (repeatable)")
+    index.add_argument("--no-wait", action="store_true", help="queue the job and return")
+    index.add_argument("--json", action="store_true", help="print the finished job as JSON")
+
+    search = sub.add_parser("search", help="search indexed passages")
+    search.add_argument("query")
+    search.add_argument("--collection", default=DEFAULT_COLLECTION)
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--json", action="store_true")
+
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ask.add_argument("-k", type=int, default=5)
+    ask.add_argument("--json", action="store_true")
+
+    jobs = sub.add_parser("jobs", help="list index jobs, or show one")
+    jobs.add_argument("job_id", nargs="?")
+    jobs.add_argument("--json", action="store_true")
+
+    repos = sub.add_parser("repos", help="list indexed repositories")
+    repos.add_argument("--json", action="store_true")
+
+    forget = sub.add_parser("forget", help="remove a repository from the index")
+    forget.add_argument("repository", help="the repository id shown by `repochat repos`")
+    forget.add_argument("--collection", help="only from this collection")
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    evaluate = sub.add_parser("eval", help="measure retrieval hit@k and MRR on a JSONL file")
+    evaluate.add_argument("qa_file", metavar="QA.jsonl")
+    evaluate.add_argument("--collection", default=DEFAULT_COLLECTION)
+    evaluate.add_argument("-k", type=int, default=5)
+    return parser
+
+
+if __name__ == "__main__":
+    main()
