@@ -136,11 +136,14 @@ start_lite() {
   "$BIN_DIR/hatchet-migrate" >"$HOME_DIR/migrate.log" 2>&1 || { tail -n 30 "$HOME_DIR/migrate.log" >&2; die "hatchet-migrate failed"; }
   "$BIN_DIR/hatchet-admin" quickstart --skip certs --generated-config-dir "$HOME_DIR/config" \
     --overwrite=false >"$HOME_DIR/quickstart.log" 2>&1 || { tail -n 30 "$HOME_DIR/quickstart.log" >&2; die "quickstart failed"; }
-  # hatchet-lite exits without releasing its partitions and scheduler leases; after a restart
-  # the stale rows block scheduling for 30 s to ~2 min. No engine runs now, so drop them. The new
-  # engine binds the tenant ~10 s after start; we wait for that so `up` returns ready to schedule.
-  psql_hatchet 'DELETE FROM "Lease"; DELETE FROM "ControllerPartition";
-    DELETE FROM "SchedulerPartition"; DELETE FROM "TenantWorkerPartition";' >/dev/null
+  # hatchet-lite exits without releasing its partitions, scheduler leases and outbox consumer
+  # sessions; after a quick restart those stale rows stall scheduling for 20 s to ~2 min. No
+  # engine runs now, so clear them. The new engine binds the tenant to fresh partitions ~10 s
+  # after start; we wait for that so that `up` returns ready to schedule.
+  psql_hatchet 'DELETE FROM "Lease"; DELETE FROM "ControllerPartition"; DELETE FROM "SchedulerPartition";
+    DELETE FROM "TenantWorkerPartition"; UPDATE outbox.consumer_sessions SET expires_at = now();
+    UPDATE outbox.topics SET exclusive_consumer_expires_at = now() WHERE exclusive_consumer_id IS NOT NULL;' \
+    >/dev/null || log "warning: could not clear stale engine state; first runs may be slow"
   log "starting hatchet-lite (log: $LOG_FILE)"
   nohup setsid "$BIN_DIR/hatchet-lite" --config "$HOME_DIR/config" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"

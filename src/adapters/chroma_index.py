@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 
@@ -69,7 +70,7 @@ class ChromaVectorIndex(VectorIndex):
                 batch = chunks[start : start + WRITE_BATCH]
                 target.upsert(
                     ids=[c.id for c in batch],
-                    embeddings=[list(v) for v in vectors[start : start + WRITE_BATCH]],
+                    embeddings=np.asarray(vectors[start : start + WRITE_BATCH], dtype=np.float32),
                     documents=[c.text for c in batch],
                     metadatas=[_metadata(c) for c in batch],
                 )
@@ -98,7 +99,7 @@ class ChromaVectorIndex(VectorIndex):
             target = self._collection(collection, embedder)
             where: Any = {"repository": repository} if repository else None
             result = target.query(
-                query_embeddings=[list(vector)],
+                query_embeddings=np.asarray([vector], dtype=np.float32),
                 n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],
@@ -189,7 +190,7 @@ class ChromaManifestStore(ManifestStore):
         def write() -> None:
             self._collection().upsert(
                 ids=[_record_id(collection, manifest.repository)],
-                embeddings=[[1.0]],
+                embeddings=np.ones((1, 1), dtype=np.float32),
                 documents=[json.dumps(asdict(manifest))],
                 metadatas=[{"collection": collection, "repository": manifest.repository}],
             )
@@ -199,7 +200,7 @@ class ChromaManifestStore(ManifestStore):
     async def delete(self, collection: str, repository: str) -> None:
         await _call("delete a manifest", lambda: self._collection().delete(ids=[_record_id(collection, repository)]))
 
-    async def list(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
+    async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
         def read() -> list[tuple[str, Manifest]]:
             where: Any = {"collection": collection} if collection else None
             found = self._collection().get(where=where, include=["documents", "metadatas"])

@@ -16,8 +16,6 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
     async def generate(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> str:
         return extractive_answer(question, hits)
 
-    async def stream(
-        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]
-    ) -> AsyncIterator[str]:
+    async def stream(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> AsyncIterator[str]:
         for line in extractive_answer(question, hits).splitlines(keepends=True):
             yield line

@@ -114,13 +114,16 @@ class _Answer:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise UpstreamUnavailable(f"GitHub answered {self.status} with a body that is not JSON") from e
 
     def message(self) -> str:
         """GitHub's own explanation (`{"message": ...}`), shortened, or ''."""
         try:
             data = self.json()
-        except ValueError:
+        except UpstreamUnavailable:
             return ""
         text = data.get("message", "") if isinstance(data, dict) else ""
         return str(text)[:200]
@@ -621,15 +624,12 @@ class GitHubArchiveSource(DocumentSource):
         to_fetch = {entry.path for entry in diff_manifest(previous, listing.files).to_index}
         use_archive = listing.store is not None or len(to_fetch) >= self._threshold
         plan = _Plan(repo, commit, to_fetch, use_archive, self._byte_limit(listing), listing.store)
-        key = (key_repo, commit)
-        self._forget(key)
-        if not to_fetch:
+        if to_fetch:
+            self._keep((key_repo, commit), plan)
+        else:
+            self._forget((key_repo, commit))
             if listing.store is not None:
                 listing.store.close()
-            return
-        self._plans[key] = plan
-        while len(self._plans) > MAX_KEPT_ARCHIVES:
-            self._forget(next(iter(self._plans)))
 
     def _byte_limit(self, listing: _Listing) -> int:
         if listing.promised_bytes is None:
@@ -640,18 +640,22 @@ class GitHubArchiveSource(DocumentSource):
     def _unplanned(self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry]) -> _Plan:
         """A plan for a snapshot taken elsewhere (another worker): decide from this batch alone.
 
-        With the archive, every file the snapshot lists is extracted, so later batches on this
-        worker read from the same download.
+        An archive plan extracts every file the snapshot lists and is kept, so later batches on
+        this worker read from the same download; a per-file plan lasts for this call only.
         """
+        repo = _repo_of(spec)
+        if len(entries) < self._threshold:
+            return _Plan(repo, snapshot.commit, {e.path for e in entries}, False, self._max_archive_bytes)
         listed = snapshot.files or tuple(entries)
-        use_archive = len(entries) >= self._threshold
-        wanted = {e.path for e in listed} if use_archive else {e.path for e in entries}
-        plan = _Plan(_repo_of(spec), snapshot.commit, wanted, use_archive, self._max_archive_bytes)
-        key = (snapshot.repository, snapshot.commit)
+        plan = _Plan(repo, snapshot.commit, {e.path for e in listed}, True, self._max_archive_bytes)
+        self._keep((snapshot.repository, snapshot.commit), plan)
+        return plan
+
+    def _keep(self, key: tuple[str, str], plan: _Plan) -> None:
+        self._forget(key)
         self._plans[key] = plan
         while len(self._plans) > MAX_KEPT_ARCHIVES:
             self._forget(next(iter(self._plans)))
-        return plan
 
     def _forget(self, key: tuple[str, str]) -> None:
         plan = self._plans.pop(key, None)
@@ -769,7 +773,7 @@ def _blob_json_content(answer: _Answer, blob_sha: str) -> bytes | None:
         return None
     try:
         data = answer.json()
-    except ValueError:
+    except UpstreamUnavailable:
         return None
     if not isinstance(data, dict) or data.get("sha") != blob_sha or "content" not in data:
         return None
@@ -782,7 +786,7 @@ def _sha_from_json(answer: _Answer) -> str:
     """A server that ignored the SHA media type sent the commit as JSON."""
     try:
         data = answer.json()
-    except ValueError:
+    except UpstreamUnavailable:
         data = None
     sha = data.get("sha") if isinstance(data, dict) else None
     if not isinstance(sha, str):

@@ -89,9 +89,7 @@ class InProcessJobQueue(JobQueue):
 
     async def start(self) -> None:
         """Requeue what a previous process left unfinished and start the workers."""
-        rows = await self._fetch(
-            "SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED
-        )
+        rows = await self._fetch("SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED)
         for row in rows:
             log.info("resuming job %s left unfinished by a previous run", row["id"])
             await self._update(row["id"], state=JobState.QUEUED, stage="queued (resumed)")
@@ -131,7 +129,7 @@ class InProcessJobQueue(JobQueue):
             raise NotFound(f"no job with id {job_id!r}")
         return _job(rows[0])
 
-    async def list(self, limit: int = 50) -> list[Job]:
+    async def recent(self, limit: int = 50) -> list[Job]:
         rows = await self._fetch("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
         return [_job(row) for row in rows]
 

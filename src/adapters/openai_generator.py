@@ -37,9 +37,7 @@ class OpenAIChatGenerator(AnswerGenerator):
             raise translate_openai_error(e, "answer generation") from e
         return str(reply.content)
 
-    async def stream(
-        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]
-    ) -> AsyncIterator[str]:
+    async def stream(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> AsyncIterator[str]:
         try:
             async for piece in self._chat.astream(_messages(question, hits, history)):
                 if piece.content:

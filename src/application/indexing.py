@@ -211,4 +211,3 @@ def _describe(spec: SourceSpec) -> str:
         suffix = f"/{spec.subdir}" if spec.subdir else ""
         return f"github:{spec.location}{suffix}"
     return spec.location
-

@@ -36,7 +36,7 @@ class ListJobs:
         self._queue = queue
 
     async def execute(self, limit: int = 50) -> list[Job]:
-        return await self._queue.list(limit)
+        return await self._queue.recent(limit)
 
 
 class CancelJob:

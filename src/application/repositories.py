@@ -21,7 +21,7 @@ class ListRepositories:
         self._manifests = manifests
 
     async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
-        found = await self._manifests.list(collection)
+        found = await self._manifests.entries(collection)
         return [IndexedRepository(name, manifest) for name, manifest in found]
 
 

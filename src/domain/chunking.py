@@ -29,9 +29,7 @@ class _Span:
     headings: tuple[str, ...] = ()
 
 
-def chunk_file(
-    file: SourceFile, repository: str, commit: str, max_chars: int = MAX_CHARS
-) -> list[Chunk]:
+def chunk_file(file: SourceFile, repository: str, commit: str, max_chars: int = MAX_CHARS) -> list[Chunk]:
     """Cut one file into chunks; empty or whitespace-only files yield none."""
     lines = file.text.splitlines()
     if file.path.lower().endswith(MARKDOWN_SUFFIXES):
@@ -131,9 +129,7 @@ def _size(lines: list[str], start: int, end: int) -> int:
     return sum(len(line) + 1 for line in lines[start:end])
 
 
-def _pack(
-    lines: list[str], blocks: list[_Span], max_chars: int, headings: tuple[str, ...]
-) -> list[_Span]:
+def _pack(lines: list[str], blocks: list[_Span], max_chars: int, headings: tuple[str, ...]) -> list[_Span]:
     spans: list[_Span] = []
     current: _Span | None = None
     for block in blocks:

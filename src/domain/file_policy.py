@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 
 MAX_FILE_BYTES = 1_000_000
@@ -31,7 +31,7 @@ DEFAULT_EXCLUDE = (
 )  # fmt: skip
 
 
-class SkipReason(str, Enum):
+class SkipReason(StrEnum):
     FILTERED = "filtered"
     TOO_LARGE = "too_large"
     BINARY = "binary"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 from domain.errors import InvalidInput
 
 ACCEPTED_FORMS = (
-    "owner/repo, github:owner/repo[@ref], "
-    "https://github.com/owner/repo[/tree/ref[/subdir]], or a local folder path"
+    "owner/repo, github:owner/repo[@ref], https://github.com/owner/repo[/tree/ref[/subdir]], or a local folder path"
 )
 
 _NAME = r"[A-Za-z0-9_.-]+"
@@ -23,7 +22,7 @@ _URL = re.compile(
 )
 
 
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     GITHUB = "github"
     LOCAL = "local"
 

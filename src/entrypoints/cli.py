@@ -193,7 +193,7 @@ def _read_cases(path: Path) -> list[EvalCase]:
             data = json.loads(line)
             cases.append(EvalCase(str(data["question"]), tuple(str(g) for g in data["gold"])))
         except (ValueError, KeyError, TypeError) as e:
-            raise InvalidInput(f"{path}:{number}: expected {{\"question\": ..., \"gold\": [path, ...]}}") from e
+            raise InvalidInput(f'{path}:{number}: expected {{"question": ..., "gold": [path, ...]}}') from e
     return cases
 
 

@@ -75,7 +75,8 @@ class Container(containers.DeclarativeContainer):
     job_queue = providers.Selector(
         settings.provided.job_queue,
         inprocess=providers.Singleton(
-            InProcessJobQueue, providers.Callable(resources.job_database, data_dir, data_dir_lock),
+            InProcessJobQueue,
+            providers.Callable(resources.job_database, data_dir, data_dir_lock),
             index_repository.provided.execute,
         ),
     )

@@ -9,7 +9,9 @@ from domain.errors import InvalidInput
 from domain.sources import SourceKind, SourceSpec, parse_source
 
 
-def source_spec(text: str, ref: str | None = None, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> SourceSpec:
+def source_spec(
+    text: str, ref: str | None = None, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> SourceSpec:
     """A SOURCE naming an existing folder is a local folder, kept as an absolute path so the
     same folder is one repository whatever the working directory."""
     folder = Path(text.strip()).expanduser()

@@ -6,6 +6,7 @@ Chroma in tmp_path, and looks at what the adapter asked the server for.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import logging
@@ -65,7 +66,9 @@ def repo_files() -> dict[str, str | bytes]:
         "docs/huge.md": "# Huge\n\n" + "word " * (MAX_FILE // 5),  # too large
     }
     for i in range(GUIDES):
-        files[f"docs/guide-{i}.md"] = f"# Guide {i}\n\nThe keyword marker{i} is explained here.\n\n## More\n\nText {i}.\n"
+        files[f"docs/guide-{i}.md"] = (
+            f"# Guide {i}\n\nThe keyword marker{i} is explained here.\n\n## More\n\nText {i}.\n"
+        )
     return files
 
 
@@ -162,7 +165,9 @@ async def rig(gh: FakeGitHub, tmp_path: Path) -> AsyncIterator[Rig]:
     repo.commit("add a symlink")
     temp = tmp_path / "temp"
     temp.mkdir()
-    chroma = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=ChromaSettings(anonymized_telemetry=False))
+    chroma = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
     async with httpx.AsyncClient(timeout=10) as client:
         yield Rig(gh, repo, client, chroma, temp)
 
@@ -192,7 +197,7 @@ async def test_a_full_index_downloads_one_archive_and_few_api_calls(rig: Rig) ->
     assert manifest.web_url == "https://github.com/owner/demo"
     assert manifest.etag and manifest.commit == head
     assert sorted(manifest.files) == sorted(["README.md", "src/app.py"] + [f"docs/guide-{i}.md" for i in range(25)])
-    assert list(rig.temp.iterdir()) == []  # the archive and extracted files are gone
+    assert is_empty(rig.temp)  # the archive and extracted files are gone
 
 
 async def test_requests_carry_the_api_headers_and_no_authorization_without_a_token(rig: Rig) -> None:
@@ -349,7 +354,7 @@ async def test_a_subdir_lists_only_its_files_with_paths_from_the_repository_root
     assert result.files_indexed == 1
     manifest = await rig.manifest("owner/demo/handbook")
     assert manifest is not None and list(manifest.files) == ["handbook/intro.md"]
-    path, url = (await rig.search("albatross"))[0]
+    _path, url = (await rig.search("albatross"))[0]
     assert url.startswith(f"https://github.com/owner/demo/blob/{rig.repo.head()}/handbook/intro.md#L1")
 
 
@@ -419,6 +424,15 @@ async def test_an_unreachable_github_never_echoes_the_token(rig: Rig, caplog: py
     assert isinstance(error.value.__cause__, httpx.TransportError)
     assert len(rig.sleeps) == 1
     assert_secret_free(error.value, caplog)
+
+
+def is_empty(folder: Path) -> bool:
+    return not any(folder.iterdir())
+
+
+def nothing_escaped(tmp_path: Path, temp: Path) -> bool:
+    written = [Path("/tmp/absolute-evil.md"), tmp_path / "escape.md", temp.parent / "escape.md", temp / "escape.md"]
+    return not any(path.exists() for path in written) and is_empty(temp)
 
 
 def assert_secret_free(error: BaseException, caplog: pytest.LogCaptureFixture) -> None:
@@ -534,7 +548,7 @@ async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig, tmp_path: P
     manifest = await rig.manifest()
     assert manifest is not None and reference.files is not None
     assert dict(manifest.files) == {e.path: e.blob_sha for e in reference.files if e.path != "docs/blob.md"}
-    assert list(rig.temp.iterdir()) == []
+    assert is_empty(rig.temp)
 
 
 def tarball(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
@@ -580,9 +594,7 @@ async def test_a_hostile_archive_is_skipped_and_counted(rig: Rig, tmp_path: Path
     assert result.files_indexed == 1
     manifest = await rig.manifest()
     assert manifest is not None and list(manifest.files) == ["README.md"]
-    assert not Path("/tmp/absolute-evil.md").exists()
-    assert not (tmp_path / "escape.md").exists() and not (rig.temp.parent / "escape.md").exists()
-    assert list(rig.temp.iterdir()) == []
+    assert nothing_escaped(tmp_path, rig.temp)
 
 
 async def test_archive_members_that_became_links_are_not_read(rig: Rig) -> None:
@@ -613,4 +625,54 @@ async def test_a_decompression_bomb_is_stopped(rig: Rig) -> None:
         await rig.index()
 
     assert await rig.manifest() is None
-    assert list(rig.temp.iterdir()) == []
+    assert is_empty(rig.temp)
+
+
+# -- reading on another worker, blob forms, cleanup
+
+
+async def test_a_worker_that_did_not_take_the_snapshot_downloads_the_archive_once(rig: Rig) -> None:
+    spec = parse_source("owner/demo")
+    snapshot = await rig.source.snapshot(spec, None)
+    await rig.source.aclose()
+    assert snapshot.files is not None
+    worker = rig.make_source()
+    rig.gh.forget_requests()
+
+    texts = {}
+    for start in range(0, len(snapshot.files), 8):  # the use case reads in batches
+        async for file in worker.read(spec, snapshot, snapshot.files[start : start + 8]):
+            texts[file.path] = file.text
+    small_batch = [entry for entry in snapshot.files if entry.path == "README.md"]
+    readme = [file.text async for file in worker.read(spec, snapshot, small_batch)]
+
+    assert len(texts) == INDEXED and readme == [texts["README.md"]]
+    assert sum("/tarball/" in p for p in rig.api_paths()) == 0  # batches of 8 < threshold: per file
+    worker_archive = rig.make_source(archive_threshold=5)
+    rig.gh.forget_requests()
+    for start in range(0, len(snapshot.files), 8):
+        async for _ in worker_archive.read(spec, snapshot, snapshot.files[start : start + 8]):
+            pass
+    assert sum("/tarball/" in p for p in rig.api_paths()) == 1
+    assert not any("/git/blobs/" in p for p in rig.api_paths())
+    await worker_archive.aclose()
+    assert is_empty(rig.temp)
+
+
+async def test_blobs_sent_as_base64_json_are_decoded(rig: Rig) -> None:
+    spec = parse_source("owner/demo")
+    snapshot = await rig.source.snapshot(spec, None)
+    assert snapshot.files is not None
+    readme = next(entry for entry in snapshot.files if entry.path == "README.md")
+    content = (rig.repo.path / "README.md").read_bytes()
+    body = {
+        "sha": readme.blob_sha,
+        "size": len(content),
+        "encoding": "base64",
+        "content": base64.b64encode(content).decode(),
+    }
+    rig.gh.inject(r"/git/blobs/", Canned(200, {}, body))
+
+    files = [file async for file in rig.make_source().read(spec, snapshot, [readme])]
+
+    assert [(f.path, f.blob_sha, f.text) for f in files] == [("README.md", readme.blob_sha, content.decode())]
