@@ -34,17 +34,19 @@ export DATABASE_URL="postgresql://hatchet:hatchet@127.0.0.1:$PG_PORT/hatchet?ssl
 
 log() { echo "hatchet-dev: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+fail() { tail -n 40 "$1" >&2; die "$2 (log: $1)"; }
 
 # PostgreSQL refuses to run as root: run its tools as `postgres` when we are root.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 pg_bindir() {
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1) # newest installed major
   if [ -n "$d" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then echo "$d"; return; fi
-  command -v pg_ctl >/dev/null && command -v initdb >/dev/null && dirname "$(command -v pg_ctl)"
+  command -v pg_ctl >/dev/null && command -v initdb >/dev/null && dirname "$(readlink -f "$(command -v pg_ctl)")"
 }
 
+# SQL as superuser "hatchet" over the private unix socket; $2 = database (default hatchet).
 psql_hatchet() { as_pg "$PGBIN/psql" -h "$PG_DIR/sock" -p "$PG_PORT" -U hatchet -d "${2:-hatchet}" -tAc "$1"; }
 
 pg_running() { [ -f "$PG_DIR/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
@@ -80,8 +82,8 @@ start_postgres() {
     rm -f "$PG_DIR/pwfile"
   fi
   if ! pg_running; then
-    as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 start -o \
-      "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR/sock -c max_connections=200" >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null -o \
+      "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR/sock -c max_connections=200"
   fi
   if ! psql_hatchet "SELECT 1 FROM pg_database WHERE datname='hatchet'" postgres | grep -q 1; then
     as_pg "$PGBIN/createdb" -h "$PG_DIR/sock" -p "$PG_PORT" -U hatchet hatchet
@@ -95,9 +97,8 @@ build_binaries() {
   [ "$ok" = 1 ] && [ "$("$BIN_DIR/hatchet-lite" --version 2>/dev/null)" = "$HATCHET_VERSION" ] && return
   command -v go >/dev/null || die "Go >= 1.26 is needed to build Hatchet $HATCHET_VERSION"
   log "building Hatchet $HATCHET_VERSION into $BIN_DIR (first run only, takes minutes)"
-  local tmp dir
-  tmp=$(mktemp -d) && BUILD_TMP=$tmp
-  trap 'rm -rf "${BUILD_TMP:-}"' EXIT
+  local tmp dir cmd=github.com/hatchet-dev/hatchet/cmd
+  tmp=$(mktemp -d) && BUILD_TMP=$tmp && trap 'rm -rf "${BUILD_TMP:-}"' EXIT
   # `go install module/cmd/x@tag` fails here (the proxy refuses the @v/list lookup and the
   # checksum DB lacks some deps), so build from a throwaway module that reuses Hatchet's go.sum.
   printf 'module repochat.local/hatchetbuild\n\ngo 1.26\n\nrequire github.com/hatchet-dev/hatchet %s\n' \
@@ -108,9 +109,7 @@ build_binaries() {
   cp "$dir/go.sum" "$tmp/go.sum" && chmod u+w "$tmp/go.sum"
   mkdir -p "$BIN_DIR"
   (cd "$tmp" && GOFLAGS=-mod=mod GOBIN="$BIN_DIR" go install -ldflags "-s -w -X main.Version=$HATCHET_VERSION" \
-    github.com/hatchet-dev/hatchet/cmd/hatchet-lite github.com/hatchet-dev/hatchet/cmd/hatchet-migrate \
-    github.com/hatchet-dev/hatchet/cmd/hatchet-admin)
-  rm -rf "$tmp"
+    "$cmd/hatchet-lite" "$cmd/hatchet-migrate" "$cmd/hatchet-admin")
 }
 
 engine_env() { # configuration read by hatchet-migrate / hatchet-admin / hatchet-lite
@@ -132,10 +131,11 @@ tenant_assigned() { # has the engine bound the default tenant to its partitions 
 start_lite() {
   engine_env
   mkdir -p "$HOME_DIR/static" # no dashboard; the static server only needs an index.html
-  [ -f "$HOME_DIR/static/index.html" ] || echo '<p>Hatchet dev engine (no dashboard)</p>' >"$HOME_DIR/static/index.html"
-  "$BIN_DIR/hatchet-migrate" >"$HOME_DIR/migrate.log" 2>&1 || { tail -n 30 "$HOME_DIR/migrate.log" >&2; die "hatchet-migrate failed"; }
+  echo '<p>Hatchet dev engine (no dashboard)</p>' >"$HOME_DIR/static/index.html"
+  # Same steps as the official hatchet-lite image's entrypoint (both are idempotent).
+  "$BIN_DIR/hatchet-migrate" >"$HOME_DIR/migrate.log" 2>&1 || fail "$HOME_DIR/migrate.log" "hatchet-migrate failed"
   "$BIN_DIR/hatchet-admin" quickstart --skip certs --generated-config-dir "$HOME_DIR/config" \
-    --overwrite=false >"$HOME_DIR/quickstart.log" 2>&1 || { tail -n 30 "$HOME_DIR/quickstart.log" >&2; die "quickstart failed"; }
+    --overwrite=false >"$HOME_DIR/quickstart.log" 2>&1 || fail "$HOME_DIR/quickstart.log" "quickstart failed"
   # hatchet-lite exits without releasing its partitions, scheduler leases and outbox consumer
   # sessions; after a quick restart those stale rows stall scheduling for 20 s to ~2 min. No
   # engine runs now, so clear them. The new engine binds the tenant to fresh partitions ~10 s
@@ -147,14 +147,13 @@ start_lite() {
   log "starting hatchet-lite (log: $LOG_FILE)"
   nohup setsid "$BIN_DIR/hatchet-lite" --config "$HOME_DIR/config" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
-  local i
+  local i token
   for i in $(seq 1 120); do
     healthy && tenant_assigned && break
-    lite_pid >/dev/null || { tail -n 40 "$LOG_FILE" >&2; die "hatchet-lite exited"; }
-    [ "$i" = 120 ] && { tail -n 40 "$LOG_FILE" >&2; die "hatchet-lite not healthy after 120 s"; }
+    lite_pid >/dev/null || fail "$LOG_FILE" "hatchet-lite exited"
+    [ "$i" = 120 ] && fail "$LOG_FILE" "hatchet-lite not healthy after 120 s"
     sleep 1
   done
-  local token
   token=$("$BIN_DIR/hatchet-admin" token create --config "$HOME_DIR/config" \
     --tenant-id "$DEFAULT_TENANT_ID" --name repochat-dev 2>>"$HOME_DIR/quickstart.log" | tail -n1)
   case $token in ey*) ;; *) die "token creation failed (see $HOME_DIR/quickstart.log)" ;; esac
@@ -167,28 +166,35 @@ EOF
   chmod 600 "$ENV_FILE"
 }
 
-print_env() { [ -s "$ENV_FILE" ] && lite_pid >/dev/null || die "Hatchet is not up; run: $0 up"; cat "$ENV_FILE"; }
+print_env() {
+  if [ ! -s "$ENV_FILE" ] || ! lite_pid >/dev/null; then die "Hatchet is not up; run: $0 up"; fi
+  cat "$ENV_FILE"
+}
 
 cmd_up() {
   mkdir -p "$HOME_DIR"
   [ -f "$HOME_DIR/.gitignore" ] || echo '*' >"$HOME_DIR/.gitignore"
-  if lite_pid >/dev/null && healthy && [ -s "$ENV_FILE" ]; then print_env; return; fi
+  if lite_pid >/dev/null && healthy && [ -s "$ENV_FILE" ]; then print_env; return; fi # already up
   start_postgres
   build_binaries
-  if pid=$(lite_pid); then kill "$pid"; sleep 2; fi # running but unhealthy: restart it
+  stop_lite # a running but unhealthy engine is restarted
   start_lite
   print_env
 }
 
-cmd_down() {
+stop_lite() {
   local pid i
   if pid=$(lite_pid); then
     log "stopping hatchet-lite (pid $pid)"
     kill -TERM "$pid"
     for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
   fi
   rm -f "$PID_FILE"
+}
+
+cmd_down() {
+  stop_lite
   PGBIN=$(pg_bindir || true)
   if [ -n "$PGBIN" ] && pg_running; then
     log "stopping postgres"
@@ -199,11 +205,11 @@ cmd_down() {
 cmd_status() {
   local pid
   PGBIN=$(pg_bindir || true)
-  if [ -n "$PGBIN" ] && pg_running; then echo "postgres: running on 127.0.0.1:$PG_PORT ($PG_DIR/data)"; else echo "postgres: stopped"; fi
-  if pid=$(lite_pid); then
-    if healthy; then echo "hatchet-lite: running, healthy (pid $pid, grpc 127.0.0.1:$GRPC_PORT, api http://127.0.0.1:$API_PORT)"
-    else echo "hatchet-lite: running, NOT healthy (pid $pid, log $LOG_FILE)"; fi
-  else echo "hatchet-lite: stopped"; fi
+  if [ -n "$PGBIN" ] && pg_running; then echo "postgres: running on 127.0.0.1:$PG_PORT ($PG_DIR/data)"
+  else echo "postgres: stopped"; fi
+  if ! pid=$(lite_pid); then echo "hatchet-lite: stopped"
+  elif healthy; then echo "hatchet-lite: healthy (pid $pid, grpc 127.0.0.1:$GRPC_PORT, http://127.0.0.1:$API_PORT)"
+  else echo "hatchet-lite: running but NOT healthy (pid $pid, log $LOG_FILE)"; fi
 }
 
 case ${1:-} in

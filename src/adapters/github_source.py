@@ -34,6 +34,7 @@ import base64
 import gzip
 import json
 import logging
+import math
 import random
 import shutil
 import tarfile
@@ -313,9 +314,10 @@ async def _read_capped(response: httpx.Response, cap: int | None) -> bytes:
 
 def _number(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,172 @@
+"""Hand-written fakes of the ports. Each records what happened so tests can assert on it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Sequence
+
+from application.ports import (
+    AnswerGenerator,
+    DocumentSource,
+    Embedder,
+    ManifestStore,
+    SourceSnapshot,
+    StageNote,
+    VectorIndex,
+    no_note,
+)
+from domain.answers import ChatTurn, SearchHit
+from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
+from domain.jobs import Progress
+from domain.sources import SourceKind, SourceSpec
+
+
+class FakeSource(DocumentSource):
+    """A folder in memory: path -> text. Binary files are bytes that read() refuses."""
+
+    def __init__(self, files: dict[str, str], binary: Sequence[str] = ()) -> None:
+        self.files = dict(files)
+        self.binary = set(binary)
+        self.reads: list[str] = []
+        self.snapshots = 0
+
+    def handles(self, spec: SourceSpec) -> bool:
+        return spec.kind is SourceKind.LOCAL
+
+    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
+        self.snapshots += 1
+        entries = tuple(
+            FileEntry(path, git_blob_sha(text.encode()), len(text)) for path, text in sorted(self.files.items())
+        )
+        commit = git_blob_sha("".join(e.blob_sha for e in entries).encode())
+        same = previous is not None and previous.commit == commit
+        return SourceSnapshot(spec.repository_id, commit, "file:///fake", None if same else entries, SkipCounts())
+
+    async def read(
+        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+    ) -> AsyncIterator[SourceFile]:
+        for entry in entries:
+            self.reads.append(entry.path)
+            if entry.path not in self.binary:
+                yield SourceFile(entry.path, entry.blob_sha, self.files[entry.path])
+
+
+class RecordingEmbedder(Embedder):
+    """Embeds by letter counts; records every text it was asked to embed."""
+
+    def __init__(self, fail_after_calls: int | None = None) -> None:
+        self.embedded: list[str] = []
+        self.calls = 0
+        self.fail_after_calls = fail_after_calls
+
+    @property
+    def name(self) -> str:
+        return "letters"
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.fail_after_calls is not None and self.calls >= self.fail_after_calls:
+            raise RuntimeError("embedding service down")
+        self.calls += 1
+        self.embedded.extend(texts)
+        return [_letters(t) for t in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return _letters(text)
+
+
+def _letters(text: str) -> list[float]:
+    vector = [float(text.lower().count(chr(ord("a") + i))) for i in range(26)]
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+class InMemoryVectorIndex(VectorIndex):
+    def __init__(self) -> None:
+        self.chunks: dict[str, dict[str, tuple[Chunk, list[float]]]] = {}
+        self.upserted: list[str] = []
+        self.deleted: list[str] = []
+
+    async def upsert(
+        self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+    ) -> None:
+        store = self.chunks.setdefault(collection, {})
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            store[chunk.id] = (chunk, list(vector))
+            self.upserted.append(chunk.id)
+
+    async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
+        return set(ids) & set(self.chunks.get(collection, {}))
+
+    async def query(
+        self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
+    ) -> list[SearchHit]:
+        scored = [
+            SearchHit(chunk, sum(a * b for a, b in zip(vector, stored, strict=True)))
+            for chunk, stored in self.chunks.get(collection, {}).values()
+            if repository is None or chunk.repository == repository
+        ]
+        return sorted(scored, key=lambda h: -h.score)[:k]
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None:
+        for chunk_id in ids:
+            if self.chunks.get(collection, {}).pop(chunk_id, None):
+                self.deleted.append(chunk_id)
+
+    async def collections(self) -> list[str]:
+        return sorted(self.chunks)
+
+    async def ping(self) -> None:
+        return None
+
+    def paths(self, collection: str = "default") -> set[str]:
+        return {chunk.path for chunk, _ in self.chunks.get(collection, {}).values()}
+
+
+class InMemoryManifestStore(ManifestStore):
+    def __init__(self) -> None:
+        self.manifests: dict[tuple[str, str], Manifest] = {}
+        self.saves = 0
+
+    async def get(self, collection: str, repository: str) -> Manifest | None:
+        return self.manifests.get((collection, repository))
+
+    async def save(self, collection: str, manifest: Manifest) -> None:
+        self.saves += 1
+        self.manifests[(collection, manifest.repository)] = manifest
+
+    async def delete(self, collection: str, repository: str) -> None:
+        self.manifests.pop((collection, repository), None)
+
+    async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
+        return [(c, m) for (c, _), m in sorted(self.manifests.items()) if collection in (None, c)]
+
+
+class ScriptedGenerator(AnswerGenerator):
+    """Answers with a fixed text; records the hits and history it was given."""
+
+    def __init__(self, text: str = "Use a default of None [1].") -> None:
+        self.text = text
+        self.calls: list[tuple[str, list[SearchHit], list[ChatTurn]]] = []
+
+    @property
+    def generative(self) -> bool:
+        return True
+
+    async def generate(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> str:
+        self.calls.append((question, list(hits), list(history)))
+        return self.text
+
+    async def stream(
+        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]
+    ) -> AsyncIterator[str]:
+        self.calls.append((question, list(hits), list(history)))
+        for word in self.text.split(" "):
+            yield word + " "
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, Progress]] = []
+
+    async def report(self, stage: str, progress: Progress) -> None:
+        self.reports.append((stage, progress))

@@ -1,0 +1,151 @@
+"""IndexRepository: incremental, idempotent, and never half-visible."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.indexing import IndexRepository
+from application.search import SearchDocuments, SearchRequest
+from domain.jobs import IndexRequest
+from domain.sources import SourceKind, SourceSpec
+from tests.unit.fakes import (
+    FakeSource,
+    InMemoryManifestStore,
+    InMemoryVectorIndex,
+    RecordingEmbedder,
+    RecordingProgress,
+)
+
+SPEC = SourceSpec(SourceKind.LOCAL, "/repo")
+REQUEST = IndexRequest(SPEC)
+
+FILES = {
+    "guide.md": "# Guide\n\nInstall with pip.\n\n## Usage\n\nRun the zebra command.\n",
+    "api.md": "# API\n\nThe quokka endpoint returns JSON.\n",
+    "main.py": "def main():\n    return 'walrus'\n",
+}
+
+
+class World:
+    def __init__(self, files: dict[str, str], binary: tuple[str, ...] = ()) -> None:
+        self.source = FakeSource(files, binary)
+        self.embedder = RecordingEmbedder()
+        self.index = InMemoryVectorIndex()
+        self.manifests = InMemoryManifestStore()
+
+    def indexer(self, embedder: RecordingEmbedder | None = None) -> IndexRepository:
+        return IndexRepository([self.source], embedder or self.embedder, self.index, self.manifests)
+
+    async def search(self, query: str, k: int = 10) -> list[str]:
+        hits = await SearchDocuments(self.embedder, self.index, self.manifests).execute(SearchRequest(query, k))
+        return [h.chunk.text for h in hits]
+
+
+async def test_first_index_embeds_every_file_and_records_the_manifest() -> None:
+    world = World(FILES)
+    result = await world.indexer().execute(REQUEST)
+    assert result.files_indexed == 3
+    assert result.chunks_written == len(world.index.upserted) > 0
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None and set(manifest.files) == set(FILES)
+    assert world.index.paths() == set(FILES)
+
+
+async def test_reindex_of_unchanged_source_reads_and_embeds_nothing() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    world.source.reads.clear()
+    calls_before = world.embedder.calls
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert result.embedding_calls == 0 and world.embedder.calls == calls_before
+    assert world.source.reads == []
+    assert result.files_unchanged == 3 and result.files_indexed == 0
+
+
+async def test_changed_added_and_deleted_files_are_handled_exactly() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    world.source.reads.clear()
+    world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
+    world.source.files["new.md"] = "# New\n\nA narwhal appears.\n"
+    del world.source.files["main.py"]
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert sorted(world.source.reads) == ["api.md", "new.md"]
+    assert all("platypus" in t or "narwhal" in t for t in world.embedder.embedded)
+    assert (result.files_indexed, result.files_unchanged, result.files_deleted) == (2, 1, 1)
+    texts = " ".join(await world.search("platypus narwhal walrus quokka zebra"))
+    assert "platypus" in texts and "narwhal" in texts
+    assert "quokka" not in texts and "walrus" not in texts
+    assert world.index.paths() == {"guide.md", "api.md", "new.md"}
+    assert result.chunks_deleted == 2
+
+
+async def test_readers_see_the_previous_version_until_the_manifest_swap() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
+    indexer = world.indexer()
+
+    plan = await indexer.plan(REQUEST)
+    assert plan.diff is not None
+    outcome = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+    during = " ".join(await world.search("platypus quokka endpoint"))
+    assert "quokka" in during and "platypus" not in during
+
+    await indexer.finalize(plan, outcome)
+    after = " ".join(await world.search("platypus quokka endpoint"))
+    assert "platypus" in after and "quokka" not in after
+
+
+async def test_a_failed_reindex_leaves_the_previous_version_whole() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    before = await world.manifests.get("default", SPEC.repository_id)
+    world.source.files = {path: text + "\nEdited by a zebra.\n" for path, text in FILES.items()}
+    failing = RecordingEmbedder(fail_after_calls=0)
+
+    with pytest.raises(RuntimeError):
+        await world.indexer(failing).execute(REQUEST)
+
+    assert await world.manifests.get("default", SPEC.repository_id) == before
+    results = await world.search("quokka walrus zebra install", k=10)
+    assert all("Edited by" not in t for t in results) and len(results) >= 3
+
+
+async def test_a_retried_write_is_idempotent_and_reuses_stored_chunks() -> None:
+    world = World(FILES)
+    indexer = world.indexer()
+    plan = await indexer.plan(REQUEST)
+    assert plan.diff is not None
+    first = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+    ids_after_first = set(world.index.chunks["default"])
+
+    retry = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+
+    assert retry.chunks_written == 0 and retry.embedding_calls == 0
+    assert set(world.index.chunks["default"]) == ids_after_first
+    assert retry.chunk_counts == first.chunk_counts
+
+
+async def test_binary_files_are_counted_as_skipped_not_indexed() -> None:
+    world = World({**FILES, "logo.txt": "\0\0"}, binary=("logo.txt",))
+    result = await world.indexer().execute(REQUEST)
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert result.files_skipped == 1 and result.files_indexed == 3
+    assert manifest is not None and "logo.txt" not in manifest.files
+
+
+async def test_progress_reports_stages_and_counts() -> None:
+    world = World(FILES)
+    progress = RecordingProgress()
+    await world.indexer().execute(REQUEST, progress)
+    stages = [stage for stage, _ in progress.reports]
+    assert stages[0] == "listing files" and stages[-1] == "finalizing"
+    last = progress.reports[-1][1]
+    assert (last.files_total, last.files_done) == (3, 3) and last.chunks_written > 0

@@ -1,0 +1,78 @@
+"""SearchDocuments, AnswerQuestion and StreamAnswer against recording fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.answering import NOTHING_FOUND, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
+from application.indexing import IndexRepository
+from application.search import SearchDocuments, SearchRequest
+from domain.answers import ChatTurn
+from domain.errors import InvalidInput
+from domain.jobs import IndexRequest
+from domain.sources import SourceKind, SourceSpec
+from tests.unit.fakes import FakeSource, InMemoryManifestStore, InMemoryVectorIndex, RecordingEmbedder, ScriptedGenerator
+
+SPEC = SourceSpec(SourceKind.LOCAL, "/repo")
+
+
+@pytest.fixture
+async def search() -> SearchDocuments:
+    files = {"a.md": "# Alpha\n\nquokka quokka\n", "b.md": "# Beta\n\nzebra zebra\n"}
+    embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
+    await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
+    return SearchDocuments(embedder, index, manifests)
+
+
+async def test_search_returns_citable_hits_of_the_live_version(search: SearchDocuments) -> None:
+    hits = await search.execute(SearchRequest("quokka", k=1))
+    assert [h.chunk.path for h in hits] == ["a.md"]
+    chunk = hits[0].chunk
+    assert (chunk.start_line, chunk.end_line) == (1, 3)
+    assert chunk.url == "file:///fake/a.md#L1-L3"
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (SearchRequest("   "), "empty"),
+        (SearchRequest("x", k=0), "k must be"),
+        (SearchRequest("x", k=51), "k must be"),
+        (SearchRequest("x", collection="a"), "invalid collection"),
+    ],
+)
+async def test_bad_search_requests_are_rejected(search: SearchDocuments, request_: SearchRequest, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        await search.execute(request_)
+
+
+async def test_answer_passes_hits_and_history_to_the_generator(search: SearchDocuments) -> None:
+    generator = ScriptedGenerator()
+    history = (ChatTurn("user", "hi"), ChatTurn("assistant", "hello"))
+    answer = await AnswerQuestion(search, generator).execute(AskRequest("quokka?", history, k=1))
+    assert answer.text == generator.text and answer.generated
+    question, hits, seen_history = generator.calls[0]
+    assert question == "quokka?" and [h.chunk.path for h in hits] == ["a.md"]
+    assert seen_history == list(history)
+    assert [c.path for c in answer.citations] == ["a.md"]
+
+
+async def test_nothing_indexed_answers_without_calling_the_generator() -> None:
+    generator = ScriptedGenerator()
+    empty = SearchDocuments(RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore())
+    answer = await AnswerQuestion(empty, generator).execute(AskRequest("anything?"))
+    assert answer.text == NOTHING_FOUND and answer.citations == () and generator.calls == []
+
+
+async def test_empty_question_is_rejected(search: SearchDocuments) -> None:
+    with pytest.raises(InvalidInput, match="question is empty"):
+        await AnswerQuestion(search, ScriptedGenerator()).execute(AskRequest("  "))
+
+
+async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> None:
+    generator = ScriptedGenerator("Zebras are striped [1].")
+    events = [e async for e in StreamAnswer(search, generator).execute(AskRequest("zebra", k=1))]
+    tokens = [e for e in events if isinstance(e, TokenEvent)]
+    assert "".join(t.text for t in tokens).strip() == "Zebras are striped [1]."
+    assert isinstance(events[-1], CitationsEvent) and all(isinstance(e, TokenEvent) for e in events[:-1])
+    assert [c.path for c in events[-1].citations] == ["b.md"]
