@@ -42,7 +42,8 @@ import tempfile
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -390,6 +391,32 @@ def _strip_top(name: str) -> str | None:
     return rest.strip("/") or None
 
 
+def _classify(
+    member: tarfile.TarInfo, select: Selector, max_file_bytes: int
+) -> tuple[str | None, _Decision | SkipReason]:
+    """A member's repo-relative path (None when it has none) and what to do with it."""
+    if member.isdir():
+        return None, _Decision.IGNORE
+    if not is_safe_relative_path(member.name):
+        return None, SkipReason.UNSAFE
+    path = _strip_top(member.name)
+    if path is None:
+        return None, _Decision.IGNORE
+    decision = select(path, member.size)
+    if decision is not _Decision.READ:
+        return path, decision
+    return path, _member_problem(member, max_file_bytes) or _Decision.READ
+
+
+@contextmanager
+def _open_tar_gz(archive: Path, byte_limit: int) -> Iterator[tarfile.TarFile]:
+    """A streaming reader of a .tar.gz that raises _ArchiveBomb past `byte_limit` uncompressed bytes."""
+    with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+        reader = _CountingReader(unzipped, byte_limit)
+        with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+            yield tar
+
+
 def scan_archive(
     archive: Path, store: _ExtractedStore, select: Selector, byte_limit: int, max_file_bytes: int, listing: bool
 ) -> _ArchiveScan:
@@ -401,33 +428,21 @@ def scan_archive(
     """
     scan = _ArchiveScan()
     counts: dict[SkipReason, int] = {}
-    with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
-        reader = _CountingReader(unzipped, byte_limit)
-        with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                if member.isdir():
-                    continue
-                safe = is_safe_relative_path(member.name)
-                path = _strip_top(member.name) if safe else None
-                if path is None or not is_safe_relative_path(path):
-                    if not safe and listing:
-                        counts[SkipReason.UNSAFE] = counts.get(SkipReason.UNSAFE, 0) + 1
-                    continue
-                decision = select(path, member.size)
-                if decision is _Decision.IGNORE:
-                    continue
-                problem = decision if isinstance(decision, SkipReason) else _member_problem(member, max_file_bytes)
-                if problem is not None:
-                    store.rejected[path] = problem
-                    if listing:
-                        counts[problem] = counts.get(problem, 0) + 1
-                    continue
+    with _open_tar_gz(archive, byte_limit) as tar:
+        for member in tar:
+            path, outcome = _classify(member, select, max_file_bytes)
+            if isinstance(outcome, SkipReason):
+                if path is not None:
+                    store.rejected[path] = outcome
+                counts[outcome] = counts.get(outcome, 0) + 1
+            elif outcome is _Decision.READ and path is not None:
                 handle = tar.extractfile(member)
                 data = handle.read() if handle is not None else b""
                 store.put(path, data)
                 if listing:
                     scan.entries.append(FileEntry(path, git_blob_sha(data), len(data)))
-    scan.skipped = _skip_counts(counts)
+    if listing:
+        scan.skipped = _skip_counts(counts)
     return scan
 
 

@@ -11,16 +11,20 @@ from collections.abc import Sequence
 from application.ports import Embedder
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i if in is it of on or so that the this to use we what "
+    "when where which will with you your".split()
+)
 
 
 class HashingEmbedder(Embedder):
-    """Feature hashing of lowercase words and word pairs into a fixed number of signed buckets.
+    """Feature hashing of lowercase words (stopwords dropped) and word pairs into signed buckets.
 
     Texts sharing words get close vectors, which is enough to test retrieval end to end
     without downloading or loading a model.
     """
 
-    def __init__(self, dimension: int = 256) -> None:
+    def __init__(self, dimension: int = 512) -> None:
         self._dimension = dimension
         self.calls = 0
 
@@ -37,7 +41,7 @@ class HashingEmbedder(Embedder):
 
     def _vector(self, text: str) -> list[float]:
         vector = [0.0] * self._dimension
-        words = [w.lower() for w in _WORD.findall(text)]
+        words = [w for w in (w.lower() for w in _WORD.findall(text)) if w not in _STOPWORDS]
         features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         for feature in features:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()

@@ -19,8 +19,6 @@ from adapters.hashing_embedder import HashingEmbedder
 from adapters.inprocess_queue import InProcessJobQueue
 from adapters.local_folder_source import LocalFolderSource
 from adapters.onnx_embedder import OnnxMiniLMEmbedder
-from adapters.openai_embedder import OpenAIEmbedder
-from adapters.openai_generator import OpenAIChatGenerator
 from application.answering import AnswerQuestion, StreamAnswer
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
@@ -52,7 +50,7 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(OnnxMiniLMEmbedder),
         hashing=providers.Singleton(HashingEmbedder),
         openai=providers.Singleton(
-            OpenAIEmbedder,
+            resources.openai_embedder,
             model=settings.provided.embedding_model,
             api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
             base_url=settings.provided.openai_base_url,
@@ -62,7 +60,7 @@ class Container(containers.DeclarativeContainer):
         settings.provided.answer_mode,
         extractive=providers.Singleton(ExtractiveAnswerGenerator),
         openai=providers.Singleton(
-            OpenAIChatGenerator,
+            resources.openai_chat_generator,
             model=settings.provided.chat_model,
             api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
             base_url=settings.provided.openai_base_url,

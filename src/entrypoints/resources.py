@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import chromadb
@@ -12,6 +13,10 @@ from chromadb.config import Settings as ChromaSettings
 
 from adapters.data_dir_lock import DataDirLock
 from domain.errors import InvalidInput, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from adapters.openai_embedder import OpenAIEmbedder
+    from adapters.openai_generator import OpenAIChatGenerator
 
 _CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False)
 
@@ -48,3 +53,19 @@ def open_chroma_server(url: str) -> ClientAPI:
 def job_database(data_dir: Path, lock: DataDirLock) -> Path:
     """Where the in-process queue records jobs; needs the data folder locked first."""
     return data_dir / "jobs.sqlite3"
+
+
+# langchain-openai takes seconds to import: the builders below import it only when the
+# settings select it, so `repochat search` on the embedded default starts quickly.
+
+
+def openai_embedder(model: str, api_key: str | None, base_url: str | None) -> OpenAIEmbedder:
+    from adapters.openai_embedder import OpenAIEmbedder
+
+    return OpenAIEmbedder(model, api_key, base_url)
+
+
+def openai_chat_generator(model: str, api_key: str | None, base_url: str | None) -> OpenAIChatGenerator:
+    from adapters.openai_generator import OpenAIChatGenerator
+
+    return OpenAIChatGenerator(model, api_key, base_url)

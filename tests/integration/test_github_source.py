@@ -12,7 +12,7 @@ import io
 import logging
 import random
 import tarfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,18 +34,7 @@ from domain.documents import Manifest, SkipCounts, chunk_id
 from domain.errors import AccessDenied, InvalidInput, NotFound, RateLimited, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sources import SourceSpec, parse_source
-
-try:
-    from tests.integration.fake_github import Canned, FakeGitHub, GitRepo, rate_limited, retry_after, server_error
-except ImportError:  # collected without package __init__ files: the test folder is on sys.path
-    from fake_github import (  # type: ignore[import-not-found,no-redef]
-        Canned,
-        FakeGitHub,
-        GitRepo,
-        rate_limited,
-        retry_after,
-        server_error,
-    )
+from tests.integration.fake_github import Canned, FakeGitHub, GitRepo, rate_limited, retry_after, server_error
 
 pytestmark = pytest.mark.asyncio
 
@@ -551,7 +540,7 @@ async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig, tmp_path: P
     assert is_empty(rig.temp)
 
 
-def tarball(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+def tarball(members: Sequence[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in members:
@@ -600,7 +589,7 @@ async def test_a_hostile_archive_is_skipped_and_counted(rig: Rig, tmp_path: Path
 async def test_archive_members_that_became_links_are_not_read(rig: Rig) -> None:
     """The tree says regular files; the archive has links in their place: nothing is read from them."""
     files = {f"docs/guide-{i}.md": f"# Guide {i}\n\nmarker{i}\n".encode() for i in range(2, GUIDES)}
-    members = [(member(TOP + path), data) for path, data in files.items()]
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = [(member(TOP + p), data) for p, data in files.items()]
     members += [
         (member(TOP + "docs/guide-0.md", tarfile.SYMTYPE, "/etc/passwd"), None),
         (member(TOP + "docs/guide-1.md", tarfile.LNKTYPE, "/etc/shadow"), None),
@@ -618,7 +607,7 @@ async def test_archive_members_that_became_links_are_not_read(rig: Rig) -> None:
 
 
 async def test_a_decompression_bomb_is_stopped(rig: Rig) -> None:
-    bomb = [(member(TOP + "docs/guide-0.md"), bytes(40 * 1024 * 1024))]
+    bomb: list[tuple[tarfile.TarInfo, bytes | None]] = [(member(TOP + "docs/guide-0.md"), bytes(40 << 20))]
     rig.gh.hosted("owner", "demo").tarball = tarball(bomb)
 
     with pytest.raises(UpstreamUnavailable, match="decompression bomb"):

@@ -1,0 +1,125 @@
+"""The real API over HTTP: `repochat serve` on loopback with embedded Chroma and the in-process queue."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import ApiServer, ServeFactory, stop
+
+
+def index(server: ApiServer, source: Path | str, **body: object) -> dict[str, object]:
+    response = server.client.post("/v1/repositories", json={"source": str(source), **body})
+    assert response.status_code == 202, response.text
+    return server.wait_for_job(response.json()["job_id"])
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in response.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> None:
+    server = serve()
+    job = index(server, corpus / "tutorial", include=["query-params*.md", "path-params.md"])
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    assert isinstance(result, dict) and result["files_indexed"] == 3 and result["chunks_written"] > 0
+    assert set(job["progress"]) == {"files_total", "files_done", "chunks_written"}  # type: ignore[arg-type]
+
+    hits = server.client.post("/v1/search", json={"query": "optional query parameters", "k": 3}).json()["hits"]
+    assert len(hits) == 3
+    assert set(hits[0]) == {"text", "path", "repository", "commit", "start_line", "end_line", "url", "score"}
+    assert hits[0]["path"].startswith("query-params") and hits[0]["url"].startswith("file://")
+
+    answer = server.client.post("/v1/ask", json={"question": "How do I make a query parameter optional?"}).json()
+    assert answer["generated"] is False and answer["citations"]
+    assert answer["citations"][0]["path"] in answer["answer"]
+
+    streamed = server.client.post("/v1/ask", json={"question": "optional query parameters", "stream": True})
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    names = [name for name, _ in sse_events(streamed)]
+    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"}
+
+    repos = server.client.get("/v1/repositories").json()["repositories"]
+    assert [r["files"] for r in repos] == [3]
+    repo_id = repos[0]["id"]
+    assert server.client.get(f"/v1/repositories/{repo_id}").status_code == 200
+    assert server.client.delete(f"/v1/repositories/{repo_id}").status_code == 200
+    assert server.client.post("/v1/search", json={"query": "optional query"}).json()["hits"] == []
+    assert server.client.get(f"/v1/repositories/{repo_id}").status_code == 404
+
+
+def test_bad_input_gets_json_errors_with_fitting_statuses(serve: ServeFactory, tmp_path: Path) -> None:
+    client = serve().client
+    cases = [
+        (client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422),
+        (client.post("/v1/search", json={"query": "x", "k": 0}), 422),
+        (client.post("/v1/search", json={"query": "  "}), 400),
+        (client.post("/v1/ask", json={"question": ""}), 400),
+        (client.post("/v1/ask", json={"question": "", "stream": True}), 400),
+        (client.post("/v1/search", json={"query": "x", "collection": "a"}), 400),
+        (client.post("/v1/repositories", json={"source": "not a source!"}), 400),
+        (client.post("/v1/repositories", json={"source": str(tmp_path / "missing")}), 400),
+        (client.post("/v1/repositories", json={"source": str(tmp_path), "collection": "x/y"}), 400),
+        (client.get("/v1/jobs/no-such-job"), 404),
+        (client.delete("/v1/jobs/no-such-job"), 404),
+        (client.get("/v1/nowhere"), 404),
+    ]
+    for response, status in cases:
+        assert response.status_code == status, (response.request.url, response.text)
+        error = response.json()["error"]
+        assert error["code"] and error["message"]
+
+
+def test_api_keys_are_required_when_configured(serve: ServeFactory) -> None:
+    server = serve(REPOCHAT_API_KEYS="alpha, beta")
+    assert server.client.get("/v1/jobs").status_code == 401
+    assert server.client.get("/v1/jobs", headers={"authorization": "Bearer gamma"}).status_code == 403
+    assert server.client.get("/v1/jobs", headers={"authorization": "Bearer beta"}).status_code == 200
+    assert server.client.get("/v1/jobs", headers={"x-api-key": "alpha"}).status_code == 200
+    assert server.client.get("/healthz").status_code == 200
+
+
+def test_readiness_and_metrics(serve: ServeFactory) -> None:
+    client = serve().client
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"vector_store": "ok", "job_queue": "ok"}
+    client.get("/v1/jobs")
+    metrics = client.get("/metrics").text
+    assert 'repochat_http_requests_total{method="GET",route="/v1/jobs",status="200"}' in metrics
+
+
+def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
+    serve: ServeFactory, corpus: Path, tmp_path: Path
+) -> None:
+    undisturbed = serve(tmp_path / "undisturbed")
+    assert index(undisturbed, corpus)["state"] == "succeeded"
+    expected = undisturbed.client.get("/v1/repositories").json()["repositories"][0]
+
+    data = tmp_path / "killed"
+    victim = serve(data)
+    job_id = victim.client.post("/v1/repositories", json={"source": str(corpus)}).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        progress = victim.client.get(f"/v1/jobs/{job_id}").json()["progress"]
+        if progress["files_done"] > 0:
+            break
+        time.sleep(0.05)
+    stop(victim.process, signal.SIGKILL)
+
+    restarted = serve(data)
+    job = restarted.wait_for_job(job_id)
+    assert job["state"] == "succeeded", job
+    repo = restarted.client.get("/v1/repositories").json()["repositories"][0]
+    assert (repo["files"], repo["chunks"], repo["commit"]) == (expected["files"], expected["chunks"], expected["commit"])
+    result = job["result"]
+    assert isinstance(result, dict) and result["chunks_written"] < expected["chunks"]

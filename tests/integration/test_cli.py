@@ -1,0 +1,82 @@
+"""The `repochat` command as a user runs it, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.conftest import ServeFactory, repochat, repochat_env
+
+
+def test_index_then_search_the_fastapi_docs(tmp_path: Path, corpus: Path) -> None:
+    env = repochat_env(tmp_path / "data")
+    indexed = repochat("index", str(corpus), "--json", env=env)
+    assert indexed.returncode == 0, indexed.stderr
+    job = json.loads(indexed.stdout)
+    assert job["state"] == "succeeded" and job["result"]["files_indexed"] > 100
+    assert set(job) >= {"id", "repository", "state", "stage", "progress", "result", "error"}
+
+    found = repochat("search", "how do I declare an optional query parameter", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert any(h["path"] == "tutorial/query-params.md" for h in hits[:5]), [h["path"] for h in hits]
+    assert all(1 <= h["start_line"] <= h["end_line"] for h in hits)
+
+    again = repochat("index", str(corpus), "--json", env=env)
+    result = json.loads(again.stdout)["result"]
+    assert result["embedding_calls"] == 0 and result["files_unchanged"] == job["result"]["files_indexed"]
+
+    listed = json.loads(repochat("repos", "--json", env=env).stdout)["repositories"]
+    assert [r["id"] for r in listed] == [f"local:{corpus.resolve()}"]
+    shown = json.loads(repochat("jobs", job["id"], "--json", env=env).stdout)
+    assert shown["id"] == job["id"] and shown["state"] == "succeeded"
+
+    answer = repochat("ask", "how do I declare an optional query parameter", env=env)
+    assert answer.returncode == 0 and "Sources:" in answer.stdout and "#L" in answer.stdout
+
+    assert repochat("forget", listed[0]["id"], env=env).returncode == 0
+    assert json.loads(repochat("repos", "--json", env=env).stdout)["repositories"] == []
+
+
+def test_bad_input_exits_with_a_message_and_no_traceback(tmp_path: Path) -> None:
+    env = repochat_env(tmp_path / "data")
+    cases = [
+        (("index", str(tmp_path / "missing")), 2, "does not exist"),
+        (("index", "https://gitlab.com/a/b"), 2, "accepted forms"),
+        (("jobs", "no-such-job"), 3, "no job"),
+        (("search", "   "), 2, "empty"),
+        (("ask", ""), 2, "empty"),
+        (("search", "x", "--collection", "no"), 2, "invalid collection"),
+        (("forget", "owner/none"), 3, "not indexed"),
+        (("eval", str(tmp_path / "none.jsonl")), 2, "does not exist"),
+    ]
+    for args, code, message in cases:
+        result = repochat(*args, env=env)
+        assert result.returncode == code, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_second_process_on_the_same_data_folder_is_refused_clearly(
+    tmp_path: Path, serve: ServeFactory, corpus: Path
+) -> None:
+    server = serve(tmp_path / "data")
+    result = repochat("index", str(corpus / "tutorial"), env=server.env)
+    assert result.returncode == 4
+    assert "in use by repochat serve" in result.stderr and "HTTP API" in result.stderr
+
+
+def test_eval_reports_hit_rate_and_mrr(tmp_path: Path, corpus: Path) -> None:
+    env = repochat_env(tmp_path / "data")
+    assert repochat("index", str(corpus / "tutorial"), env=env).returncode == 0
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        json.dumps({"question": "optional query parameters with default None", "gold": ["query-params.md"]})
+        + "\n"
+        + json.dumps({"question": "upload files with UploadFile", "gold": ["request-files.md"]})
+        + "\n"
+    )
+    result = repochat("eval", str(qa), "-k", "5", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cases"] == 2 and report["k"] == 5
+    assert 0.5 <= report["hit_at_k"] <= 1 and report["mrr"] > 0

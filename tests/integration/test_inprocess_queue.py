@@ -1,0 +1,105 @@
+"""InProcessJobQueue with its real SQLite record: resume after a crash, coalescing, cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from adapters.inprocess_queue import InProcessJobQueue
+from application.ports import ProgressReporter
+from domain.errors import InvalidInput
+from domain.jobs import IndexRequest, IndexResult, JobState, Progress
+from domain.sources import SourceKind, SourceSpec
+
+REQUEST = IndexRequest(SourceSpec(SourceKind.LOCAL, "/docs"))
+
+
+class ScriptedRuns:
+    """Index runs that block until released, recording which requests ran."""
+
+    def __init__(self) -> None:
+        self.started: list[IndexRequest] = []
+        self.release = asyncio.Event()
+        self.fail_with: Exception | None = None
+
+    async def __call__(self, request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+        self.started.append(request)
+        await progress.report("embedding", Progress(10, 3, 30))
+        await self.release.wait()
+        if self.fail_with:
+            raise self.fail_with
+        return IndexResult(files_indexed=10, chunks_written=30, embedding_calls=2)
+
+
+async def wait_for_state(queue: InProcessJobQueue, job_id: str, state: JobState) -> None:
+    for _ in range(200):
+        if (await queue.get(job_id)).state is state:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job never reached {state}: {await queue.get(job_id)}")
+
+
+async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp_path: Path) -> None:
+    database = tmp_path / "jobs.sqlite3"
+    crashed_runs = ScriptedRuns()
+    first = InProcessJobQueue(database, crashed_runs)
+    await first.start()
+    job = await first.submit(REQUEST)
+    await wait_for_state(first, job.id, JobState.RUNNING)
+    assert (await first.get(job.id)).progress == Progress(10, 3, 30)
+    await first.stop()  # the process goes away mid-job: the record still says running
+
+    runs = ScriptedRuns()
+    runs.release.set()
+    second = InProcessJobQueue(database, runs)
+    await second.start()
+    await second.wait_idle()
+
+    finished = await second.get(job.id)
+    assert finished.state is JobState.SUCCEEDED and runs.started == [REQUEST]
+    assert finished.result == IndexResult(files_indexed=10, chunks_written=30, embedding_calls=2)
+    await second.stop()
+
+
+async def test_requests_for_the_same_repository_coalesce(tmp_path: Path) -> None:
+    runs = ScriptedRuns()
+    queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs)
+    await queue.start()
+    first = await queue.submit(REQUEST)
+    again = await queue.submit(REQUEST)
+    other_collection = await queue.submit(IndexRequest(REQUEST.source, "other"))
+    assert again.id == first.id and other_collection.id != first.id
+    runs.release.set()
+    await queue.wait_idle()
+    assert len(runs.started) == 2
+    later = await queue.submit(REQUEST)
+    assert later.id != first.id
+    await queue.wait_idle()
+    await queue.stop()
+
+
+async def test_cancelling_a_running_job_stops_it_and_keeps_it_cancelled(tmp_path: Path) -> None:
+    runs = ScriptedRuns()
+    queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs)
+    await queue.start()
+    job = await queue.submit(REQUEST)
+    await wait_for_state(queue, job.id, JobState.RUNNING)
+    cancelled = await queue.cancel(job.id)
+    await queue.wait_idle()
+    assert cancelled.state is JobState.CANCELLED
+    assert (await queue.get(job.id)).state is JobState.CANCELLED
+    assert [j.id for j in await queue.recent()] == [job.id]
+    await queue.stop()
+
+
+async def test_a_failing_run_records_its_message(tmp_path: Path) -> None:
+    runs = ScriptedRuns()
+    runs.fail_with = InvalidInput("folder '/docs' does not exist")
+    runs.release.set()
+    queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs)
+    await queue.start()
+    job = await queue.submit(REQUEST)
+    await queue.wait_idle()
+    failed = await queue.get(job.id)
+    assert failed.state is JobState.FAILED and failed.error == "folder '/docs' does not exist"
+    await queue.stop()
