@@ -219,4 +219,5 @@ def _record_id(collection: str, repository: str) -> str:
 
 
 def _decode(document: str) -> Manifest:
-    return Manifest(**json.loads(document))
+    data = json.loads(document)
+    return Manifest(**{**data, "include": tuple(data.get("include", ())), "exclude": tuple(data.get("exclude", ()))})

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from application.ports import Embedder
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i if in is it of on or so that the this to use we what "
-    "when where which will with you your".split()
-)
+_STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if",
+    "in", "is", "it", "of", "on", "or", "so", "that", "the", "this", "to", "use", "we", "what", "when",
+    "where", "which", "will", "with", "you", "your",
+))  # fmt: skip
 
 
 class HashingEmbedder(Embedder):

@@ -7,7 +7,7 @@ workers; `execute` runs them in order for the in-process queue and the CLI.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from application.ports import (
@@ -112,7 +112,10 @@ class IndexRepository:
         validate_collection(request.collection)
         spec = request.source
         previous = await self._manifests.get(request.collection, spec.repository_id)
-        snapshot = await pick_source(self._sources, spec).snapshot(spec, previous, note)
+        known = previous
+        if previous and (previous.include, previous.exclude) != (spec.include, spec.exclude):
+            known = replace(previous, commit="", etag=None)  # new filters: list again even at the same commit
+        snapshot = await pick_source(self._sources, spec).snapshot(spec, known, note)
         if snapshot.files is None:
             return IndexPlan(request, snapshot, previous, None)
         return IndexPlan(request, snapshot, previous, diff_manifest(previous, snapshot.files))
@@ -152,9 +155,9 @@ class IndexRepository:
         files = {entry.path: entry.blob_sha for entry in plan.diff.unchanged}
         counts = {entry.path: old_counts.get(entry.path, 0) for entry in plan.diff.unchanged}
         for entry in plan.diff.to_index:
-            if entry.path in outcome.chunk_counts:
-                files[entry.path] = entry.blob_sha
-                counts[entry.path] = outcome.chunk_counts[entry.path]
+            # Binary files are recorded with no chunks, so an unchanged one is not fetched again.
+            files[entry.path] = entry.blob_sha
+            counts[entry.path] = outcome.chunk_counts.get(entry.path, 0)
         snapshot = plan.snapshot
         manifest = Manifest(
             repository=snapshot.repository,
@@ -166,6 +169,8 @@ class IndexRepository:
             ref=plan.request.source.ref,
             etag=snapshot.etag,
             web_url=snapshot.web_url,
+            include=plan.request.source.include,
+            exclude=plan.request.source.exclude,
         )
         await self._manifests.save(plan.request.collection, manifest)
         stale = stale_chunk_ids(previous, manifest)

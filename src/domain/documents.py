@@ -97,6 +97,9 @@ class Manifest:
     ref: str | None = None
     etag: str | None = None
     web_url: str = ""
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    """The filters this version was listed with: other filters mean another listing."""
 
     def is_live(self, path: str, blob_sha: str) -> bool:
         return self.files.get(path) == blob_sha

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from dependency_injector import containers, providers
+from pydantic import SecretStr
 
 from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
 from adapters.extractive_generator import ExtractiveAnswerGenerator
+from adapters.github_source import GitHubArchiveSource
 from adapters.hashing_embedder import HashingEmbedder
 from adapters.inprocess_queue import InProcessJobQueue
 from adapters.local_folder_source import LocalFolderSource
@@ -27,6 +29,10 @@ from application.repositories import ForgetRepository, GetRepository, ListReposi
 from application.search import SearchDocuments
 from entrypoints import resources
 from entrypoints.settings import Settings
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 class Container(containers.DeclarativeContainer):
@@ -52,7 +58,7 @@ class Container(containers.DeclarativeContainer):
         openai=providers.Singleton(
             resources.openai_embedder,
             model=settings.provided.embedding_model,
-            api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
+            api_key=providers.Callable(_secret, settings.provided.openai_api_key),
             base_url=settings.provided.openai_base_url,
         ),
     )
@@ -62,12 +68,19 @@ class Container(containers.DeclarativeContainer):
         openai=providers.Singleton(
             resources.openai_chat_generator,
             model=settings.provided.chat_model,
-            api_key=providers.Callable(lambda s: s.openai_api_key and s.openai_api_key.get_secret_value(), settings),
+            api_key=providers.Callable(_secret, settings.provided.openai_api_key),
             base_url=settings.provided.openai_base_url,
         ),
     )
 
-    sources = providers.List(providers.Singleton(LocalFolderSource))
+    github_source = providers.Singleton(
+        GitHubArchiveSource,
+        client=http_client,
+        api_url=settings.provided.github_api_url,
+        token=providers.Callable(_secret, settings.provided.github_token),
+        web_url=settings.provided.github_web_url,
+    )
+    sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
 
     index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
     job_queue = providers.Selector(
@@ -107,5 +120,6 @@ async def running(container: Container, *, run_jobs: bool = False) -> AsyncItera
     finally:
         if queue is not None:
             await queue.stop()
+        await container.github_source().aclose()
         await container.http_client().aclose()
         container.shutdown_resources()

@@ -156,9 +156,7 @@ class ScriptedGenerator(AnswerGenerator):
         self.calls.append((question, list(hits), list(history)))
         return self.text
 
-    async def stream(
-        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]
-    ) -> AsyncIterator[str]:
+    async def stream(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> AsyncIterator[str]:
         self.calls.append((question, list(hits), list(history)))
         for word in self.text.split(" "):
             yield word + " "

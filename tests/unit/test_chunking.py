@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from domain.chunking import chunk_file, embedding_text
 from domain.documents import SourceFile
 
@@ -60,7 +62,7 @@ def test_code_is_packed_from_blank_line_blocks_within_the_limit() -> None:
     assert len(chunks) > 1
     assert all(len(c.text) <= 200 for c in chunks)
     assert chunks[0].start_line == 1 and chunks[-1].end_line == len(code.splitlines())
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start_line > before.end_line
 
 

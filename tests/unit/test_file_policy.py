@@ -40,6 +40,8 @@ def test_binary_content_is_recognised() -> None:
     assert decode_text(b"\xff\xfe latin junk") is None
 
 
-@pytest.mark.parametrize(("path", "safe"), [("a/b.md", True), ("/etc/passwd", False), ("a/../../b", False), ("", False)])
+@pytest.mark.parametrize(
+    ("path", "safe"), [("a/b.md", True), ("/etc/passwd", False), ("a/../../b", False), ("", False)]
+)
 def test_paths_escaping_the_root_are_unsafe(path: str, safe: bool) -> None:
     assert is_safe_relative_path(path) is safe

@@ -133,12 +133,28 @@ async def test_a_retried_write_is_idempotent_and_reuses_stored_chunks() -> None:
     assert retry.chunk_counts == first.chunk_counts
 
 
-async def test_binary_files_are_counted_as_skipped_not_indexed() -> None:
+async def test_binary_files_are_skipped_and_not_fetched_again() -> None:
     world = World({**FILES, "logo.txt": "\0\0"}, binary=("logo.txt",))
     result = await world.indexer().execute(REQUEST)
-    manifest = await world.manifests.get("default", SPEC.repository_id)
     assert result.files_skipped == 1 and result.files_indexed == 3
-    assert manifest is not None and "logo.txt" not in manifest.files
+    assert "logo.txt" not in world.index.paths()
+    world.source.files["api.md"] += "\nMore.\n"
+    world.source.reads.clear()
+    await world.indexer().execute(REQUEST)
+    assert world.source.reads == ["api.md"]
+
+
+async def test_new_filters_relist_the_same_version_and_reuse_stored_chunks() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    only_markdown = IndexRequest(SourceSpec(SourceKind.LOCAL, "/repo", exclude=("*.py",)))
+    world.source.files.pop("main.py")  # the fake source does not filter: drop what the glob excludes
+    calls = world.embedder.calls
+
+    result = await world.indexer().execute(only_markdown)
+
+    assert (result.files_deleted, result.files_unchanged, result.embedding_calls) == (1, 2, 0)
+    assert world.embedder.calls == calls and world.index.paths() == {"guide.md", "api.md"}
 
 
 async def test_progress_reports_stages_and_counts() -> None:

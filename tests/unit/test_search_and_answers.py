@@ -11,7 +11,13 @@ from domain.answers import ChatTurn
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest
 from domain.sources import SourceKind, SourceSpec
-from tests.unit.fakes import FakeSource, InMemoryManifestStore, InMemoryVectorIndex, RecordingEmbedder, ScriptedGenerator
+from tests.unit.fakes import (
+    FakeSource,
+    InMemoryManifestStore,
+    InMemoryVectorIndex,
+    RecordingEmbedder,
+    ScriptedGenerator,
+)
 
 SPEC = SourceSpec(SourceKind.LOCAL, "/repo")
 
