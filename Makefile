@@ -1,0 +1,50 @@
+# The two commands of the README, and the developer tasks behind them.
+#   make demo   install everything, index a documentation folder offline, answer a question
+#   make test   the whole test suite (lint, types, layers, unit, integration on real services)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DOCS ?= $(firstword $(wildcard ../shared/corpora/fastapi-docs) docs)
+QUESTION ?= How do I declare an optional query parameter?
+
+.PHONY: install demo test lint serve benchmarks hatchet-up hatchet-down clean
+
+# One pip command resolves every dependency together (chromadb and hatchet-sdk must agree on protobuf).
+$(BIN)/repochat: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/repochat
+
+demo: install
+	$(BIN)/repochat index $(DOCS)
+	$(BIN)/repochat ask "$(QUESTION)"
+
+test: install
+	scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+serve: install
+	$(BIN)/repochat serve
+
+benchmarks: install
+	$(BIN)/python benchmarks/indexing.py
+	$(BIN)/python benchmarks/github_sync.py
+	$(BIN)/python benchmarks/workers.py
+
+hatchet-up:
+	scripts/hatchet-dev.sh up
+
+hatchet-down:
+	scripts/hatchet-dev.sh down
+
+clean:
+	rm -rf $(VENV) .repochat .pytest_cache .mypy_cache .ruff_cache
