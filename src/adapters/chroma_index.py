@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.errors import NotFoundError
 
 from application.ports import ManifestStore, VectorIndex
 from domain.answers import SearchHit
@@ -61,6 +62,15 @@ class ChromaVectorIndex(VectorIndex):
             )
         return collection
 
+    def _existing_collection(self, name: str, embedder: str) -> Collection | None:
+        """The collection when it exists: searching must not create empty collections."""
+        if name not in self._collections:
+            try:
+                self._collections[name] = self._client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                return None
+        return self._collection(name, embedder)
+
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
@@ -94,9 +104,9 @@ class ChromaVectorIndex(VectorIndex):
         self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
     ) -> list[SearchHit]:
         def search() -> list[SearchHit]:
-            if collection not in {c.name for c in self._client.list_collections()}:
+            target = self._existing_collection(collection, embedder)
+            if target is None:
                 return []
-            target = self._collection(collection, embedder)
             where: Any = {"repository": repository} if repository else None
             result = target.query(
                 query_embeddings=np.asarray([vector], dtype=np.float32),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import httpx
 from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
@@ -12,7 +13,9 @@ from application.ports import Embedder
 
 
 class OpenAIEmbedder(Embedder):
-    def __init__(self, model: str, api_key: str | None, base_url: str | None = None, timeout: float = 60) -> None:
+    def __init__(
+        self, model: str, api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient, timeout: float = 60
+    ) -> None:
         self._model = model
         # check_embedding_ctx_length=False: otherwise langchain tokenizes with tiktoken, which
         # downloads its encodings at run time. Chunks are already sized for embedding.
@@ -20,6 +23,7 @@ class OpenAIEmbedder(Embedder):
             model=model,
             api_key=SecretStr(api_key) if api_key else None,
             base_url=base_url,
+            http_async_client=http_client,
             check_embedding_ctx_length=False,
             timeout=timeout,
             max_retries=3,

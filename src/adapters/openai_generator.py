@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
@@ -15,12 +16,21 @@ from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 
 class OpenAIChatGenerator(AnswerGenerator):
     def __init__(
-        self, model: str, api_key: str | None, base_url: str | None = None, timeout: float = 120, temperature: float = 0
+        self,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        http_client: httpx.AsyncClient,
+        timeout: float = 120,
+        temperature: float = 0,
     ) -> None:
+        # Our own client, opened and closed by the container: langchain's default is cached
+        # process-wide, never closed, and breaks once a second event loop uses it.
         self._chat = ChatOpenAI(
             model=model,
             api_key=SecretStr(api_key) if api_key else None,
             base_url=base_url,
+            http_async_client=http_client,
             timeout=timeout,
             temperature=temperature,
             max_retries=2,

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from application.answering import AskRequest, CitationsEvent, TokenEvent
+from application.answering import AnswerEvent, AskRequest, CitationsEvent, TokenEvent
 from application.search import MAX_K, SearchRequest
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
@@ -174,7 +174,7 @@ async def ask(body: AskBody, container: ContainerDep) -> dict[str, Any] | Stream
         return answer_view(await container.answer_question().execute(body.request()))
     if not body.question.strip():
         raise InvalidInput("the question is empty")
-    events = container.stream_answer().execute(body.request())
+    events = await _started(container.stream_answer().execute(body.request()))
     return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
@@ -184,8 +184,22 @@ async def chat_completions(body: ChatCompletionRequest, container: ContainerDep)
     request = body.ask_request()
     if not body.stream:
         return await chat_completion(body, request, container.answer_question())
-    chunks = chat_completion_chunks(body, request, container.stream_answer())
+    events = await _started(container.stream_answer().execute(request))
+    chunks = chat_completion_chunks(body, events)
     return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+async def _started(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
+    """Wait for the first event before answering, so a failure that comes before any token
+    (retrieval, a refused API key) is an HTTP error status rather than a 200 stream."""
+    first = await anext(events)
+
+    async def replay() -> AsyncIterator[AnswerEvent]:
+        yield first
+        async for event in events:
+            yield event
+
+    return replay()
 
 
 async def _sse(events: AsyncIterator[TokenEvent | CitationsEvent]) -> AsyncIterator[str]:

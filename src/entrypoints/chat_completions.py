@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from application.answering import AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
+from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, RepochatError
@@ -72,9 +72,7 @@ async def chat_completion(
     }
 
 
-async def chat_completion_chunks(
-    body: ChatCompletionRequest, request: AskRequest, stream_answer: StreamAnswer
-) -> AsyncIterator[str]:
+async def chat_completion_chunks(body: ChatCompletionRequest, events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
@@ -90,7 +88,7 @@ async def chat_completion_chunks(
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        async for event in stream_answer.execute(request):
+        async for event in events:
             if isinstance(event, TokenEvent):
                 yield chunk({"content": event.text})
             elif isinstance(event, CitationsEvent) and event.citations:

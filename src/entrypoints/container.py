@@ -60,6 +60,7 @@ class Container(containers.DeclarativeContainer):
             model=settings.provided.embedding_model,
             api_key=providers.Callable(_secret, settings.provided.openai_api_key),
             base_url=settings.provided.openai_base_url,
+            http_client=http_client,
         ),
     )
     answer_generator = providers.Selector(
@@ -70,6 +71,7 @@ class Container(containers.DeclarativeContainer):
             model=settings.provided.chat_model,
             api_key=providers.Callable(_secret, settings.provided.openai_api_key),
             base_url=settings.provided.openai_base_url,
+            http_client=http_client,
         ),
     )
 

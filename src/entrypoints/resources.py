@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 
@@ -59,13 +60,17 @@ def job_database(data_dir: Path, lock: DataDirLock) -> Path:
 # settings select it, so `repochat search` on the embedded default starts quickly.
 
 
-def openai_embedder(model: str, api_key: str | None, base_url: str | None) -> OpenAIEmbedder:
+def openai_embedder(
+    model: str, api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient
+) -> OpenAIEmbedder:
     from adapters.openai_embedder import OpenAIEmbedder
 
-    return OpenAIEmbedder(model, api_key, base_url)
+    return OpenAIEmbedder(model, api_key, base_url, http_client)
 
 
-def openai_chat_generator(model: str, api_key: str | None, base_url: str | None) -> OpenAIChatGenerator:
+def openai_chat_generator(
+    model: str, api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient
+) -> OpenAIChatGenerator:
     from adapters.openai_generator import OpenAIChatGenerator
 
-    return OpenAIChatGenerator(model, api_key, base_url)
+    return OpenAIChatGenerator(model, api_key, base_url, http_client)

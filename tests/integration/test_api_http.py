@@ -120,6 +120,10 @@ def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
     job = restarted.wait_for_job(job_id)
     assert job["state"] == "succeeded", job
     repo = restarted.client.get("/v1/repositories").json()["repositories"][0]
-    assert (repo["files"], repo["chunks"], repo["commit"]) == (expected["files"], expected["chunks"], expected["commit"])
+    assert (repo["files"], repo["chunks"], repo["commit"]) == (
+        expected["files"],
+        expected["chunks"],
+        expected["commit"],
+    )
     result = job["result"]
     assert isinstance(result, dict) and result["chunks_written"] < expected["chunks"]

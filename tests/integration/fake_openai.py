@@ -1,0 +1,414 @@
+"""A fake OpenAI REST API on 127.0.0.1, for driving the real `openai` / langchain-openai clients.
+
+`with FakeOpenAI() as fake:` runs a Starlette app under uvicorn in a background thread on a
+free port; point a client at `fake.base_url` (`http://127.0.0.1:<port>/v1`). It answers in
+OpenAI's documented shape:
+
+- `POST /v1/chat/completions`  a `chat.completion` object, or with `stream: true` Server-Sent
+  Events of `chat.completion.chunk` objects (a first chunk with the role, one chunk per token,
+  a last chunk with `finish_reason`, a usage-only chunk when `stream_options.include_usage`)
+  ending with `data: [DONE]`. The reply text is scripted (`fake.reply`, a string or a function
+  of the request body).
+- `POST /v1/embeddings`  one vector per input (a string, a list of strings, or token arrays),
+  `encoding_format` `float` or `base64` (little-endian float32, what the `openai` client asks
+  for by default), `dimensions` honoured. Vectors come from `embedding(text, dimensions)`: signed
+  feature hashing of the words, normalised and exact in float32, so they are deterministic,
+  identical in both encodings, and texts sharing words are close (retrieval is meaningful).
+- anything else: 404 with OpenAI's error body.
+
+With `api_key` set, a request without `Authorization: Bearer <api_key>` gets OpenAI's 401,
+whose message quotes the key it was given (as OpenAI's does, here unmasked: the strictest
+case for callers that must not echo upstream messages).
+
+Every request is recorded (`fake.requests`: method, path, headers, parsed JSON body, time).
+`fake.fail_next(n, fault, path=...)` makes the next n requests (to a path, or any) answer with
+a fault: `unauthorized()`, `rate_limited(seconds)`, `server_error(status)`, or `slow(seconds)`
+(the normal answer after a delay, to trip client timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+DEFAULT_REPLY = "Declare it with a default of None [1]."
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _f32(x: float) -> float:
+    value: float = struct.unpack("<f", struct.pack("<f", x))[0]
+    return value
+
+
+def embedding(text: str, dimensions: int = 16) -> list[float]:
+    """The vector the fake returns for `text`: signed hashing of lowercase words, unit length, float32-exact."""
+    vector = [0.0] * dimensions
+    features = [w.lower() for w in _WORD.findall(text)] or [text]
+    for feature in features:
+        digest = hashlib.sha256(feature.encode()).digest()
+        bucket = int.from_bytes(digest[:4], "little") % dimensions
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0:  # words cancelled out: fall back to a hash of the whole text
+        digest = hashlib.sha256(text.encode()).digest()
+        vector = [((digest[i % len(digest)] / 255.0) * 2 - 1) or 0.5 for i in range(dimensions)]
+        norm = math.sqrt(sum(v * v for v in vector))
+    return [_f32(v / norm) for v in vector]
+
+
+def tokens(text: str) -> list[str]:
+    """How the fake splits a reply into stream chunks: each word with its leading whitespace."""
+    return _TOKEN.findall(text)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected answer: an error status, or (status None) the normal answer after `delay` seconds."""
+
+    status: int | None
+    body: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def unauthorized(key: str = "") -> Fault:
+    """OpenAI's 401; its message quotes `key` as OpenAI quotes the key it was sent."""
+    message = f"Incorrect API key provided: {key}." if key else "Incorrect API key provided."
+    return Fault(401, error_body(message, "invalid_request_error", "invalid_api_key"))
+
+
+def rate_limited(seconds: float = 1.0) -> Fault:
+    """429 with `retry-after` (whole seconds) and `retry-after-ms`, which the `openai` client prefers."""
+    headers = {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(round(seconds * 1000))}
+    body = error_body("Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded")
+    return Fault(429, body, headers)
+
+
+def server_error(status: int = 500) -> Fault:
+    return Fault(status, error_body("The server had an error while processing your request.", "server_error"))
+
+
+def slow(seconds: float) -> Fault:
+    return Fault(None, delay=seconds)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Lower-case names."""
+    body: Any
+    """The parsed JSON body (None when absent or not JSON)."""
+    at: float
+    """time.monotonic() when the request arrived."""
+    status: int = 0
+
+
+@dataclass
+class _Injection:
+    path: str | None
+    faults: deque[Fault]
+
+
+class FakeOpenAI:
+    """The server; use as a context manager. Attributes may be changed between requests."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        reply: str | Callable[[dict[str, Any]], str] = DEFAULT_REPLY,
+        dimensions: int = 16,
+    ) -> None:
+        self.api_key = api_key
+        self.reply = reply
+        self.dimensions = dimensions
+        self.requests: list[Recorded] = []
+        self._injections: list[_Injection] = []
+        self._lock = threading.Lock()
+        self._closing_event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE", "PUT"])])
+
+    # -- lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL / `base_url=` should be."""
+        return self.url + "/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("fake OpenAI did not start")
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._loop is not None and self._closing_event is not None:
+                self._loop.call_soon_threadsafe(self._closing_event.set)  # ends slow answers still waiting
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    # -- test controls
+
+    def fail_next(self, n: int, fault: Fault, path: str | None = None) -> None:
+        """Answer the next `n` requests (to `path`, e.g. "/v1/embeddings", or to any path) with `fault`."""
+        with self._lock:
+            self._injections.append(_Injection(path, deque([fault] * n)))
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending faults."""
+        with self._lock:
+            self.requests.clear()
+            self._injections.clear()
+
+    def to(self, path: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return self.to("/v1/chat/completions")
+
+    @property
+    def embedding_requests(self) -> list[Recorded]:
+        return self.to("/v1/embeddings")
+
+    # -- HTTP
+
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(request.method, request.url.path, headers, body, time.monotonic()))
+            index = len(self.requests) - 1
+        response = await self._answer(request, body)
+        with self._lock:
+            if index < len(self.requests):  # not reset meanwhile
+                old = self.requests[index]
+                self.requests[index] = Recorded(
+                    old.method, old.path, old.headers, old.body, old.at, response.status_code
+                )
+        return response
+
+    async def _answer(self, request: Request, body: Any) -> Response:
+        path = request.url.path
+        fault = self._next_fault(path)
+        if fault is not None:
+            if fault.delay:
+                await self._wait(fault.delay)
+            if fault.status is not None:
+                return JSONResponse(dict(fault.body), fault.status, {**fault.headers, **_request_id()})
+        denied = self._check_key(request)
+        if denied is not None:
+            return denied
+        if request.method != "POST" or path not in ("/v1/chat/completions", "/v1/embeddings"):
+            message = f"Invalid URL ({request.method} {path})"
+            return JSONResponse(error_body(message, "invalid_request_error"), 404, _request_id())
+        if not isinstance(body, dict):
+            message = "We could not parse the JSON body of your request."
+            return JSONResponse(error_body(message, "invalid_request_error"), 400, _request_id())
+        if path == "/v1/embeddings":
+            return self._embeddings(body)
+        return self._chat(body)
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for injection in self._injections:
+                if injection.faults and injection.path in (None, path):
+                    return injection.faults.popleft()
+        return None
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if the server is closing."""
+        with self._lock:
+            if self._closing_event is None:
+                self._closing_event = asyncio.Event()
+                self._loop = asyncio.get_running_loop()
+            event = self._closing_event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    def _check_key(self, request: Request) -> Response | None:
+        if self.api_key is None:
+            return None
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if given == self.api_key:
+            return None
+        if given:
+            message = f"Incorrect API key provided: {given}. You can find your API key at https://example.invalid."
+            code = "invalid_api_key"
+        else:
+            message = "You didn't provide an API key. You need to provide your API key in an Authorization header."
+            code = None
+        return JSONResponse(error_body(message, "invalid_request_error", code), 401, _request_id())
+
+    def _reply_text(self, body: dict[str, Any]) -> str:
+        return self.reply(body) if callable(self.reply) else self.reply
+
+    def _chat(self, body: dict[str, Any]) -> Response:
+        model, messages = body.get("model"), body.get("messages")
+        if not isinstance(model, str) or not model:
+            return JSONResponse(error_body("you must provide a model parameter", "invalid_request_error"), 400)
+        if not isinstance(messages, list) or not messages:
+            message = "[] is too short - 'messages'"
+            return JSONResponse(error_body(message, "invalid_request_error", param="messages"), 400)
+        text = self._reply_text(body)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens(text)),
+            "total_tokens": prompt_tokens + len(tokens(text)),
+        }
+        if not body.get("stream"):
+            completion = {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+            return JSONResponse(completion, headers=_request_id())
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> str:
+            payload = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if include_usage:
+                payload["usage"] = None
+            return f"data: {json.dumps(payload)}\n\n"
+
+        async def events() -> AsyncIterator[str]:
+            yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
+            for piece in tokens(text):
+                yield chunk({"content": piece}, None)
+            yield chunk({}, "stop")
+            if include_usage:
+                last = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "fp_fake",
+                    "choices": [],
+                    "usage": usage,
+                }
+                yield f"data: {json.dumps(last)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_request_id())
+
+    def _embeddings(self, body: dict[str, Any]) -> Response:
+        model, given = body.get("model"), body.get("input")
+        if not isinstance(model, str) or not model:
+            return JSONResponse(error_body("you must provide a model parameter", "invalid_request_error"), 400)
+        inputs: list[str]
+        if isinstance(given, str):
+            inputs = [given]
+        elif isinstance(given, list) and given and all(isinstance(x, str) for x in given):
+            inputs = given
+        elif isinstance(given, list) and given and all(isinstance(x, int) for x in given):
+            inputs = [json.dumps(given)]  # one token array
+        elif isinstance(given, list) and given and all(isinstance(x, list) for x in given):
+            inputs = [json.dumps(x) for x in given]  # token arrays
+        else:
+            message = "'input' must be a non-empty string, array of strings, or array of token arrays"
+            return JSONResponse(error_body(message, "invalid_request_error", param="input"), 400)
+        if any(text == "" for text in inputs):
+            message = "'$.input' is invalid: an input must not be an empty string."
+            return JSONResponse(error_body(message, "invalid_request_error"), 400)
+        dimensions = body.get("dimensions") or self.dimensions
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            message = f"Invalid encoding_format: {encoding!r}"
+            return JSONResponse(error_body(message, "invalid_request_error", param="encoding_format"), 400)
+        data = []
+        for i, text in enumerate(inputs):
+            vector = embedding(text, dimensions)
+            encoded: Any = vector
+            if encoding == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": encoded})
+        prompt_tokens = sum(len(text.split()) for text in inputs)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        }
+        return JSONResponse(payload, headers=_request_id())
+
+
+def _request_id() -> dict[str, str]:
+    return {"x-request-id": f"req_{uuid.uuid4().hex}"}
