@@ -37,7 +37,7 @@ from chromadb.config import Settings as ChromaSettings  # noqa: E402
 from tests.integration.fake_github import FakeGitHub  # noqa: E402
 
 from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex  # noqa: E402
-from adapters.github_source import GitHubArchiveSource  # noqa: E402
+from adapters.github import GitHubArchiveSource  # noqa: E402
 from adapters.hashing_embedder import HashingEmbedder  # noqa: E402
 from application.indexing import IndexRepository  # noqa: E402
 from domain.file_policy import FilePolicy  # noqa: E402

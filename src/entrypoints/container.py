@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
 from adapters.extractive_generator import ExtractiveAnswerGenerator
-from adapters.github_source import GitHubArchiveSource
+from adapters.github import GitHubArchiveSource
 from adapters.hashing_embedder import HashingEmbedder
 from adapters.inprocess_queue import InProcessJobQueue
 from adapters.local_folder_source import LocalFolderSource

@@ -25,7 +25,7 @@ import pytest_asyncio
 from chromadb.config import Settings as ChromaSettings
 
 from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
-from adapters.github_source import GitHubArchiveSource
+from adapters.github import GitHubArchiveSource
 from adapters.hashing_embedder import HashingEmbedder
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
@@ -42,6 +42,7 @@ TOKEN = "ghp_SECRETtoken1234567890abcdefABCDEF"
 MAX_FILE = 50_000
 GUIDES = 25
 INDEXED = GUIDES + 2  # the guides, README.md, src/app.py
+RECORDED = INDEXED + 1  # + docs/blob.md: in the manifest with no chunks
 NOW = 1_700_000_000.0
 
 
@@ -64,8 +65,8 @@ def repo_files() -> dict[str, str | bytes]:
 EXPECTED_SKIPS = SkipCounts(binary=0, too_large=1, unsafe=1, filtered=2)
 """What the listing skips (the symlink is unsafe); docs/blob.md is found binary when read."""
 BINARY = "docs/blob.md"
-"""Listed (text suffix), read, found binary. The use case keeps no record of it in the manifest,
-so every sync of a new commit reads it again: one extra blob request in incremental syncs."""
+"""Listed (text suffix), read, found binary. The use case records it in the manifest with no
+chunks, so a later sync fetches it again only when its blob changes."""
 
 
 class Stages:
@@ -109,13 +110,17 @@ class Rig:
         return GitHubArchiveSource(self.client, **options)
 
     async def index(
-        self, text: str = "owner/demo", source: GitHubArchiveSource | None = None, collection: str = "default"
+        self,
+        text: str = "owner/demo",
+        source: GitHubArchiveSource | None = None,
+        collection: str = "default",
+        exclude: tuple[str, ...] = (),
     ) -> IndexResult:
         self.gh.forget_requests()
         self.stages = Stages()
         self.embedder.calls = 0
         use_case = IndexRepository([source or self.source], self.embedder, self.vectors, self.manifests)
-        return await use_case.execute(IndexRequest(parse_source(text), collection), self.stages)
+        return await use_case.execute(IndexRequest(parse_source(text, exclude=exclude), collection), self.stages)
 
     async def manifest(self, repository: str = "owner/demo", collection: str = "default") -> Manifest | None:
         return await self.manifests.get(collection, repository)
@@ -180,12 +185,15 @@ async def test_a_full_index_downloads_one_archive_and_few_api_calls(rig: Rig) ->
     assert result.files_skipped == EXPECTED_SKIPS.total + 1  # + docs/blob.md, binary
     assert result.commit == head
     assert result.embedding_calls >= 1
-    assert f"fetching {INDEXED + 1} files (archive)" in rig.stages.seen  # + the binary one
+    assert f"fetching {RECORDED} files (archive)" in rig.stages.seen  # every listed file, the binary one too
     manifest = await rig.manifest()
     assert manifest is not None
     assert manifest.web_url == "https://github.com/owner/demo"
     assert manifest.etag and manifest.commit == head
-    assert sorted(manifest.files) == sorted(["README.md", "src/app.py"] + [f"docs/guide-{i}.md" for i in range(25)])
+    assert sorted(manifest.files) == sorted(
+        ["README.md", "src/app.py", BINARY] + [f"docs/guide-{i}.md" for i in range(GUIDES)]
+    )
+    assert manifest.chunk_counts[BINARY] == 0 and manifest.chunk_counts["README.md"] > 0
     assert is_empty(rig.temp)  # the archive and extracted files are gone
 
 
@@ -216,7 +224,7 @@ async def test_a_no_change_resync_costs_two_requests_and_no_embedding(rig: Rig) 
     assert conditional.headers["if-none-match"] == (await rig.manifest() or Manifest("", "", "")).etag
     assert conditional.status == 304
     assert result.embedding_calls == 0 and result.chunks_written == 0
-    assert result.files_unchanged == INDEXED
+    assert result.files_unchanged == RECORDED
     assert result.commit == rig.repo.head()
 
 
@@ -237,7 +245,28 @@ async def test_same_commit_without_etag_match_is_unchanged_too(rig: Rig) -> None
 
     assert "if-none-match" not in rig.gh.requests[0].headers
     assert rig.api_paths() == ["/commits/v1"]
-    assert result.embedding_calls == 0 and result.files_unchanged == INDEXED
+    assert result.embedding_calls == 0 and result.files_unchanged == RECORDED
+
+
+async def test_new_filters_list_again_at_the_same_commit(rig: Rig) -> None:
+    await rig.index()
+    excluded = ["docs/guide-1.md"] + [f"docs/guide-{i}.md" for i in range(10, 20)]
+
+    result = await rig.index(exclude=("**/guide-1*.md",))
+
+    head = rig.repo.head()
+    assert "if-none-match" not in rig.gh.requests[1].headers  # the old ETag would answer 304
+    assert rig.api_paths() == ["/", "/commits/main", f"/git/trees/{head}"]  # listed again, nothing to fetch
+    assert (result.files_deleted, result.files_unchanged, result.embedding_calls) == (11, RECORDED - 11, 0)
+    assert result.skipped.filtered == EXPECTED_SKIPS.filtered + 11
+    manifest = await rig.manifest()
+    assert manifest is not None and manifest.exclude == ("**/guide-1*.md",) and manifest.commit == head
+    assert not set(excluded) & set(manifest.files)
+    assert await rig.stored_chunks("docs/guide-1.md", *rig.blob_of("docs/guide-1.md")) == set()
+
+    await rig.index(exclude=("**/guide-1*.md",))
+
+    assert rig.api_paths() == ["/", "/commits/main"]  # same filters, same commit: unchanged
 
 
 async def test_one_changed_file_is_fetched_as_a_blob_and_only_its_chunks_are_embedded(rig: Rig) -> None:
@@ -250,12 +279,13 @@ async def test_one_changed_file_is_fetched_as_a_blob_and_only_its_chunks_are_emb
 
     head = rig.repo.head()
     assert rig.api_paths()[:3] == ["/", "/commits/main", f"/git/trees/{head}"]
-    assert len(rig.api_paths()) == 5 and rig.blobs_fetched() == rig.blob_of("docs/guide-3.md", BINARY)
+    assert len(rig.api_paths()) == 4 and rig.blobs_fetched() == rig.blob_of("docs/guide-3.md")  # not the binary
     assert rig.gh.requests[3].headers["accept"] == "application/vnd.github.raw"
-    assert (result.files_indexed, result.files_unchanged, result.files_deleted) == (1, INDEXED - 1, 0)
+    assert (result.files_indexed, result.files_unchanged, result.files_deleted) == (1, RECORDED - 1, 0)
+    assert result.files_skipped == EXPECTED_SKIPS.total  # the unchanged binary is not read, so not counted again
     assert result.chunks_written == 1 and result.embedding_calls == 1
     assert result.chunks_deleted == 2  # the old version's two sections
-    assert "fetching 2 files (one request per file)" in rig.stages.seen
+    assert "fetching 1 files (one request per file)" in rig.stages.seen
     assert (await rig.search("pelicans"))[0] == (  # the only file with that word
         "docs/guide-3.md",
         f"https://github.com/owner/demo/blob/{head}/docs/guide-3.md#L1-L3",
@@ -273,7 +303,8 @@ async def test_many_changed_files_use_the_archive_again(rig: Rig) -> None:
     assert result.files_indexed == GUIDES
     assert not any("/git/blobs/" in p for p in rig.api_paths())
     assert sum("/tarball/" in p for p in rig.api_paths()) == 1
-    assert f"fetching {GUIDES + 1} files (archive)" in rig.stages.seen
+    assert f"fetching {GUIDES} files (archive)" in rig.stages.seen  # not the unchanged binary
+    assert result.files_unchanged == RECORDED - GUIDES
 
 
 async def test_a_deleted_file_disappears(rig: Rig) -> None:
@@ -287,7 +318,8 @@ async def test_a_deleted_file_disappears(rig: Rig) -> None:
 
     assert (result.files_deleted, result.files_indexed, result.embedding_calls) == (1, 0, 0)
     assert result.chunks_deleted == 2
-    assert rig.blobs_fetched() == rig.blob_of(BINARY) and not any("/tarball/" in p for p in rig.api_paths())
+    assert rig.api_paths() == ["/", "/commits/main", f"/git/trees/{rig.repo.head()}"]  # no content fetched
+    assert result.files_unchanged == RECORDED - 1
     assert not any("marker4" in hit.chunk.text for hit in await rig.hits("marker4"))
     assert await rig.stored_chunks("docs/guide-4.md", blob) == set()
     assert "docs/guide-4.md" not in ((await rig.manifest()) or Manifest("", "", "")).files
@@ -302,7 +334,7 @@ async def test_a_renamed_file_is_found_under_its_new_path_only(rig: Rig) -> None
     result = await rig.index()
 
     assert (result.files_indexed, result.files_deleted) == (1, 1)
-    assert rig.blobs_fetched() == rig.blob_of("handbook/chapter-5.md", BINARY)
+    assert rig.blobs_fetched() == rig.blob_of("handbook/chapter-5.md")
     assert rig.blob_of("handbook/chapter-5.md") == {blob}  # same content, new path
     assert [hit.chunk.path for hit in await rig.hits("marker5") if "marker5" in hit.chunk.text] == [
         "handbook/chapter-5.md"
@@ -536,7 +568,8 @@ async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig, tmp_path: P
     assert result.files_indexed == INDEXED and result.skipped == EXPECTED_SKIPS
     manifest = await rig.manifest()
     assert manifest is not None and reference.files is not None
-    assert dict(manifest.files) == {e.path: e.blob_sha for e in reference.files if e.path != "docs/blob.md"}
+    assert dict(manifest.files) == {e.path: e.blob_sha for e in reference.files}  # SHAs computed from the archive
+    assert manifest.chunk_counts[BINARY] == 0
     assert is_empty(rig.temp)
 
 
@@ -602,7 +635,10 @@ async def test_archive_members_that_became_links_are_not_read(rig: Rig) -> None:
     assert rig.blobs_fetched() == rig.blob_of("README.md", "src/app.py", BINARY)
     manifest = await rig.manifest()
     assert manifest is not None
-    assert "docs/guide-0.md" not in manifest.files and "docs/guide-1.md" not in manifest.files
+    # Recorded with no chunks, like any listed file that yielded no text: nothing of theirs is stored.
+    assert manifest.chunk_counts["docs/guide-0.md"] == 0 and manifest.chunk_counts["docs/guide-1.md"] == 0
+    for path in ("docs/guide-0.md", "docs/guide-1.md"):
+        assert await rig.stored_chunks(path, *rig.blob_of(path)) == set()
     assert result.files_indexed == GUIDES - 2 + 2
 
 

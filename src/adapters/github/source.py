@@ -1,0 +1,306 @@
+"""GitHubArchiveSource: resolve a ref, list its files, plan and read their contents.
+
+See the package docstring (`adapters.github`) for how a sync goes and what it costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from adapters.github.archive import (
+    DEFAULT_MAX_ARCHIVE_BYTES,
+    ArchiveDownloader,
+    Decision,
+    ExtractedStore,
+    expansion_limit,
+    skip_counts,
+)
+from adapters.github.blobs import BlobReader
+from adapters.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
+from application.ports import DocumentSource, SourceSnapshot, StageNote, no_note
+from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, diff_manifest
+from domain.errors import InvalidInput, NotFound, UpstreamUnavailable
+from domain.file_policy import MAX_FILE_BYTES, FilePolicy, SkipReason, decode_text, is_safe_relative_path
+from domain.sources import SourceKind, SourceSpec
+
+READ_GROUP = 32
+"""Files held in memory at once while reading extracted archive members."""
+MAX_KEPT_ARCHIVES = 4
+"""Extracted archives kept on disk for snapshots still being read (oldest dropped first)."""
+
+
+@dataclass
+class _Plan:
+    """What `snapshot` decided for reading one commit: which files, and how."""
+
+    repo: Repo
+    commit: str
+    to_fetch: set[str]
+    use_archive: bool
+    byte_limit: int
+    store: ExtractedStore | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    announced: bool = False
+
+
+@dataclass
+class _Listing:
+    files: tuple[FileEntry, ...]
+    skipped: SkipCounts
+    promised_bytes: int | None
+    """Sum of the sizes of every blob in the tree; None when listed from the archive."""
+    store: ExtractedStore | None = None
+
+
+class GitHubArchiveSource(DocumentSource):
+    """DocumentSource for GitHub (and GitHub Enterprise) repositories; see the package docstring.
+
+    The container owns `client`. `archive_threshold` is the number of files to fetch from which
+    one archive download beats one request per file. `sleep` and `clock` are injectable so tests
+    need not wait for rate limits and backoff.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_url: str = "https://api.github.com",
+        token: str | None = None,
+        web_url: str = "https://github.com",
+        archive_threshold: int = 20,
+        max_rate_limit_wait: float = 900,
+        max_attempts: int = 5,
+        sleep: Sleep = asyncio.sleep,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+        temp_dir: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._http = GitHubHttp(client, api_url, token, max_rate_limit_wait, max_attempts, sleep, clock, rng)
+        self._archives = ArchiveDownloader(self._http, temp_dir, max_file_bytes)
+        self._blobs = BlobReader(self._http, max_file_bytes)
+        self._web_url = web_url.rstrip("/")
+        self._threshold = max(1, archive_threshold)
+        self._max_file_bytes = max_file_bytes
+        self._max_archive_bytes = max_archive_bytes
+        self._plans: OrderedDict[tuple[str, str], _Plan] = OrderedDict()
+
+    def handles(self, spec: SourceSpec) -> bool:
+        return spec.kind is SourceKind.GITHUB
+
+    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
+        repo = _repo_of(spec)
+        ref = spec.ref or await self._default_branch(repo, note)
+        same_ref = previous is not None and previous.ref == spec.ref
+        etag = previous.etag if previous is not None and same_ref else None
+        commit, new_etag = await self._resolve(repo, ref, etag, previous, note)
+        web_url = f"{self._web_url}/{repo.owner}/{repo.name}"
+        if previous is not None and commit == previous.commit:
+            return SourceSnapshot(spec.repository_id, commit, web_url, None, SkipCounts(), new_etag)
+        listing = await self._list(repo, commit, spec, note)
+        self._remember(spec.repository_id, repo, commit, previous, listing)
+        return SourceSnapshot(spec.repository_id, commit, web_url, listing.files, listing.skipped, new_etag)
+
+    async def read(
+        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+    ) -> AsyncIterator[SourceFile]:
+        if not entries:
+            return
+        plan = self._plans.get((snapshot.repository, snapshot.commit)) or self._unplanned(spec, snapshot, entries)
+        await self._announce(plan, note)
+        for start in range(0, len(entries), READ_GROUP):
+            group = entries[start : start + READ_GROUP]
+            if plan.use_archive:
+                contents = await self._from_archive(plan, group, note)
+            else:
+                contents = await self._blobs.read_many(plan.repo, group, note)
+            for entry in group:
+                plan.to_fetch.discard(entry.path)
+                raw = contents.get(entry.path)
+                text = decode_text(raw) if raw is not None else None
+                if text is not None:  # binary, unsafe or oversized content is not yielded
+                    yield SourceFile(entry.path, entry.blob_sha, text)
+        if not plan.to_fetch:
+            self._forget((snapshot.repository, snapshot.commit))
+
+    async def aclose(self) -> None:
+        """Remove temporary archive folders (the container calls this on shutdown)."""
+        for key in list(self._plans):
+            self._forget(key)
+
+    # -- resolving and listing
+
+    async def _default_branch(self, repo: Repo, note: StageNote) -> str:
+        data = (await self._http.get(repo, repo.api_path(), note)).json()
+        branch = data.get("default_branch") if isinstance(data, dict) else None
+        if not isinstance(branch, str) or not branch:
+            raise UpstreamUnavailable(f"GitHub did not say which branch is the default of {repo.full_name}")
+        return branch
+
+    async def _resolve(
+        self, repo: Repo, ref: str, etag: str | None, previous: Manifest | None, note: StageNote
+    ) -> tuple[str, str | None]:
+        """The commit SHA `ref` points at, and the answer's ETag. A 304 means `previous.commit`."""
+        headers = {"If-None-Match": etag} if etag else None
+        path = repo.api_path(f"commits/{quote(ref, safe='/')}")
+        answer = await self._http.get(repo, path, note, accept=SHA_MEDIA, headers=headers, allow=(404, 422))
+        if answer.status == 304 and previous is not None:
+            return previous.commit, etag
+        if answer.status in (404, 422):
+            await self._http.get(repo, repo.api_path(), note)  # raises NotFound when the repository is the problem
+            raise NotFound(f"ref {ref!r} not found in GitHub repository {repo.full_name}")
+        commit = answer.body.decode("ascii", "replace").strip()
+        if len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit):
+            commit = _sha_from_json(answer)
+        return commit, answer.headers.get("etag")
+
+    async def _list(self, repo: Repo, commit: str, spec: SourceSpec, note: StageNote) -> _Listing:
+        answer = await self._http.get(repo, repo.api_path(f"git/trees/{commit}"), note, params={"recursive": "1"})
+        data = answer.json()
+        if not isinstance(data, dict) or not isinstance(data.get("tree"), list):
+            raise UpstreamUnavailable(f"GitHub sent an unexpected tree listing for {repo.full_name}@{commit[:7]}")
+        if data.get("truncated"):
+            await note("listing files from the archive (the tree is too large for one API call)")
+            return await self._list_from_archive(repo, commit, spec, note)
+        return self._list_tree(data["tree"], spec)
+
+    def _list_tree(self, items: list[Any], spec: SourceSpec) -> _Listing:
+        policy = self._policy(spec)
+        prefix = f"{spec.subdir}/" if spec.subdir else ""
+        files: list[FileEntry] = []
+        counts: dict[SkipReason, int] = {}
+        promised = 0
+        for item in items:
+            if not isinstance(item, dict) or item.get("type") != "blob":
+                continue
+            path, size = str(item.get("path", "")), int(item.get("size") or 0)
+            promised += size
+            if not path.startswith(prefix):
+                continue
+            reason = self._tree_skip(item, path, size, policy)
+            if reason is not None:
+                counts[reason] = counts.get(reason, 0) + 1
+                continue
+            files.append(FileEntry(path, str(item["sha"]), size))
+        return _Listing(tuple(files), skip_counts(counts), promised)
+
+    @staticmethod
+    def _tree_skip(item: Mapping[str, Any], path: str, size: int, policy: FilePolicy) -> SkipReason | None:
+        if not is_safe_relative_path(path) or item.get("mode") == "120000":
+            return SkipReason.UNSAFE  # escaping path, or a symlink
+        return policy.check(path, size)
+
+    async def _list_from_archive(self, repo: Repo, commit: str, spec: SourceSpec, note: StageNote) -> _Listing:
+        policy = self._policy(spec)
+        prefix = f"{spec.subdir}/" if spec.subdir else ""
+
+        def select(path: str, size: int) -> Decision | SkipReason:
+            if not path.startswith(prefix):
+                return Decision.IGNORE
+            return policy.check(path, size) or Decision.READ
+
+        store, scan = await self._archives.download_and_scan(repo, commit, select, self._max_archive_bytes, True, note)
+        return _Listing(tuple(scan.entries), scan.skipped, None, store)
+
+    def _policy(self, spec: SourceSpec) -> FilePolicy:
+        return FilePolicy(include=spec.include, exclude=spec.exclude, max_bytes=self._max_file_bytes)
+
+    # -- planning reads
+
+    def _remember(self, key_repo: str, repo: Repo, commit: str, previous: Manifest | None, listing: _Listing) -> None:
+        to_fetch = {entry.path for entry in diff_manifest(previous, listing.files).to_index}
+        use_archive = listing.store is not None or len(to_fetch) >= self._threshold
+        limit = expansion_limit(listing.promised_bytes, len(listing.files), self._max_archive_bytes)
+        plan = _Plan(repo, commit, to_fetch, use_archive, limit, listing.store)
+        if to_fetch:
+            self._keep((key_repo, commit), plan)
+        else:
+            self._forget((key_repo, commit))
+            if listing.store is not None:
+                listing.store.close()
+
+    def _unplanned(self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry]) -> _Plan:
+        """A plan for a snapshot taken elsewhere (another worker): decide from this batch alone.
+
+        An archive plan extracts every file the snapshot lists and is kept, so later batches on
+        this worker read from the same download; a per-file plan lasts for this call only.
+        """
+        repo = _repo_of(spec)
+        if len(entries) < self._threshold:
+            return _Plan(repo, snapshot.commit, {e.path for e in entries}, False, self._max_archive_bytes)
+        listed = snapshot.files or tuple(entries)
+        plan = _Plan(repo, snapshot.commit, {e.path for e in listed}, True, self._max_archive_bytes)
+        self._keep((snapshot.repository, snapshot.commit), plan)
+        return plan
+
+    def _keep(self, key: tuple[str, str], plan: _Plan) -> None:
+        self._forget(key)
+        self._plans[key] = plan
+        while len(self._plans) > MAX_KEPT_ARCHIVES:
+            self._forget(next(iter(self._plans)))
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        plan = self._plans.pop(key, None)
+        if plan is not None and plan.store is not None:
+            plan.store.close()
+
+    async def _announce(self, plan: _Plan, note: StageNote) -> None:
+        if plan.announced:
+            return
+        plan.announced = True
+        how = "archive" if plan.use_archive else "one request per file"
+        await note(f"fetching {len(plan.to_fetch):,} files ({how})")
+
+    # -- reading contents
+
+    async def _from_archive(
+        self, plan: _Plan, entries: Sequence[FileEntry], note: StageNote
+    ) -> dict[str, bytes | None]:
+        store = await self._archive_store(plan, note)
+        found: dict[str, bytes | None] = dict(await asyncio.to_thread(store.get_many, [e.path for e in entries]))
+        absent = [e for e in entries if e.path not in found and e.path not in store.rejected]
+        if absent:  # e.g. `export-ignore`d in .gitattributes: not in archives, still in the tree
+            found.update(await self._blobs.read_many(plan.repo, absent, note))
+        return found
+
+    async def _archive_store(self, plan: _Plan, note: StageNote) -> ExtractedStore:
+        async with plan.lock:
+            if plan.store is None:
+                wanted = set(plan.to_fetch)
+
+                def select(path: str, size: int) -> Decision | SkipReason:
+                    return Decision.READ if path in wanted else Decision.IGNORE
+
+                plan.store, _ = await self._archives.download_and_scan(
+                    plan.repo, plan.commit, select, plan.byte_limit, False, note
+                )
+            return plan.store
+
+
+def _repo_of(spec: SourceSpec) -> Repo:
+    owner, _, name = spec.location.partition("/")
+    if not owner or not name or "/" in name:
+        raise InvalidInput(f"not a GitHub owner/repo: {spec.location!r}")
+    return Repo(owner, name)
+
+
+def _sha_from_json(answer: Answer) -> str:
+    """A server that ignored the SHA media type sent the commit as JSON."""
+    try:
+        data = answer.json()
+    except UpstreamUnavailable:
+        data = None
+    sha = data.get("sha") if isinstance(data, dict) else None
+    if not isinstance(sha, str):
+        raise UpstreamUnavailable("GitHub did not answer with a commit SHA")
+    return sha
