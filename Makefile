@@ -6,7 +6,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 DOCS ?= $(firstword $(wildcard ../shared/corpora/fastapi-docs) docs)
+ifeq ($(DOCS),docs)
+QUESTION ?= How do I run a Hatchet engine without Docker?
+else
 QUESTION ?= How do I declare an optional query parameter?
+endif
 
 .PHONY: install demo test lint serve benchmarks hatchet-up hatchet-down clean
 
