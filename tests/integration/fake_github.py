@@ -21,10 +21,8 @@ import hashlib
 import os
 import re
 import secrets
-import socket
 import subprocess
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,12 +30,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
+
+from tests.integration.loopback_server import LoopbackServer
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -208,37 +207,21 @@ class FakeGitHub:
         self._injections: list[_Injection] = []
         self._lock = threading.Lock()
         self._codeload_secret = secrets.token_hex(8)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        self._http = LoopbackServer(self, "fake GitHub")
         self.app = Starlette(routes=self._routes())
 
     # -- lifecycle
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.url
 
     def __enter__(self) -> FakeGitHub:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake GitHub did not start")
-            time.sleep(0.005)
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        self._http.stop()
 
     # -- test controls
 

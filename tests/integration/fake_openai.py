@@ -35,7 +35,6 @@ import hashlib
 import json
 import math
 import re
-import socket
 import struct
 import threading
 import time
@@ -45,11 +44,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.integration.loopback_server import LoopbackServer
 
 DEFAULT_REPLY = "Declare it with a default of None [1]."
 _WORD = re.compile(r"[A-Za-z0-9_]+")
@@ -155,16 +155,14 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._closing_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE", "PUT"])])
+        self._http = LoopbackServer(self.app, "fake OpenAI", graceful_shutdown_seconds=2)
 
     # -- lifecycle
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.url
 
     @property
     def base_url(self) -> str:
@@ -172,30 +170,14 @@ class FakeOpenAI:
         return self.url + "/v1"
 
     def __enter__(self) -> FakeOpenAI:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake OpenAI did not start")
-            time.sleep(0.005)
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             if self._loop is not None and self._closing_event is not None:
                 self._loop.call_soon_threadsafe(self._closing_event.set)  # ends slow answers still waiting
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        self._http.stop()
 
     # -- test controls
 
