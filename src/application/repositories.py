@@ -16,24 +16,29 @@ class IndexedRepository:
     manifest: Manifest
 
 
+async def _find(manifests: ManifestStore, repository: str, collection: str | None) -> list[IndexedRepository]:
+    found = [IndexedRepository(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
+    if not found:
+        raise NotFound(f"repository {repository!r} is not indexed")
+    return found
+
+
 class ListRepositories:
     def __init__(self, manifests: ManifestStore) -> None:
         self._manifests = manifests
 
     async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
-        found = await self._manifests.entries(collection)
-        return [IndexedRepository(name, manifest) for name, manifest in found]
+        return [IndexedRepository(c, m) for c, m in await self._manifests.entries(collection)]
 
 
 class GetRepository:
+    """A repository's entry in every collection that holds it."""
+
     def __init__(self, manifests: ManifestStore) -> None:
         self._manifests = manifests
 
     async def execute(self, repository: str) -> list[IndexedRepository]:
-        found = [r for r in await ListRepositories(self._manifests).execute() if r.manifest.repository == repository]
-        if not found:
-            raise NotFound(f"repository {repository!r} is not indexed")
-        return found
+        return await _find(self._manifests, repository, None)
 
 
 class ForgetRepository:
@@ -44,13 +49,7 @@ class ForgetRepository:
         self._index = index
 
     async def execute(self, repository: str, collection: str | None = None) -> list[IndexedRepository]:
-        found = [
-            r
-            for r in await ListRepositories(self._manifests).execute(collection)
-            if r.manifest.repository == repository
-        ]
-        if not found:
-            raise NotFound(f"repository {repository!r} is not indexed")
+        found = await _find(self._manifests, repository, collection)
         for entry in found:
             await self._manifests.delete(entry.collection, repository)
             await self._index.delete(entry.collection, all_chunk_ids(entry.manifest))
