@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings()
         if args.command == "serve":
             return _serve(settings, args)
+        if args.command == "worker":
+            return _worker(settings, args)
         container = Container(settings=settings, process_name=f"repochat {args.command}")
         command: Command = COMMANDS[args.command]
         return asyncio.run(_with_container(container, args, command))
@@ -182,6 +184,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker import run_worker
+
+    return run_worker(settings, slots=args.slots, name=args.name)
+
+
 def _read_cases(path: Path) -> list[EvalCase]:
     if not path.is_file():
         raise InvalidInput(f"evaluation file {path} does not exist")
@@ -293,6 +301,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    worker = sub.add_parser("worker", help="run index jobs from Hatchet (REPOCHAT_JOB_QUEUE=hatchet)")
+    worker.add_argument("--slots", type=int, default=8, help="tasks run at once (default 8)")
+    worker.add_argument("--name", default="repochat-worker", help="the worker's name in Hatchet")
 
     evaluate = sub.add_parser("eval", help="measure retrieval hit@k and MRR on a JSONL file")
     evaluate.add_argument("qa_file", metavar="QA.jsonl")

@@ -85,6 +85,7 @@ class Container(containers.DeclarativeContainer):
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
 
     index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
+    hatchet_client = providers.Singleton(resources.hatchet_client)
     job_queue = providers.Selector(
         settings.provided.job_queue,
         inprocess=providers.Singleton(
@@ -92,6 +93,7 @@ class Container(containers.DeclarativeContainer):
             providers.Callable(resources.job_database, data_dir, data_dir_lock),
             index_repository.provided.execute,
         ),
+        hatchet=providers.Singleton(resources.hatchet_job_queue, hatchet_client),
     )
 
     search = providers.Factory(SearchDocuments, embedder, vector_index, manifests)

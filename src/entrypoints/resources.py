@@ -16,6 +16,9 @@ from adapters.data_dir_lock import DataDirLock
 from domain.errors import InvalidInput, UpstreamUnavailable
 
 if TYPE_CHECKING:
+    from hatchet_sdk import Hatchet
+
+    from adapters.hatchet_queue import HatchetJobQueue
     from adapters.openai_embedder import OpenAIEmbedder
     from adapters.openai_generator import OpenAIChatGenerator
 
@@ -56,8 +59,8 @@ def job_database(data_dir: Path, lock: DataDirLock) -> Path:
     return data_dir / "jobs.sqlite3"
 
 
-# langchain-openai takes seconds to import: the builders below import it only when the
-# settings select it, so `repochat search` on the embedded default starts quickly.
+# langchain-openai and hatchet_sdk take seconds to import: the builders below import them only
+# when the settings select them, so `repochat search` on the embedded default starts quickly.
 
 
 def openai_embedder(
@@ -74,3 +77,15 @@ def openai_chat_generator(
     from adapters.openai_generator import OpenAIChatGenerator
 
     return OpenAIChatGenerator(model, api_key, base_url, http_client)
+
+
+def hatchet_client() -> Hatchet:
+    from adapters.hatchet_queue import connect_hatchet
+
+    return connect_hatchet()
+
+
+def hatchet_job_queue(hatchet: Hatchet) -> HatchetJobQueue:
+    from adapters.hatchet_queue import HatchetJobQueue
+
+    return HatchetJobQueue(hatchet)

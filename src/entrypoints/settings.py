@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     github_web_url: str = "https://github.com"
     """Where citations link to; change it with github_api_url for GitHub Enterprise."""
     api_keys: str | None = None
+    embedding_batches_per_minute: int = Field(default=600, ge=1)
+    """Hatchet: batch tasks (each embeds up to index_files_per_task files) started per minute, all workers together."""
+    index_files_per_task: int = Field(default=32, ge=1)
+    """Hatchet: files per batch task a job fans out to the workers."""
+    index_jobs_in_parallel: int = Field(default=4, ge=1)
+    """Hatchet: index jobs running at once, all workers together; each worker needs more slots than this."""
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")

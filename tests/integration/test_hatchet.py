@@ -1,0 +1,351 @@
+"""Durable, distributed indexing on a real Hatchet engine, with real `repochat worker` processes.
+
+Needs the engine of `scripts/hatchet-dev.sh up` (CI runs it before pytest); without it these
+tests are skipped locally and fail on CI. Every process shares one Chroma server, and the
+embeddings come from the fake OpenAI server, whose injected latency keeps a job running long
+enough to kill, cancel or share it, and whose injected 500s make batches fail. Each test
+indexes into its own collection, so runs of one test never meet another's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import pytest
+
+from tests.integration.conftest import ROOT, ApiServer, ServeFactory, repochat_env
+from tests.integration.fake_openai import FakeOpenAI, server_error, slow
+
+pytestmark = pytest.mark.hatchet
+
+EMBEDDINGS = "/v1/embeddings"
+FILES_PER_TASK = 8
+JOBS_IN_PARALLEL = 2
+"""Small, so that workers with 3 slots (a parent and two batches) are allowed."""
+WORKER_READY = "waiting for tasks"
+
+
+@pytest.fixture(scope="session")
+def hatchet_env() -> dict[str, str]:
+    """The HATCHET_CLIENT_* variables of the running dev engine (this fixture does not start it)."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "hatchet-dev.sh"), "env"], capture_output=True, text=True, timeout=30
+    )
+    if result.returncode != 0:
+        message = f"no Hatchet engine (run scripts/hatchet-dev.sh up): {result.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    lines = [line.removeprefix("export ") for line in result.stdout.splitlines() if line.startswith("export ")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _clean_fake(fake_openai: FakeOpenAI) -> Iterator[None]:
+    fake_openai.reset()
+    yield
+    fake_openai.reset()
+
+
+@pytest.fixture(scope="module")
+def cluster_env(hatchet_env: dict[str, str], chroma_server: str, fake_openai: FakeOpenAI) -> dict[str, str]:
+    """What the API and the workers share: the engine, the Chroma server, the embeddings."""
+    return {
+        **hatchet_env,
+        "REPOCHAT_JOB_QUEUE": "hatchet",
+        "REPOCHAT_CHROMA_URL": chroma_server,
+        "REPOCHAT_EMBEDDINGS": "openai",
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "REPOCHAT_INDEX_FILES_PER_TASK": str(FILES_PER_TASK),
+        "REPOCHAT_INDEX_JOBS_IN_PARALLEL": str(JOBS_IN_PARALLEL),
+    }
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and the listener process the SDK spawns, as a container kill does."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+class Workers:
+    """`repochat worker` processes, each in its own process group so that nothing outlives a test."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self._folder = folder
+        self._env = env
+        self._started: list[Worker] = []
+
+    def start(self, slots: int = 3) -> Worker:
+        log = self._folder / f"worker-{len(self._started) + 1}.log"
+        command = shutil.which("repochat", path=str(Path(sys.executable).parent)) or "repochat"
+        env = repochat_env(self._folder / "data", **self._env)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [command, "worker", "--slots", str(slots)],
+                env=env,
+                stdout=out,
+                stderr=out,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        worker = Worker(process, log)
+        self._started.append(worker)
+        wait_until(lambda: WORKER_READY in worker.text() or process.poll() is not None, 60, "worker start")
+        assert process.poll() is None, worker.text()[-3000:]
+        return worker
+
+    def stop_all(self) -> None:
+        """SIGTERM (graceful) first; whatever is left of a process group after 20 s is killed."""
+        for worker in self._started:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in self._started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=20)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.process.pid, signal.SIGKILL)
+            if worker.process.poll() is None:
+                worker.process.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Workers]:
+    pool = Workers(tmp_path, cluster_env)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture(scope="class")
+def shared_worker(tmp_path_factory: pytest.TempPathFactory, cluster_env: dict[str, str]) -> Iterator[Worker]:
+    """One worker for the tests that do not start or kill their own."""
+    pool = Workers(tmp_path_factory.mktemp("shared-worker"), cluster_env)
+    worker = pool.start(slots=8)
+    yield worker
+    pool.stop_all()
+
+
+@pytest.fixture
+def api(serve: ServeFactory, cluster_env: dict[str, str]) -> ApiServer:
+    return serve(**cluster_env)
+
+
+# -- helpers
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(0.2)
+
+
+def unique(name: str) -> str:
+    return f"hatchet-{name}-{uuid.uuid4().hex[:8]}"
+
+
+def submit(api: ApiServer, source: Path, collection: str) -> str:
+    response = api.client.post("/v1/repositories", json={"source": str(source), "collection": collection})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def job(api: ApiServer, job_id: str) -> dict[str, Any]:
+    response = api.client.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def wait_for_progress(api: ApiServer, job_id: str, files_done: int, timeout: float = 60) -> dict[str, Any]:
+    """The job once at least `files_done` files are indexed and it is still running."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        seen.update(job(api, job_id))
+        assert seen["state"] in ("queued", "running"), seen
+        return bool(seen["progress"]["files_done"] >= files_done)
+
+    wait_until(reached, timeout, f"progress to {files_done} files")
+    return seen
+
+
+def search(api: ApiServer, query: str, collection: str, k: int = 5) -> list[dict[str, Any]]:
+    response = api.client.post("/v1/search", json={"query": query, "collection": collection, "k": k})
+    assert response.status_code == 200, response.text
+    hits: list[dict[str, Any]] = response.json()["hits"]
+    return hits
+
+
+def chunk_ids(chroma_url: str, collection: str) -> list[str]:
+    """Straight from the Chroma server, not through repochat."""
+    url = urlparse(chroma_url)
+    client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000)
+    ids: list[str] = client.get_collection(collection).get(include=[])["ids"]
+    return ids
+
+
+def copy_corpus(corpus: Path, target: Path) -> Path:
+    shutil.copytree(corpus, target)
+    return target
+
+
+def add_latency(fake: FakeOpenAI, seconds: float) -> None:
+    fake.fail_next(100_000, slow(seconds), path=EMBEDDINGS)
+
+
+# -- one shared worker
+
+
+@pytest.mark.usefixtures("shared_worker")
+class TestWithOneWorker:
+    def test_api_submits_a_worker_indexes_and_search_finds_it(self, api: ApiServer, corpus: Path) -> None:
+        collection = unique("basic")
+        done = api.wait_for_job(submit(api, corpus, collection), timeout=120)
+        assert done["state"] == "succeeded", done
+        result = done["result"]
+        assert result["files_indexed"] > 100 and result["chunks_written"] > 0 and result["embedding_calls"] > 0
+        assert done["progress"]["files_done"] == done["progress"]["files_total"] == result["files_indexed"]
+
+        hits = search(api, "dependency injection with Depends", collection)
+        assert hits and hits[0]["repository"] == f"local:{corpus}"
+        assert hits[0]["url"].startswith("file://")
+
+        again = api.wait_for_job(submit(api, corpus, collection), timeout=60)
+        assert again["state"] == "succeeded" and again["result"]["embedding_calls"] == 0, again
+        listed = [j["id"] for j in api.client.get("/v1/jobs").json()["jobs"]]
+        assert done["id"] in listed and again["id"] in listed
+        assert api.client.get("/readyz").json()["checks"]["job_queue"] == "ok"
+        assert api.client.get(f"/v1/jobs/{uuid.uuid4()}").status_code == 404
+        assert api.client.get("/v1/jobs/not-a-job").status_code == 404
+
+    def test_submissions_for_a_running_repository_coalesce(
+        self, api: ApiServer, corpus: Path, fake_openai: FakeOpenAI
+    ) -> None:
+        add_latency(fake_openai, 0.5)
+        collection = unique("coalesce")
+        first = submit(api, corpus, collection)
+        wait_until(lambda: job(api, first)["state"] == "running", 30, "the job to run")
+        assert submit(api, corpus, collection) == first
+        assert submit(api, corpus, collection) == first
+        other = submit(api, corpus, unique("other"))
+        assert other != first  # another collection, another job
+        for job_id in (first, other):
+            assert api.client.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
+
+    def test_cancel_keeps_the_previous_version_searchable(
+        self, api: ApiServer, corpus: Path, tmp_path: Path, fake_openai: FakeOpenAI
+    ) -> None:
+        repo = copy_corpus(corpus, tmp_path / "repo")
+        collection = unique("cancel")
+        first = api.wait_for_job(submit(api, repo, collection), timeout=120)
+        assert first["state"] == "succeeded", first
+        for path in repo.rglob("*.md"):
+            path.write_text(path.read_text() + "\n\nThe quokka zanzibar paragraph of version two.\n")
+        add_latency(fake_openai, 1.0)
+
+        second = submit(api, repo, collection)
+        running = wait_for_progress(api, second, files_done=FILES_PER_TASK)
+        assert running["progress"]["files_done"] < running["progress"]["files_total"]
+        cancelled = api.client.delete(f"/v1/jobs/{second}")
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled", cancelled.text
+        assert job(api, second)["state"] == "cancelled"
+
+        repository = api.client.get(f"/v1/repositories/local:{repo}").json()["collections"][0]
+        assert repository["commit"] == first["result"]["commit"]
+        hits = search(api, "quokka zanzibar paragraph", collection)
+        assert hits and all("quokka" not in hit["text"] for hit in hits)
+
+        time.sleep(3)  # batch tasks were cancelled with their job: no more embedding requests
+        requests = len(fake_openai.embedding_requests)
+        time.sleep(3)
+        assert len(fake_openai.embedding_requests) == requests
+
+    def test_a_failing_embedding_api_is_retried_then_fails_the_job(
+        self, api: ApiServer, tmp_path: Path, fake_openai: FakeOpenAI
+    ) -> None:
+        repo = tmp_path / "small"
+        repo.mkdir()
+        (repo / "guide.md").write_text("# Guide\n\nHow to configure the widget frobnicator.\n")
+        fake_openai.fail_next(100_000, server_error(500), path=EMBEDDINGS)
+
+        failed = api.wait_for_job(submit(api, repo, unique("failing")), timeout=240)
+        assert failed["state"] == "failed", failed
+        assert "embedding" in failed["error"] and "500" in failed["error"], failed["error"]
+        assert "Traceback" not in failed["error"]
+        requests = len(fake_openai.embedding_requests)
+        assert requests >= 2 * 4, requests  # each attempt of the batch task makes 4 (the client retries 3 times)
+
+
+# -- workers started, killed and shared per test
+
+
+def test_a_killed_worker_loses_nothing(
+    api: ApiServer, workers: Workers, corpus: Path, chroma_server: str, fake_openai: FakeOpenAI
+) -> None:
+    first = workers.start()
+    reference = unique("reference")
+    undisturbed = api.wait_for_job(submit(api, corpus, reference), timeout=120)
+    assert undisturbed["state"] == "succeeded", undisturbed
+
+    add_latency(fake_openai, 0.5)
+    collection = unique("killed")
+    job_id = submit(api, corpus, collection)
+    at_kill = wait_for_progress(api, job_id, files_done=2 * FILES_PER_TASK)
+    first.kill()
+    assert at_kill["progress"]["files_done"] < at_kill["progress"]["files_total"]
+    fake_openai.reset()
+    second = workers.start()
+
+    finished = api.wait_for_job(job_id, timeout=240)
+    assert finished["state"] == "succeeded", finished
+    assert f"job={job_id}" in second.text()  # the job was finished by the second worker
+    expected = chunk_ids(chroma_server, reference)
+    got = chunk_ids(chroma_server, collection)
+    assert len(got) == len(set(got)) == len(expected)
+    assert set(got) == set(expected)
+    repository = api.client.get(f"/v1/repositories/local:{corpus}").json()["collections"]
+    chunks = {r["collection"]: r["chunks"] for r in repository}
+    assert chunks[collection] == chunks[reference] == len(expected)
+
+
+def test_two_workers_share_the_batches_of_one_job(
+    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI
+) -> None:
+    pair = [workers.start(), workers.start()]
+    time.sleep(8)  # both must be known to the scheduler before the job fans out
+    add_latency(fake_openai, 0.3)
+    done = api.wait_for_job(submit(api, corpus, unique("shared")), timeout=180)
+    assert done["state"] == "succeeded", done
+    for worker in pair:
+        batches = [line for line in worker.text().splitlines() if f"job={done['id']}" in line and "done:" in line]
+        assert batches, f"worker {worker.log.name} indexed no batch of the job"
