@@ -43,16 +43,24 @@ class ChromaVectorIndex(VectorIndex):
         self._client = client
         self._collections: dict[str, Collection] = {}
 
-    def _collection(self, name: str, embedder: str | None) -> Collection:
-        """Open (or create) a collection and check it holds vectors of this embedder."""
+    def _open(self, name: str, embedder: str | None, create: bool) -> Collection | None:
+        """The collection, checked to hold vectors of `embedder`; None when it does not exist.
+
+        Only writes create collections, so every collection is labelled with its embedder.
+        """
         collection = self._collections.get(name)
         if collection is None:
-            collection = self._client.get_or_create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"embedder": embedder} if embedder else None,
-                embedding_function=None,
-            )
+            try:
+                collection = self._client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                if not create:
+                    return None
+                collection = self._client.get_or_create_collection(
+                    name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embedder": embedder},
+                    embedding_function=None,
+                )
             self._collections[name] = collection
         stored = (collection.metadata or {}).get("embedder")
         if embedder and stored and stored != embedder:
@@ -62,20 +70,12 @@ class ChromaVectorIndex(VectorIndex):
             )
         return collection
 
-    def _existing_collection(self, name: str, embedder: str) -> Collection | None:
-        """The collection when it exists: searching must not create empty collections."""
-        if name not in self._collections:
-            try:
-                self._collections[name] = self._client.get_collection(name, embedding_function=None)
-            except NotFoundError:
-                return None
-        return self._collection(name, embedder)
-
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
         def write() -> None:
-            target = self._collection(collection, embedder)
+            target = self._open(collection, embedder, create=True)
+            assert target is not None
             for start in range(0, len(chunks), WRITE_BATCH):
                 batch = chunks[start : start + WRITE_BATCH]
                 target.upsert(
@@ -92,8 +92,10 @@ class ChromaVectorIndex(VectorIndex):
             return set()
 
         def find() -> set[str]:
-            target = self._collection(collection, None)
+            target = self._open(collection, None, create=False)
             found: set[str] = set()
+            if target is None:
+                return found
             for start in range(0, len(ids), WRITE_BATCH):
                 found.update(target.get(ids=list(ids[start : start + WRITE_BATCH]), include=[])["ids"])
             return found
@@ -104,7 +106,7 @@ class ChromaVectorIndex(VectorIndex):
         self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
     ) -> list[SearchHit]:
         def search() -> list[SearchHit]:
-            target = self._existing_collection(collection, embedder)
+            target = self._open(collection, embedder, create=False)
             if target is None:
                 return []
             where: Any = {"repository": repository} if repository else None
@@ -130,7 +132,9 @@ class ChromaVectorIndex(VectorIndex):
             return
 
         def remove() -> None:
-            target = self._collection(collection, None)
+            target = self._open(collection, None, create=False)
+            if target is None:
+                return
             for start in range(0, len(ids), WRITE_BATCH):
                 target.delete(ids=list(ids[start : start + WRITE_BATCH]))
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; an unfinished index job resumes on the next start", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`repochat jobs | head`): stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 async def _with_container(container: Container, args: argparse.Namespace, command: Command) -> int:

@@ -63,6 +63,7 @@ async def test_a_collection_refuses_vectors_of_another_embedder(client: ClientAP
     index = ChromaVectorIndex(client)
     collection = f"test-{uuid.uuid4().hex[:8]}"
     first = HashingEmbedder(64)
+    assert await index.existing_ids(collection, ["id-1"]) == set()  # as indexing does, before its first write
     await index.upsert(collection, first.name, [chunk(1, "x")], await first.embed_documents(["x"]))
     with pytest.raises(Conflict, match="REPOCHAT_EMBEDDINGS"):
         await ChromaVectorIndex(client).query(collection, "another-model", [0.0] * 64, 1)
