@@ -56,7 +56,7 @@ def corpus() -> Path:
     path = Path(os.environ.get("REPOCHAT_CORPUS", ROOT.parent / "shared" / "corpora" / "fastapi-docs"))
     if not path.is_dir():
         pytest.fail(f"the documentation corpus is missing at {path} (set REPOCHAT_CORPUS)")
-    return path
+    return path.resolve()  # repochat names a local folder by its real path
 
 
 @pytest.fixture(scope="session")
