@@ -25,7 +25,7 @@ from domain.collections import validate_collection
 from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, chunk_id, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
-from domain.sources import SourceSpec
+from domain.sources import SourceKind, SourceSpec
 
 
 class SilentProgress:
@@ -212,7 +212,7 @@ def all_chunk_ids(manifest: Manifest) -> list[str]:
 
 
 def _describe(spec: SourceSpec) -> str:
-    if spec.kind.value == "github":
+    if spec.kind is SourceKind.GITHUB:
         suffix = f"/{spec.subdir}" if spec.subdir else ""
         return f"github:{spec.location}{suffix}"
     return spec.location
