@@ -80,3 +80,17 @@ def test_eval_reports_hit_rate_and_mrr(tmp_path: Path, corpus: Path) -> None:
     report = json.loads(result.stdout)
     assert report["cases"] == 2 and report["k"] == 5
     assert 0.5 <= report["hit_at_k"] <= 1 and report["mrr"] > 0
+
+
+def test_the_default_offline_model_finds_the_optional_query_parameter_docs(tmp_path: Path, corpus: Path) -> None:
+    """The embedded default end to end: the real offline model, on the tutorial's parameter pages."""
+    env = repochat_env(tmp_path / "data", REPOCHAT_EMBEDDINGS="local")
+    pages = ["--include", "tutorial/*param*.md", "--include", "tutorial/body*.md"]
+    indexed = repochat("index", str(corpus), *pages, "--json", env=env)
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["result"]["files_indexed"] >= 8
+
+    found = repochat("search", "how do I declare an optional query parameter", "--json", "-k", "3", env=env)
+    hits = json.loads(found.stdout)["hits"]
+    assert hits[0]["path"] == "tutorial/query-params.md", [h["path"] for h in hits]
+    assert hits[0]["start_line"] <= hits[0]["end_line"]
