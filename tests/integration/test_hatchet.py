@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -349,3 +350,27 @@ def test_two_workers_share_the_batches_of_one_job(
     for worker in pair:
         batches = [line for line in worker.text().splitlines() if f"job={done['id']}" in line and "done:" in line]
         assert batches, f"worker {worker.log.name} indexed no batch of the job"
+
+
+def test_sigterm_lets_running_batches_finish_then_closes_the_worker(
+    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI
+) -> None:
+    """SIGTERM is a graceful stop: no new task is taken, running ones finish, the worker exits 0."""
+    leaving, staying = workers.start(), workers.start()
+    time.sleep(8)  # both must be known to the scheduler before the job fans out
+    add_latency(fake_openai, 0.3)
+    job_id = submit(api, corpus, unique("graceful"))
+
+    def batches(marker: str) -> set[str]:
+        pattern = re.compile(rf"job={job_id} .*batch (\d+) of \d+{marker}")
+        return {m.group(1) for m in map(pattern.search, leaving.text().splitlines()) if m}
+
+    wait_until(lambda: batches(": "), 90, "a batch of the job on the worker to stop")
+    leaving.process.send_signal(signal.SIGTERM)
+
+    assert leaving.process.wait(timeout=240) == 0, leaving.text()[-3000:]
+    assert batches(": ") == batches(" done:"), "a batch the worker started was abandoned"
+    assert "worker stopped; container closed" in leaving.text()
+    finished = api.wait_for_job(job_id, timeout=240)
+    assert finished["state"] == "succeeded", finished
+    assert f"job={job_id}" in staying.text()
