@@ -36,9 +36,10 @@ import httpx  # noqa: E402
 from chromadb.config import Settings as ChromaSettings  # noqa: E402
 from tests.integration.fake_github import FakeGitHub  # noqa: E402
 
-from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex  # noqa: E402
-from adapters.github import GitHubArchiveSource  # noqa: E402
-from adapters.hashing_embedder import HashingEmbedder  # noqa: E402
+from adapters.embeddings.hashing import HashingEmbedder  # noqa: E402
+from adapters.sources.github import GitHubArchiveSource  # noqa: E402
+from adapters.vectorstore.chroma_index import ChromaVectorIndex  # noqa: E402
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore  # noqa: E402
 from application.indexing import IndexRepository  # noqa: E402
 from domain.file_policy import FilePolicy  # noqa: E402
 from domain.jobs import IndexRequest  # noqa: E402

@@ -40,9 +40,10 @@ from chromadb.api import ClientAPI
 from chromadb.config import Settings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
-from adapters.hashing_embedder import HashingEmbedder
-from adapters.local_folder_source import LocalFolderSource
+from adapters.embeddings.hashing import HashingEmbedder
+from adapters.sources.local_folder import LocalFolderSource
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
 from application.ports import Embedder
 from application.search import SearchDocuments, SearchRequest
@@ -321,7 +322,7 @@ class ModelFigures:
 
 
 async def model_section(corpus: Corpus, workspace: Path, subset: str, sample: int) -> ModelFigures:
-    from adapters.onnx_embedder import OnnxMiniLMEmbedder
+    from adapters.embeddings.local import OnnxMiniLMEmbedder
 
     target = await load_corpus(corpus.root / subset) if subset else corpus
     texts = sample_texts(target.chunks, sample)

@@ -48,8 +48,8 @@ import httpx  # noqa: E402
 from hatchet_sdk import Hatchet  # noqa: E402
 from tests.integration.fake_openai import FakeOpenAI, slow  # noqa: E402
 
-from adapters.hatchet_queue import HatchetJobQueue, connect_hatchet  # noqa: E402
-from adapters.inprocess_queue import InProcessJobQueue  # noqa: E402
+from adapters.queue.hatchet.queue import HatchetJobQueue, connect_hatchet  # noqa: E402
+from adapters.queue.inprocess import InProcessJobQueue  # noqa: E402
 from domain.jobs import IndexRequest, Job  # noqa: E402
 from entrypoints.container import Container, running  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402

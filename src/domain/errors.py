@@ -43,7 +43,3 @@ class DataDirBusy(RepochatError):
     """Another process owns the embedded state under the data folder."""
 
     code = "data_dir_busy"
-
-
-class JobCancelled(RepochatError):
-    code = "cancelled"

@@ -14,13 +14,15 @@ import httpx
 from dependency_injector import containers, providers
 from pydantic import SecretStr
 
-from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
-from adapters.extractive_generator import ExtractiveAnswerGenerator
-from adapters.github import GitHubArchiveSource
-from adapters.hashing_embedder import HashingEmbedder
-from adapters.inprocess_queue import InProcessJobQueue
-from adapters.local_folder_source import LocalFolderSource
-from adapters.onnx_embedder import OnnxMiniLMEmbedder
+from adapters.embeddings.hashing import HashingEmbedder
+from adapters.embeddings.local import OnnxMiniLMEmbedder
+from adapters.llm.extractive import ExtractiveAnswerGenerator
+from adapters.queue.inprocess import InProcessJobQueue
+from adapters.sources.github import GitHubArchiveSource
+from adapters.sources.local_folder import LocalFolderSource
+from adapters.vectorstore.chroma_client import open_chroma_server, open_embedded_chroma
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.answering import AnswerQuestion, StreamAnswer
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
@@ -45,8 +47,8 @@ class Container(containers.DeclarativeContainer):
 
     chroma_client = providers.Selector(
         settings.provided.chroma_mode,
-        embedded=providers.Singleton(resources.open_embedded_chroma, data_dir, data_dir_lock),
-        server=providers.Singleton(resources.open_chroma_server, settings.provided.chroma_url),
+        embedded=providers.Singleton(open_embedded_chroma, data_dir, data_dir_lock),
+        server=providers.Singleton(open_chroma_server, settings.provided.chroma_url),
     )
     vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)

@@ -48,8 +48,3 @@ class Settings(BaseSettings):
     @property
     def accepted_api_keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in (self.api_keys or "").split(",") if k.strip())
-
-    @property
-    def owns_data_dir(self) -> bool:
-        """Whether this process keeps state under data_dir (embedded Chroma, SQLite job records)."""
-        return self.chroma_mode == "embedded" or self.job_queue == "inprocess"

@@ -24,9 +24,10 @@ import pytest
 import pytest_asyncio
 from chromadb.config import Settings as ChromaSettings
 
-from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
-from adapters.github import GitHubArchiveSource
-from adapters.hashing_embedder import HashingEmbedder
+from adapters.embeddings.hashing import HashingEmbedder
+from adapters.sources.github import GitHubArchiveSource
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import SearchHit
@@ -118,7 +119,6 @@ class Rig:
     ) -> IndexResult:
         self.gh.forget_requests()
         self.stages = Stages()
-        self.embedder.calls = 0
         use_case = IndexRepository([source or self.source], self.embedder, self.vectors, self.manifests)
         return await use_case.execute(IndexRequest(parse_source(text, exclude=exclude), collection), self.stages)
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.chroma_index import ChromaManifestStore, ChromaVectorIndex
 from adapters.data_dir_lock import DataDirLock
-from adapters.hashing_embedder import HashingEmbedder
-from adapters.local_folder_source import LocalFolderSource
+from adapters.embeddings.hashing import HashingEmbedder
+from adapters.sources.local_folder import LocalFolderSource
+from adapters.vectorstore.chroma_client import open_embedded_chroma
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.jobs import IndexRequest
-from entrypoints.resources import open_embedded_chroma
 from entrypoints.source_input import source_spec
 
 

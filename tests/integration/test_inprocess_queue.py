@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from adapters.inprocess_queue import InProcessJobQueue
+from adapters.queue.inprocess import InProcessJobQueue
 from application.ports import ProgressReporter
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress

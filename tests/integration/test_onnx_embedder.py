@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from adapters.onnx_embedder import OnnxMiniLMEmbedder
+from adapters.embeddings.local import OnnxMiniLMEmbedder
 
 
 async def test_offline_model_embeds_meaningfully() -> None:

@@ -112,9 +112,6 @@ class InMemoryVectorIndex(VectorIndex):
             if self.chunks.get(collection, {}).pop(chunk_id, None):
                 self.deleted.append(chunk_id)
 
-    async def collections(self) -> list[str]:
-        return sorted(self.chunks)
-
     async def ping(self) -> None:
         return None
 

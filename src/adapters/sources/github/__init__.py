@@ -30,6 +30,6 @@ Modules: `http` (requests, retries, rate limits, error translation), `archive` (
 download and safe extraction), `blobs` (one request per file), `source` (GitHubArchiveSource).
 """
 
-from adapters.github.source import GitHubArchiveSource
+from adapters.sources.github.source import GitHubArchiveSource
 
 __all__ = ["GitHubArchiveSource"]

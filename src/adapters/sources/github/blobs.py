@@ -6,7 +6,7 @@ import asyncio
 import base64
 from collections.abc import Sequence
 
-from adapters.github.http import RAW_MEDIA, Answer, GitHubHttp, Repo
+from adapters.sources.github.http import RAW_MEDIA, Answer, GitHubHttp, Repo
 from application.ports import StageNote
 from domain.documents import FileEntry
 from domain.errors import UpstreamUnavailable

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import httpx
 
-from adapters.github.http import JSON_MEDIA, GitHubHttp, Repo
+from adapters.sources.github.http import JSON_MEDIA, GitHubHttp, Repo
 from application.ports import StageNote
 from domain.documents import FileEntry, SkipCounts, git_blob_sha
 from domain.errors import UpstreamUnavailable

@@ -37,14 +37,12 @@ class OnnxMiniLMEmbedder(Embedder):
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = asyncio.Lock()
-        self.calls = 0
 
     @property
     def name(self) -> str:
         return MODEL_NAME
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.calls += 1
         async with self._run_lock:
             return await asyncio.to_thread(self._embed, list(texts))
 

@@ -28,14 +28,12 @@ class OpenAIEmbedder(Embedder):
             timeout=timeout,
             max_retries=3,
         )
-        self.calls = 0
 
     @property
     def name(self) -> str:
         return f"openai-{self._model}"
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.calls += 1
         try:
             return await self._client.aembed_documents(list(texts))
         except Exception as e:

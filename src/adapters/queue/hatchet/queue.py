@@ -1,7 +1,7 @@
 """HatchetJobQueue: index jobs as runs of the `repochat-index` workflow on a Hatchet engine.
 
 This process only submits and reads: `repochat worker` processes run the jobs (see
-adapters.hatchet_workflows). A job's id is its workflow run id. Its state is the run's status;
+adapters.queue.hatchet.workflows). A job's id is its workflow run id. Its state is the run's status;
 its stage and progress are the newest progress line the workflow logged; its result is the
 run's output, its error the run's error message without the traceback.
 
@@ -37,8 +37,8 @@ from hatchet_sdk.clients.rest.models.v1_log_line_order_by_direction import V1Log
 from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary
 from hatchet_sdk.clients.rest.models.v1_workflow_run import V1WorkflowRun
 
-from adapters.hatchet_workflows import INDEX_TASK, JOB_KEY, IndexJobInput, job_input, job_key, job_metadata
 from adapters.job_codec import request_from_json, result_from_json
+from adapters.queue.hatchet.workflows import INDEX_TASK, JOB_KEY, IndexJobInput, job_input, job_key, job_metadata
 from application.ports import JobQueue
 from domain.errors import InvalidInput, NotFound, RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, Job, JobState, Progress

@@ -8,7 +8,6 @@ manifest swap happens last).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -18,14 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.job_codec import (
-    progress_from_json,
-    progress_to_json,
-    request_from_json,
-    request_to_json,
-    result_from_json,
-    result_to_json,
-)
+from adapters.domain_json import INDEX_REQUEST, INDEX_RESULT, PROGRESS
 from application.ports import JobQueue, ProgressReporter
 from domain.errors import NotFound, RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
@@ -117,8 +109,8 @@ class InProcessJobQueue(JobQueue):
             await self._execute(
                 "INSERT INTO jobs (id, repository, collection, request, state, stage, progress, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, repository, request.collection, json.dumps(request_to_json(request)),
-                 JobState.QUEUED.value, "queued", json.dumps(progress_to_json(Progress())), now, now),
+                (job_id, repository, request.collection, INDEX_REQUEST.dumps(request),
+                 JobState.QUEUED.value, "queued", PROGRESS.dumps(Progress()), now, now),
             )  # fmt: skip
         self._pending.put_nowait(job_id)
         return await self.get(job_id)
@@ -195,10 +187,10 @@ class InProcessJobQueue(JobQueue):
         values: list[Any] = [state.value, stage, _now()]
         if progress is not None:
             sets.append("progress = ?")
-            values.append(json.dumps(progress_to_json(progress)))
+            values.append(PROGRESS.dumps(progress))
         if result is not None:
             sets.append("result = ?")
-            values.append(json.dumps(result_to_json(result)))
+            values.append(INDEX_RESULT.dumps(result))
         if error is not None:
             sets.append("error = ?")
             values.append(error)
@@ -233,11 +225,11 @@ def _job(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
         repository=row["repository"],
-        request=request_from_json(json.loads(row["request"])),
+        request=INDEX_REQUEST.loads(row["request"]),
         state=JobState(row["state"]),
         stage=row["stage"],
-        progress=progress_from_json(json.loads(row["progress"]) if row["progress"] else None),
-        result=result_from_json(json.loads(row["result"]) if row["result"] else None),
+        progress=PROGRESS.loads(row["progress"]) if row["progress"] else Progress(),
+        result=INDEX_RESULT.loads(row["result"]) if row["result"] else None,
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

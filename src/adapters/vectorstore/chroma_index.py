@@ -1,41 +1,24 @@
-"""Chroma adapters: the vector index and the manifest store, embedded or over HTTP.
-
-chromadb's client is blocking, so every call runs in a worker thread. Vectors are always
-passed in: Chroma's default embedding function downloads a model at run time, and we
-never let it run.
-"""
+"""ChromaVectorIndex: chunks and their vectors in Chroma collections (cosine space)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
-from application.ports import ManifestStore, VectorIndex
+from adapters.vectorstore.chroma_client import call_chroma
+from application.ports import VectorIndex
 from domain.answers import SearchHit
-from domain.collections import MANIFEST_COLLECTION
-from domain.documents import Chunk, Manifest
-from domain.errors import Conflict, RepochatError, UpstreamUnavailable
+from domain.documents import Chunk
+from domain.errors import Conflict
 
-T = TypeVar("T")
 WRITE_BATCH = 1000
 """Chroma caps how many records one call may carry; stay well below."""
-
-
-async def _call(action: str, function: Callable[[], T]) -> T:
-    try:
-        return await asyncio.to_thread(function)
-    except RepochatError:
-        raise
-    except Exception as e:
-        raise UpstreamUnavailable(f"Chroma failed to {action}: {type(e).__name__}: {e}") from e
 
 
 class ChromaVectorIndex(VectorIndex):
@@ -85,7 +68,7 @@ class ChromaVectorIndex(VectorIndex):
                     metadatas=[_metadata(c) for c in batch],
                 )
 
-        await _call("store chunks", write)
+        await call_chroma("store chunks", write)
 
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -100,7 +83,7 @@ class ChromaVectorIndex(VectorIndex):
                 found.update(target.get(ids=list(ids[start : start + WRITE_BATCH]), include=[])["ids"])
             return found
 
-        return await _call("look up chunks", find)
+        return await call_chroma("look up chunks", find)
 
     async def query(
         self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
@@ -125,7 +108,7 @@ class ChromaVectorIndex(VectorIndex):
                 for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
             ]
 
-        return await _call("search", search)
+        return await call_chroma("search", search)
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None:
         if not ids:
@@ -138,14 +121,10 @@ class ChromaVectorIndex(VectorIndex):
             for start in range(0, len(ids), WRITE_BATCH):
                 target.delete(ids=list(ids[start : start + WRITE_BATCH]))
 
-        await _call("delete chunks", remove)
-
-    async def collections(self) -> list[str]:
-        names = await _call("list collections", lambda: [c.name for c in self._client.list_collections()])
-        return sorted(n for n in names if n != MANIFEST_COLLECTION)
+        await call_chroma("delete chunks", remove)
 
     async def ping(self) -> None:
-        await _call("answer a heartbeat", self._client.heartbeat)
+        await call_chroma("answer a heartbeat", self._client.heartbeat)
 
 
 def _metadata(chunk: Chunk) -> dict[str, str | int]:
@@ -174,64 +153,3 @@ def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:
         end_line=int(metadata["end_line"]),
         headings=tuple(json.loads(str(metadata.get("headings") or "[]"))),
     )
-
-
-class ChromaManifestStore(ManifestStore):
-    """Each manifest is one record of a reserved collection, so saving it is one atomic upsert.
-
-    Keeping manifests in Chroma (not a local file) means every API replica and worker that
-    shares a Chroma server sees the same live versions.
-    """
-
-    def __init__(self, client: ClientAPI) -> None:
-        self._client = client
-        self._store: Collection | None = None
-
-    def _collection(self) -> Collection:
-        if self._store is None:
-            self._store = self._client.get_or_create_collection(MANIFEST_COLLECTION, embedding_function=None)
-        return self._store
-
-    async def get(self, collection: str, repository: str) -> Manifest | None:
-        def read() -> Manifest | None:
-            found = self._collection().get(ids=[_record_id(collection, repository)], include=["documents"])
-            documents = found["documents"] or []
-            return _decode(documents[0]) if documents and documents[0] else None
-
-        return await _call("read a manifest", read)
-
-    async def save(self, collection: str, manifest: Manifest) -> None:
-        def write() -> None:
-            self._collection().upsert(
-                ids=[_record_id(collection, manifest.repository)],
-                embeddings=np.ones((1, 1), dtype=np.float32),
-                documents=[json.dumps(asdict(manifest))],
-                metadatas=[{"collection": collection, "repository": manifest.repository}],
-            )
-
-        await _call("save a manifest", write)
-
-    async def delete(self, collection: str, repository: str) -> None:
-        await _call("delete a manifest", lambda: self._collection().delete(ids=[_record_id(collection, repository)]))
-
-    async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
-        def read() -> list[tuple[str, Manifest]]:
-            where: Any = {"collection": collection} if collection else None
-            found = self._collection().get(where=where, include=["documents", "metadatas"])
-            pairs = zip(found["metadatas"] or [], found["documents"] or [], strict=True)
-            return sorted(((str(m["collection"]), _decode(d)) for m, d in pairs if d), key=_list_key)
-
-        return await _call("list manifests", read)
-
-
-def _list_key(pair: tuple[str, Manifest]) -> tuple[str, str]:
-    return pair[1].repository, pair[0]
-
-
-def _record_id(collection: str, repository: str) -> str:
-    return f"{collection}::{repository}"
-
-
-def _decode(document: str) -> Manifest:
-    data = json.loads(document)
-    return Manifest(**{**data, "include": tuple(data.get("include", ())), "exclude": tuple(data.get("exclude", ()))})

@@ -1,6 +1,6 @@
 """GitHubArchiveSource: resolve a ref, list its files, plan and read their contents.
 
-See the package docstring (`adapters.github`) for how a sync goes and what it costs.
+See the package docstring (`adapters.sources.github`) for how a sync goes and what it costs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.github.archive import (
+from adapters.sources.github.archive import (
     DEFAULT_MAX_ARCHIVE_BYTES,
     ArchiveDownloader,
     Decision,
@@ -24,8 +24,8 @@ from adapters.github.archive import (
     expansion_limit,
     skip_counts,
 )
-from adapters.github.blobs import BlobReader
-from adapters.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
+from adapters.sources.github.blobs import BlobReader
+from adapters.sources.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
 from application.ports import DocumentSource, SourceSnapshot, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, diff_manifest
 from domain.errors import InvalidInput, NotFound, UpstreamUnavailable

@@ -27,14 +27,12 @@ class HashingEmbedder(Embedder):
 
     def __init__(self, dimension: int = 512) -> None:
         self._dimension = dimension
-        self.calls = 0
 
     @property
     def name(self) -> str:
         return f"hashing-{self._dimension}"
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.calls += 1
         return [self._vector(text) for text in texts]
 
     async def embed_query(self, text: str) -> list[float]:

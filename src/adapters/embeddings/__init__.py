@@ -1,0 +1,1 @@
+"""Adapters of the `Embedder` port, one module per `REPOCHAT_EMBEDDINGS` value: `local`, `openai`, `hashing`."""

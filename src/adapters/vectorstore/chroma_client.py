@@ -1,0 +1,54 @@
+"""Opening Chroma (embedded under the data folder, or a server) and calling it off the event loop.
+
+chromadb's client is blocking, so every call runs in a worker thread. Vectors are always
+passed in: Chroma's default embedding function downloads a model at run time, and it never runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.config import Settings as ChromaSettings
+
+from adapters.data_dir_lock import DataDirLock
+from domain.errors import InvalidInput, RepochatError, UpstreamUnavailable
+
+T = TypeVar("T")
+
+_CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False)
+
+
+def open_embedded_chroma(data_dir: Path, lock: DataDirLock) -> ClientAPI:
+    """`lock` is taken as an argument so the data folder is always locked before Chroma opens it."""
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=_CHROMA_SETTINGS)
+
+
+def open_chroma_server(url: str) -> ClientAPI:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput(f"REPOCHAT_CHROMA_URL must look like http://host:port, not {url!r}")
+    try:
+        return chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=_CHROMA_SETTINGS,
+        )
+    except Exception as e:
+        raise UpstreamUnavailable(f"cannot reach the Chroma server at {url}: {e}") from e
+
+
+async def call_chroma(action: str, function: Callable[[], T]) -> T:
+    """Run a blocking chromadb call in a thread; its failures become `UpstreamUnavailable`."""
+    try:
+        return await asyncio.to_thread(function)
+    except RepochatError:
+        raise
+    except Exception as e:
+        raise UpstreamUnavailable(f"Chroma failed to {action}: {type(e).__name__}: {e}") from e
