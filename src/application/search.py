@@ -13,6 +13,11 @@ from domain.errors import InvalidInput
 MAX_K = 50
 OVERFETCH = 2
 """Hits of file versions not (or no longer) live are dropped, so ask the index for more."""
+WIDENING = 4
+MAX_CANDIDATES = 2000
+"""While an index job writes a new version, its not-yet-live chunks can outrank every live one:
+the search widens its candidate list (x WIDENING per round) until it has k live hits, the
+index has no more, or this bound is reached."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,19 @@ class SearchDocuments:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         collection = validate_collection(request.collection)
         vector = await self._embedder.embed_query(query)
-        candidates = await self._index.query(
-            collection, self._embedder.name, vector, request.k * OVERFETCH, request.repository
-        )
         manifests: dict[str, Manifest | None] = {}
+        wanted = request.k * OVERFETCH
+        while True:
+            candidates = await self._index.query(collection, self._embedder.name, vector, wanted, request.repository)
+            hits = await self._live(collection, candidates, manifests, request.k)
+            if len(hits) == request.k or len(candidates) < wanted or wanted >= MAX_CANDIDATES:
+                return hits
+            wanted = min(wanted * WIDENING, MAX_CANDIDATES)
+
+    async def _live(
+        self, collection: str, candidates: list[SearchHit], manifests: dict[str, Manifest | None], k: int
+    ) -> list[SearchHit]:
+        """The first k candidates of live file versions, with their commit permalinks."""
         hits: list[SearchHit] = []
         for hit in candidates:
             chunk = hit.chunk
@@ -51,6 +65,6 @@ class SearchDocuments:
                 continue
             url = citation_url(manifest.web_url, manifest.commit, chunk.path, chunk.start_line, chunk.end_line)
             hits.append(SearchHit(replace(chunk, commit=manifest.commit, url=url), hit.score))
-            if len(hits) == request.k:
+            if len(hits) == k:
                 break
         return hits

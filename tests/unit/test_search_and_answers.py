@@ -8,6 +8,7 @@ from application.answering import NOTHING_FOUND, AnswerQuestion, AskRequest, Cit
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn
+from domain.documents import Chunk
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest
 from domain.sources import SourceKind, SourceSpec
@@ -82,3 +83,20 @@ async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> N
     assert "".join(t.text for t in tokens).strip() == "Zebras are striped [1]."
     assert isinstance(events[-1], CitationsEvent) and all(isinstance(e, TokenEvent) for e in events[:-1])
     assert [c.path for c in events[-1].citations] == ["b.md"]
+
+
+async def test_search_finds_k_live_hits_when_unlive_chunks_outrank_them() -> None:
+    """An index job writes the new version's chunks before the swap: they must not crowd out live hits."""
+    files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
+    embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
+    await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
+    pending = [
+        Chunk(f"new-{n}", SPEC.repository_id, f"doc{n % 6}.md", f"next-{n}", "", 0, "quokka " * 9, 1, 1)
+        for n in range(40)
+    ]
+    await index.upsert("default", embedder.name, pending, await embedder.embed_documents([c.text for c in pending]))
+
+    hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("quokka", k=5))
+
+    assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
+    assert index.queries[-1] > 5 * 2  # it had to widen past the first over-fetch
