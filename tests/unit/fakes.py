@@ -85,6 +85,8 @@ class InMemoryVectorIndex(VectorIndex):
         self.chunks: dict[str, dict[str, tuple[Chunk, list[float]]]] = {}
         self.upserted: list[str] = []
         self.deleted: list[str] = []
+        self.queries: list[int] = []
+        """The number of candidates each query asked for."""
 
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
@@ -100,6 +102,7 @@ class InMemoryVectorIndex(VectorIndex):
     async def query(
         self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
     ) -> list[SearchHit]:
+        self.queries.append(k)
         scored = [
             SearchHit(chunk, sum(a * b for a, b in zip(vector, stored, strict=True)))
             for chunk, stored in self.chunks.get(collection, {}).values()
