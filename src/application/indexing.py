@@ -25,7 +25,7 @@ from domain.collections import validate_collection
 from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, chunk_id, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
-from domain.sources import SourceKind, SourceSpec
+from domain.sources import SourceSpec
 
 
 class SilentProgress:
@@ -161,7 +161,7 @@ class IndexRepository:
         snapshot = plan.snapshot
         manifest = Manifest(
             repository=snapshot.repository,
-            source=_describe(plan.request.source),
+            source=plan.request.source.description,
             commit=snapshot.commit,
             files=files,
             chunk_counts=counts,
@@ -209,10 +209,3 @@ def stale_chunk_ids(previous: Manifest | None, current: Manifest) -> list[str]:
 
 def all_chunk_ids(manifest: Manifest) -> list[str]:
     return stale_chunk_ids(manifest, Manifest(manifest.repository, manifest.source, manifest.commit))
-
-
-def _describe(spec: SourceSpec) -> str:
-    if spec.kind is SourceKind.GITHUB:
-        suffix = f"/{spec.subdir}" if spec.subdir else ""
-        return f"github:{spec.location}{suffix}"
-    return spec.location

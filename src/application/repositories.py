@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from application.indexing import all_chunk_ids
 from application.ports import ManifestStore, VectorIndex
 from domain.documents import Manifest
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
+from domain.repository_names import rank_by_name
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,26 @@ class ListRepositories:
 
     async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
         return [IndexedRepository(c, m) for c, m in await self._manifests.entries(collection)]
+
+
+@dataclass(frozen=True)
+class RepositoryMatch:
+    entry: IndexedRepository
+    score: float
+
+
+class ResolveRepository:
+    """From a loose name ("fastapi", "hatchet python sdk") to indexed repositories, best first."""
+
+    def __init__(self, manifests: ManifestStore) -> None:
+        self._manifests = manifests
+
+    async def execute(self, name: str, limit: int = 5) -> list[RepositoryMatch]:
+        if not name.strip():
+            raise InvalidInput("the name to resolve is empty")
+        entries = [IndexedRepository(c, m) for c, m in await self._manifests.entries()]
+        names = {n: (e.manifest.repository, e.manifest.source, e.manifest.web_url) for n, e in enumerate(entries)}
+        return [RepositoryMatch(entries[n], score) for n, score in rank_by_name(name, names)[:limit]]
 
 
 class GetRepository:

@@ -46,6 +46,24 @@ class SourceSpec:
             return f"{base}/{self.subdir}" if self.subdir else base
         return f"local:{self.location}"
 
+    @property
+    def description(self) -> str:
+        """What a manifest records as its source: `github:owner/repo[/subdir]`, or the folder's path."""
+        if self.kind is SourceKind.GITHUB:
+            suffix = f"/{self.subdir}" if self.subdir else ""
+            return f"github:{self.location}{suffix}"
+        return self.location
+
+
+def spec_of_description(
+    description: str, ref: str | None = None, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+) -> SourceSpec:
+    """The inverse of `SourceSpec.description`, for reading an indexed repository again."""
+    if description.startswith("github:"):
+        owner, repo, *subdir = description.removeprefix("github:").split("/", 2)
+        return SourceSpec(SourceKind.GITHUB, f"{owner}/{repo}", ref, subdir[0] if subdir else None, include, exclude)
+    return SourceSpec(SourceKind.LOCAL, description, ref, None, include, exclude)
+
 
 def parse_source(
     text: str,

@@ -1,0 +1,92 @@
+"""Read lines of a file exactly as it was indexed, so a cited passage can be widened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.indexing import pick_source
+from application.ports import DocumentSource, ManifestStore, SourceSnapshot
+from domain.answers import citation_url
+from domain.documents import FileEntry, Manifest, SkipCounts
+from domain.errors import InvalidInput, NotFound
+from domain.sources import spec_of_description
+
+MAX_LINES = 2000
+"""Lines one read may return; ask for a range to read further."""
+
+
+@dataclass(frozen=True)
+class ReadFileRequest:
+    repository: str
+    path: str
+    start_line: int = 1
+    end_line: int | None = None
+    """Inclusive; None reads to the end of the file (at most MAX_LINES lines)."""
+    collection: str | None = None
+    """None: the first collection (by name) that holds the repository."""
+
+
+@dataclass(frozen=True)
+class FileExcerpt:
+    repository: str
+    path: str
+    commit: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    text: str
+    url: str
+
+
+class ReadIndexedFile:
+    """The lines of the version the live manifest names: a GitHub blob by its SHA, a local file
+    only while its content is still the indexed one."""
+
+    def __init__(self, sources: Sequence[DocumentSource], manifests: ManifestStore) -> None:
+        self._sources = sources
+        self._manifests = manifests
+
+    async def execute(self, request: ReadFileRequest) -> FileExcerpt:
+        if request.start_line < 1 or (request.end_line is not None and request.end_line < request.start_line):
+            raise InvalidInput("start_line must be 1 or more, and end_line not before it")
+        manifest = await self._manifest(request)
+        path = request.path.strip().lstrip("/")
+        blob_sha = manifest.files.get(path)
+        if blob_sha is None:
+            raise NotFound(f"{path!r} is not a file indexed in {manifest.repository!r}")
+        lines = (await self._text(manifest, FileEntry(path, blob_sha, 0))).splitlines()
+        if request.start_line > max(1, len(lines)):
+            raise InvalidInput(f"{path} has {len(lines)} lines; start_line {request.start_line} is past its end")
+        last = min(len(lines), request.end_line or len(lines), request.start_line + MAX_LINES - 1)
+        start = request.start_line
+        return FileExcerpt(
+            repository=manifest.repository,
+            path=path,
+            commit=manifest.commit,
+            start_line=start,
+            end_line=last,
+            total_lines=len(lines),
+            text="\n".join(lines[start - 1 : last]),
+            url=citation_url(manifest.web_url, manifest.commit, path, start, last),
+        )
+
+    async def _manifest(self, request: ReadFileRequest) -> Manifest:
+        if request.collection is not None:
+            manifest = await self._manifests.get(request.collection, request.repository)
+        else:
+            found = [m for _, m in await self._manifests.entries() if m.repository == request.repository]
+            manifest = found[0] if found else None
+        if manifest is None:
+            raise NotFound(f"repository {request.repository!r} is not indexed")
+        return manifest
+
+    async def _text(self, manifest: Manifest, entry: FileEntry) -> str:
+        spec = spec_of_description(manifest.source, manifest.ref, manifest.include, manifest.exclude)
+        snapshot = SourceSnapshot(manifest.repository, manifest.commit, manifest.web_url, None, SkipCounts())
+        async for file in pick_source(self._sources, spec).read(spec, snapshot, [entry]):
+            return file.text
+        raise NotFound(
+            f"{entry.path} is no longer readable as indexed (binary, or changed or removed since): "
+            "index the repository again"
+        )
