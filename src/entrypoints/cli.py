@@ -10,11 +10,11 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel
 
 from application.answering import AskRequest, CitationsEvent, TokenEvent
 from application.search import SearchRequest
-from domain.answers import Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import (
     AccessDenied,
@@ -31,7 +31,7 @@ from domain.jobs import IndexRequest, Job, JobState
 from entrypoints.container import Container, running
 from entrypoints.settings import Settings
 from entrypoints.source_input import source_spec
-from entrypoints.views import answer_view, citation_view, job_view, repository_view
+from entrypoints.views import AnswerView, EvaluationView, JobList, JobView, RepositoryList, SearchResponse
 
 EXIT_CODES: dict[type[RepochatError], int] = {
     InvalidInput: 2,
@@ -89,7 +89,7 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
     spec = source_spec(args.source, args.ref, args.include or (), args.exclude or ())
     job = await container.submit_index_job().execute(IndexRequest(spec, args.collection))
     if args.no_wait:
-        _print_json(job_view(job)) if args.json else print(f"queued job {job.id} for {job.repository}")
+        _print_json(JobView.of(job)) if args.json else print(f"queued job {job.id} for {job.repository}")
         return 0
     progress = _ProgressLine(enabled=not args.json)
     while not job.state.finished:
@@ -98,7 +98,7 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
         job = await container.get_job().execute(job.id)
     progress.close()
     if args.json:
-        _print_json(job_view(job))
+        _print_json(JobView.of(job))
     else:
         _print_outcome(job)
     return 0 if job.state is JobState.SUCCEEDED else EXIT_JOB_FAILED
@@ -106,22 +106,22 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
 
 async def _search(container: Container, args: argparse.Namespace) -> int:
     hits = await container.search().execute(SearchRequest(args.query, args.k, args.collection))
-    views = [citation_view(Citation.of(h)) for h in hits]
+    found = SearchResponse.of(hits)
     if args.json:
-        _print_json({"hits": views})
+        _print_json(found)
         return 0
-    if not views:
+    if not found.hits:
         print("no matches")
-    for n, hit in enumerate(views, start=1):
-        print(f"[{n}] {hit['path']}:{hit['start_line']}-{hit['end_line']}  score {hit['score']:.3f}  {hit['url']}")
-        print("    " + " ".join(hit["text"].split())[:200])
+    for n, hit in enumerate(found.hits, start=1):
+        print(f"[{n}] {hit.path}:{hit.start_line}-{hit.end_line}  score {hit.score:.3f}  {hit.url}")
+        print("    " + " ".join(hit.text.split())[:200])
     return 0
 
 
 async def _ask(container: Container, args: argparse.Namespace) -> int:
     request = AskRequest(args.question, (), args.collection, args.k)
     if args.json:
-        _print_json(answer_view(await container.answer_question().execute(request)))
+        _print_json(AnswerView.of(await container.answer_question().execute(request)))
         return 0
     async for event in container.stream_answer().execute(request):
         if isinstance(event, TokenEvent):
@@ -138,25 +138,25 @@ async def _ask(container: Container, args: argparse.Namespace) -> int:
 async def _jobs(container: Container, args: argparse.Namespace) -> int:
     if args.job_id:
         job = await container.get_job().execute(args.job_id)
-        _print_json(job_view(job)) if args.json else _print_job_line(job)
+        _print_json(JobView.of(job)) if args.json else _print_job_line(job)
         return 0
     jobs = await container.list_jobs().execute()
     if args.json:
-        _print_json({"jobs": [job_view(j) for j in jobs]})
+        _print_json(JobList.of(jobs))
     for job in [] if args.json else jobs:
         _print_job_line(job)
     return 0
 
 
 async def _repos(container: Container, args: argparse.Namespace) -> int:
-    views = [repository_view(r) for r in await container.list_repositories().execute()]
+    indexed = RepositoryList.of(await container.list_repositories().execute())
     if args.json:
-        _print_json({"repositories": views})
+        _print_json(indexed)
         return 0
-    if not views:
+    if not indexed.repositories:
         print("nothing indexed yet: repochat index SOURCE")
-    for v in views:
-        print(f"{v['id']}  [{v['collection']}]  {v['files']} files, {v['chunks']} chunks, at {v['commit'][:12]}")
+    for v in indexed.repositories:
+        print(f"{v.id}  [{v.collection}]  {v.files} files, {v.chunks} chunks, at {v.commit[:12]}")
     return 0
 
 
@@ -170,10 +170,7 @@ async def _forget(container: Container, args: argparse.Namespace) -> int:
 async def _eval(container: Container, args: argparse.Namespace) -> int:
     cases = _read_cases(Path(args.qa_file))
     report = await container.evaluate().execute(cases, args.collection, args.k)
-    _print_json(
-        {"cases": report.cases, "k": report.k, "hit_at_k": round(report.hit_at_k, 4),
-         "mrr": round(report.mrr, 4), "misses": list(report.misses)}
-    )  # fmt: skip
+    _print_json(EvaluationView.of(report))
     return 0
 
 
@@ -250,8 +247,8 @@ def _print_job_line(job: Job) -> None:
     print(f"{job.id}  {job.state.value:9}  {job.stage:24}  {p.files_done}/{p.files_total} files  {job.repository}")
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
+def _print_json(view: BaseModel) -> None:
+    print(json.dumps(view.model_dump(mode="json"), indent=2))
 
 
 COMMANDS: dict[str, Command] = {

@@ -1,82 +1,203 @@
-"""The JSON shapes users see, shared by the HTTP API and the CLI's --json output."""
+"""The JSON shapes users see, as pydantic models built from domain objects.
+
+The HTTP API declares them as response models (so /openapi.json describes them) and the CLI's
+--json output prints them, so each shape has one typed definition. Where a domain dataclass
+already is the shape (Progress, IndexResult with its SkipCounts) it is the field's type itself,
+as in adapters.domain_json.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
 
 from application.repositories import IndexedRepository
-from domain.answers import Answer, Citation
-from domain.jobs import Job
+from domain.answers import Answer, Citation, SearchHit
+from domain.evaluation import EvalReport
+from domain.jobs import IndexResult, Job, JobState, Progress
 
 
-def job_view(job: Job) -> dict[str, Any]:
-    result = job.result
-    return {
-        "id": job.id,
-        "repository": job.repository,
-        "collection": job.request.collection,
-        "state": job.state.value,
-        "stage": job.stage,
-        "progress": {
-            "files_total": job.progress.files_total,
-            "files_done": job.progress.files_done,
-            "chunks_written": job.progress.chunks_written,
-        },
-        "result": None
-        if result is None
-        else {
-            "files_indexed": result.files_indexed,
-            "files_unchanged": result.files_unchanged,
-            "files_deleted": result.files_deleted,
-            "files_skipped": result.files_skipped,
-            "chunks_written": result.chunks_written,
-            "chunks_deleted": result.chunks_deleted,
-            "embedding_calls": result.embedding_calls,
-            "commit": result.commit,
-            "skipped": {
-                "binary": result.skipped.binary,
-                "too_large": result.skipped.too_large,
-                "unsafe": result.skipped.unsafe,
-                "filtered": result.skipped.filtered,
-            },
-        },
-        "error": job.error,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-    }
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, machine-readable: invalid_input, not_found, unauthenticated, ...")
+    message: str = Field(description="what went wrong, for people")
 
 
-def citation_view(citation: Citation) -> dict[str, Any]:
-    return {
-        "text": citation.text,
-        "path": citation.path,
-        "repository": citation.repository,
-        "commit": citation.commit,
-        "start_line": citation.start_line,
-        "end_line": citation.end_line,
-        "url": citation.url,
-        "score": round(citation.score, 4),
-    }
+class ErrorResponse(BaseModel):
+    """Every error answer: `{"error": {"code": ..., "message": ...}}`."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, code: str, message: str) -> ErrorResponse:
+        return cls(error=ErrorDetail(code=code, message=message))
 
 
-def answer_view(answer: Answer) -> dict[str, Any]:
-    return {
-        "answer": answer.text,
-        "generated": answer.generated,
-        "citations": [citation_view(c) for c in answer.citations],
-    }
+class JobView(BaseModel):
+    id: str
+    repository: str
+    collection: str
+    state: JobState
+    stage: str = Field(description="what the job is doing now, for people")
+    progress: Progress
+    result: IndexResult | None = Field(description="set once the job succeeded")
+    error: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        return cls(
+            id=job.id,
+            repository=job.repository,
+            collection=job.request.collection,
+            state=job.state,
+            stage=job.stage,
+            progress=job.progress,
+            result=job.result,
+            error=job.error,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
 
 
-def repository_view(entry: IndexedRepository) -> dict[str, Any]:
-    m = entry.manifest
-    return {
-        "id": m.repository,
-        "collection": entry.collection,
-        "source": m.source,
-        "ref": m.ref,
-        "commit": m.commit,
-        "files": len(m.files),
-        "chunks": m.chunk_total,
-        "indexed_at": m.indexed_at,
-        "web_url": m.web_url,
-    }
+class JobList(BaseModel):
+    jobs: list[JobView]
+
+    @classmethod
+    def of(cls, jobs: Sequence[Job]) -> JobList:
+        return cls(jobs=[JobView.of(job) for job in jobs])
+
+
+class IndexAccepted(BaseModel):
+    """The answer to an index request: the job queued (or the unfinished one it joined)."""
+
+    job_id: str
+    repository: str
+    job: JobView
+
+    @classmethod
+    def of(cls, job: Job) -> IndexAccepted:
+        return cls(job_id=job.id, repository=job.repository, job=JobView.of(job))
+
+
+class CitationView(BaseModel):
+    text: str
+    path: str
+    repository: str
+    commit: str
+    start_line: int
+    end_line: int
+    url: str = Field(description="a permanent link to the cited lines at the indexed commit")
+    score: float = Field(description="cosine similarity of question and passage, rounded to 4 places")
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationView:
+        return cls(
+            text=citation.text,
+            path=citation.path,
+            repository=citation.repository,
+            commit=citation.commit,
+            start_line=citation.start_line,
+            end_line=citation.end_line,
+            url=citation.url,
+            score=round(citation.score, 4),
+        )
+
+    @classmethod
+    def all_of(cls, citations: Sequence[Citation]) -> list[CitationView]:
+        return [cls.of(citation) for citation in citations]
+
+
+class SearchResponse(BaseModel):
+    hits: list[CitationView]
+
+    @classmethod
+    def of(cls, hits: Sequence[SearchHit]) -> SearchResponse:
+        return cls(hits=CitationView.all_of([Citation.of(hit) for hit in hits]))
+
+
+class AnswerView(BaseModel):
+    answer: str
+    generated: bool = Field(description="false for the extractive answer, which quotes passages")
+    citations: list[CitationView]
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerView:
+        return cls(answer=answer.text, generated=answer.generated, citations=CitationView.all_of(answer.citations))
+
+
+class RepositoryView(BaseModel):
+    id: str
+    collection: str
+    source: str
+    ref: str | None
+    commit: str
+    files: int
+    chunks: int
+    indexed_at: str
+    web_url: str
+
+    @classmethod
+    def of(cls, entry: IndexedRepository) -> RepositoryView:
+        manifest = entry.manifest
+        return cls(
+            id=manifest.repository,
+            collection=entry.collection,
+            source=manifest.source,
+            ref=manifest.ref,
+            commit=manifest.commit,
+            files=len(manifest.files),
+            chunks=manifest.chunk_total,
+            indexed_at=manifest.indexed_at,
+            web_url=manifest.web_url,
+        )
+
+    @classmethod
+    def all_of(cls, entries: Sequence[IndexedRepository]) -> list[RepositoryView]:
+        return [cls.of(entry) for entry in entries]
+
+
+class RepositoryList(BaseModel):
+    repositories: list[RepositoryView]
+
+    @classmethod
+    def of(cls, entries: Sequence[IndexedRepository]) -> RepositoryList:
+        return cls(repositories=RepositoryView.all_of(entries))
+
+
+class RepositoryDetail(BaseModel):
+    """A repository's entry in every collection that holds it."""
+
+    repository: str
+    collections: list[RepositoryView]
+
+    @classmethod
+    def of(cls, repository: str, entries: Sequence[IndexedRepository]) -> RepositoryDetail:
+        return cls(repository=repository, collections=RepositoryView.all_of(entries))
+
+
+class Forgotten(BaseModel):
+    forgotten: list[RepositoryView]
+
+    @classmethod
+    def of(cls, entries: Sequence[IndexedRepository]) -> Forgotten:
+        return cls(forgotten=RepositoryView.all_of(entries))
+
+
+class EvaluationView(BaseModel):
+    cases: int
+    k: int
+    hit_at_k: float
+    mrr: float
+    misses: list[str]
+
+    @classmethod
+    def of(cls, report: EvalReport) -> EvaluationView:
+        return cls(
+            cases=report.cases,
+            k=report.k,
+            hit_at_k=round(report.hit_at_k, 4),
+            mrr=round(report.mrr, 4),
+            misses=list(report.misses),
+        )
