@@ -1,8 +1,17 @@
 """The composition root: the one place that chooses adapters and wires use cases.
 
 Adapters are picked from settings with `providers.Selector`. Everything is created lazily,
-when first asked for, so only the selected Chroma client or job queue is ever opened;
-`running` starts and stops what has an asynchronous lifecycle.
+when first asked for, so only the selected Chroma client or job queue is ever opened, and the
+data folder is locked only when an adapter that keeps state there is (embedded Chroma, the
+in-process queue's records).
+
+What must be closed is owned by `providers.Resource`s (resources.py): `clients` closes the shared
+HTTP client and the GitHub source's temporary folders, `job_runner` starts and stops the job
+queue's workers in processes that run jobs. Objects themselves are built by synchronous
+providers, so `container.search()` stays a plain call wherever it is made (a Hatchet task, a
+test); an async Resource would make every provider depending on it return awaitables. A
+resource depends on what must outlive it, and `shutdown_resources` closes it first: the job
+runner before the clients and the data folder lock its jobs use.
 """
 
 from __future__ import annotations
@@ -85,17 +94,21 @@ class Container(containers.DeclarativeContainer):
         web_url=settings.provided.github_web_url,
     )
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
+    clients = providers.Resource(resources.open_clients, http_client, github_source)
 
     index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
     hatchet_client = providers.Singleton(resources.hatchet_client)
-    job_queue = providers.Selector(
+    inprocess_queue = providers.Singleton(
+        InProcessJobQueue,
+        providers.Callable(resources.job_database, data_dir, data_dir_lock),
+        index_repository.provided.execute,
+    )
+    hatchet_queue = providers.Singleton(resources.hatchet_job_queue, hatchet_client)
+    job_queue = providers.Selector(settings.provided.job_queue, inprocess=inprocess_queue, hatchet=hatchet_queue)
+    job_runner = providers.Selector(
         settings.provided.job_queue,
-        inprocess=providers.Singleton(
-            InProcessJobQueue,
-            providers.Callable(resources.job_database, data_dir, data_dir_lock),
-            index_repository.provided.execute,
-        ),
-        hatchet=providers.Singleton(resources.hatchet_job_queue, hatchet_client),
+        inprocess=providers.Resource(resources.run_jobs, inprocess_queue, clients, data_dir_lock),
+        hatchet=providers.Resource(resources.run_jobs, hatchet_queue, clients),
     )
 
     search = providers.Factory(SearchDocuments, embedder, vector_index, manifests)
@@ -113,19 +126,22 @@ class Container(containers.DeclarativeContainer):
 
 @asynccontextmanager
 async def running(container: Container, *, run_jobs: bool = False) -> AsyncIterator[Container]:
-    """Open the container for one process's lifetime and close all it opened.
+    """Open the container for one process's lifetime; its resources close when it ends.
 
     `run_jobs` starts the job queue's workers (the server, a waiting `index`); other
     commands only read job records and never pick up leftover jobs.
     """
-    queue = container.job_queue() if run_jobs else None
+    await container.clients.async_()
+    if run_jobs:
+        await container.job_runner.async_()
     try:
-        if queue is not None:
-            await queue.start()
         yield container
     finally:
-        if queue is not None:
-            await queue.stop()
-        await container.github_source().aclose()
-        await container.http_client().aclose()
-        container.shutdown_resources()
+        await shut_down(container)
+
+
+async def shut_down(container: Container) -> None:
+    """Close every resource the container opened, each after those that depend on it."""
+    closing = container.shutdown_resources()
+    if closing is not None:
+        await closing

@@ -1,14 +1,20 @@
-"""Resources the container opens and closes: clients, the data folder lock, the job queue."""
+"""Resources the container opens and closes: clients, the data folder lock, the job queue.
+
+Each is a generator for `providers.Resource`: what comes before `yield` opens, what comes after
+closes, when the container shuts its resources down.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
 from adapters.data_dir_lock import DataDirLock
+from adapters.sources.github import GitHubArchiveSource
+from application.ports import JobQueue
 
 if TYPE_CHECKING:
     from hatchet_sdk import Hatchet
@@ -32,6 +38,28 @@ def job_database(data_dir: Path, lock: DataDirLock) -> Path:
     return data_dir / "jobs.sqlite3"
 
 
+async def open_clients(http_client: httpx.AsyncClient, github_source: GitHubArchiveSource) -> AsyncIterator[None]:
+    """Closes the shared HTTP client, and the GitHub source's temporary folders, at the end."""
+    try:
+        yield None
+    finally:
+        await github_source.aclose()
+        await http_client.aclose()
+
+
+async def run_jobs(queue: JobQueue, *used_by_jobs: object) -> AsyncIterator[JobQueue]:
+    """Runs the queue's jobs in this process (where the queue runs them here at all) until shutdown.
+
+    `used_by_jobs` are the resources the jobs use (the clients, the data folder lock): depending
+    on them makes the container close them only after the queue has stopped.
+    """
+    await queue.start()
+    try:
+        yield queue
+    finally:
+        await queue.stop()
+
+
 # langchain-openai and hatchet_sdk take seconds to import: the builders below import them only
 # when the settings select them, so `repochat search` on the embedded default starts quickly.
 
@@ -53,7 +81,7 @@ def openai_chat_generator(
 
 
 def hatchet_client() -> Hatchet:
-    from adapters.queue.hatchet.queue import connect_hatchet
+    from adapters.queue.hatchet.client import connect_hatchet
 
     return connect_hatchet()
 
