@@ -1,25 +1,35 @@
-"""The HTTP API (FastAPI): the design's /v1 routes, health, readiness and metrics."""
+"""The HTTP API (FastAPI): the design's /v1 routes, health, readiness and metrics.
 
-from __future__ import annotations
+Routes receive the use cases they call from the container, through dependency-injector's
+wiring (`@inject` with `Provide[Container.x]`), and declare what they answer: a response model
+for success and `ErrorResponse` for each error status they can give, so /openapi.json tells
+the truth about every body the app sends.
 
-import json
+This module evaluates its annotations at import (no `from __future__ import annotations`):
+dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
+"""
+
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from application.answering import AnswerEvent, AskRequest, CitationsEvent, TokenEvent
-from application.search import MAX_K, SearchRequest
-from domain.answers import ChatTurn, Citation
+from application.answering import AnswerEvent, AnswerQuestion, AskRequest, StreamAnswer, TokenEvent
+from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
+from application.ports import JobQueue, VectorIndex
+from application.repositories import ForgetRepository, GetRepository, ListRepositories
+from application.search import MAX_K, SearchDocuments, SearchRequest
+from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import (
     AccessDenied,
@@ -32,10 +42,22 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.jobs import IndexRequest
-from entrypoints.chat_completions import ChatCompletionRequest, chat_completion, chat_completion_chunks
+from entrypoints.chat_completions import ChatCompletion, ChatCompletionRequest, chat_completion, chat_completion_chunks
 from entrypoints.container import Container, running
+from entrypoints.settings import Settings
 from entrypoints.source_input import source_spec
-from entrypoints.views import answer_view, citation_view, job_view, repository_view
+from entrypoints.views import (
+    AnswerView,
+    CitationView,
+    ErrorResponse,
+    Forgotten,
+    IndexAccepted,
+    JobList,
+    JobView,
+    RepositoryDetail,
+    RepositoryList,
+    SearchResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +71,28 @@ ERROR_STATUS: dict[type[RepochatError], int] = {
     UpstreamUnavailable: 503,
 }
 
+ERROR_MEANINGS: dict[int, str] = {
+    400: "Invalid input (an empty query, an unknown source, a bad collection name)",
+    401: "No API key was sent (only when REPOCHAT_API_KEYS is set)",
+    403: "The API key is not accepted, or an upstream (GitHub, OpenAI) refused repochat's credentials",
+    404: "No such repository or job",
+    409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
+    422: "The request does not match its schema",
+    429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
+    503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
+}
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+EVENT_STREAM_SCHEMA = {"type": "string", "format": "event-stream"}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring ErrorResponse as the body of each status."""
+    return {status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]} for status in statuses}
+
+
+def streamed_alternative(description: str) -> dict[int | str, dict[str, Any]]:
+    """Declares a 200 `text/event-stream` body beside the route's JSON response model."""
+    return {200: {"description": description, "content": {"text/event-stream": {"schema": EVENT_STREAM_SCHEMA}}}}
 
 
 class IndexBody(BaseModel):
@@ -91,14 +132,40 @@ class AskBody(BaseModel):
         return AskRequest(self.question, history, self.collection, self.k, self.filters.repository)
 
 
-def container_of(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+class StreamedToken(BaseModel):
+    """The data of a `token` event of a streamed answer."""
+
+    text: str
 
 
-def require_api_key(request: Request) -> None:
+class StreamedCitations(BaseModel):
+    """The data of the `citations` event, sent once after the last token."""
+
+    citations: list[CitationView]
+    generated: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="`ok`, or why a dependency is not reachable, by dependency")
+
+
+class _AuthError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+@inject
+async def require_api_key(
+    request: Request, settings: Annotated[Settings, Depends(Provide[Container.settings])]
+) -> None:
     """With REPOCHAT_API_KEYS set, every /v1 call needs `Authorization: Bearer <key>` or `X-API-Key`."""
-    accepted = container_of(request).settings().accepted_api_keys
+    accepted = settings.accepted_api_keys
     if not accepted:
         return
     header = request.headers.get("authorization", "")
@@ -109,87 +176,120 @@ def require_api_key(request: Request) -> None:
         raise _AuthError(403, "this API key is not accepted")
 
 
-class _AuthError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
+router = APIRouter(
+    prefix="/v1", dependencies=[Depends(require_api_key)], responses=error_responses(401, 403, 409, 422, 503)
+)
+operations = APIRouter()
 
 
-ContainerDep = Annotated[Container, Depends(container_of)]
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-
-
-@router.post("/repositories", status_code=202)
-async def index_repository(body: IndexBody, container: ContainerDep) -> dict[str, Any]:
+@router.post("/repositories", status_code=202, response_model=IndexAccepted, responses=error_responses(400))
+@inject
+async def index_repository(
+    body: IndexBody, submit: Annotated[SubmitIndexJob, Depends(Provide[Container.submit_index_job])]
+) -> IndexAccepted:
     spec = source_spec(body.source, body.ref, body.include, body.exclude)
-    job = await container.submit_index_job().execute(IndexRequest(spec, body.collection))
-    return {"job_id": job.id, "repository": job.repository, "job": job_view(job)}
+    return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection)))
 
 
-@router.get("/repositories")
-async def list_repositories(container: ContainerDep, collection: str | None = None) -> dict[str, Any]:
-    found = await container.list_repositories().execute(collection)
-    return {"repositories": [repository_view(r) for r in found]}
+@router.get("/repositories", response_model=RepositoryList)
+@inject
+async def list_repositories(
+    repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
+    collection: str | None = None,
+) -> RepositoryList:
+    return RepositoryList.of(await repositories.execute(collection))
 
 
-@router.get("/repositories/{repository:path}")
-async def get_repository(repository: str, container: ContainerDep) -> dict[str, Any]:
-    found = await container.get_repository().execute(repository)
-    return {"repository": repository, "collections": [repository_view(r) for r in found]}
+@router.get("/repositories/{repository:path}", response_model=RepositoryDetail, responses=error_responses(404))
+@inject
+async def get_repository(
+    repository: str, get: Annotated[GetRepository, Depends(Provide[Container.get_repository])]
+) -> RepositoryDetail:
+    return RepositoryDetail.of(repository, await get.execute(repository))
 
 
-@router.delete("/repositories/{repository:path}")
-async def forget_repository(repository: str, container: ContainerDep, collection: str | None = None) -> dict[str, Any]:
-    forgotten = await container.forget_repository().execute(repository, collection)
-    return {"forgotten": [repository_view(r) for r in forgotten]}
+@router.delete("/repositories/{repository:path}", response_model=Forgotten, responses=error_responses(404))
+@inject
+async def forget_repository(
+    repository: str,
+    forget: Annotated[ForgetRepository, Depends(Provide[Container.forget_repository])],
+    collection: str | None = None,
+) -> Forgotten:
+    return Forgotten.of(await forget.execute(repository, collection))
 
 
-@router.get("/jobs")
-async def list_jobs(container: ContainerDep, limit: int = 50) -> dict[str, Any]:
-    return {"jobs": [job_view(j) for j in await container.list_jobs().execute(limit)]}
+@router.get("/jobs", response_model=JobList)
+@inject
+async def list_jobs(jobs: Annotated[ListJobs, Depends(Provide[Container.list_jobs])], limit: int = 50) -> JobList:
+    return JobList.of(await jobs.execute(limit))
 
 
-@router.get("/jobs/{job_id}")
-async def get_job(job_id: str, container: ContainerDep) -> dict[str, Any]:
-    return job_view(await container.get_job().execute(job_id))
+@router.get("/jobs/{job_id}", response_model=JobView, responses=error_responses(404))
+@inject
+async def get_job(job_id: str, get: Annotated[GetJob, Depends(Provide[Container.get_job])]) -> JobView:
+    return JobView.of(await get.execute(job_id))
 
 
-@router.delete("/jobs/{job_id}")
-async def cancel_job(job_id: str, container: ContainerDep) -> dict[str, Any]:
-    return job_view(await container.cancel_job().execute(job_id))
+@router.delete("/jobs/{job_id}", response_model=JobView, responses=error_responses(404))
+@inject
+async def cancel_job(job_id: str, cancel: Annotated[CancelJob, Depends(Provide[Container.cancel_job])]) -> JobView:
+    return JobView.of(await cancel.execute(job_id))
 
 
-@router.post("/search")
-async def search(body: SearchBody, container: ContainerDep) -> dict[str, Any]:
+@router.post("/search", response_model=SearchResponse, responses=error_responses(400, 429))
+@inject
+async def search(
+    body: SearchBody, search_documents: Annotated[SearchDocuments, Depends(Provide[Container.search])]
+) -> SearchResponse:
     request = SearchRequest(body.query, body.k, body.collection, body.filters.repository)
-    hits = await container.search().execute(request)
-    return {"hits": [citation_view(Citation.of(hit)) for hit in hits]}
+    return SearchResponse.of(await search_documents.execute(request))
 
 
-@router.post("/ask", response_model=None)
-async def ask(body: AskBody, container: ContainerDep) -> dict[str, Any] | StreamingResponse:
+@router.post(
+    "/ask",
+    response_model=AnswerView,
+    responses={
+        **streamed_alternative("With `stream: true`: `token` events, then one `citations` event, then `done`"),
+        **error_responses(400, 429),
+    },
+)
+@inject
+async def ask(
+    body: AskBody,
+    answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
+    stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
+) -> AnswerView | StreamingResponse:
     if not body.stream:
-        return answer_view(await container.answer_question().execute(body.request()))
-    if not body.question.strip():
-        raise InvalidInput("the question is empty")
-    events = await _started(container.stream_answer().execute(body.request()))
-    return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return AnswerView.of(await answer_question.execute(body.request()))
+    events = await _started(stream_answer.execute(body.request()))
+    return event_stream(_answer_events(events))
 
 
-@router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, container: ContainerDep) -> dict[str, Any] | StreamingResponse:
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        **streamed_alternative("With `stream: true`: `chat.completion.chunk` objects, then `[DONE]`"),
+        **error_responses(400, 429),
+    },
+)
+@inject
+async def chat_completions(
+    body: ChatCompletionRequest,
+    answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
+    stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
+) -> ChatCompletion | StreamingResponse:
     """The OpenAI Chat Completions shape, so OpenAI clients and chat UIs can use repochat as a model."""
     request = body.ask_request()
     if not body.stream:
-        return await chat_completion(body, request, container.answer_question())
-    events = await _started(container.stream_answer().execute(request))
-    chunks = chat_completion_chunks(body, events)
-    return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return await chat_completion(body, request, answer_question)
+    events = await _started(stream_answer.execute(request))
+    return event_stream(chat_completion_chunks(body, events))
 
 
 async def _started(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
     """Wait for the first event before answering, so a failure that comes before any token
-    (retrieval, a refused API key) is an HTTP error status rather than a 200 stream."""
+    (an empty question, retrieval, a refused API key) is an HTTP error status rather than a 200 stream."""
     first = await anext(events)
 
     async def replay() -> AsyncIterator[AnswerEvent]:
@@ -200,22 +300,61 @@ async def _started(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEv
     return replay()
 
 
-async def _sse(events: AsyncIterator[TokenEvent | CitationsEvent]) -> AsyncIterator[str]:
+def event_stream(lines: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(lines, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+async def _answer_events(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
     """token events, then one citations event, then done; an error mid-way is an error event."""
     try:
         async for event in events:
             if isinstance(event, TokenEvent):
-                yield _event("token", {"text": event.text})
+                yield _event("token", StreamedToken(text=event.text))
             else:
-                citations = [citation_view(c) for c in event.citations]
-                yield _event("citations", {"citations": citations, "generated": event.generated})
-        yield _event("done", {})
+                citations = CitationView.all_of(event.citations)
+                yield _event("citations", StreamedCitations(citations=citations, generated=event.generated))
+        yield _event("done", "{}")
     except RepochatError as e:
-        yield _event("error", error_body(e.code, e.message))
+        yield _event("error", ErrorResponse.of(e.code, e.message))
 
 
-def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+def _event(name: str, data: BaseModel | str) -> str:
+    payload = data if isinstance(data, str) else data.model_dump_json()
+    return f"event: {name}\ndata: {payload}\n\n"
+
+
+@operations.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is up."""
+    return Health()
+
+
+@operations.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The vector store or the job queue is not reachable"}},
+)
+@inject
+async def readyz(
+    vector_index: Annotated[VectorIndex, Depends(Provide[Container.vector_index])],
+    job_queue: Annotated[JobQueue, Depends(Provide[Container.job_queue])],
+) -> JSONResponse:
+    """The vector store and the job queue are reachable."""
+    checks = {
+        "vector_store": await _check(vector_index.ping),
+        "job_queue": await _check(job_queue.ping),
+    }
+    ready = all(v == "ok" for v in checks.values())
+    readiness = Readiness(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(readiness.model_dump(), 200 if ready else 503)
+
+
+async def _check(ping: Callable[[], Awaitable[None]]) -> str:
+    try:
+        await ping()
+    except RepochatError as e:
+        return e.message
+    return "ok"
 
 
 def create_app(container: Container) -> FastAPI:
@@ -224,60 +363,49 @@ def create_app(container: Container) -> FastAPI:
         async with running(container, run_jobs=True):
             yield
 
+    container.wire(modules=[__name__])
     app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
-    app.state.container = container
     app.include_router(router)
-    _add_operations(app, container)
+    app.include_router(operations)
     _add_error_handlers(app)
     _add_metrics(app)
     return app
-
-
-def _add_operations(app: FastAPI, container: Container) -> None:
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        for name, ping in (("vector_store", container.vector_index().ping), ("job_queue", container.job_queue().ping)):
-            try:
-                await ping()
-                checks[name] = "ok"
-            except RepochatError as e:
-                checks[name] = e.message
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RepochatError)
     async def domain_error(request: Request, error: RepochatError) -> JSONResponse:
         status = next((s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), 500)
-        return JSONResponse(error_body(error.code, error.message), status)
+        return _error(error.code, error.message, status)
 
     @app.exception_handler(_AuthError)
     async def auth_error(request: Request, error: _AuthError) -> JSONResponse:
         code = "unauthenticated" if error.status == 401 else "forbidden"
-        return JSONResponse(error_body(code, error.message), error.status)
+        return _error(code, error.message, error.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-            for e in error.errors()
-        )
-        return JSONResponse(error_body("invalid_request", problems or "invalid request"), 422)
+        return _error("invalid_request", _problems(error.errors()) or "invalid request", 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(f"http_{error.status_code}", str(error.detail)), error.status_code)
+        return _error(f"http_{error.status_code}", str(error.detail), error.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "an unexpected error happened; see the server log"), 500)
+        return _error("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+def _error(code: str, message: str, status: int) -> JSONResponse:
+    return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
+
+
+def _problems(errors: Sequence[Any]) -> str:
+    """`field.path: what is wrong` for each validation error, without the `body` prefix."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}" for e in errors
+    )
 
 
 def _add_metrics(app: FastAPI) -> None:
@@ -287,13 +415,14 @@ def _add_metrics(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
+        started_at = time.perf_counter()
         response: Response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started)
+        latency.labels(route).observe(time.perf_counter() - started_at)
         return response
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
+        """Prometheus metrics of the HTTP requests served."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

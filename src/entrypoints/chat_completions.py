@@ -7,18 +7,18 @@ citations are appended to the answer as a numbered list of links.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, RepochatError
+from entrypoints.views import ErrorResponse
 
 
 class ChatMessage(BaseModel):
@@ -45,6 +45,59 @@ class ChatCompletionRequest(BaseModel):
         return AskRequest(turns[-1].text(), history, collection)
 
 
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    """repochat does not count tokens: always zeros, for clients that expect the field."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta = Field(description="only the fields this chunk adds: the role first, then content")
+    finish_reason: Literal["stop"] | None = None
+
+    @field_serializer("delta")
+    def _only_what_the_chunk_adds(self, delta: Delta) -> dict[str, Any]:
+        return delta.model_dump(exclude_none=True)
+
+
+class ChatCompletionChunk(BaseModel):
+    """One `data:` line of a streamed completion."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+
+
 def sources_text(citations: Sequence[Citation]) -> str:
     if not citations:
         return ""
@@ -52,48 +105,41 @@ def sources_text(citations: Sequence[Citation]) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
 async def chat_completion(
     body: ChatCompletionRequest, request: AskRequest, answer_question: AnswerQuestion
-) -> dict[str, Any]:
+) -> ChatCompletion:
     answer = await answer_question.execute(request)
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer.text + sources_text(answer.citations)},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-    }
+    message = AssistantMessage(content=answer.text + sources_text(answer.citations))
+    return ChatCompletion(
+        id=_completion_id(), created=int(time.time()), model=body.model, choices=[Choice(message=message)]
+    )
 
 
 async def chat_completion_chunks(body: ChatCompletionRequest, events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = _completion_id()
     created = int(time.time())
 
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return f"data: {json.dumps(payload)}\n\n"
+    def chunk(delta: Delta, finish: Literal["stop"] | None = None) -> str:
+        choice = ChunkChoice(delta=delta, finish_reason=finish)
+        payload = ChatCompletionChunk(id=completion_id, created=created, model=body.model, choices=[choice])
+        return _data(payload)
 
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunk(Delta(role="assistant", content=""))
     try:
         async for event in events:
             if isinstance(event, TokenEvent):
-                yield chunk({"content": event.text})
+                yield chunk(Delta(content=event.text))
             elif isinstance(event, CitationsEvent) and event.citations:
-                yield chunk({"content": sources_text(event.citations)})
+                yield chunk(Delta(content=sources_text(event.citations)))
     except RepochatError as e:
-        yield f"data: {json.dumps({'error': {'code': e.code, 'message': e.message}})}\n\n"
-    yield chunk({}, "stop")
+        yield _data(ErrorResponse.of(e.code, e.message))
+    yield chunk(Delta(), "stop")
     yield "data: [DONE]\n\n"
+
+
+def _data(payload: BaseModel) -> str:
+    return f"data: {payload.model_dump_json()}\n\n"
