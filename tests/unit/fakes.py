@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Sequence
+from typing import Generic, TypeVar
 
+from application.answering import AnswerEvent, AskRequest
 from application.ports import (
     AnswerGenerator,
     DocumentSource,
     Embedder,
+    JobQueue,
     ManifestStore,
     SourceSnapshot,
     StageNote,
@@ -17,7 +20,8 @@ from application.ports import (
 )
 from domain.answers import ChatTurn, SearchHit
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
-from domain.jobs import Progress
+from domain.errors import NotFound
+from domain.jobs import IndexRequest, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
 
 
@@ -168,3 +172,72 @@ class RecordingProgress:
 
     async def report(self, stage: str, progress: Progress) -> None:
         self.reports.append((stage, progress))
+
+
+T = TypeVar("T")
+
+
+class RecordingUseCase(Generic[T]):
+    """Stands in for any use case: records the arguments of each `execute`, then returns
+    `outcome`, or raises it when it is an exception."""
+
+    def __init__(self, outcome: T | Exception) -> None:
+        self.outcome = outcome
+        self.calls: list[tuple[object, ...]] = []
+
+    async def execute(self, *args: object) -> T:
+        self.calls.append(args)
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+class ScriptedAnswerStream:
+    """Stands in for StreamAnswer: records the requests, yields `events`, then raises `error` if given."""
+
+    def __init__(self, events: Sequence[AnswerEvent], error: Exception | None = None) -> None:
+        self.events = list(events)
+        self.error = error
+        self.requests: list[AskRequest] = []
+
+    async def execute(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
+        self.requests.append(request)
+        for event in self.events:
+            yield event
+        if self.error is not None:
+            raise self.error
+
+
+class RecordingJobQueue(JobQueue):
+    """Keeps jobs in memory (they stay queued); records the start and stop of its workers."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.lifecycle: list[str] = []
+
+    async def start(self) -> None:
+        self.lifecycle.append("start")
+
+    async def stop(self) -> None:
+        self.lifecycle.append("stop")
+
+    async def submit(self, request: IndexRequest) -> Job:
+        job = Job(f"job-{len(self.jobs) + 1}", request.source.repository_id, request)
+        self.jobs[job.id] = job
+        return job
+
+    async def get(self, job_id: str) -> Job:
+        if job_id not in self.jobs:
+            raise NotFound(f"no job with id {job_id!r}")
+        return self.jobs[job_id]
+
+    async def recent(self, limit: int = 50) -> list[Job]:
+        return list(self.jobs.values())[-limit:]
+
+    async def cancel(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        self.jobs[job_id] = Job(job.id, job.repository, job.request, JobState.CANCELLED, "cancelled")
+        return self.jobs[job_id]
+
+    async def ping(self) -> None:
+        return None
