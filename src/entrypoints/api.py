@@ -336,17 +336,15 @@ async def healthz() -> Health:
 )
 @inject
 async def readyz(
+    response: Response,
     vector_index: Annotated[VectorIndex, Depends(Provide[Container.vector_index])],
     job_queue: Annotated[JobQueue, Depends(Provide[Container.job_queue])],
-) -> JSONResponse:
+) -> Readiness:
     """The vector store and the job queue are reachable."""
-    checks = {
-        "vector_store": await _check(vector_index.ping),
-        "job_queue": await _check(job_queue.ping),
-    }
+    checks = {"vector_store": await _check(vector_index.ping), "job_queue": await _check(job_queue.ping)}
     ready = all(v == "ok" for v in checks.values())
-    readiness = Readiness(status="ready" if ready else "not ready", checks=checks)
-    return JSONResponse(readiness.model_dump(), 200 if ready else 503)
+    response.status_code = 200 if ready else 503
+    return Readiness(status="ready" if ready else "not ready", checks=checks)
 
 
 async def _check(ping: Callable[[], Awaitable[None]]) -> str:

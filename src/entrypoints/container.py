@@ -131,16 +131,16 @@ async def running(container: Container, *, run_jobs: bool = False) -> AsyncItera
     `run_jobs` starts the job queue's workers (the server, a waiting `index`); other
     commands only read job records and never pick up leftover jobs.
     """
-    await container.clients.async_()
-    if run_jobs:
-        await container.job_runner.async_()
     try:
+        await container.clients.async_()
+        if run_jobs:
+            await container.job_runner.async_()
         yield container
     finally:
-        await shut_down(container)
+        await _shut_down(container)
 
 
-async def shut_down(container: Container) -> None:
+async def _shut_down(container: Container) -> None:
     """Close every resource the container opened, each after those that depend on it."""
     closing = container.shutdown_resources()
     if closing is not None:
