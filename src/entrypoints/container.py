@@ -94,7 +94,7 @@ class Container(containers.DeclarativeContainer):
         web_url=settings.provided.github_web_url,
     )
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
-    clients = providers.Resource(resources.open_clients, http_client, github_source)
+    clients = providers.Resource(resources.closing_clients, http_client, github_source)
 
     index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
     hatchet_client = providers.Singleton(resources.hatchet_client)

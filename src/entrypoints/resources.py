@@ -38,7 +38,7 @@ def job_database(data_dir: Path, lock: DataDirLock) -> Path:
     return data_dir / "jobs.sqlite3"
 
 
-async def open_clients(http_client: httpx.AsyncClient, github_source: GitHubArchiveSource) -> AsyncIterator[None]:
+async def closing_clients(http_client: httpx.AsyncClient, github_source: GitHubArchiveSource) -> AsyncIterator[None]:
     """Closes the shared HTTP client, and the GitHub source's temporary folders, at the end."""
     try:
         yield None
