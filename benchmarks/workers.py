@@ -48,7 +48,8 @@ import httpx  # noqa: E402
 from hatchet_sdk import Hatchet  # noqa: E402
 from tests.integration.fake_openai import FakeOpenAI, slow  # noqa: E402
 
-from adapters.queue.hatchet.queue import HatchetJobQueue, connect_hatchet  # noqa: E402
+from adapters.queue.hatchet.client import connect_hatchet  # noqa: E402
+from adapters.queue.hatchet.queue import HatchetJobQueue  # noqa: E402
 from adapters.queue.inprocess import InProcessJobQueue  # noqa: E402
 from domain.jobs import IndexRequest, Job  # noqa: E402
 from entrypoints.container import Container, running  # noqa: E402

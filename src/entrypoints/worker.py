@@ -24,12 +24,8 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 
-from adapters.queue.hatchet.workflows import (
-    current_job,
-    current_task,
-    put_embedding_rate_limit,
-    register_index_workflows,
-)
+from adapters.queue.hatchet.log_context import current_job, current_task
+from adapters.queue.hatchet.workflows import put_embedding_rate_limit, register_index_workflows
 from domain.errors import InvalidInput, UpstreamUnavailable
 from entrypoints.container import Container, running
 from entrypoints.settings import Settings

@@ -1,0 +1,16 @@
+"""The `JobQueue` port on a Hatchet engine: index jobs as runs of the `repochat-index` task.
+
+- `contract`: what the submitting side and the tasks share: task names, the job key, and the
+  typed task inputs and outputs.
+- `progress`: the progress lines a job logs, their writer and their reader.
+- `runs`: Hatchet runs as domain `Job`s (pure translation, no I/O).
+- `queue`: `HatchetJobQueue`, the port: submits, reads and cancels runs.
+- `client`: `connect_hatchet`, the SDK client configured by HATCHET_CLIENT_*.
+- `workflows`: the task declarations and bodies that `repochat worker` runs.
+- `fan_out`: how the parent task spreads its files over batch tasks and adds up their outcomes.
+- `task_policy`: timeouts, retries and which failures are retried.
+- `log_context`: the job and task a worker's log record belongs to.
+
+Nothing here imports hatchet_sdk on import of the package (it takes seconds): only the
+modules that need it do, and the container imports those when the settings select Hatchet.
+"""

@@ -1,0 +1,311 @@
+"""Hatchet runs read as jobs, the progress line format, and the task inputs' JSON: no engine needed.
+
+The runs are the SDK's own REST models, built by hand with what the engine's API returns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hatchet_sdk import NonRetryableException, TaskRunError, V1TaskStatus
+from hatchet_sdk.clients.rest.models.api_resource_meta import APIResourceMeta
+from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary
+from hatchet_sdk.clients.rest.models.v1_workflow_run import V1WorkflowRun
+from hatchet_sdk.clients.rest.models.v1_workflow_type import V1WorkflowType
+
+from adapters.queue.hatchet.contract import BatchInput, IndexJobInput, SnapshotRef, job_input
+from adapters.queue.hatchet.progress import LoggedProgress, ProgressLog, progress_line, read_progress_line
+from adapters.queue.hatchet.runs import IndexRun, job_of
+from application.ports import SourceSnapshot
+from domain.documents import FileEntry, SkipCounts
+from domain.errors import NotFound
+from domain.jobs import IndexRequest, IndexResult, JobState, Progress
+from domain.sources import SourceKind, SourceSpec
+
+RUN_ID = "0b3f0c4e-5d7a-4c1e-9a52-6f1d2a8b7c90"
+TASK_ID = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
+TENANT = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
+CREATED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+STARTED = datetime(2026, 3, 1, 9, 31, tzinfo=UTC)
+FINISHED = datetime(2026, 3, 1, 9, 45, 12, 500000, tzinfo=UTC)
+GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+REQUEST = IndexRequest(SourceSpec(SourceKind.GITHUB, "acme/docs", "main", "site", ("*.md",), ("drafts/**",)), "team")
+REQUEST_JSON = {
+    "source": {
+        "kind": "github",
+        "location": "acme/docs",
+        "ref": "main",
+        "subdir": "site",
+        "include": ["*.md"],
+        "exclude": ["drafts/**"],
+    },
+    "collection": "team",
+}
+"""The index request as the previous build (and this one) writes it into a run's input."""
+JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:acme/docs/site"}
+RESULT = IndexResult(
+    files_indexed=3,
+    files_unchanged=7,
+    files_skipped=1,
+    chunks_written=42,
+    embedding_calls=2,
+    commit="c0ffee",
+    skipped=SkipCounts(binary=1),
+)
+
+
+def details(
+    status: V1TaskStatus,
+    *,
+    task_input: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+    started: datetime | None = None,
+    finished: datetime | None = None,
+) -> V1WorkflowRun:
+    """A run as `GET /api/v1/stable/workflow-runs/{id}` describes it: the task input nested under "input"."""
+    return V1WorkflowRun(
+        metadata=meta(RUN_ID),
+        status=status,
+        tenantId=TENANT,
+        displayName="repochat-index",
+        workflowId="wf-index",
+        input={"input": JOB_INPUT if task_input is None else task_input, "triggers": {}},
+        output=output or {},
+        errorMessage=error,
+        createdAt=CREATED,
+        startedAt=started,
+        finishedAt=finished,
+    )
+
+
+def summary(status: V1TaskStatus, *, started: datetime | None, finished: datetime | None) -> V1TaskSummary:
+    """A row of a run listing: the task input itself, and the run id apart from the task's."""
+    return V1TaskSummary(
+        metadata=meta(TASK_ID),
+        createdAt=CREATED,
+        displayName="repochat-index",
+        input=JOB_INPUT,
+        numSpawnedChildren=0,
+        output={},
+        status=status,
+        taskExternalId=TASK_ID,
+        taskId=1,
+        taskInsertedAt=CREATED,
+        tenantId=TENANT,
+        type=V1WorkflowType.TASK,
+        workflowId="wf-index",
+        workflowRunExternalId=RUN_ID,
+        startedAt=started,
+        finishedAt=finished,
+    )
+
+
+def meta(resource_id: str) -> APIResourceMeta:
+    return APIResourceMeta(id=resource_id, createdAt=CREATED, updatedAt=CREATED)
+
+
+def failure_serialized_by_the_sdk(message: str) -> str:
+    """The error text a worker reports for a task that raised (what the engine keeps as the run's error)."""
+    try:
+        raise NonRetryableException(message)
+    except NonRetryableException as e:
+        return TaskRunError.from_exception(e, TASK_ID).serialize(include_metadata=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        (V1TaskStatus.QUEUED, JobState.QUEUED),
+        (V1TaskStatus.RUNNING, JobState.RUNNING),
+        (V1TaskStatus.COMPLETED, JobState.SUCCEEDED),
+        (V1TaskStatus.FAILED, JobState.FAILED),
+        (V1TaskStatus.CANCELLED, JobState.CANCELLED),
+    ],
+)
+def test_every_run_status_is_a_job_state(status: V1TaskStatus, state: JobState) -> None:
+    job = job_of(IndexRun.of_details(details(status)))
+
+    assert job.state is state
+    assert job.id == RUN_ID
+    assert job.request == REQUEST
+    assert job.repository == "acme/docs/site"
+
+
+def test_a_queued_run_is_a_queued_job_without_progress() -> None:
+    run = IndexRun.of_details(details(V1TaskStatus.QUEUED))
+
+    assert not run.shows_logged_progress
+    job = job_of(run)
+    assert (job.stage, job.progress, job.result, job.error) == ("queued", Progress(), None, None)
+    assert job.created_at == job.updated_at == "2026-03-01T09:30:00.000+00:00"
+
+
+def test_a_succeeded_run_has_its_output_as_result_and_every_file_done() -> None:
+    output = {
+        "files_indexed": 3,
+        "files_unchanged": 7,
+        "files_deleted": 0,
+        "files_skipped": 1,
+        "chunks_written": 42,
+        "chunks_deleted": 0,
+        "embedding_calls": 2,
+        "commit": "c0ffee",
+        "skipped": {"binary": 1, "too_large": 0, "unsafe": 0, "filtered": 0},
+    }
+    run = IndexRun.of_details(details(V1TaskStatus.COMPLETED, output=output, started=STARTED, finished=FINISHED))
+
+    assert not run.shows_logged_progress
+    job = job_of(run)
+    assert job.result == RESULT
+    assert job.stage == "done"
+    assert job.progress == Progress(files_total=10, files_done=10, chunks_written=42)
+    assert job.updated_at == "2026-03-01T09:45:12.500+00:00"
+
+
+def test_a_succeeded_run_without_output_has_no_result() -> None:
+    job = job_of(IndexRun.of_details(details(V1TaskStatus.COMPLETED)))
+
+    assert job.result is None
+    assert job.progress == Progress()
+
+
+def test_a_failed_run_shows_the_error_message_without_the_traceback() -> None:
+    error = failure_serialized_by_the_sdk("batch 2 of 3 failed: embedding service answered 500")
+    run = IndexRun.of_details(details(V1TaskStatus.FAILED, error=error))
+
+    assert "Traceback" in error
+    assert run.shows_logged_progress
+    job = job_of(run, LoggedProgress("embedding", Progress(24, 8, 90)))
+    assert job.error == "batch 2 of 3 failed: embedding service answered 500"
+    assert job.progress == Progress(24, 8, 90)
+    assert job.result is None
+
+
+def test_a_failed_run_with_an_error_not_in_the_sdk_form_shows_its_first_line() -> None:
+    job = job_of(IndexRun.of_details(details(V1TaskStatus.FAILED, error="task timed out\nafter 15m")))
+
+    assert job.error == "task timed out"
+
+
+def test_a_failed_run_without_an_error_message_says_it_failed() -> None:
+    job = job_of(IndexRun.of_details(details(V1TaskStatus.FAILED)))
+
+    assert job.error == "the job failed"
+    assert job.progress == Progress()
+
+
+def test_a_running_run_shows_its_newest_progress_line() -> None:
+    run = IndexRun.of_details(details(V1TaskStatus.RUNNING, started=STARTED))
+
+    assert run.shows_logged_progress
+    job = job_of(run, LoggedProgress("embedding", Progress(24, 16, 120)))
+    assert (job.state, job.stage, job.progress) == (JobState.RUNNING, "embedding", Progress(24, 16, 120))
+    assert job.updated_at == "2026-03-01T09:31:00.000+00:00"
+
+
+def test_a_running_run_that_logged_no_progress_yet_is_starting() -> None:
+    job = job_of(IndexRun.of_details(details(V1TaskStatus.RUNNING)))
+
+    assert (job.stage, job.progress) == ("starting", Progress())
+
+
+def test_a_cancelled_run_keeps_the_progress_it_made_and_has_no_error() -> None:
+    job = job_of(IndexRun.of_details(details(V1TaskStatus.CANCELLED)), LoggedProgress("embedding", Progress(24, 8, 90)))
+
+    assert (job.state, job.stage, job.progress, job.error) == (
+        JobState.CANCELLED,
+        "cancelled",
+        Progress(24, 8, 90),
+        None,
+    )
+
+
+def test_go_zero_times_count_as_unset() -> None:
+    run = IndexRun.of_details(details(V1TaskStatus.QUEUED, started=GO_ZERO_TIME, finished=GO_ZERO_TIME))
+
+    assert run.updated_at == CREATED
+
+
+def test_a_listed_run_is_read_from_its_summary_with_the_input_not_nested() -> None:
+    run = IndexRun.of_summary(summary(V1TaskStatus.RUNNING, started=STARTED, finished=GO_ZERO_TIME))
+
+    assert run.id == RUN_ID
+    assert run.job_input == IndexJobInput(request=REQUEST, job_key="team:acme/docs/site")
+    assert run.updated_at == STARTED
+    assert run.created == CREATED
+
+
+def test_a_run_whose_input_is_not_a_repochat_job_is_no_job() -> None:
+    run = IndexRun.of_details(details(V1TaskStatus.COMPLETED, task_input={"name": "someone else's"}))
+
+    assert run.job_input is None
+    with pytest.raises(NotFound):
+        job_of(run)
+
+
+def test_the_job_input_is_written_in_the_json_form_the_previous_build_reads_and_wrote() -> None:
+    written = job_input(REQUEST)
+
+    assert written.model_dump(mode="json") == JOB_INPUT
+    assert IndexJobInput.model_validate(JOB_INPUT) == written
+
+
+def test_a_batch_input_round_trips_its_request_snapshot_and_files() -> None:
+    snapshot = SourceSnapshot(
+        "acme/docs/site", "c0ffee", "https://github.com/acme/docs", (), SkipCounts(unsafe=2), "W/1"
+    )
+    batch = BatchInput(
+        request=REQUEST, snapshot=SnapshotRef.of(snapshot), files=[FileEntry("a.md", "b1", 12)], number=1, of=4
+    )
+
+    data = batch.model_dump(mode="json")
+    assert data["snapshot"] == {
+        "repository": "acme/docs/site",
+        "commit": "c0ffee",
+        "web_url": "https://github.com/acme/docs",
+        "etag": "W/1",
+        "skipped": {"binary": 0, "too_large": 0, "unsafe": 2, "filtered": 0},
+    }
+    assert data["files"] == [{"path": "a.md", "blob_sha": "b1", "size": 12}]
+    read = BatchInput.model_validate(data)
+    assert read == batch
+    assert read.snapshot.without_listing() == SourceSnapshot(
+        "acme/docs/site", "c0ffee", "https://github.com/acme/docs", None, SkipCounts(unsafe=2), "W/1"
+    )
+
+
+def test_a_progress_line_reads_back_as_what_was_written() -> None:
+    logged = LoggedProgress("embedding", Progress(24, 16, 120))
+    line = progress_line(logged)
+
+    assert line == '{"stage": "embedding", "files_total": 24, "files_done": 16, "chunks_written": 120}'
+    assert read_progress_line(line) == logged
+
+
+@pytest.mark.parametrize("message", ["fetching archive", "{not json", '["stage"]', '{"files_total": 3}', "{}"])
+def test_other_log_lines_are_no_progress(message: str) -> None:
+    assert read_progress_line(message) is None
+
+
+async def test_the_progress_log_writes_a_line_per_change_and_keeps_counts_across_stages() -> None:
+    lines: list[str] = []
+
+    async def write_line(line: str) -> None:
+        lines.append(line)
+
+    progress = ProgressLog(write_line)
+    await progress.write("embedding", Progress(4, 0, 0))
+    await progress.write("embedding", Progress(4, 0, 0))
+    await progress.note("waiting for rate limit")
+    await progress.note("waiting for rate limit")
+    await progress.write("embedding", Progress(4, 2, 9))
+
+    assert [read_progress_line(line) for line in lines] == [
+        LoggedProgress("embedding", Progress(4, 0, 0)),
+        LoggedProgress("waiting for rate limit", Progress(4, 0, 0)),
+        LoggedProgress("embedding", Progress(4, 2, 9)),
+    ]
