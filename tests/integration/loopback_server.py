@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from typing import Any
 
 import uvicorn
+
+from tests.integration.helpers import loopback_socket, wait_until
 
 
 class LoopbackServer:
@@ -24,9 +24,7 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()  # bound here and handed to uvicorn: no other process can take the port meanwhile
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=self._graceful
@@ -34,11 +32,14 @@ class LoopbackServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"{self._name} did not start")
-            time.sleep(0.005)
+        server, thread = self._server, self._thread
+
+        def started() -> bool:
+            if not thread.is_alive():
+                raise RuntimeError(f"{self._name} stopped before it started")
+            return server.started
+
+        wait_until(started, 10, f"{self._name} starting", interval=0.005)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

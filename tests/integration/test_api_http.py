@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import time
 from pathlib import Path
+from typing import Any
 
-import httpx
-
-from tests.integration.conftest import ApiServer, ServeFactory, stop
+from tests.integration.helpers import ApiServer, ServeFactory, sse_events, wait_until
 
 
-def index(server: ApiServer, source: Path | str, **body: object) -> dict[str, object]:
+def index(server: ApiServer, source: Path | str, **body: object) -> dict[str, Any]:
     response = server.client.post("/v1/repositories", json={"source": str(source), **body})
     assert response.status_code == 202, response.text
     return server.wait_for_job(response.json()["job_id"])
-
-
-def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:
-    events = []
-    for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> None:
@@ -33,7 +21,7 @@ def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> No
     assert job["state"] == "succeeded", job
     result = job["result"]
     assert isinstance(result, dict) and result["files_indexed"] == 3 and result["chunks_written"] > 0
-    assert set(job["progress"]) == {"files_total", "files_done", "chunks_written"}  # type: ignore[arg-type]
+    assert set(job["progress"]) == {"files_total", "files_done", "chunks_written"}
 
     hits = server.client.post("/v1/search", json={"query": "optional query parameters", "k": 3}).json()["hits"]
     assert len(hits) == 3
@@ -46,7 +34,7 @@ def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> No
 
     streamed = server.client.post("/v1/ask", json={"question": "optional query parameters", "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
-    names = [name for name, _ in sse_events(streamed)]
+    names = [name for name, _ in sse_events(streamed.text)]
     assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"}
 
     repos = server.client.get("/v1/repositories").json()["repositories"]
@@ -108,13 +96,12 @@ def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
     data = tmp_path / "killed"
     victim = serve(data)
     job_id = victim.client.post("/v1/repositories", json={"source": str(corpus)}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        progress = victim.client.get(f"/v1/jobs/{job_id}").json()["progress"]
-        if progress["files_done"] > 0:
-            break
-        time.sleep(0.05)
-    stop(victim.process, signal.SIGKILL)
+
+    def indexed_some() -> bool:
+        return bool(victim.client.get(f"/v1/jobs/{job_id}").json()["progress"]["files_done"] > 0)
+
+    wait_until(indexed_some, 60, "the job indexing its first files", interval=0.05)
+    victim.stop(signal.SIGKILL)
 
     restarted = serve(data)
     job = restarted.wait_for_job(job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.conftest import ServeFactory, repochat, repochat_env
+from tests.integration.helpers import ServeFactory, repochat, repochat_env
 
 
 def test_index_then_search_the_fastapi_docs(tmp_path: Path, corpus: Path) -> None:

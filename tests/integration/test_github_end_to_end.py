@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ServeFactory, repochat, repochat_env
 from tests.integration.fake_github import FakeGitHub
+from tests.integration.helpers import ServeFactory, repochat, repochat_env
 
 TOKEN = "ghp_e2eSecretToken0123456789"
 SETUP = "# Setup\n\nInstall the widget with pip, then call configure_widget() once.\n"
