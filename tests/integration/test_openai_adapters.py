@@ -9,12 +9,7 @@ official `openai` client calling repochat's own /v1/chat/completions. Only the m
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,27 +28,16 @@ from domain.documents import Chunk
 from domain.errors import AccessDenied, RateLimited, UpstreamUnavailable
 from entrypoints.container import Container
 from entrypoints.settings import Settings
-
-try:
-    from tests.integration.fake_openai import (
-        FakeOpenAI,
-        embedding,
-        rate_limited,
-        server_error,
-        slow,
-        tokens,
-        unauthorized,
-    )
-except ImportError:  # collected without package __init__ files: the test folder is on sys.path
-    from fake_openai import (  # type: ignore[import-not-found,no-redef,unused-ignore]
-        FakeOpenAI,
-        embedding,
-        rate_limited,
-        server_error,
-        slow,
-        tokens,
-        unauthorized,
-    )
+from tests.integration.fake_openai import (
+    FakeOpenAI,
+    embedding,
+    rate_limited,
+    server_error,
+    slow,
+    tokens,
+    unauthorized,
+)
+from tests.integration.helpers import ApiServer, loopback_socket, repochat_env, sse_events
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 WRONG_KEY = "sk-wrong-SECRET-fedcba9876543210"
@@ -215,8 +199,7 @@ async def test_slow_answer_times_out_as_upstream_unavailable(fake: FakeOpenAI) -
 
 @in_module_loop
 async def test_connection_refused_is_upstream_unavailable() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bound:  # bound, never listening: refused
-        bound.bind(("127.0.0.1", 0))
+    with loopback_socket() as bound:  # bound, never listening: refused
         gen = OpenAIChatGenerator(CHAT_MODEL, KEY, f"http://127.0.0.1:{bound.getsockname()[1]}/v1", httpx.AsyncClient())
 
         with pytest.raises(UpstreamUnavailable) as caught:
@@ -321,87 +304,6 @@ async def test_container_wires_the_openai_adapters_from_settings(fake: FakeOpenA
 # -- the whole service on the OpenAI settings, over HTTP
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class ApiProcess:
-    """`repochat serve --port N` in a subprocess, configured by environment variables only.
-
-    A separate process, not a thread in this one: langchain-openai keeps one cached async HTTP
-    client per (base_url, timeout) for the whole process (see test_generators_survive_a_new_event_loop),
-    so a server loop here would share pooled connections with the tests' event loop.
-    `start()` returns at once (the import takes seconds); `wait_ready()` waits for /readyz.
-    """
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.env = env
-        self.cwd = cwd
-        self.log = cwd / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ApiProcess:
-        script = Path(sys.executable).with_name("repochat")
-        command = (
-            [str(script)] if script.exists() else [sys.executable, "-c", "from entrypoints.cli import main; main()"]
-        )
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.cwd,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def wait_ready(self, seconds: float = 60) -> None:
-        """Wait for /readyz; start again on another port if the chosen one was taken meanwhile."""
-        assert self.process is not None
-        deadline = time.monotonic() + seconds
-        restarts = 0
-        while True:
-            if self.process.poll() is not None:
-                if "address already in use" in self.output().lower() and restarts < 3:
-                    restarts += 1
-                    self.port = free_port()
-                    self.start()
-                    continue
-                raise RuntimeError(f"repochat serve exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"repochat serve did not become ready:\n{self.output()}")
-            time.sleep(0.05)
-
-    def stop(self) -> int | None:
-        """SIGTERM, as a process manager would: uvicorn stops gracefully and the lifespan closes the container."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        return self.process.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
 FILES = {
     "README.md": "# Widgets\n\nWidgets is a library of gadgets for dashboards.\n",
     "docs/config.md": "# Configuration\n\n## timeout\n\nThe timeout option defaults to None: "
@@ -417,68 +319,49 @@ class Service:
     repository: str
     job: dict[str, Any]
     indexing_requests: list[Any]
-    process: ApiProcess
+    server: ApiServer
 
 
 @pytest.fixture(scope="module")
-def api_process(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+def api_server(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """`repochat serve` for the whole module (the `serve` fixture's servers last one test), not yet waited for."""
     root = tmp_path_factory.mktemp("openai-service")
     for relative, text in FILES.items():
         (root / "widgets" / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / "widgets" / relative).write_text(text)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REPOCHAT_", "HATCHET_"))}
-    env.update(
-        {
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": fake.base_url,
-            "REPOCHAT_DATA_DIR": str(root / "data"),
-            "REPOCHAT_EMBEDDINGS": "openai",
-            "REPOCHAT_EMBEDDING_MODEL": EMBEDDING_MODEL,
-            "REPOCHAT_CHAT_MODEL": CHAT_MODEL,
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = repochat_env(
+        root / "data",
+        OPENAI_API_KEY=KEY,
+        OPENAI_BASE_URL=fake.base_url,
+        REPOCHAT_EMBEDDINGS="openai",
+        REPOCHAT_EMBEDDING_MODEL=EMBEDDING_MODEL,
+        REPOCHAT_CHAT_MODEL=CHAT_MODEL,
     )  # REPOCHAT_LLM unset: OpenAI answers are chosen because a key is set
-    api = ApiProcess(env, root).start()
+    api = ApiServer(env, root / "serve.log", cwd=root)
     try:
         yield api
     finally:
-        api.stop()
+        api.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def start_service_early(request: pytest.FixtureRequest) -> None:
     """Start `repochat serve` before the adapter tests when service tests are selected, so its import overlaps them."""
     if any("service" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        request.getfixturevalue("api_process")
+        request.getfixturevalue("api_server")
 
 
 @pytest.fixture(scope="module")
-def service(fake: FakeOpenAI, api_process: ApiProcess) -> Iterator[Service]:
-    api_process.wait_ready()
+def service(fake: FakeOpenAI, api_server: ApiServer) -> Iterator[Service]:
+    api_server.wait_ready("/readyz")
     fake.reset()
-    folder = api_process.cwd / "widgets"
-    with httpx.Client(base_url=api_process.url, timeout=30) as http:
-        accepted = http.post("/v1/repositories", json={"source": str(folder)})
-        assert accepted.status_code == 202, accepted.text
-        job_id = accepted.json()["job_id"]
-        deadline = time.monotonic() + 30
-        while True:
-            job = http.get(f"/v1/jobs/{job_id}").json()
-            if job["state"] not in ("queued", "running"):
-                break
-            assert time.monotonic() < deadline, job
-            time.sleep(0.05)
-        assert job["state"] == "succeeded", f"{job['error']}\n{job}\n{api_process.output()}"
-        yield Service(api_process.url, http, accepted.json()["repository"], job, list(fake.requests), api_process)
+    http = api_server.client
+    accepted = http.post("/v1/repositories", json={"source": str(api_server.cwd / "widgets")})
+    assert accepted.status_code == 202, accepted.text
+    job = api_server.wait_for_job(accepted.json()["job_id"], timeout=30)
+    assert job["state"] == "succeeded", f"{job['error']}\n{job}\n{api_server.output()}"
+    yield Service(api_server.url, http, accepted.json()["repository"], job, list(fake.requests), api_server)
     fake.reset()
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        events.append((fields.get("event", "message"), json.loads(fields["data"])))
-    return events
 
 
 def test_indexing_embeds_through_the_openai_api(service: Service) -> None:
@@ -662,6 +545,6 @@ def test_fake_answers_like_openai_for_the_official_client(fake: FakeOpenAI) -> N
 
 def test_service_stops_cleanly_on_sigterm(service: Service) -> None:
     """Last: the lifespan closes the container, the data folder lock is released."""
-    code = service.process.stop()
-    assert code in (0, -signal.SIGTERM), service.process.output()  # uvicorn re-raises the signal it handled
-    assert "Application shutdown complete" in service.process.output()
+    code = service.server.stop()
+    assert code in (0, -signal.SIGTERM), service.server.output()  # uvicorn re-raises the signal it handled
+    assert "Application shutdown complete" in service.server.output()
