@@ -12,7 +12,7 @@ dependency-injector finds the `Provide` markers in the `Annotated` types of the 
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -20,9 +20,13 @@ from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from mcp.server.transport_security import TransportSecuritySettings
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.answering import AnswerEvent, AnswerQuestion, AskRequest, StreamAnswer, TokenEvent
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
@@ -44,6 +48,7 @@ from domain.errors import (
 from domain.jobs import IndexRequest
 from entrypoints.chat_completions import ChatCompletion, ChatCompletionRequest, chat_completion, chat_completion_chunks
 from entrypoints.container import Container, running
+from entrypoints.mcp_server import create_mcp_server
 from entrypoints.settings import Settings
 from entrypoints.source_input import source_spec
 from entrypoints.views import (
@@ -81,6 +86,9 @@ ERROR_MEANINGS: dict[int, str] = {
     429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
     503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
 }
+
+MCP_PATH = "/mcp"
+MCP_METHODS = ["GET", "POST", "DELETE"]
 
 EVENT_STREAM_SCHEMA = {"type": "string", "format": "event-stream"}
 
@@ -160,20 +168,24 @@ class _AuthError(Exception):
         self.message = message
 
 
-@inject
-async def require_api_key(
-    request: Request, settings: Annotated[Settings, Depends(Provide[Container.settings])]
-) -> None:
-    """With REPOCHAT_API_KEYS set, every /v1 call needs `Authorization: Bearer <key>` or `X-API-Key`."""
-    accepted = settings.accepted_api_keys
+def check_api_key(headers: Mapping[str, str], accepted: frozenset[str]) -> None:
+    """With API keys configured, a request needs `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
     if not accepted:
         return
-    header = request.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    header = headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else headers.get("x-api-key", "")
     if not key:
         raise _AuthError(401, "missing API key: send Authorization: Bearer <key>")
     if not any(secrets.compare_digest(key, candidate) for candidate in accepted):
         raise _AuthError(403, "this API key is not accepted")
+
+
+@inject
+async def require_api_key(
+    request: Request, settings: Annotated[Settings, Depends(Provide[Container.settings])]
+) -> None:
+    """Every /v1 call (and /mcp) needs one of REPOCHAT_API_KEYS when it is set."""
+    check_api_key(request.headers, settings.accepted_api_keys)
 
 
 router = APIRouter(
@@ -356,15 +368,22 @@ async def _check(ping: Callable[[], Awaitable[None]]) -> str:
 
 
 def create_app(container: Container) -> FastAPI:
+    settings = container.settings()
+    mcp = create_mcp_server(container.mcp_tools(), read_only=settings.mcp_read_only)
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=_mcp_security(settings)
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(container, run_jobs=True):
+        async with running(container, run_jobs=True), mcp.session_manager.run():
             yield
 
     container.wire(modules=[__name__])
     app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
     app.include_router(router)
     app.include_router(operations)
+    app.router.routes.append(Route(MCP_PATH, _KeyedApp(mcp_app, settings.accepted_api_keys), methods=MCP_METHODS))
     _add_error_handlers(app)
     _add_metrics(app)
     return app
@@ -393,6 +412,35 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+class _KeyedApp:
+    """An ASGI app behind the API keys of /v1, refusing without a key as /v1 does."""
+
+    def __init__(self, app: ASGIApp, accepted: frozenset[str]) -> None:
+        self._app = app
+        self._accepted = accepted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            check_api_key(Headers(scope=scope), self._accepted)
+        except _AuthError as e:
+            code = "unauthenticated" if e.status == 401 else "forbidden"
+            await _error(code, e.message, e.status)(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+
+def _mcp_security(settings: Settings) -> TransportSecuritySettings:
+    """Without API keys, /mcp answers only requests addressed to this machine by a local page or
+    client (DNS-rebinding protection, as MCP asks of local servers); with keys, the key decides."""
+    if settings.accepted_api_keys:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    local = ["127.0.0.1", "localhost", "[::1]"]
+    return TransportSecuritySettings(
+        allowed_hosts=[f"{host}:*" for host in local] + local,
+        allowed_origins=[f"http://{host}:*" for host in local],
+    )
 
 
 def _error(code: str, message: str, status: int) -> JSONResponse:

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             return _serve(settings, args)
         if args.command == "worker":
             return _worker(settings, args)
+        if args.command == "mcp":
+            return _mcp(settings)
         container = Container(settings=settings, process_name=f"repochat {args.command}")
         command: Command = COMMANDS[args.command]
         return asyncio.run(_with_container(container, args, command))
@@ -190,6 +192,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(settings, slots=args.slots, name=args.name)
 
 
+def _mcp(settings: Settings) -> int:
+    from entrypoints.mcp_server import serve_stdio
+
+    asyncio.run(serve_stdio(Container(settings=settings, process_name="repochat mcp")))
+    return 0
+
+
 def _read_cases(path: Path) -> list[EvalCase]:
     if not path.is_file():
         raise InvalidInput(f"evaluation file {path} does not exist")
@@ -305,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run index jobs from Hatchet (REPOCHAT_JOB_QUEUE=hatchet)")
     worker.add_argument("--slots", type=int, default=8, help="tasks run at once (default 8)")
     worker.add_argument("--name", default="repochat-worker", help="the worker's name in Hatchet")
+
+    sub.add_parser("mcp", help="serve the MCP tools over stdio, for a coding agent's local configuration")
 
     evaluate = sub.add_parser("eval", help="measure retrieval hit@k and MRR on a JSONL file")
     evaluate.add_argument("qa_file", metavar="QA.jsonl")

@@ -36,9 +36,11 @@ from application.answering import AnswerQuestion, StreamAnswer
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
-from application.repositories import ForgetRepository, GetRepository, ListRepositories
+from application.reading import ReadIndexedFile
+from application.repositories import ForgetRepository, GetRepository, ListRepositories, ResolveRepository
 from application.search import SearchDocuments
 from entrypoints import resources
+from entrypoints.mcp_tools import RepochatTools
 from entrypoints.settings import Settings
 
 
@@ -122,6 +124,19 @@ class Container(containers.DeclarativeContainer):
     list_repositories = providers.Factory(ListRepositories, manifests)
     get_repository = providers.Factory(GetRepository, manifests)
     forget_repository = providers.Factory(ForgetRepository, manifests, vector_index)
+    resolve_repository = providers.Factory(ResolveRepository, manifests)
+    read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests)
+
+    mcp_tools = providers.Factory(
+        RepochatTools,
+        list_repositories=list_repositories.provider,
+        resolve_repository=resolve_repository.provider,
+        search=search.provider,
+        read_file=read_indexed_file.provider,
+        answer_question=answer_question.provider,
+        submit_index_job=submit_index_job.provider,
+        get_job=get_job.provider,
+    )
 
 
 @asynccontextmanager

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     github_web_url: str = "https://github.com"
     """Where citations link to; change it with github_api_url for GitHub Enterprise."""
     api_keys: str | None = None
+    mcp_read_only: bool = False
+    """MCP: leave out the tools that start and follow index jobs (index_repository, job_status)."""
     embedding_batches_per_minute: int = Field(default=600, ge=1)
     """Hatchet: batch tasks (each embeds up to index_files_per_task files) started per minute, all workers together."""
     index_files_per_task: int = Field(default=32, ge=1)

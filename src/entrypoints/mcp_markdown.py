@@ -1,0 +1,144 @@
+"""What the MCP tools answer: Markdown for a model to read, cut to a token budget.
+
+Tokens are estimated as characters / 4, the usual rule of thumb for English and code; a
+budget is a ceiling, so the estimate errs on the generous side of the text's real length.
+Every passage carries its commit permalink, so an agent can cite or widen it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from application.reading import FileExcerpt
+from application.repositories import IndexedRepository, RepositoryMatch
+from domain.answers import Answer, Citation
+from domain.jobs import Job
+
+CHARS_PER_TOKEN = 4
+DEFAULT_TOKEN_BUDGET = 5000
+MIN_TOKEN_BUDGET = 200
+MAX_TOKEN_BUDGET = 50_000
+
+
+def estimate_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def fenced(text: str) -> str:
+    """A code fence longer than any backtick run inside `text`, so indexed content cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = max(3, longest + 1)
+    return f"{'`' * fence}\n{text}\n{'`' * fence}"
+
+
+def within_budget(blocks: Sequence[str], budget: int, more: str) -> str:
+    """Whole blocks while they fit; the first block is cut to fit, and `more` says what was left out."""
+    chars = budget * CHARS_PER_TOKEN
+    reserve = len(more) + 16  # room for `more`, with {left} filled in
+    kept: list[str] = []
+    used = 0
+    for number, block in enumerate(blocks, start=1):
+        room = chars - used - (0 if number == len(blocks) else reserve)
+        if len(block) > room:
+            if not kept:
+                kept.append(block[: max(0, chars - reserve - 4)] + "\n…")
+            if len(blocks) > len(kept):
+                kept.append(more.format(left=len(blocks) - len(kept)))
+            break
+        kept.append(block)
+        used += len(block) + 2
+    return "\n\n".join(kept)
+
+
+def passages(citations: Sequence[Citation], budget: int) -> str:
+    if not citations:
+        return "No indexed passage matches. Try other words, or `resolve_repository` to check what is indexed."
+    blocks = [
+        f"### [{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line} (score {c.score:.3f})\n"
+        f"{c.url}\n\n{fenced(c.text)}"
+        for n, c in enumerate(citations, start=1)
+    ]
+    return within_budget(blocks, budget, "({left} more passages left out to stay within max_tokens.)")
+
+
+def excerpt(found: FileExcerpt, budget: int) -> str:
+    header = (
+        f"`{found.path}` lines {found.start_line}-{found.end_line} of {found.total_lines}, "
+        f"{found.repository} at commit {found.commit[:12]}\n{found.url}\n\n"
+    )
+    lines = found.text.split("\n")
+    chars = budget * CHARS_PER_TOKEN - len(header) - 200
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > chars and kept:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    body = fenced("\n".join(kept))
+    if len(kept) < len(lines):
+        last = found.start_line + len(kept) - 1
+        return (
+            f"{header}{body}\n\n(Cut at line {last} to stay within max_tokens: "
+            f"call read_file with start_line={last + 1} for more.)"
+        )
+    return header + body
+
+
+def answer(found: Answer, budget: int) -> str:
+    label = (
+        ""
+        if found.generated
+        else "_Extractive answer: no language model is configured, so these are the best passages, quoted._\n\n"
+    )
+    sources = "\n".join(
+        f"[{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line}: {c.url}"
+        for n, c in enumerate(found.citations, start=1)
+    )
+    text = f"{label}{found.text}"
+    if sources:
+        text += f"\n\n**Sources**\n{sources}"
+    return within_budget([text], budget, "")
+
+
+def repositories(entries: Sequence[IndexedRepository]) -> str:
+    if not entries:
+        return "Nothing is indexed yet: call `index_repository` with a GitHub repository such as `owner/repo`."
+    rows = [
+        f"| `{e.manifest.repository}` | {e.collection} | {e.manifest.ref or 'default branch'} | "
+        f"{e.manifest.commit[:12]} | {len(e.manifest.files)} | {e.manifest.indexed_at} | {e.manifest.web_url} |"
+        for e in entries
+    ]
+    head = "| repository | collection | ref | commit | files | indexed at | web |\n|---|---|---|---|---|---|---|"
+    return "\n".join([head, *rows])
+
+
+def matches(found: Sequence[RepositoryMatch], name: str) -> str:
+    if not found:
+        return f"No indexed repository matches {name!r}. `list_repositories` shows what is indexed."
+    lines = [
+        f"{n}. `{m.entry.manifest.repository}` (collection {m.entry.collection}, commit "
+        f"{m.entry.manifest.commit[:12]}, {len(m.entry.manifest.files)} files, match {m.score:.2f})"
+        for n, m in enumerate(found, start=1)
+    ]
+    return "Best first; pass the repository id to `search_docs`, `read_file` or `ask`:\n" + "\n".join(lines)
+
+
+def job(found: Job) -> str:
+    p = found.progress
+    lines = [
+        f"Job `{found.id}` for `{found.repository}` (collection {found.request.collection}): **{found.state.value}**",
+        f"stage: {found.stage}; files {p.files_done}/{p.files_total}; chunks written {p.chunks_written}",
+    ]
+    if found.result is not None:
+        r = found.result
+        lines.append(
+            f"result: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, {r.files_deleted} deleted, "
+            f"{r.files_skipped} skipped; {r.chunks_written} chunks written at commit {r.commit[:12]}"
+        )
+    if found.error:
+        lines.append(f"error: {found.error}")
+    if not found.state.finished:
+        lines.append("Call `job_status` again to follow it.")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""The MCP server: repochat as the documentation tool of coding agents.
+
+One `MCPServer` (the official `mcp` SDK) with the same tools on both transports:
+`repochat mcp` serves it over stdio, and `repochat serve` mounts it at `/mcp` as streamable
+HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API and answer
+Markdown cut to a token budget (`mcp_markdown`). A domain error becomes a tool error whose
+text is the error's sentence; nothing else of the exception reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from application.answering import AskRequest
+from application.reading import ReadFileRequest
+from application.search import MAX_K, SearchRequest
+from domain.answers import ChatTurn, Citation
+from domain.collections import DEFAULT_COLLECTION
+from domain.errors import DataDirBusy, RepochatError
+from domain.jobs import IndexRequest
+from entrypoints import mcp_markdown as md
+from entrypoints.container import Container, running
+from entrypoints.mcp_tools import RepochatTools
+from entrypoints.source_input import source_spec
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "repochat answers from the documentation and code of indexed repositories, citing exact lines "
+    "pinned to a commit. Find the repository with `resolve_repository` (or `list_repositories`), then "
+    "`search_docs` for passages or `ask` for an answer; widen a cited passage with `read_file`."
+)
+
+Budget = Annotated[
+    int,
+    Field(
+        ge=md.MIN_TOKEN_BUDGET,
+        le=md.MAX_TOKEN_BUDGET,
+        description="Upper bound on the size of the answer, in tokens (about 4 characters each).",
+    ),
+]
+Repository = Annotated[
+    str | None,
+    Field(description="A repository id from `resolve_repository`/`list_repositories`; omit to search all."),
+]
+Collection = Annotated[str, Field(description="The collection to use; most deployments have only `default`.")]
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """Domain errors as tool errors whose text is the error's sentence (no traceback, no class name)."""
+    try:
+        yield
+    except DataDirBusy as e:
+        raise ToolError(
+            f"{e.message} For MCP, add repochat to your client as the server's streamable HTTP endpoint "
+            "(http://127.0.0.1:8000/mcp for a default `repochat serve`) instead of `repochat mcp`."
+        ) from None
+    except RepochatError as e:
+        raise ToolError(e.message) from None
+
+
+def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPServer:
+    """The server with every tool; `read_only` leaves out the two that start or follow index jobs."""
+    server: MCPServer = MCPServer(name="repochat", instructions=INSTRUCTIONS)
+    reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @server.tool(annotations=reading)
+    async def list_repositories() -> str:
+        """List every indexed repository: its id, collection, ref, commit, number of files and when it was indexed."""
+        with _tool_errors():
+            return md.repositories(await tools.list_repositories().execute())
+
+    @server.tool(annotations=reading)
+    async def resolve_repository(
+        name: Annotated[str, Field(description="A loose name: 'fastapi', 'tiangolo/fastapi', 'hatchet python sdk'.")],
+        limit: Annotated[int, Field(ge=1, le=20, description="How many matches to return at most.")] = 5,
+    ) -> str:
+        """Find the indexed repositories a loose library or project name refers to, best match first.
+        Call this before search_docs, read_file or ask to get the repository id to pass them."""
+        with _tool_errors():
+            return md.matches(await tools.resolve_repository().execute(name, limit), name)
+
+    @server.tool(annotations=reading)
+    async def search_docs(
+        query: Annotated[str, Field(min_length=1, description="What to look for: words, an identifier, an error.")],
+        repository: Repository = None,
+        k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return at most.")] = 5,
+        collection: Collection = DEFAULT_COLLECTION,
+        max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
+    ) -> str:
+        """Search the indexed documentation and code. Returns passages with their file, line range,
+        commit permalink and similarity score, best first."""
+        with _tool_errors():
+            hits = await tools.search().execute(SearchRequest(query, k, collection, repository))
+        return md.passages([Citation.of(hit) for hit in hits], max_tokens)
+
+    @server.tool(annotations=reading)
+    async def read_file(
+        repository: Annotated[str, Field(description="The repository id, as search_docs and list_repositories show.")],
+        path: Annotated[str, Field(description="The file's path in the repository, as search_docs shows it.")],
+        start_line: Annotated[int, Field(ge=1, description="First line to read (1-based).")] = 1,
+        end_line: Annotated[int | None, Field(ge=1, description="Last line to read; omit for the end.")] = None,
+        collection: Annotated[str | None, Field(description="Omit unless the repository is in several.")] = None,
+        max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
+    ) -> str:
+        """Read lines of a file exactly as it was indexed (the commit search_docs cites), for example
+        to widen a passage: pass the start and end line of a citation to get exactly its lines."""
+        request = ReadFileRequest(repository, path, start_line, end_line, collection)
+        with _tool_errors():
+            return md.excerpt(await tools.read_file().execute(request), max_tokens)
+
+    @server.tool(annotations=reading)
+    async def ask(
+        question: Annotated[str, Field(min_length=1, description="The question, in the user's words.")],
+        repository: Repository = None,
+        history: Annotated[
+            list[Turn] | None, Field(description="Earlier turns of this conversation, oldest first.")
+        ] = None,
+        collection: Collection = DEFAULT_COLLECTION,
+        max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
+    ) -> str:
+        """Answer a question from the indexed documentation, citing its sources as [n] with permalinks.
+        Without a language model configured the answer quotes the best passages and says so."""
+        turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
+        request = AskRequest(question, turns, collection, repository=repository)
+        with _tool_errors():
+            return md.answer(await tools.answer_question().execute(request), max_tokens)
+
+    if read_only:
+        return server
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
+    async def index_repository(
+        source: Annotated[
+            str, Field(min_length=1, description="owner/repo, github:owner/repo@ref or https://github.com/owner/repo.")
+        ],
+        ref: Annotated[str | None, Field(description="Branch, tag or commit SHA; omit for the default branch.")] = None,
+        collection: Collection = DEFAULT_COLLECTION,
+    ) -> str:
+        """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.
+        A repository already being indexed returns its running job instead of a second one."""
+        with _tool_errors():
+            spec = source_spec(source, ref)
+            return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection)))
+
+    @server.tool(annotations=reading)
+    async def job_status(
+        job_id: Annotated[str, Field(min_length=1, description="The id index_repository gave.")],
+    ) -> str:
+        """The state, stage and progress of an index job, and its result or error once finished."""
+        with _tool_errors():
+            return md.job(await tools.get_job().execute(job_id))
+
+    return server
+
+
+async def serve_stdio(container: Container) -> None:
+    """`repochat mcp`: the server over stdin/stdout, with the container open for its lifetime.
+
+    It runs index jobs itself, like `repochat index`, when it can own the data folder. When
+    `repochat serve` owns it, the server still starts, and every tool that needs the folder
+    answers with what to do instead (use the server's /mcp endpoint).
+    """
+    server = create_mcp_server(container.mcp_tools(), read_only=container.settings().mcp_read_only)
+    async with AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(running(container, run_jobs=True))
+        except DataDirBusy as e:
+            log.warning("%s", e.message)
+            await stack.enter_async_context(running(container))
+        await server.run_stdio_async()

@@ -1,0 +1,27 @@
+"""What the MCP tools call: the use cases, each built fresh per call by its container provider.
+
+Kept apart from `mcp_server` so the container can name it without importing the MCP SDK
+(which takes over a second to import) in every CLI command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from application.answering import AnswerQuestion
+from application.jobs import GetJob, SubmitIndexJob
+from application.reading import ReadIndexedFile
+from application.repositories import ListRepositories, ResolveRepository
+from application.search import SearchDocuments
+
+
+@dataclass(frozen=True)
+class RepochatTools:
+    list_repositories: Callable[[], ListRepositories]
+    resolve_repository: Callable[[], ResolveRepository]
+    search: Callable[[], SearchDocuments]
+    read_file: Callable[[], ReadIndexedFile]
+    answer_question: Callable[[], AnswerQuestion]
+    submit_index_job: Callable[[], SubmitIndexJob]
+    get_job: Callable[[], GetJob]

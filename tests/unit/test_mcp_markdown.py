@@ -1,0 +1,47 @@
+"""The Markdown the MCP tools answer: token budgets, fences that indexed content cannot close."""
+
+from __future__ import annotations
+
+import re
+
+from application.reading import FileExcerpt
+from domain.answers import Citation
+from entrypoints import mcp_markdown as md
+
+
+def citation(n: int, text: str) -> Citation:
+    return Citation(f"docs/{n}.md", "owner/repo", "c0ffee" * 6, 1, 3, f"https://x/blob/c/docs/{n}.md#L1-L3", text, 0.5)
+
+
+def test_passages_stay_within_the_budget_and_say_how_many_were_left_out() -> None:
+    found = [citation(n, "word " * 100) for n in range(10)]
+    text = md.passages(found, 300)
+    assert len(text) <= 300 * md.CHARS_PER_TOKEN
+    shown = re.findall(r"^### \[(\d+)\]", text, re.MULTILINE)
+    assert shown and f"({10 - len(shown)} more passages left out" in text
+
+
+def test_one_passage_larger_than_the_budget_is_cut_not_dropped() -> None:
+    text = md.passages([citation(1, "x" * 10_000), citation(2, "y")], 200)
+    assert text.startswith("### [1]") and len(text) <= 200 * md.CHARS_PER_TOKEN and "1 more passages" in text
+
+
+def test_everything_fits_in_a_generous_budget() -> None:
+    text = md.passages([citation(1, "alpha"), citation(2, "beta")], md.DEFAULT_TOKEN_BUDGET)
+    assert "left out" not in text and "https://x/blob/c/docs/2.md#L1-L3" in text
+
+
+def test_a_fence_is_longer_than_any_backtick_run_in_the_content() -> None:
+    content = "```python\nprint('hi')\n```\nand ````four````"
+    fence = md.fenced(content)
+    assert fence.startswith("`````\n") and fence.endswith("\n`````") and content in fence
+
+
+def test_an_excerpt_cut_by_the_budget_says_where_to_go_on() -> None:
+    lines = [f"line {n} " + "z" * 60 for n in range(1, 201)]
+    found = FileExcerpt("owner/repo", "a.md", "c0ffee" * 6, 1, 200, 200, "\n".join(lines), "https://x#L1-L200")
+    text = md.excerpt(found, 500)
+    cut = re.search(r"Cut at line (\d+) .* start_line=(\d+)", text)
+    assert cut and int(cut.group(2)) == int(cut.group(1)) + 1
+    assert f"line {cut.group(1)} " in text and f"line {int(cut.group(1)) + 1} " not in text
+    assert len(text) <= 500 * md.CHARS_PER_TOKEN
