@@ -17,6 +17,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.integration.fake_github import FakeGitHub, GitRepo
 from tests.integration.helpers import ServeFactory, repochat, repochat_command, repochat_env
@@ -154,6 +155,10 @@ async def test_http_session_needs_the_api_key_and_calls_every_tool(indexed: Inde
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthenticated"
     wrong = api.client.post("/mcp", json={}, headers={"Authorization": "Bearer wrong"})
     assert wrong.status_code == 403
+    with pytest.raises(ExceptionGroup) as refused_session:
+        async with Client(f"{api.url}/mcp") as client:
+            await client.list_tools()
+    assert refused_session.group_contains(MCPError, depth=None)  # the client's session is refused, not opened
 
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as http:
         async with Client(streamable_http_client(f"{api.url}/mcp", http_client=http)) as client:
