@@ -6,6 +6,7 @@ Plain functions and classes, importable from anywhere; the pytest fixtures built
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,6 +58,18 @@ def wait_until(condition: Callable[[], T], timeout: float, message: str, interva
     return value
 
 
+async def await_until(condition: Callable[[], Awaitable[T]], seconds: float, message: str, interval: float = 0.05) -> T:
+    """`wait_until` for async code: the first truthy value of `await condition()`; TimeoutError after `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                if value := await condition():
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(f"{message}: not within {seconds}s") from None
+
+
 def assert_stays(condition: Callable[[], object], seconds: float, message: str, interval: float = 0.1) -> None:
     """Fail as soon as `condition()` is false, checking it for `seconds` s: for what must *not* happen."""
     deadline = time.monotonic() + seconds
@@ -86,9 +99,11 @@ def wait_for_workers(hatchet: Hatchet, names: set[str], timeout: float = 60) -> 
 
     from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 
+    expected = {hatchet.config.apply_namespace(name) for name in names}  # as the SDK registers them
+
     def active() -> bool:
         rows = hatchet.workers.list().rows or []
-        return names <= {w.name for w in rows if w.status == WorkerStatus.ACTIVE and w.last_heartbeat_at}
+        return expected <= {w.name for w in rows if w.status == WorkerStatus.ACTIVE and w.last_heartbeat_at}
 
     wait_until(active, timeout, f"Hatchet workers {sorted(names)} active", interval=0.5)
 
@@ -132,9 +147,12 @@ def repochat_command() -> str:
 
 
 def repochat_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a repochat process: isolated data folder, no ambient keys or engine."""
-    prefixes = ("REPOCHAT_", "OPENAI_", "GITHUB_TOKEN", "HATCHET_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    """The environment of a repochat process: isolated data folder, no ambient repochat settings or API keys.
+
+    HATCHET_CLIENT_* pass through: a HATCHET_CLIENT_NAMESPACE set for a test run keeps its tasks
+    apart from another run's on a shared engine (the job queue is Hatchet only where a test says so).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPOCHAT_", "OPENAI_", "GITHUB_TOKEN"))}
     env.update(REPOCHAT_DATA_DIR=str(data_dir), REPOCHAT_EMBEDDINGS="hashing", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env

@@ -10,6 +10,7 @@ from application.ports import ProgressReporter
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
+from tests.integration.helpers import await_until
 
 REQUEST = IndexRequest(SourceSpec(SourceKind.LOCAL, "/docs"))
 
@@ -32,11 +33,13 @@ class ScriptedRuns:
 
 
 async def wait_for_state(queue: InProcessJobQueue, job_id: str, state: JobState) -> None:
-    for _ in range(200):
-        if (await queue.get(job_id)).state is state:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"job never reached {state}: {await queue.get(job_id)}")
+    async def reached() -> bool:
+        return (await queue.get(job_id)).state is state
+
+    try:
+        await await_until(reached, 4, f"job reaching {state}", interval=0.02)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}: {await queue.get(job_id)}") from None
 
 
 async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp_path: Path) -> None:
