@@ -43,3 +43,9 @@ class DataDirBusy(RepochatError):
     """Another process owns the embedded state under the data folder."""
 
     code = "data_dir_busy"
+
+
+class NotAllowed(RepochatError):
+    """A valid request this deployment does not allow its caller (a local folder through the API)."""
+
+    code = "not_allowed"

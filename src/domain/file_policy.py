@@ -3,6 +3,8 @@
 By default repochat indexes documentation and source text and skips vendored folders,
 lock files, minified bundles, binaries and large files. `include` globs replace the
 default list of wanted files; `exclude` globs are added to the default exclusions.
+`beyond_default_kinds` tells which `include` globs may reach files the default list leaves
+out (`*` matches `.env` and `id_rsa`), for deployments that allow only the default kinds.
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ class FilePolicy:
         if size > self.max_bytes:
             return SkipReason.TOO_LARGE
         return None
+
+
+def beyond_default_kinds(include: Sequence[str]) -> tuple[str, ...]:
+    """The globs of `include` that may match a file outside the default kinds.
+
+    A glob stays within them when every name it matches ends with a default suffix
+    (`*.md`, `docs/**/*.py`) or has a plain name as its literal stem (`Makefile`, `README.*`).
+    """
+    return tuple(glob for glob in include if not _within_default_kinds(glob))
+
+
+def _within_default_kinds(glob: str) -> bool:
+    name = glob.rsplit("/", 1)[-1].lower()
+    if name.endswith(DOC_SUFFIXES + CODE_SUFFIXES):
+        return True
+    stem = name.split(".", 1)[0]
+    return stem in PLAIN_NAMES
 
 
 def decode_text(content: bytes) -> str | None:

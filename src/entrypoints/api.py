@@ -40,6 +40,7 @@ from domain.errors import (
     Conflict,
     DataDirBusy,
     InvalidInput,
+    NotAllowed,
     NotFound,
     RateLimited,
     RepochatError,
@@ -50,7 +51,7 @@ from entrypoints.chat_completions import ChatCompletion, ChatCompletionRequest, 
 from entrypoints.container import Container, running
 from entrypoints.mcp_server import create_mcp_server
 from entrypoints.settings import Settings
-from entrypoints.source_input import source_spec
+from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import (
     AnswerView,
     CitationView,
@@ -69,6 +70,7 @@ log = logging.getLogger(__name__)
 ERROR_STATUS: dict[type[RepochatError], int] = {
     InvalidInput: 400,
     AccessDenied: 403,
+    NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
     DataDirBusy: 409,
@@ -197,9 +199,12 @@ operations = APIRouter()
 @router.post("/repositories", status_code=202, response_model=IndexAccepted, responses=error_responses(400))
 @inject
 async def index_repository(
-    body: IndexBody, submit: Annotated[SubmitIndexJob, Depends(Provide[Container.submit_index_job])]
+    body: IndexBody,
+    submit: Annotated[SubmitIndexJob, Depends(Provide[Container.submit_index_job])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> IndexAccepted:
-    spec = source_spec(body.source, body.ref, body.include, body.exclude)
+    local = LocalFolders.for_remote_callers(settings)
+    spec = source_spec(body.source, body.ref, body.include, body.exclude, local)
     return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection)))
 
 

@@ -21,6 +21,7 @@ from domain.errors import (
     Conflict,
     DataDirBusy,
     InvalidInput,
+    NotAllowed,
     NotFound,
     RateLimited,
     RepochatError,
@@ -39,6 +40,7 @@ EXIT_CODES: dict[type[RepochatError], int] = {
     Conflict: 4,
     DataDirBusy: 4,
     AccessDenied: 6,
+    NotAllowed: 6,
     RateLimited: 7,
     UpstreamUnavailable: 7,
 }

@@ -29,7 +29,8 @@ from domain.jobs import IndexRequest
 from entrypoints import mcp_markdown as md
 from entrypoints.container import Container, running
 from entrypoints.mcp_tools import RepochatTools
-from entrypoints.source_input import source_spec
+from entrypoints.settings import Settings
+from entrypoints.source_input import LocalFolders, source_spec
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.
         A repository already being indexed returns its running job instead of a second one."""
         with _tool_errors():
-            spec = source_spec(source, ref)
+            spec = source_spec(source, ref, local=LocalFolders.for_remote_callers(Settings()))
             return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection)))
 
     @server.tool(annotations=reading)

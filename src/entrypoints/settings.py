@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     """Hatchet: files per batch task a job fans out to the workers."""
     index_jobs_in_parallel: int = Field(default=4, ge=1)
     """Hatchet: index jobs running at once, all workers together; each worker needs more slots than this."""
+    local_roots: str | None = None
+    """Folders the API and the MCP tools may index, separated by os.pathsep (`:`); unset: none."""
+    local_allow_any_files: bool = False
+    """Let the API's `include` globs reach files outside the default kinds of local folders (`*`)."""
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
@@ -46,6 +51,12 @@ class Settings(BaseSettings):
     @property
     def chroma_mode(self) -> Literal["embedded", "server"]:
         return "server" if self.chroma_url else "embedded"
+
+    @property
+    def local_root_paths(self) -> tuple[Path, ...]:
+        """The real paths of `local_roots` (symlinks resolved), in the order given."""
+        parts = (part.strip() for part in (self.local_roots or "").split(os.pathsep))
+        return tuple(Path(part).expanduser().resolve() for part in parts if part)
 
     @property
     def accepted_api_keys(self) -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.file_policy import FilePolicy, SkipReason, decode_text, is_safe_relative_path
+from domain.file_policy import FilePolicy, SkipReason, beyond_default_kinds, decode_text, is_safe_relative_path
 
 
 @pytest.mark.parametrize("path", ["README.md", "docs/guide/intro.mdx", "src/app/main.py", "Makefile", "LICENSE"])
@@ -45,3 +45,20 @@ def test_binary_content_is_recognised() -> None:
 )
 def test_paths_escaping_the_root_are_unsafe(path: str, safe: bool) -> None:
     assert is_safe_relative_path(path) is safe
+
+
+@pytest.mark.parametrize("glob", ["*.md", "docs/**/*.py", "**.rst", "guide-*.MD", "Makefile", "README.*", "license"])
+def test_globs_within_the_default_kinds(glob: str) -> None:
+    assert beyond_default_kinds([glob]) == ()
+
+
+@pytest.mark.parametrize("glob", ["*", "**", "docs/**", "*.md*", "README*", ".env", "id_rsa", "*.pem", "secrets/*"])
+def test_globs_that_may_reach_other_files(glob: str) -> None:
+    assert beyond_default_kinds(["*.md", glob]) == (glob,)
+
+
+@pytest.mark.parametrize("path", ["a.md", "x/README.key", "deep/er/guide-1.md", "Makefile", "m.py", ".env", "id_rsa"])
+def test_what_a_glob_within_the_default_kinds_matches_is_indexed_without_it(path: str) -> None:
+    for glob in ("*.md", "**/*.py", "README.*", "Makefile", "guide-*.MD"):
+        if FilePolicy(include=(glob,)).check(path, 1) is None:
+            assert FilePolicy().check(path, 1) is None, (glob, path)
