@@ -1,5 +1,9 @@
 """Index a repository incrementally: plan, write new chunks, then swap the manifest.
 
+After the swap, every chunk of the repository that the new manifest does not name is
+deleted: those of replaced file versions, and those an earlier cancelled or failed job
+wrote and never made live.
+
 The steps are separate methods so a distributed queue can run `write` batches on many
 workers; `execute` runs them in order for the in-process queue and the CLI.
 """
@@ -22,7 +26,7 @@ from application.ports import (
 )
 from domain.chunking import chunk_file, embedding_text
 from domain.collections import validate_collection
-from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, chunk_id, diff_manifest
+from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sources import SourceSpec
@@ -148,7 +152,7 @@ class IndexRepository:
         return BatchOutcome(counts, binary, len(fresh), calls)
 
     async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
-        """Swap in the new manifest, then delete the chunks no version refers to any more."""
+        """Swap in the new manifest, then delete the repository's chunks it does not name."""
         assert plan.diff is not None
         previous = plan.previous
         old_counts = dict(previous.chunk_counts) if previous else {}
@@ -173,9 +177,8 @@ class IndexRepository:
             exclude=plan.request.source.exclude,
         )
         await self._manifests.save(plan.request.collection, manifest)
-        stale = stale_chunk_ids(previous, manifest)
-        if stale:
-            await self._index.delete(plan.request.collection, stale)
+        stale = await _unnamed_chunk_ids(self._index, plan.request.collection, manifest)
+        await self._index.delete(plan.request.collection, stale)
         skipped = snapshot.skipped
         return IndexResult(
             files_indexed=len(outcome.chunk_counts),
@@ -194,18 +197,7 @@ class IndexRepository:
         return IndexResult(files_unchanged=files, commit=plan.snapshot.commit, skipped=plan.snapshot.skipped)
 
 
-def stale_chunk_ids(previous: Manifest | None, current: Manifest) -> list[str]:
-    """Ids of chunks of file versions the new manifest no longer names (ids are deterministic)."""
-    if previous is None:
-        return []
-    stale: list[str] = []
-    for path, blob_sha in previous.files.items():
-        if current.files.get(path) == blob_sha:
-            continue
-        count = previous.chunk_counts.get(path, 0)
-        stale.extend(chunk_id(previous.repository, path, blob_sha, i) for i in range(count))
-    return stale
-
-
-def all_chunk_ids(manifest: Manifest) -> list[str]:
-    return stale_chunk_ids(manifest, Manifest(manifest.repository, manifest.source, manifest.commit))
+async def _unnamed_chunk_ids(index: VectorIndex, collection: str, manifest: Manifest) -> list[str]:
+    """Ids of the chunks of the manifest's repository whose file version it does not name."""
+    stored = await index.stored_chunks(collection, manifest.repository)
+    return [chunk.id for chunk in stored if not manifest.is_live(chunk.path, chunk.blob_sha)]

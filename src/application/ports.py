@@ -66,6 +66,15 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> list[float]: ...
 
 
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the index keeps it: enough to tell whether a manifest still names its file version."""
+
+    id: str
+    path: str
+    blob_sha: str
+
+
 class VectorIndex(Protocol):
     """Chunks and their vectors, grouped in named collections."""
 
@@ -80,6 +89,14 @@ class VectorIndex(Protocol):
     ) -> list[SearchHit]: ...
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
+        """Every chunk of `repository` in `collection`, live or not (an unfinished job's too)."""
+        ...
+
+    async def collections(self) -> list[str]:
+        """The names of the collections that hold chunks."""
+        ...
 
     async def ping(self) -> None:
         """Raise UpstreamUnavailable when the store cannot be reached."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.indexing import all_chunk_ids
 from application.ports import ManifestStore, VectorIndex
+from domain.collections import validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput, NotFound
 from domain.repository_names import rank_by_name
@@ -17,11 +17,12 @@ class IndexedRepository:
     manifest: Manifest
 
 
-async def _find(manifests: ManifestStore, repository: str, collection: str | None) -> list[IndexedRepository]:
-    found = [IndexedRepository(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
-    if not found:
-        raise NotFound(f"repository {repository!r} is not indexed")
-    return found
+def _not_indexed(repository: str) -> NotFound:
+    return NotFound(f"repository {repository!r} is not indexed")
+
+
+async def _entries(manifests: ManifestStore, repository: str, collection: str | None) -> list[IndexedRepository]:
+    return [IndexedRepository(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
 
 
 class ListRepositories:
@@ -59,19 +60,35 @@ class GetRepository:
         self._manifests = manifests
 
     async def execute(self, repository: str) -> list[IndexedRepository]:
-        return await _find(self._manifests, repository, None)
+        found = await _entries(self._manifests, repository, None)
+        if not found:
+            raise _not_indexed(repository)
+        return found
 
 
 class ForgetRepository:
-    """Remove a repository from every collection (or one): manifest first, then its chunks."""
+    """Remove a repository from every collection (or one): manifests first, then every chunk of it.
+
+    Chunks are found by the repository they belong to, not by the manifest, so what a
+    cancelled or failed job wrote goes too, even when no index of the repository ever finished.
+    Returns the forgotten manifests; a repository with neither manifests nor chunks is not found.
+    """
 
     def __init__(self, manifests: ManifestStore, index: VectorIndex) -> None:
         self._manifests = manifests
         self._index = index
 
     async def execute(self, repository: str, collection: str | None = None) -> list[IndexedRepository]:
-        found = await _find(self._manifests, repository, collection)
+        found = await _entries(self._manifests, repository, collection)
         for entry in found:
             await self._manifests.delete(entry.collection, repository)
-            await self._index.delete(entry.collection, all_chunk_ids(entry.manifest))
+        names = [validate_collection(collection)] if collection else await self._index.collections()
+        chunks = [await self._delete_chunks(name, repository) for name in names]
+        if not found and not any(chunks):
+            raise _not_indexed(repository)
         return found
+
+    async def _delete_chunks(self, collection: str, repository: str) -> int:
+        stored = await self._index.stored_chunks(collection, repository)
+        await self._index.delete(collection, [chunk.id for chunk in stored])
+        return len(stored)

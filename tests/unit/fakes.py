@@ -15,6 +15,7 @@ from application.ports import (
     ManifestStore,
     SourceSnapshot,
     StageNote,
+    StoredChunk,
     VectorIndex,
     no_note,
 )
@@ -121,6 +122,13 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def ping(self) -> None:
         return None
+
+    async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
+        stored = self.chunks.get(collection, {}).values()
+        return [StoredChunk(c.id, c.path, c.blob_sha) for c, _ in stored if c.repository == repository]
+
+    async def collections(self) -> list[str]:
+        return sorted(self.chunks)
 
     def paths(self, collection: str = "default") -> set[str]:
         return {chunk.path for chunk, _ in self.chunks.get(collection, {}).values()}

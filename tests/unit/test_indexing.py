@@ -165,3 +165,54 @@ async def test_progress_reports_stages_and_counts() -> None:
     assert stages[0] == "listing files" and stages[-1] == "finalizing"
     last = progress.reports[-1][1]
     assert (last.files_total, last.files_done) == (3, 3) and last.chunks_written > 0
+
+
+async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> None:
+    world = World(FILES)
+    indexer = world.indexer()
+    plan = await indexer.plan(REQUEST)
+    assert plan.diff is not None
+    await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)  # then cancelled: no finalize
+    orphans = set(world.index.chunks["default"])
+    world.source.files = {"guide.md": FILES["guide.md"], "new.md": "# New\n\nA narwhal appears.\n"}
+
+    result = await world.indexer().execute(REQUEST)
+
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None
+    stored = world.index.chunks["default"].values()
+    assert {(c.path, c.blob_sha) for c, _ in stored} == set(manifest.files.items())
+    assert len(stored) == manifest.chunk_total
+    assert result.chunks_deleted == len(orphans - set(world.index.chunks["default"])) > 0
+
+
+async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
+    world.source.files["new.md"] = "# New\n\nA narwhal appears.\n"
+    failing = IndexRepository([world.source], RecordingEmbedder(fail_after_calls=1), world.index, world.manifests, 1)
+    with pytest.raises(RuntimeError):
+        await failing.execute(REQUEST)  # after writing the chunks of one file
+    before = await world.manifests.get("default", SPEC.repository_id)
+    assert before is not None and len(world.index.chunks["default"]) > before.chunk_total
+    world.source.files["new.md"] = "# New\n\nA capybara appears.\n"
+
+    await world.indexer().execute(REQUEST)
+
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None
+    assert {(c.path, c.blob_sha) for c, _ in world.index.chunks["default"].values()} == set(manifest.files.items())
+
+
+async def test_the_sweep_leaves_other_repositories_alone() -> None:
+    world = World(FILES)
+    other = IndexRequest(SourceSpec(SourceKind.LOCAL, "/other"))
+    plan = await world.indexer().plan(other)
+    assert plan.diff is not None
+    await world.indexer().write(other, plan.snapshot, plan.diff.to_index)  # an unfinished job of /other
+    unfinished = set(world.index.chunks["default"])
+
+    await world.indexer().execute(REQUEST)
+
+    assert unfinished <= set(world.index.chunks["default"])

@@ -6,7 +6,7 @@ import pytest
 
 from application.indexing import IndexRepository
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.jobs import IndexRequest
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import FakeSource, InMemoryManifestStore, InMemoryVectorIndex, RecordingEmbedder
@@ -44,3 +44,43 @@ async def test_forget_removes_the_manifest_and_every_chunk_of_one_collection(
     assert index.chunks["default"] == {} and await manifests.entries() == []
     with pytest.raises(NotFound):
         await ForgetRepository(manifests, index).execute(SPEC.repository_id)
+
+
+async def unfinished_index(index: InMemoryVectorIndex, manifests: InMemoryManifestStore, request: IndexRequest) -> None:
+    """Plan and write, then stop as a cancelled or failed job does: chunks stored, no manifest swapped."""
+    indexer = IndexRepository([FakeSource({"b.md": "# B\n\nbeta\n"})], RecordingEmbedder(), index, manifests)
+    plan = await indexer.plan(request)
+    assert plan.diff is not None
+    await indexer.write(request, plan.snapshot, plan.diff.to_index)
+
+
+async def test_a_repository_never_fully_indexed_can_be_forgotten_in_every_collection() -> None:
+    manifests, index = InMemoryManifestStore(), InMemoryVectorIndex()
+    await unfinished_index(index, manifests, IndexRequest(SPEC))
+    await unfinished_index(index, manifests, IndexRequest(SPEC, "other"))
+    assert await manifests.entries() == [] and index.chunks["default"] and index.chunks["other"]
+
+    forgotten = await ForgetRepository(manifests, index).execute(SPEC.repository_id)
+
+    assert forgotten == [] and index.chunks == {"default": {}, "other": {}}
+    with pytest.raises(NotFound):
+        await ForgetRepository(manifests, index).execute(SPEC.repository_id)
+
+
+async def test_forget_removes_what_an_unfinished_reindex_wrote_beside_the_manifest(
+    indexed: tuple[InMemoryManifestStore, InMemoryVectorIndex],
+) -> None:
+    manifests, index = indexed
+    await unfinished_index(index, manifests, IndexRequest(SPEC))
+    other = SourceSpec(SourceKind.LOCAL, "/other")
+    await unfinished_index(index, manifests, IndexRequest(other))
+
+    await ForgetRepository(manifests, index).execute(SPEC.repository_id, "default")
+
+    assert {c.repository for c, _ in index.chunks["default"].values()} == {other.repository_id}
+    assert index.chunks["other"] and [c for c, _ in await manifests.entries()] == ["other"]
+
+
+async def test_forget_checks_the_collection_name() -> None:
+    with pytest.raises(InvalidInput):
+        await ForgetRepository(InMemoryManifestStore(), InMemoryVectorIndex()).execute(SPEC.repository_id, "x/y")

@@ -12,13 +12,15 @@ from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
 from adapters.vectorstore.chroma_client import call_chroma
-from application.ports import VectorIndex
+from application.ports import StoredChunk, VectorIndex
 from domain.answers import SearchHit
 from domain.documents import Chunk
 from domain.errors import Conflict
 
 WRITE_BATCH = 1000
 """Chroma caps how many records one call may carry; stay well below."""
+READ_PAGE = 5000
+"""Records per page when listing a repository's chunks (metadata only)."""
 
 
 class ChromaVectorIndex(VectorIndex):
@@ -122,6 +124,32 @@ class ChromaVectorIndex(VectorIndex):
                 target.delete(ids=list(ids[start : start + WRITE_BATCH]))
 
         await call_chroma("delete chunks", remove)
+
+    async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
+        def list_chunks() -> list[StoredChunk]:
+            target = self._open(collection, None, create=False)
+            chunks: list[StoredChunk] = []
+            while target is not None:
+                page = target.get(
+                    where={"repository": repository}, include=["metadatas"], limit=READ_PAGE, offset=len(chunks)
+                )
+                metadatas = page["metadatas"] or []
+                chunks.extend(
+                    StoredChunk(i, str(m["path"]), str(m["blob_sha"]))
+                    for i, m in zip(page["ids"], metadatas, strict=True)
+                )
+                if len(page["ids"]) < READ_PAGE:
+                    break
+            return chunks
+
+        return await call_chroma("list a repository's chunks", list_chunks)
+
+    async def collections(self) -> list[str]:
+        def names() -> list[str]:
+            # Every collection repochat writes chunks to is labelled with its embedder (the manifests' is not).
+            return sorted(c.name for c in self._client.list_collections() if (c.metadata or {}).get("embedder"))
+
+        return await call_chroma("list collections", names)
 
     async def ping(self) -> None:
         await call_chroma("answer a heartbeat", self._client.heartbeat)
