@@ -29,12 +29,12 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -47,6 +47,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import httpx  # noqa: E402
 from hatchet_sdk import Hatchet  # noqa: E402
 from tests.integration.fake_openai import FakeOpenAI, slow  # noqa: E402
+from tests.integration.helpers import free_port, wait_for_workers, wait_until  # noqa: E402
 
 from adapters.queue.hatchet.client import connect_hatchet  # noqa: E402
 from adapters.queue.hatchet.queue import HatchetJobQueue  # noqa: E402
@@ -140,12 +141,6 @@ def generate_repository(folder: Path, files: int) -> None:
         path.write_text("\n".join(sections))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def chroma_server(folder: Path) -> Iterator[tuple[str, int]]:
     """The server's URL and process id."""
@@ -159,7 +154,7 @@ def chroma_server(folder: Path) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(f"{url}/api/v2/heartbeat"), 60, "the Chroma server")
+        wait_until(lambda: _answers(f"{url}/api/v2/heartbeat"), 60, "the Chroma server answering")
         yield url, process.pid
     finally:
         process.terminate()
@@ -182,14 +177,6 @@ def hatchet_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            sys.exit(f"{what} did not come up within {timeout}s")
-        time.sleep(0.2)
-
-
 @contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """This process's environment with `values`, for Settings() and the Hatchet client to read."""
@@ -207,13 +194,15 @@ class Workers:
         self._folder = folder
         self._env = env
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._names: set[str] = set()
 
     def start(self, slots: int) -> None:
         log = self._folder / f"worker-{len(self._processes) + 1}-{slots}.log"
         command = shutil.which("repochat", path=str(BIN)) or "repochat"
+        name = f"benchmark-worker-{uuid.uuid4().hex[:8]}"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [command, "worker", "--slots", str(slots), "--name", "benchmark-worker"],
+                [command, "worker", "--slots", str(slots), "--name", name],
                 env={**os.environ, **self._env},
                 stdout=out,
                 stderr=out,
@@ -221,15 +210,16 @@ class Workers:
                 start_new_session=True,
             )
         self._processes.append(process)
-        wait_for(lambda: "waiting for tasks" in log.read_text(errors="replace"), 60, "a worker")
+        self._names.add(name)
+        wait_until(lambda: "waiting for tasks" in log.read_text(errors="replace"), 60, "a worker starting")
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the running workers' main processes (Linux /proc)."""
         return sum(_cpu_seconds(p.pid) for p in self._processes if p.poll() is None)
 
-    def settle(self) -> None:
-        """A started worker gets tasks only once the scheduler has seen its heartbeats."""
-        time.sleep(8)
+    def settle(self, hatchet: Hatchet) -> None:
+        """Until the engine lists every started worker as active: a worker gets tasks once it has sent a heartbeat."""
+        wait_for_workers(hatchet, self._names)
 
     def stop(self) -> None:
         for process in self._processes:
@@ -241,6 +231,7 @@ class Workers:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self._processes = []
+        self._names = set()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -397,20 +388,20 @@ async def benchmark(args: argparse.Namespace, folder: Path, chroma_url: str, chr
         hatchet = connect_hatchet()
         try:
             workers.start(slots=2)
-            workers.settle()
+            workers.settle(hatchet)
             name = "Hatchet, 1 worker x 2 slots"
             serial, serial_times = await measured(
                 chroma_pid, run_hatchet("hatchet-serial", name, hatchet, IndexRequest(spec, "bench-3"), workers)
             )
             workers.stop()
             workers.start(slots=args.slots)
-            workers.settle()
+            workers.settle(hatchet)
             name = f"Hatchet, 1 worker x {args.slots} slots"
             one, _ = await measured(
                 chroma_pid, run_hatchet("hatchet-1w", name, hatchet, IndexRequest(spec, "bench-4"), workers)
             )
             workers.start(slots=args.slots)
-            workers.settle()
+            workers.settle(hatchet)
             name = f"Hatchet, 2 workers x {args.slots} slots"
             two, _ = await measured(
                 chroma_pid, run_hatchet("hatchet-2w", name, hatchet, IndexRequest(spec, "bench-5"), workers)
