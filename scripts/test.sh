@@ -12,6 +12,7 @@ BIN=.venv/bin
 "$BIN/lint-imports"
 
 scripts/install-compose.sh
+scripts/install-browser.sh
 
 if ! scripts/hatchet-dev.sh env >/dev/null 2>&1; then
   trap 'scripts/hatchet-dev.sh down || true' EXIT

@@ -1,0 +1,460 @@
+"""The web chat page at `/`, in a real browser: Debian's chromium driven by Playwright for Python,
+against `repochat serve` on loopback.
+
+Most tests share one server whose answers come from the OpenAI-shaped fake, streaming its reply
+a token at a time with a pause between tokens (`PacedStreams`), so the page really receives
+tokens over time. The API-key test starts its own server with REPOCHAT_API_KEYS and the
+extractive answerer. chromium comes from apt (scripts/install-browser.sh); without it the tests
+skip, or fail when CI=true. On failure each test saves a screenshot and prints its path.
+Set REPOCHAT_WEB_SCREENSHOT to a PNG path to save the README's picture of the page
+(`REPOCHAT_WEB_SCREENSHOT=docs/web-chat.png pytest tests/integration/test_web.py -k follow_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect, sync_playwright
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tests.integration.fake_openai import FakeOpenAI, server_error, slow
+from tests.integration.helpers import ApiServer, ServeFactory, repochat_env
+
+pytestmark = pytest.mark.timeout(240)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY = "sk-test-web-0123456789"
+PACE_SECONDS = 0.08
+QUESTION = "How do I set the timeout option?"
+FOLLOW_UP = "And where does the client read it?"
+REPLY = (
+    "Set `timeout` in **widgets.toml** [1]; it defaults to `None`, so the client waits forever [2].\n\n"
+    "```toml\n[client]\ntimeout = 5\n```\n\n"
+    'The client reads it when it connects [2]. <img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+    "![tracker](http://127.0.0.1:9/pixel.png)"
+)
+WIDGETS = {
+    "docs/config.md": (
+        "# Configuration\n\n## timeout\n\nThe timeout option defaults to None, so the client waits forever.\n"
+        "Set the timeout option in widgets.toml:\n\n```toml\n[client]\ntimeout = 5\n```\n\n"
+        'Markup in a passage stays text: <b onmouseover="window.pwned=1">bold</b>\n'
+    ),
+    "docs/install.md": "# Install\n\nInstall widgets with pip install widgets.\n",
+    "src/widgets/client.py": 'def connect(timeout=None):\n    """Reads the timeout option when it connects."""\n',
+}
+GUIDES = {"guide/start.md": "# Getting started\n\nCreate a widget.\n", "guide/faq.md": "# FAQ\n\nWidgets are small.\n"}
+
+
+class PacedStreams:
+    """ASGI middleware for the OpenAI fake: each chunk of a streamed body goes out `PACE_SECONDS` after the last."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def paced(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and message.get("more_body"):
+                await asyncio.sleep(PACE_SECONDS)
+
+        await self.app(scope, receive, paced)
+
+
+def write_folder(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root.resolve()
+
+
+# -- the browser
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """One chromium for the module, with a fresh profile; each test opens its own page (its own sessionStorage)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: run scripts/install-browser.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 860},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
+    """A new tab; a screenshot of it is saved (and its path printed) when the test fails."""
+    tab = browser_context.new_page()
+    tab.set_default_timeout(30_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on("console", lambda message: errors.extend(_console_error(message)))
+    failed_before = request.session.testsfailed
+    yield tab
+    if request.session.testsfailed > failed_before:  # the call phase is reported before teardown
+        shot = tmp_path / "failure.png"
+        tab.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the page: {shot}; page errors: {errors}")
+    tab.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _console_error(message: ConsoleMessage) -> list[str]:
+    """A console error other than the browser's note of an HTTP error status (which the page shows itself)."""
+    if message.type != "error" or message.text.startswith("Failed to load resource"):
+        return []
+    return [message.text]
+
+
+# -- the shared server
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI(api_key=KEY, reply=REPLY, dimensions=64)
+    server.app.add_middleware(PacedStreams)
+    with server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No pending faults or recorded requests carry over from one test to the next."""
+    if "fake" not in request.fixturenames:
+        yield
+        return
+    fake: FakeOpenAI = request.getfixturevalue("fake")
+    fake.reset()
+    yield
+    fake.reset()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("web-folders")
+    write_folder(root / "widgets", WIDGETS)
+    write_folder(root / "guides", GUIDES)
+    write_folder(root / "bulk", {f"notes/{i}.md": f"# Note {i}\n\nWidget note number {i}.\n" for i in range(5)})
+    return root.resolve()
+
+
+@pytest.fixture(scope="module")
+def server(fake: FakeOpenAI, folders: Path) -> Iterator[ApiServer]:
+    env = repochat_env(
+        folders / "data",
+        OPENAI_API_KEY=KEY,
+        OPENAI_BASE_URL=fake.base_url,
+        REPOCHAT_EMBEDDINGS="openai",
+        REPOCHAT_LLM="openai",
+        REPOCHAT_LOCAL_ROOTS=str(folders),
+    )
+    api = ApiServer(env, folders / "serve.log", cwd=folders)
+    try:
+        yield api.wait_ready("/readyz", timeout=120)
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def widgets(server: ApiServer, folders: Path) -> str:
+    """The widgets folder, indexed through the API; its repository id."""
+    accepted = server.client.post("/v1/repositories", json={"source": str(folders / "widgets")})
+    assert accepted.status_code == 202, accepted.text
+    job = server.wait_for_job(accepted.json()["job_id"], timeout=60)
+    assert job["state"] == "succeeded", job
+    return str(accepted.json()["repository"])
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    expect(page.get_by_role("heading", name="repochat")).to_be_visible()
+
+
+def watch(page: Page, selector: str) -> None:
+    """Record `window.seen`: the text of the last `selector` element and when, at each change of the page."""
+    page.evaluate(
+        """(selector) => {
+            window.seen = [];
+            new MutationObserver(() => {
+                const all = document.querySelectorAll(selector);
+                const text = all.length ? all[all.length - 1].textContent : "";
+                if (text && text !== window.seen.at(-1)?.text) window.seen.push({ text, at: performance.now() });
+            }).observe(document.body, { childList: true, subtree: true, characterData: true });
+        }""",
+        selector,
+    )
+
+
+def ask(page: Page, question: str) -> Request:
+    """Type `question`, send it with Enter, and wait for the answer to finish; the request the page sent."""
+    with page.expect_request(lambda r: r.url.endswith("/v1/ask")) as sent:
+        page.get_by_label("Your question").fill(question)
+        page.get_by_label("Your question").press("Enter")
+    expect(page.locator(".answer").last).to_have_attribute("aria-busy", "false", timeout=60_000)
+    return sent.value
+
+
+# -- the page and its wiring
+
+
+def test_page_and_its_files_are_served_and_api_404s_stay_json(server: ApiServer) -> None:
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for script in re.findall(r'src="([^"]+)"', page.text):
+        assert not script.startswith(("http:", "https:", "//")), "nothing may come from a CDN"
+        asset = httpx.get(f"{server.url}/{script}")
+        assert asset.status_code == 200, script
+        assert "javascript" in asset.headers["content-type"]
+    assert httpx.get(server.url + "/static/style.css").headers["content-type"].startswith("text/css")
+
+    missing = httpx.get(server.url + "/v1/nope")
+    assert missing.status_code == 404
+    assert set(missing.json()["error"]) == {"code", "message"}
+    assert httpx.get(server.url + "/static/nope.js").status_code == 404
+    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+    assert "/" not in paths
+    assert not [p for p in paths if p.startswith("/static")]
+
+
+# -- indexing
+
+
+def test_indexing_a_folder_shows_its_progress_until_done(page: Page, server: ApiServer, folders: Path) -> None:
+    open_page(page, server.url)
+    watch(page, ".job .job-status")
+
+    page.get_by_label("GitHub repository or folder on the server").fill(str(folders / "guides"))
+    page.get_by_role("button", name="Index", exact=True).click()
+
+    job = page.locator(".job").filter(has_text=str(folders / "guides"))
+    expect(job.locator(".job-status")).to_have_text(
+        "Done: 2 files indexed, 0 unchanged, 0 deleted, 2 chunks written.", timeout=60_000
+    )
+    statuses = [s["text"] for s in page.evaluate("window.seen")]
+    assert statuses[0].startswith(("queued", "running")), statuses
+    expect(job.get_by_role("button", name=re.compile("Cancel"))).to_be_hidden()
+
+    [listed] = [
+        r for r in server.client.get("/v1/repositories").json()["repositories"] if r["source"].endswith("guides")
+    ]
+    entry = page.locator(".repository").filter(has_text=listed["id"])
+    expect(entry).to_contain_text(f"commit {listed['commit'][:7]} · 2 files · 2 chunks · indexed")
+    expect(page.get_by_label("Search in").locator("option", has_text=listed["id"])).to_have_count(1)
+
+
+def test_a_job_cancelled_from_the_page_shows_cancelled(
+    page: Page, server: ApiServer, fake: FakeOpenAI, folders: Path
+) -> None:
+    fake.fail_next(1, slow(60), path="/v1/embeddings")  # the job waits on its first embedding call
+    open_page(page, server.url)
+
+    page.get_by_label("GitHub repository or folder on the server").fill(str(folders / "bulk"))
+    page.get_by_role("button", name="Index", exact=True).click()
+    job = page.locator(".job").filter(has_text=str(folders / "bulk"))
+    expect(job.locator(".job-status")).to_contain_text("running", timeout=60_000)
+    job.get_by_role("button", name=re.compile("Cancel indexing")).click()
+
+    expect(job.locator(".job-status")).to_have_text("Cancelled.")
+    expect(job).to_have_attribute("data-state", "cancelled")
+    listed = server.client.get("/v1/jobs").json()["jobs"]
+    assert [j["state"] for j in listed if j["repository"].endswith("bulk")] == ["cancelled"]
+
+
+def test_a_bad_source_shows_the_servers_message(page: Page, server: ApiServer) -> None:
+    refused = server.client.post("/v1/repositories", json={"source": "https://gitlab.com/a/b"})
+    assert refused.status_code == 400
+    open_page(page, server.url)
+
+    page.get_by_label("GitHub repository or folder on the server").fill("https://gitlab.com/a/b")
+    page.get_by_label("GitHub repository or folder on the server").press("Enter")
+
+    expect(page.locator("#index-error")).to_have_text(refused.json()["error"]["message"])
+    expect(page.locator(".job")).to_have_count(0)
+
+
+# -- chatting
+
+
+def test_the_answer_streams_in_with_citations_and_no_injected_markup(
+    page: Page, server: ApiServer, widgets: str
+) -> None:
+    open_page(page, server.url)
+    page.get_by_label("Search in").select_option(label=widgets)
+    watch(page, ".answer .markdown")
+
+    sent = ask(page, QUESTION)
+
+    assert sent.post_data_json["filters"] == {"repository": widgets}
+    seen = page.evaluate("window.seen")
+    assert len(seen) >= 5, seen  # the text grew token by token, not in one piece
+    assert seen[-1]["at"] - seen[0]["at"] > 5 * PACE_SECONDS * 1000 * 0.5
+    answer = page.locator(".answer").last
+    expect(answer.locator(".markdown")).to_contain_text("Set timeout in widgets.toml")
+    expect(answer.locator("pre code")).to_have_text("[client]\ntimeout = 5\n")
+    expect(answer.locator("strong")).to_have_text("widgets.toml")
+    expect(answer.get_by_role("button", name=re.compile(r"^Source \[1\]"))).to_have_count(1)
+    expect(answer.get_by_role("button", name=re.compile(r"^Source \[2\]"))).to_have_count(2)
+    expect(answer.locator(".sources li").first).to_contain_text("[1] ")
+    expect(answer.locator(".note")).to_have_count(0)  # a generated answer with sources: no notice
+    expect(answer.locator(".markdown")).to_contain_text('<img src=x onerror="window.pwned=1"><script>')  # as text
+    assert answer.locator("img, script").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_a_citation_opens_its_lines_and_permalink(page: Page, server: ApiServer, widgets: str) -> None:
+    expected = server.client.post("/v1/ask", json={"question": QUESTION, "filters": {"repository": widgets}}).json()
+    first = expected["citations"][0]
+    assert first["path"] == "docs/config.md"  # the fake's hashed vectors share its words with the question
+    open_page(page, server.url)
+    page.get_by_label("Search in").select_option(label=widgets)
+    ask(page, QUESTION)
+
+    page.locator(".answer").last.get_by_role("button", name=re.compile(r"^Source \[1\]")).click()
+
+    dialog = page.locator("#citation-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading")).to_have_text(f"[1] {first['path']}")
+    expect(dialog).to_contain_text(f"lines {first['start_line']}–{first['end_line']}")
+    numbers = dialog.locator(".line-number").all_text_contents()
+    assert numbers == [str(n) for n in range(first["start_line"], first["start_line"] + len(numbers))]
+    assert dialog.locator(".line").count() == len(first["text"].split("\n"))
+    link = dialog.get_by_role("link")
+    expect(link).to_have_attribute("href", first["url"])
+    assert re.fullmatch(rf"file://.*/widgets/{first['path']}#L{first['start_line']}-L{first['end_line']}", first["url"])
+    expect(dialog.locator("code")).to_contain_text('<b onmouseover="window.pwned=1">bold</b>')
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("window.pwned") is None
+
+
+def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, fake: FakeOpenAI, widgets: str) -> None:
+    open_page(page, server.url)
+    first = ask(page, QUESTION)
+    follow_up = ask(page, FOLLOW_UP)
+
+    assert first.post_data_json["history"] == []
+    assert follow_up.post_data_json["history"] == [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": REPLY},
+    ]
+    expect(page.locator(".turn")).to_have_count(2)
+    messages = fake.chat_requests[-1].body["messages"]
+    assert [m["content"] for m in messages[1:]] == [QUESTION, REPLY, FOLLOW_UP]
+
+    if target := os.environ.get("REPOCHAT_WEB_SCREENSHOT"):
+        page.screenshot(path=target)
+
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    assert ask(page, QUESTION).post_data_json["history"] == []
+
+
+def test_an_upstream_failure_shows_its_message(page: Page, server: ApiServer, fake: FakeOpenAI, widgets: str) -> None:
+    fake.fail_next(100, server_error(500), path="/v1/chat/completions")
+    refused = server.client.post("/v1/ask", json={"question": QUESTION})
+    assert refused.status_code == 503, refused.text
+    open_page(page, server.url)
+
+    ask(page, QUESTION)
+
+    expect(page.locator(".answer .error")).to_have_text(refused.json()["error"]["message"])
+
+
+def test_the_page_fits_a_narrow_screen_in_dark_mode_and_works_by_keyboard(
+    page: Page, server: ApiServer, widgets: str
+) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.emulate_media(color_scheme="dark")
+    open_page(page, server.url)
+    expect(page.locator(".repository").filter(has_text=widgets)).to_be_visible()
+
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert sum(int(c) for c in re.findall(r"\d+", background)[:3]) < 3 * 64, background
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    page.get_by_label("Search in").focus()
+    page.keyboard.press("Tab")  # to "New chat"
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Your question")).to_be_focused()
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    answer = page.locator(".answer").last
+    expect(answer).to_have_attribute("aria-busy", "false", timeout=60_000)
+    answer.get_by_role("button", name=re.compile(r"^Source \[1\]")).first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#citation-dialog")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.keyboard.press("Escape")
+    expect(page.locator("#citation-dialog")).to_be_hidden()
+
+
+# -- API keys
+
+
+def test_the_page_asks_for_an_api_key_and_sends_it(page: Page, serve: ServeFactory, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "widgets", WIDGETS)
+    api = serve(REPOCHAT_API_KEYS="right-key", REPOCHAT_LOCAL_ROOTS=str(folder))
+    accepted = api.client.post(
+        "/v1/repositories", json={"source": str(folder)}, headers={"authorization": "Bearer right-key"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    api.client.headers["authorization"] = "Bearer right-key"
+    assert api.wait_for_job(accepted.json()["job_id"])["state"] == "succeeded"
+    page.goto(api.url + "/")
+
+    dialog = page.get_by_role("dialog", name="API key needed")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("asks for an API key")
+    page.get_by_label("API key", exact=True).fill("wrong-key")
+    page.get_by_label("API key", exact=True).press("Enter")
+    expect(dialog).to_contain_text("That API key is not accepted")
+    page.get_by_label("API key", exact=True).fill("right-key")
+    page.get_by_role("button", name="Use key").click()
+    expect(dialog).to_be_hidden()
+
+    expect(page.locator(".repository")).to_contain_text(str(folder))
+    assert page.evaluate("sessionStorage.getItem('repochat.apiKey')") == "right-key"
+    assert page.evaluate("localStorage.length") == 0
+
+    sent = ask(page, QUESTION)
+    assert sent.headers["authorization"] == "Bearer right-key"
+    answer = page.locator(".answer").last
+    expect(answer.locator(".note")).to_contain_text("Extractive answer")
+    expect(answer.locator(".sources li")).not_to_have_count(0)
+
+    page.once("dialog", lambda confirm: confirm.accept())
+    page.get_by_role("button", name=f"Forget {accepted.json()['repository']}").click()
+    expect(page.get_by_text("Nothing is indexed yet.")).to_be_visible()
+    ask(page, QUESTION)
+    expect(page.locator(".answer").last.locator(".note")).to_have_text(
+        "Nothing relevant was found in the indexed documents."
+    )
