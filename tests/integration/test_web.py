@@ -6,8 +6,6 @@ a token at a time with a pause between tokens (`PacedStreams`), so the page real
 tokens over time. The API-key test starts its own server with REPOCHAT_API_KEYS and the
 extractive answerer. chromium comes from apt (scripts/install-browser.sh); without it the tests
 skip, or fail when CI=true. On failure each test saves a screenshot and prints its path.
-Set REPOCHAT_WEB_SCREENSHOT to a PNG path to save the README's picture of the page
-(`REPOCHAT_WEB_SCREENSHOT=docs/web-chat.png pytest tests/integration/test_web.py -k follow_up`).
 """
 
 from __future__ import annotations
@@ -369,9 +367,6 @@ def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, f
     expect(page.locator(".turn")).to_have_count(2)
     messages = fake.chat_requests[-1].body["messages"]
     assert [m["content"] for m in messages[1:]] == [QUESTION, REPLY, FOLLOW_UP]
-
-    if target := os.environ.get("REPOCHAT_WEB_SCREENSHOT"):
-        page.screenshot(path=target)
 
     page.get_by_role("button", name="New chat").click()
     expect(page.locator(".turn")).to_have_count(0)
