@@ -29,6 +29,7 @@ from adapters.queue.hatchet.workflows import put_embedding_rate_limit, register_
 from domain.errors import InvalidInput, UpstreamUnavailable
 from entrypoints.container import Container, running
 from entrypoints.settings import Settings
+from entrypoints.worker_processes import make_children_die_with
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def run_worker(settings: Settings, slots: int, name: str) -> int:
         jobs_in_parallel=settings.index_jobs_in_parallel,
     )
     worker = hatchet.worker(name, slots=slots, workflows=workflows.all, lifespan=_lifespan(container))
+    make_children_die_with(worker)
     log.info("worker %s starting with %d slots", name, slots)
     worker.start()
     return 0
