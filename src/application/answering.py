@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from application.ports import AnswerGenerator
+from application.ports import NO_OPTIONS, AnswerGenerator, GenerationEnd, GenerationOptions
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import Answer, ChatTurn, Citation, SearchHit
 from domain.collections import DEFAULT_COLLECTION
@@ -21,6 +21,14 @@ class AskRequest:
     collection: str = DEFAULT_COLLECTION
     k: int = 5
     repository: str | None = None
+    options: GenerationOptions = NO_OPTIONS
+
+
+@dataclass(frozen=True)
+class GeneratedAnswer(Answer):
+    """An Answer with how its generation ended: the tokens it cost, whether max_tokens cut it."""
+
+    end: GenerationEnd = field(default_factory=GenerationEnd)
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,11 @@ class TokenEvent:
 
 @dataclass(frozen=True)
 class CitationsEvent:
+    """The last event of a whole answer."""
+
     citations: tuple[Citation, ...]
     generated: bool
+    end: GenerationEnd = field(default_factory=GenerationEnd)
 
 
 AnswerEvent = TokenEvent | CitationsEvent
@@ -42,16 +53,18 @@ class AnswerQuestion:
         self._search = search
         self._generator = generator
 
-    async def execute(self, request: AskRequest) -> Answer:
+    async def execute(self, request: AskRequest) -> GeneratedAnswer:
         hits = await _retrieve(self._search, request)
         if not hits:
-            return Answer(NOTHING_FOUND, (), self._generator.generative)
-        text = await self._generator.generate(request.question, hits, request.history)
-        return Answer(text, _citations(hits), self._generator.generative)
+            return GeneratedAnswer(NOTHING_FOUND, (), self._generator.generative)
+        generated = await self._generator.generate(request.question, hits, request.history, request.options)
+        return GeneratedAnswer(generated.text, _citations(hits), self._generator.generative, generated.end)
 
 
 class StreamAnswer:
-    """The same answer as AnswerQuestion, as tokens first and citations last."""
+    """The same answer as AnswerQuestion, as tokens first and citations last.
+
+    A generation that breaks off raises from the iteration, so no CitationsEvent marks it whole."""
 
     def __init__(self, search: SearchDocuments, generator: AnswerGenerator) -> None:
         self._search = search
@@ -59,12 +72,16 @@ class StreamAnswer:
 
     async def execute(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
         hits = await _retrieve(self._search, request)
+        end = GenerationEnd()
         if not hits:
             yield TokenEvent(NOTHING_FOUND)
         else:
-            async for token in self._generator.stream(request.question, hits, request.history):
-                yield TokenEvent(token)
-        yield CitationsEvent(_citations(hits), self._generator.generative)
+            async for piece in self._generator.stream(request.question, hits, request.history, request.options):
+                if isinstance(piece, GenerationEnd):
+                    end = piece
+                else:
+                    yield TokenEvent(piece)
+        yield CitationsEvent(_citations(hits), self._generator.generative, end)
 
 
 async def _retrieve(search: SearchDocuments, request: AskRequest) -> list[SearchHit]:

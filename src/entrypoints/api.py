@@ -14,21 +14,20 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from mcp.server.transport_security import TransportSecuritySettings
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from application.answering import AnswerEvent, AnswerQuestion, AskRequest, StreamAnswer, TokenEvent
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
@@ -49,7 +48,16 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.jobs import IndexRequest
-from entrypoints.chat_completions import ChatCompletion, ChatCompletionRequest, chat_completion, chat_completion_chunks
+from entrypoints.chat_completions import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Model,
+    ModelList,
+    ModelNotFound,
+    chat_completion,
+    chat_completion_chunks,
+    check_question,
+)
 from entrypoints.container import Container, running
 from entrypoints.mcp_server import create_mcp_server
 from entrypoints.settings import Settings
@@ -62,6 +70,7 @@ from entrypoints.views import (
     IndexAccepted,
     JobList,
     JobView,
+    OpenAIErrorResponse,
     RepositoryDetail,
     RepositoryList,
     SearchResponse,
@@ -84,9 +93,10 @@ ERROR_MEANINGS: dict[int, str] = {
     400: "Invalid input (an empty query, an unknown source, a bad collection name)",
     401: "No API key was sent (only when REPOCHAT_API_KEYS is set)",
     403: "The API key is not accepted, or an upstream (GitHub, OpenAI) refused repochat's credentials",
-    404: "No such repository or job",
+    404: "No such repository, job or model",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
-    422: "The request does not match its schema",
+    413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
+    422: "The request does not match its schema, or its question is over REPOCHAT_MAX_QUESTION_BYTES",
     429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
     503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
 }
@@ -95,11 +105,20 @@ MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 
 EVENT_STREAM_SCHEMA = {"type": "string", "format": "event-stream"}
+V1_ERRORS = (401, 403, 409, 413, 422, 503)
+OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
+"""Routes whose error bodies also carry OpenAI's `type` and `param`."""
+MAX_JOBS_LISTED = 500
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` declaring ErrorResponse as the body of each status."""
-    return {status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]} for status in statuses}
+def error_responses(*statuses: int, model: type[BaseModel] = ErrorResponse) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring `model` (ErrorResponse) as the body of each status."""
+    return {status: {"model": model, "description": ERROR_MEANINGS[status]} for status in statuses}
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The statuses of an OpenAI-shaped route, the /v1 ones included, with OpenAIErrorResponse bodies."""
+    return error_responses(*V1_ERRORS, *statuses, model=OpenAIErrorResponse)
 
 
 def streamed_alternative(description: str) -> dict[int | str, dict[str, Any]]:
@@ -107,7 +126,29 @@ def streamed_alternative(description: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "content": {"text/event-stream": {"schema": EVENT_STREAM_SCHEMA}}}}
 
 
-class IndexBody(BaseModel):
+class StrictBody(BaseModel):
+    """Request bodies take JSON's own types: `"3"` is not a number, `true` not a count."""
+
+    model_config = ConfigDict(strict=True)
+
+
+QUESTION_LIMIT = "at most REPOCHAT_MAX_QUESTION_BYTES (16384 by default) UTF-8 bytes, else a 422"
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("it is blank")
+    return text
+
+
+Question = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"pattern": r"\S"}, description=f"not blank; {QUESTION_LIMIT}"),
+    AfterValidator(_not_blank),  # what the schema's pattern says, with a message that says it
+]
+
+
+class IndexBody(StrictBody):
     source: str = Field(description="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder on the server")
     ref: str | None = None
     include: list[str] = Field(default_factory=list)
@@ -115,31 +156,32 @@ class IndexBody(BaseModel):
     collection: str = DEFAULT_COLLECTION
 
 
-class SearchFilters(BaseModel):
+class SearchFilters(StrictBody):
     repository: str | None = None
 
 
-class SearchBody(BaseModel):
-    query: str
+class SearchBody(StrictBody):
+    query: Question
     k: int = Field(5, ge=1, le=MAX_K)
     collection: str = DEFAULT_COLLECTION
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
 
-class Turn(BaseModel):
-    role: str = Field(pattern="^(user|assistant)$")
+class Turn(StrictBody):
+    role: Literal["user", "assistant"]
     content: str
 
 
-class AskBody(BaseModel):
-    question: str
+class AskBody(StrictBody):
+    question: Question
     history: list[Turn] = Field(default_factory=list)
     collection: str = DEFAULT_COLLECTION
     k: int = Field(5, ge=1, le=MAX_K)
     stream: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
-    def request(self) -> AskRequest:
+    def request(self, max_question_bytes: int) -> AskRequest:
+        check_question(self.question, max_question_bytes, "question")
         history = tuple(ChatTurn(t.role, t.content) for t in self.history)
         return AskRequest(self.question, history, self.collection, self.k, self.filters.repository)
 
@@ -184,17 +226,26 @@ def check_api_key(headers: Mapping[str, str], accepted: frozenset[str]) -> None:
         raise _AuthError(403, "this API key is not accepted")
 
 
+KEY_HELP = "One of REPOCHAT_API_KEYS, when the server sets them (else no key is needed)"
+bearer_key = HTTPBearer(auto_error=False, description=KEY_HELP)
+header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description=KEY_HELP)
+
+
 @inject
 async def require_api_key(
-    request: Request, settings: Annotated[Settings, Depends(Provide[Container.settings])]
+    request: Request,
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
+    _header: Annotated[str | None, Security(header_key)],
 ) -> None:
-    """Every /v1 call (and /mcp) needs one of REPOCHAT_API_KEYS when it is set."""
+    """Every /v1 call (and /mcp) needs one of REPOCHAT_API_KEYS when it is set.
+
+    The two security schemes declare the key's two places in OpenAPI (so /docs can send a key);
+    check_api_key reads them, and refuses with repochat's error bodies."""
     check_api_key(request.headers, settings.accepted_api_keys)
 
 
-router = APIRouter(
-    prefix="/v1", dependencies=[Depends(require_api_key)], responses=error_responses(401, 403, 409, 422, 503)
-)
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=error_responses(*V1_ERRORS))
 operations = APIRouter()
 
 
@@ -239,7 +290,10 @@ async def forget_repository(
 
 @router.get("/jobs", response_model=JobList)
 @inject
-async def list_jobs(jobs: Annotated[ListJobs, Depends(Provide[Container.list_jobs])], limit: int = 50) -> JobList:
+async def list_jobs(
+    jobs: Annotated[ListJobs, Depends(Provide[Container.list_jobs])],
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_LISTED, description="the newest jobs, at most this many")] = 50,
+) -> JobList:
     return JobList.of(await jobs.execute(limit))
 
 
@@ -258,8 +312,11 @@ async def cancel_job(job_id: str, cancel: Annotated[CancelJob, Depends(Provide[C
 @router.post("/search", response_model=SearchResponse, responses=error_responses(400, 429))
 @inject
 async def search(
-    body: SearchBody, search_documents: Annotated[SearchDocuments, Depends(Provide[Container.search])]
+    body: SearchBody,
+    search_documents: Annotated[SearchDocuments, Depends(Provide[Container.search])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> SearchResponse:
+    check_question(body.query, settings.max_question_bytes, "query")
     request = SearchRequest(body.query, body.k, body.collection, body.filters.repository)
     return SearchResponse.of(await search_documents.execute(request))
 
@@ -277,10 +334,12 @@ async def ask(
     body: AskBody,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
     stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> AnswerView | StreamingResponse:
+    request = body.request(settings.max_question_bytes)
     if not body.stream:
-        return AnswerView.of(await answer_question.execute(body.request()))
-    events = await _started(stream_answer.execute(body.request()))
+        return AnswerView.of(await answer_question.execute(request))
+    events = await _started(stream_answer.execute(request))
     return event_stream(_answer_events(events))
 
 
@@ -289,7 +348,7 @@ async def ask(
     response_model=ChatCompletion,
     responses={
         **streamed_alternative("With `stream: true`: `chat.completion.chunk` objects, then `[DONE]`"),
-        **error_responses(400, 429),
+        **openai_error_responses(400, 404, 429),
     },
 )
 @inject
@@ -297,13 +356,36 @@ async def chat_completions(
     body: ChatCompletionRequest,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
     stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
+    repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> ChatCompletion | StreamingResponse:
     """The OpenAI Chat Completions shape, so OpenAI clients and chat UIs can use repochat as a model."""
-    request = body.ask_request()
+    collections = {entry.collection for entry in await repositories.execute()} if body.names_a_collection else ()
+    request = body.ask_request(collections, settings.max_question_bytes)
     if not body.stream:
-        return await chat_completion(body, request, answer_question)
+        return chat_completion(body.model, await answer_question.execute(request))
     events = await _started(stream_answer.execute(request))
-    return event_stream(chat_completion_chunks(body, events))
+    return event_stream(chat_completion_chunks(body, events, status_of))
+
+
+@router.get("/models", response_model=ModelList, responses=openai_error_responses())
+@inject
+async def list_models(
+    repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
+) -> ModelList:
+    """`repochat` (the default collection) and `repochat:<collection>` per collection with indexed repositories."""
+    return ModelList.of(await repositories.execute())
+
+
+@router.get("/models/{model}", response_model=Model, responses=openai_error_responses(404))
+@inject
+async def get_model(
+    model: str, repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])]
+) -> Model:
+    found = [m for m in ModelList.of(await repositories.execute()).data if m.id == model]
+    if not found:
+        raise ModelNotFound(f"the model {model!r} does not exist")
+    return found[0]
 
 
 async def _started(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
@@ -313,8 +395,14 @@ async def _started(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEv
 
     async def replay() -> AsyncIterator[AnswerEvent]:
         yield first
-        async for event in events:
-            yield event
+        try:
+            async for event in events:
+                yield event
+        except RepochatError:
+            raise
+        except Exception as e:  # a bug: still an error event, not a stream cut without a word
+            log.exception("an answer broke off")
+            raise RepochatError("the answer broke off on an unexpected error; see the server log") from e
 
     return replay()
 
@@ -324,7 +412,8 @@ def event_stream(lines: AsyncIterator[str]) -> StreamingResponse:
 
 
 async def _answer_events(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
-    """token events, then one citations event, then done; an error mid-way is an error event."""
+    """token events, then one citations event, then done; an answer that breaks off ends with an
+    error event instead, with neither citations nor done."""
     try:
         async for event in events:
             if isinstance(event, TokenEvent):
@@ -391,37 +480,83 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(router)
     app.include_router(operations)
     app.router.routes.append(Route(MCP_PATH, _KeyedApp(mcp_app, settings.accepted_api_keys), methods=MCP_METHODS))
-    web = Path(__file__).with_name("web")  # the chat page: static files, no build step, no API key to load
-    app.mount("/static", StaticFiles(directory=web), name="static")
-    app.add_api_route("/", lambda: FileResponse(web / "index.html"), include_in_schema=False)
     _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _add_metrics(app)
     return app
+
+
+def status_of(error: RepochatError) -> int:
+    return next((s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), 500)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RepochatError)
     async def domain_error(request: Request, error: RepochatError) -> JSONResponse:
-        status = next((s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), 500)
-        return _error(error.code, error.message, status)
+        return _error(error.code, error.message, status_of(error), request.url.path)
 
     @app.exception_handler(_AuthError)
     async def auth_error(request: Request, error: _AuthError) -> JSONResponse:
         code = "unauthenticated" if error.status == 401 else "forbidden"
-        return _error(code, error.message, error.status)
+        return _error(code, error.message, error.status, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return _error("invalid_request", _problems(error.errors()) or "invalid request", 422)
+        return _error("invalid_request", _problems(error.errors()) or "invalid request", 422, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _error(f"http_{error.status_code}", str(error.detail), error.status_code)
+        """Starlette's own answers (404, 405 with its Allow header) in the error shape."""
+        response = _error(f"http_{error.status_code}", str(error.detail), error.status_code, request.url.path)
+        response.headers.update(error.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+class BodyLimit:
+    """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES) with a 413 before the app reads
+    any of it: at once when Content-Length says so, else once the bytes received pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > self._max_bytes
+        received = None if too_large else await self._read(receive)
+        if received is None:
+            message = f"the request body is over the limit of {self._max_bytes} bytes (REPOCHAT_MAX_BODY_BYTES)"
+            await _error("request_too_large", message, 413, scope["path"])(scope, receive, send)
+            return
+        buffered = received
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self._app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> list[Message] | None:
+        """The body's messages, at most `max_bytes` of body in all; None past that."""
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self._max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
 
 
 class _KeyedApp:
@@ -453,7 +588,10 @@ def _mcp_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def _error(code: str, message: str, status: int) -> JSONResponse:
+def _error(code: str, message: str, status: int, path: str = "") -> JSONResponse:
+    """The error body; on the OpenAI-shaped routes, with OpenAI's `type` and `param` too."""
+    if path.startswith(OPENAI_PREFIXES):
+        return JSONResponse(OpenAIErrorResponse.of(code, message, status).model_dump(), status)
     return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
 
 

@@ -1,28 +1,49 @@
-"""POST /v1/chat/completions: repochat answers in the OpenAI Chat Completions shape.
+"""POST /v1/chat/completions and GET /v1/models: repochat as a model in OpenAI's API shape.
 
-`model` names the collection: `repochat` for the default one, `repochat:<collection>`
-for another. The last user message is the question, earlier turns are the history, and
-citations are appended to the answer as a numbered list of links.
+`model` names the collection: `repochat` for the default one, `repochat:<collection>` for a
+collection that holds indexed repositories; any other model is a 404 in OpenAI's error shape.
+The last user message is the question, earlier user and assistant turns are the history, and
+system (or developer) messages are the caller's instructions, given to the model after
+repochat's own. `temperature`, `max_tokens` (or `max_completion_tokens`) and `stop` go to
+the model. Citations come twice: appended to the answer as a numbered list of links (for chat
+UIs that show only the text), and as a top-level `citations` list of the same objects
+/v1/ask answers (in the completion, and in the last chunk of a stream). `usage` counts what
+the upstream model reported; zeros when it did not say (the extractive answer has no tokens).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_serializer
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer, model_serializer
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
-from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
+from application.answering import AnswerEvent, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
+from application.ports import GenerationEnd, GenerationOptions, TokenUsage
+from application.repositories import IndexedRepository
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
-from domain.errors import InvalidInput, RepochatError
-from entrypoints.views import ErrorResponse
+from domain.errors import InvalidInput, NotFound, RepochatError
+from entrypoints.views import CitationView, OpenAIErrorResponse
+
+MODEL = "repochat"
+INSTRUCTION_ROLES = ("system", "developer")
+FinishReason = Literal["stop", "length"]
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
 
 
 class ChatMessage(BaseModel):
-    role: str
+    model_config = ConfigDict(strict=True)
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
@@ -31,18 +52,108 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    include_usage: StrictBool = False
+
+
 class ChatCompletionRequest(BaseModel):
-    model: str = "repochat"
+    """The fields of OpenAI's request repochat honours; the others (n, top_p, user, ...) are ignored."""
+
+    model_config = ConfigDict(strict=True)
+
+    model: str = MODEL
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, description="the newer name of max_tokens; wins over it")
+    stop: str | list[str] | None = Field(None, description="up to 4 sequences where the model stops")
 
-    def ask_request(self) -> AskRequest:
-        collection = self.model.split(":", 1)[1] if ":" in self.model else DEFAULT_COLLECTION
+    def ask_request(self, collections: Iterable[str], max_question_bytes: int) -> AskRequest:
+        """The question, history and options; ModelNotFound for a model that names no collection."""
         turns = [m for m in self.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise InvalidInput("the last message must be a non-empty user message")
+        question = turns[-1].text()
+        check_question(question, max_question_bytes, "messages")
         history = tuple(ChatTurn(m.role, m.text()) for m in turns[:-1])
-        return AskRequest(turns[-1].text(), history, collection)
+        return AskRequest(question, history, collection_of(self.model, collections), options=self.options())
+
+    def options(self) -> GenerationOptions:
+        instructions = "\n\n".join(m.text() for m in self.messages if m.role in INSTRUCTION_ROLES and m.text())
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        if len(stop) > 4:
+            raise InvalidInput("stop: at most 4 sequences")
+        max_tokens = self.max_completion_tokens or self.max_tokens
+        return GenerationOptions(instructions, self.temperature, max_tokens, stop)
+
+    @property
+    def names_a_collection(self) -> bool:
+        """Whether the model is `repochat:<collection>`, which must name a collection with indexed repositories."""
+        return self.model != MODEL
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+
+def check_question(question: str, max_bytes: int, field: str) -> None:
+    """A question (or query) over REPOCHAT_MAX_QUESTION_BYTES is a 422 naming the body `field` and the limit."""
+    size = len(question.encode())
+    if size > max_bytes:
+        message = f"the text is {size} bytes, over the limit of {max_bytes} (REPOCHAT_MAX_QUESTION_BYTES)"
+        raise RequestValidationError([{"loc": ("body", field), "msg": message, "type": "string_too_long"}])
+
+
+def collection_of(model: str, collections: Iterable[str]) -> str:
+    """`repochat` is the default collection; `repochat:<c>` a collection that holds indexed repositories."""
+    if model == MODEL:
+        return DEFAULT_COLLECTION
+    prefix, _, collection = model.partition(":")
+    if prefix != MODEL:
+        raise ModelNotFound(f"the model {model!r} does not exist: use {MODEL!r} or '{MODEL}:<collection>'")
+    if collection not in set(collections):
+        raise ModelNotFound(
+            f"the model {model!r} does not exist: no indexed repository is in collection {collection!r}"
+        )
+    return collection
+
+
+# -- /v1/models
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="when the collection's first repository was indexed (Unix seconds)")
+    owned_by: str = MODEL
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+    @classmethod
+    def of(cls, entries: Sequence[IndexedRepository]) -> ModelList:
+        """`repochat`, then `repochat:<collection>` for each collection holding indexed repositories."""
+        created: dict[str, int] = {}
+        for entry in entries:
+            indexed = _unix_seconds(entry.manifest.indexed_at)
+            created[entry.collection] = min(created.get(entry.collection, indexed), indexed)
+        default = Model(id=MODEL, created=created.get(DEFAULT_COLLECTION, 0))
+        return cls(data=[default, *(Model(id=f"{MODEL}:{c}", created=t) for c, t in sorted(created.items()))])
+
+
+def _unix_seconds(timestamp: str) -> int:
+    """An ISO 8601 time in Unix seconds; 0 when there is none (manifests of old records)."""
+    try:
+        return int(datetime.fromisoformat(timestamp).timestamp())
+    except ValueError:
+        return 0
+
+
+# -- the completion
 
 
 class AssistantMessage(BaseModel):
@@ -53,15 +164,25 @@ class AssistantMessage(BaseModel):
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop"] = "stop"
+    finish_reason: FinishReason = Field(description="`length` when max_tokens cut the answer")
 
 
 class Usage(BaseModel):
-    """repochat does not count tokens: always zeros, for clients that expect the field."""
+    """Tokens the upstream model reported; zeros when it did not (or no model wrote the answer)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+    @classmethod
+    def of(cls, usage: TokenUsage | None) -> Usage:
+        if usage is None:
+            return cls()
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
 
 
 class ChatCompletion(BaseModel):
@@ -70,7 +191,8 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage
+    citations: list[CitationView] = Field(description="the passages the answer cites, as /v1/ask gives them")
 
 
 class Delta(BaseModel):
@@ -81,7 +203,7 @@ class Delta(BaseModel):
 class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta = Field(description="only the fields this chunk adds: the role first, then content")
-    finish_reason: Literal["stop"] | None = None
+    finish_reason: FinishReason | None = None
 
     @field_serializer("delta")
     def _only_what_the_chunk_adds(self, delta: Delta) -> dict[str, Any]:
@@ -89,13 +211,21 @@ class ChunkChoice(BaseModel):
 
 
 class ChatCompletionChunk(BaseModel):
-    """One `data:` line of a streamed completion."""
+    """One `data:` line of a streamed completion; the last one with a finish_reason carries the citations,
+    and with `stream_options.include_usage` a chunk with no choices and the usage follows it."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
     model: str
     choices: list[ChunkChoice]
+    citations: list[CitationView] | None = None
+    usage: Usage | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {name: value for name, value in data.items() if value is not None or name not in ("citations", "usage")}
 
 
 def sources_text(citations: Sequence[Citation]) -> str:
@@ -109,35 +239,49 @@ def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-async def chat_completion(
-    body: ChatCompletionRequest, request: AskRequest, answer_question: AnswerQuestion
-) -> ChatCompletion:
-    answer = await answer_question.execute(request)
+def _finish_reason(end: GenerationEnd) -> FinishReason:
+    return "length" if end.truncated else "stop"
+
+
+def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
     message = AssistantMessage(content=answer.text + sources_text(answer.citations))
     return ChatCompletion(
-        id=_completion_id(), created=int(time.time()), model=body.model, choices=[Choice(message=message)]
+        id=_completion_id(),
+        created=int(time.time()),
+        model=model,
+        choices=[Choice(message=message, finish_reason=_finish_reason(answer.end))],
+        usage=Usage.of(answer.end.usage),
+        citations=CitationView.all_of(answer.citations),
     )
 
 
-async def chat_completion_chunks(body: ChatCompletionRequest, events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
-    completion_id = _completion_id()
-    created = int(time.time())
+async def chat_completion_chunks(
+    body: ChatCompletionRequest, events: AsyncIterator[AnswerEvent], status_of: Callable[[RepochatError], int]
+) -> AsyncIterator[str]:
+    """The role, the tokens, the sources, a finish chunk with the citations, [DONE]. An answer that
+    breaks off ends with an error chunk instead (OpenAI's clients raise it), never a finish_reason."""
+    completion_id, created = _completion_id(), int(time.time())
 
-    def chunk(delta: Delta, finish: Literal["stop"] | None = None) -> str:
-        choice = ChunkChoice(delta=delta, finish_reason=finish)
-        payload = ChatCompletionChunk(id=completion_id, created=created, model=body.model, choices=[choice])
-        return _data(payload)
+    def chunk(choices: list[ChunkChoice], **extras: Any) -> str:
+        return _data(
+            ChatCompletionChunk(id=completion_id, created=created, model=body.model, choices=choices, **extras)
+        )
 
-    yield chunk(Delta(role="assistant", content=""))
+    yield chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
     try:
         async for event in events:
             if isinstance(event, TokenEvent):
-                yield chunk(Delta(content=event.text))
-            elif isinstance(event, CitationsEvent) and event.citations:
-                yield chunk(Delta(content=sources_text(event.citations)))
+                yield chunk([ChunkChoice(delta=Delta(content=event.text))])
+            elif isinstance(event, CitationsEvent):
+                if event.citations:
+                    yield chunk([ChunkChoice(delta=Delta(content=sources_text(event.citations)))])
+                finish = ChunkChoice(delta=Delta(), finish_reason=_finish_reason(event.end))
+                yield chunk([finish], citations=CitationView.all_of(event.citations))
+                if body.include_usage:
+                    yield chunk([], usage=Usage.of(event.end.usage))
     except RepochatError as e:
-        yield _data(ErrorResponse.of(e.code, e.message))
-    yield chunk(Delta(), "stop")
+        yield _data(OpenAIErrorResponse.of(e.code, e.message, status_of(e)))
+        return
     yield "data: [DONE]\n\n"
 
 

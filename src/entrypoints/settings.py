@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     local_allow_any_files: bool = False
     """Let the API's `include` globs reach files outside the default kinds of local folders (`*`)."""
 
+    max_question_bytes: int = Field(default=16 * 1024, ge=1)
+    """The longest question (or search query) accepted, in UTF-8 bytes: longer ones are a 422."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """The largest request body accepted, in bytes: larger ones are a 413."""
+
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     github_token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")

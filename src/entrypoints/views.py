@@ -33,6 +33,26 @@ class ErrorResponse(BaseModel):
         return cls(error=ErrorDetail(code=code, message=message))
 
 
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+class OpenAIErrorDetail(ErrorDetail):
+    type: str = Field(description="OpenAI's error type: invalid_request_error, authentication_error, server_error, ...")
+    param: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """The error answers of the OpenAI-shaped routes: repochat's error body with OpenAI's `type` and `param`,
+    so OpenAI clients raise their usual exceptions (NotFoundError for an unknown model)."""
+
+    error: OpenAIErrorDetail
+
+    @classmethod
+    def of(cls, code: str, message: str, status: int) -> OpenAIErrorResponse:
+        default = "server_error" if status >= 500 else "invalid_request_error"
+        return cls(error=OpenAIErrorDetail(code=code, message=message, type=OPENAI_ERROR_TYPES.get(status, default)))
+
+
 class JobView(BaseModel):
     id: str
     repository: str

@@ -8,9 +8,13 @@ from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest
 from application.ports import (
+    NO_OPTIONS,
     AnswerGenerator,
     DocumentSource,
     Embedder,
+    Generated,
+    GenerationEnd,
+    GenerationOptions,
     JobQueue,
     ManifestStore,
     SourceSnapshot,
@@ -154,24 +158,45 @@ class InMemoryManifestStore(ManifestStore):
 
 
 class ScriptedGenerator(AnswerGenerator):
-    """Answers with a fixed text; records the hits and history it was given."""
+    """Answers with a fixed text; records the hits and history it was given, and the options apart."""
 
-    def __init__(self, text: str = "Use a default of None [1].") -> None:
+    def __init__(self, text: str = "Use a default of None [1].", end: GenerationEnd | None = None) -> None:
         self.text = text
+        self.end = end or GenerationEnd()
         self.calls: list[tuple[str, list[SearchHit], list[ChatTurn]]] = []
+        self.options: list[GenerationOptions] = []
 
     @property
     def generative(self) -> bool:
         return True
 
-    async def generate(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> str:
-        self.calls.append((question, list(hits), list(history)))
-        return self.text
+    async def generate(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[ChatTurn],
+        options: GenerationOptions = NO_OPTIONS,
+    ) -> Generated:
+        self._record(question, hits, history, options)
+        return Generated(self.text, self.end)
 
-    async def stream(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        self.calls.append((question, list(hits), list(history)))
+    async def stream(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[ChatTurn],
+        options: GenerationOptions = NO_OPTIONS,
+    ) -> AsyncIterator[str | GenerationEnd]:
+        self._record(question, hits, history, options)
         for word in self.text.split(" "):
             yield word + " "
+        yield self.end
+
+    def _record(
+        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn], options: GenerationOptions
+    ) -> None:
+        self.calls.append((question, list(hits), list(history)))
+        self.options.append(options)
 
 
 class RecordingProgress:

@@ -17,10 +17,12 @@ from dependency_injector import providers
 from fastapi import FastAPI
 
 from adapters.data_dir_lock import DataDirLock
-from application.answering import AskRequest, CitationsEvent, TokenEvent
+from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
+from application.ports import GenerationEnd, GenerationOptions, TokenUsage
+from application.repositories import IndexedRepository
 from application.search import SearchRequest
-from domain.answers import Answer, ChatTurn, Citation, SearchHit
-from domain.documents import Chunk, SkipCounts
+from domain.answers import ChatTurn, Citation, SearchHit
+from domain.documents import Chunk, Manifest, SkipCounts
 from domain.errors import RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
@@ -31,7 +33,7 @@ from tests.unit.fakes import RecordingJobQueue, RecordingUseCase, ScriptedAnswer
 
 CITATION = Citation("docs/a.md", "owner/repo", "c0ffee", 3, 9, "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
                     "Use a default of None.", 0.123456)  # fmt: skip
-ANSWER = Answer("Use a default of None [1].", (CITATION,), generated=True)
+ANSWER = GeneratedAnswer("Use a default of None [1].", (CITATION,), True, GenerationEnd(TokenUsage(120, 8)))
 CITATION_JSON = {
     "text": "Use a default of None.",
     "path": "docs/a.md",
@@ -101,10 +103,22 @@ def chat(*messages: dict[str, Any], model: str = "repochat", stream: bool = Fals
     return {"model": model, "messages": list(messages), "stream": stream}
 
 
-def asked(fake: RecordingUseCase[Answer]) -> AskRequest:
+def asked(fake: RecordingUseCase[GeneratedAnswer]) -> AskRequest:
     (request,) = fake.calls[-1]
     assert isinstance(request, AskRequest)
     return request
+
+
+class _AnyText(str):
+    """Equal to any non-empty text."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_TEXT = _AnyText()
 
 
 def sse(response: httpx.Response) -> list[tuple[str, Any]]:
@@ -318,7 +332,10 @@ async def test_a_stream_that_fails_midway_ends_with_an_error_event(
 
     response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
 
-    assert sse(response)[-1] == ("error", {"error": {"code": "upstream_unavailable", "message": "OpenAI is down"}})
+    assert sse(response) == [
+        ("token", {"text": "Use "}),
+        ("error", {"error": {"code": "upstream_unavailable", "message": "OpenAI is down"}}),
+    ]  # neither citations nor done: the answer is not whole
 
 
 async def test_readiness_reports_each_dependency(container: Container, client: httpx.AsyncClient) -> None:
@@ -344,14 +361,20 @@ async def test_readiness_reports_each_dependency(container: Container, client: h
 
 
 @pytest.fixture
-def answer_question(container: Container) -> RecordingUseCase[Answer]:
+def answer_question(container: Container) -> RecordingUseCase[GeneratedAnswer]:
     fake = RecordingUseCase(ANSWER)
     use(container.answer_question, fake)
     return fake
 
 
+def indexed(*collections: str) -> RecordingUseCase[list[IndexedRepository]]:
+    """ListRepositories answering one repository in each of `collections`, indexed at 2026-01-01T00:00:00Z."""
+    manifest = Manifest("owner/repo", "github:owner/repo", "c0ffee", indexed_at="2026-01-01T00:00:00+00:00")
+    return RecordingUseCase([IndexedRepository(collection, manifest) for collection in collections])
+
+
 async def test_chat_model_repochat_asks_the_default_collection(
-    client: httpx.AsyncClient, answer_question: RecordingUseCase[Answer]
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
 ) -> None:
     response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Defaults?"}))
 
@@ -361,18 +384,93 @@ async def test_chat_model_repochat_asks_the_default_collection(
     (choice,) = completion["choices"]
     assert choice["message"] == {"role": "assistant", "content": f"{ANSWER.text}\n\nSources:\n[1] {CITATION.url}"}
     assert choice["finish_reason"] == "stop"
+    assert completion["citations"] == [CITATION_JSON]
+    assert completion["usage"] == {"prompt_tokens": 120, "completion_tokens": 8, "total_tokens": 128}
+
+
+async def test_chat_usage_is_zeros_when_the_model_did_not_report_it(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    use(container.answer_question, RecordingUseCase(GeneratedAnswer("Quoted.", (), False)))
+
+    completion = (await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}))).json()
+
+    assert completion["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+async def test_chat_says_length_when_max_tokens_cut_the_answer(container: Container, client: httpx.AsyncClient) -> None:
+    use(container.answer_question, RecordingUseCase(GeneratedAnswer("Use a", (), True, GenerationEnd(truncated=True))))
+
+    completion = (await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}))).json()
+
+    assert completion["choices"][0]["finish_reason"] == "length"
 
 
 async def test_chat_model_names_the_collection_after_the_colon(
-    client: httpx.AsyncClient, answer_question: RecordingUseCase[Answer]
+    container: Container, client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
 ) -> None:
+    use(container.list_repositories, indexed("default", "docs"))
+
     await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, model="repochat:docs"))
 
     assert asked(answer_question).collection == "docs"
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "repochat:nowhere", "repochat:", "repochatx"])
+async def test_chat_with_an_unknown_model_or_collection_is_a_404_in_openai_s_error_shape(
+    container: Container, client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer], model: str
+) -> None:
+    use(container.list_repositories, indexed("default", "docs"))
+
+    for stream in (False, True):
+        body = chat({"role": "user", "content": "Hi"}, model=model, stream=stream)
+        response = await client.post("/v1/chat/completions", json=body)
+
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert error["code"] == "model_not_found" and error["type"] == "invalid_request_error"
+        assert error["param"] is None and repr(model) in error["message"]
+    assert answer_question.calls == []
+
+
+async def test_chat_passes_system_messages_and_sampling_options_to_the_model(
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
+) -> None:
+    body = chat(
+        {"role": "system", "content": "Be brief."},
+        {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+        {"role": "user", "content": "What is a path parameter?"},
+    )
+    body |= {"temperature": 0.5, "max_tokens": 100, "stop": "END"}
+    await client.post("/v1/chat/completions", json=body)
+    await client.post("/v1/chat/completions", json=body | {"max_completion_tokens": 50, "stop": ["A", "B"]})
+
+    first, second = (call[0] for call in answer_question.calls)
+    assert isinstance(first, AskRequest) and isinstance(second, AskRequest)
+    assert first.options == GenerationOptions("Be brief.\n\nAnswer in French.", 0.5, 100, ("END",))
+    assert second.options == GenerationOptions("Be brief.\n\nAnswer in French.", 0.5, 50, ("A", "B"))
+    assert first.history == ()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"temperature": 3}, {"temperature": "0.5"}, {"max_tokens": 0}, {"max_tokens": True}, {"stream": "yes"},
+     {"stop": ["a", "b", "c", "d", "e"]}],
+    ids=["temperature over 2", "temperature as text", "max_tokens 0", "max_tokens true", "stream as text",
+         "five stops"],
+)  # fmt: skip
+async def test_chat_options_out_of_their_bounds_are_refused(
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer], extra: dict[str, Any]
+) -> None:
+    response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}) | extra)
+
+    assert response.status_code in (400, 422)
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert answer_question.calls == []
+
+
 async def test_chat_asks_the_last_user_message_with_the_earlier_turns_as_history(
-    client: httpx.AsyncClient, answer_question: RecordingUseCase[Answer]
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
 ) -> None:
     body = chat(
         {"role": "system", "content": "Be brief."},
@@ -391,7 +489,7 @@ async def test_chat_asks_the_last_user_message_with_the_earlier_turns_as_history
 
 
 async def test_chat_reads_the_text_parts_of_a_content_list(
-    client: httpx.AsyncClient, answer_question: RecordingUseCase[Answer]
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
 ) -> None:
     parts = [
         {"type": "text", "text": "How do I "},
@@ -404,7 +502,7 @@ async def test_chat_reads_the_text_parts_of_a_content_list(
 
 
 async def test_chat_whose_last_message_is_not_from_the_user_is_a_400(
-    client: httpx.AsyncClient, answer_question: RecordingUseCase[Answer]
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
 ) -> None:
     body = chat({"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"})
     response = await client.post("/v1/chat/completions", json=body)
@@ -414,14 +512,24 @@ async def test_chat_whose_last_message_is_not_from_the_user_is_a_400(
     assert answer_question.calls == []
 
 
-async def test_a_streamed_chat_is_chunks_then_done(container: Container, client: httpx.AsyncClient) -> None:
-    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use None."), CitationsEvent((CITATION,), True)]))
+def chunks_of(response: httpx.Response) -> list[Any]:
+    """The JSON of each `data:` line of a streamed completion, `[DONE]` as the string."""
+    lines = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
+    return [line if line == "[DONE]" else json.loads(line) for line in lines]
+
+
+async def test_a_streamed_chat_is_chunks_then_citations_then_done(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    end = GenerationEnd(TokenUsage(120, 8))
+    use(
+        container.stream_answer, ScriptedAnswerStream([TokenEvent("Use None."), CitationsEvent((CITATION,), True, end)])
+    )
 
     response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True))
 
-    lines = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
-    assert lines[-1] == "[DONE]"
-    chunks = [json.loads(line) for line in lines[:-1]]
+    *chunks, done = chunks_of(response)
+    assert done == "[DONE]"
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
     deltas = [c["choices"][0]["delta"] for c in chunks]
     assert deltas == [
@@ -431,12 +539,171 @@ async def test_a_streamed_chat_is_chunks_then_done(container: Container, client:
         {},
     ]
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
+    assert chunks[-1]["citations"] == [CITATION_JSON]
+    assert all("citations" not in c and "usage" not in c for c in chunks[:-1])
+
+
+async def test_a_streamed_chat_ends_with_the_usage_when_asked_for(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    end = GenerationEnd(TokenUsage(120, 8))
+    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use None."), CitationsEvent((), True, end)]))
+
+    body = chat({"role": "user", "content": "Hi"}, stream=True) | {"stream_options": {"include_usage": True}}
+    *_, usage, done = chunks_of(await client.post("/v1/chat/completions", json=body))
+
+    assert done == "[DONE]"
+    assert usage["choices"] == []
+    assert usage["usage"] == {"prompt_tokens": 120, "completion_tokens": 8, "total_tokens": 128}
+
+
+async def test_a_streamed_chat_that_breaks_off_ends_with_an_error_chunk_and_no_finish(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    broken = ScriptedAnswerStream([TokenEvent("Use ")], UpstreamUnavailable("the stream broke off"))
+    use(container.stream_answer, broken)
+
+    response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True))
+
+    *chunks, last = chunks_of(response)
+    assert last == {"error": {"code": "upstream_unavailable", "message": "the stream broke off",
+                              "type": "server_error", "param": None}}  # fmt: skip
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks)
+
+
+async def test_a_stream_that_breaks_off_on_a_bug_ends_with_an_internal_error(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use ")], RuntimeError("secret detail")))
+
+    response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
+
+    name, data = sse(response)[-1]
+    assert (name, data["error"]["code"]) == ("error", "internal_error")
+    assert "secret" not in response.text
+
+
+# -- /v1/models
+
+
+async def test_models_are_repochat_and_one_per_collection_in_openai_s_list_shape(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    use(container.list_repositories, indexed("docs", "default", "docs"))
+
+    models = (await client.get("/v1/models")).json()
+
+    created = 1767225600  # 2026-01-01T00:00:00Z
+    assert models == {
+        "object": "list",
+        "data": [
+            {"id": "repochat", "object": "model", "created": created, "owned_by": "repochat"},
+            {"id": "repochat:default", "object": "model", "created": created, "owned_by": "repochat"},
+            {"id": "repochat:docs", "object": "model", "created": created, "owned_by": "repochat"},
+        ],
+    }
+    assert (await client.get("/v1/models/repochat:docs")).json()["id"] == "repochat:docs"
+    missing = await client.get("/v1/models/gpt-4o")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+async def test_with_nothing_indexed_the_models_are_repochat_alone(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    use(container.list_repositories, indexed())
+
+    assert [m["id"] for m in (await client.get("/v1/models")).json()["data"]] == ["repochat"]
+
+
+# -- input limits and strict types
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "501", str(10**30), "ten"])
+async def test_the_jobs_listed_are_between_1_and_500(client: httpx.AsyncClient, limit: str) -> None:
+    response = await client.get("/v1/jobs", params={"limit": limit})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("query.limit: ")
+
+
+async def test_the_jobs_limit_reaches_the_use_case(container: Container, client: httpx.AsyncClient) -> None:
+    jobs = RecordingUseCase[list[Job]]([])
+    use(container.list_jobs, jobs)
+
+    assert (await client.get("/v1/jobs", params={"limit": "500"})).status_code == 200
+    assert jobs.calls == [(500,)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/search", {"query": "x", "k": "3"}), ("/v1/search", {"query": "x", "k": True}),
+     ("/v1/search", {"query": "x", "k": 2.0}), ("/v1/search", {"query": ""}), ("/v1/search", {"query": " \n"}),
+     ("/v1/search", {"query": 3}), ("/v1/ask", {"question": "x", "stream": "true"}), ("/v1/ask", {"question": ""}),
+     ("/v1/ask", {"question": "x", "history": [{"role": "system", "content": "x"}]}),
+     ("/v1/repositories", {"source": "owner/repo", "include": "docs/**"})],
+    ids=["k as text", "k true", "k float", "empty query", "blank query", "query a number", "stream as text",
+         "empty question", "history role system", "include a string"],
+)  # fmt: skip
+async def test_bodies_take_json_s_own_types_and_no_blank_text(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> None:
+    response = await client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> FastAPI:
+    return create_app(container_of(settings(data_dir=tmp_path, max_question_bytes=10, max_body_bytes=200)))
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/ask", {"question": "é" * 6}), ("/v1/search", {"query": "x" * 11}),
+     ("/v1/chat/completions", chat({"role": "user", "content": "x" * 11}))],
+    ids=["ask", "search", "chat"],
+)  # fmt: skip
+async def test_a_question_over_the_limit_is_a_422_that_says_so(
+    limited: FastAPI, path: str, body: dict[str, Any]
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://repochat") as http:
+        response = await http.post(path, json=body)
+
+    assert response.status_code == 422
+    assert "over the limit of 10" in response.json()["error"]["message"]
+    assert "REPOCHAT_MAX_QUESTION_BYTES" in response.json()["error"]["message"]
+
+
+async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: FastAPI) -> None:
+    body = json.dumps({"question": "x", "history": [{"role": "user", "content": "y" * 300}]}).encode()
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 50):
+            yield body[start : start + 50]
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://repochat") as http:
+        declared = await http.post("/v1/ask", content=body, headers={"content-type": "application/json"})
+        streamed = await http.post("/v1/ask", content=chunked(), headers={"content-type": "application/json"})
+
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "request_too_large"
+        assert "REPOCHAT_MAX_BODY_BYTES" in response.json()["error"]["message"]
+
+
+async def test_a_method_a_route_does_not_take_is_a_405_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/search", json={"query": "x"})
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "http_405"
 
 
 # -- the OpenAPI document
 
 
-V1_ERRORS = ("401", "403", "409", "422", "503")
+V1_ERRORS = ("401", "403", "409", "413", "422", "503")
 ERROR_BODIES = {
     ("post", "/v1/repositories"): (*V1_ERRORS, "400"),
     ("get", "/v1/repositories"): V1_ERRORS,
@@ -447,28 +714,42 @@ ERROR_BODIES = {
     ("delete", "/v1/jobs/{job_id}"): (*V1_ERRORS, "404"),
     ("post", "/v1/search"): (*V1_ERRORS, "400", "429"),
     ("post", "/v1/ask"): (*V1_ERRORS, "400", "429"),
-    ("post", "/v1/chat/completions"): (*V1_ERRORS, "400", "429"),
+    ("post", "/v1/chat/completions"): (*V1_ERRORS, "400", "404", "429"),
+    ("get", "/v1/models"): V1_ERRORS,
+    ("get", "/v1/models/{model}"): (*V1_ERRORS, "404"),
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
     ("get", "/metrics"): (),
 }
-"""The error statuses each route declares with ErrorResponse as the body."""
+"""The error statuses each route declares with ErrorResponse (OpenAIErrorResponse on the OpenAI routes) as the body."""
 
 
 async def test_openapi_declares_every_route_s_success_body_and_its_error_statuses(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     operations = {(method, path): op for path, ops in document["paths"].items() for method, op in ops.items()}
-    error_response = {"$ref": "#/components/schemas/ErrorResponse"}
 
     assert set(operations) == set(ERROR_BODIES)
     assert "HTTPValidationError" not in document["components"]["schemas"]
-    for key, operation in operations.items():
+    for (method, path), operation in operations.items():
+        model = "OpenAIErrorResponse" if path.startswith(("/v1/chat", "/v1/models")) else "ErrorResponse"
         responses = operation["responses"]
         success = [status for status in responses if status.startswith("2")]
-        assert len(success) == 1, key
-        assert all(media.get("schema") for media in responses[success[0]]["content"].values()), key
-        errors = {status for status, response in responses.items() if _schema(response) == error_response}
-        assert errors == set(ERROR_BODIES[key]), key
+        assert len(success) == 1, path
+        assert all(media.get("schema") for media in responses[success[0]]["content"].values()), path
+        errors = {status for status, r in responses.items() if _schema(r) == {"$ref": f"#/components/schemas/{model}"}}
+        assert errors == set(ERROR_BODIES[method, path]), path
+
+
+async def test_openapi_lets_every_v1_call_send_an_api_key_as_bearer_or_header(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer", "description": ANY_TEXT}
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": ANY_TEXT}
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            expected: object = [{"HTTPBearer": []}, {"APIKeyHeader": []}] if path.startswith("/v1/") else None
+            assert operation.get("security") == expected, path
 
 
 def _schema(response: dict[str, Any]) -> object:

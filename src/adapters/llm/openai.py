@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import httpx
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from adapters.openai_errors import translate_openai_error
-from application.ports import AnswerGenerator
+from application.ports import NO_OPTIONS, AnswerGenerator, Generated, GenerationEnd, GenerationOptions, TokenUsage
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
+from domain.errors import UpstreamUnavailable
+
+ACTION = "answer generation"
+BROKE_OFF = "the OpenAI-compatible API broke off the answer's stream before it was finished"
 
 
 class OpenAIChatGenerator(AnswerGenerator):
@@ -26,6 +32,7 @@ class OpenAIChatGenerator(AnswerGenerator):
     ) -> None:
         # Our own client, opened and closed by the container: langchain's default is cached
         # process-wide, never closed, and breaks once a second event loop uses it.
+        # stream_usage: ask for the usage chunk OpenAI sends last (servers that lack it send none).
         self._chat = ChatOpenAI(
             model=model,
             api_key=SecretStr(api_key) if api_key else None,
@@ -34,31 +41,80 @@ class OpenAIChatGenerator(AnswerGenerator):
             timeout=timeout,
             temperature=temperature,
             max_retries=2,
+            stream_usage=True,
         )
 
     @property
     def generative(self) -> bool:
         return True
 
-    async def generate(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> str:
+    async def generate(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[ChatTurn],
+        options: GenerationOptions = NO_OPTIONS,
+    ) -> Generated:
         try:
-            reply = await self._chat.ainvoke(_messages(question, hits, history))
+            reply = await self._chat.ainvoke(_messages(question, hits, history, options), **_sampling(options))
         except Exception as e:
-            raise translate_openai_error(e, "answer generation") from e
-        return str(reply.content)
+            raise translate_openai_error(e, ACTION) from e
+        end = GenerationEnd(_usage(reply.usage_metadata), reply.response_metadata.get("finish_reason") == "length")
+        return Generated(str(reply.content), end)
 
-    async def stream(self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[ChatTurn],
+        options: GenerationOptions = NO_OPTIONS,
+    ) -> AsyncIterator[str | GenerationEnd]:
+        """Pieces of text, then how it ended. A stream that ends without a finish reason (the
+        connection closed early, a proxy cut it) raises UpstreamUnavailable: it is not a whole answer."""
+        finish_reason: str | None = None
+        usage: TokenUsage | None = None
+        streamed = False
         try:
-            async for piece in self._chat.astream(_messages(question, hits, history)):
+            async for piece in self._chat.astream(_messages(question, hits, history, options), **_sampling(options)):
                 if piece.content:
+                    streamed = True
                     yield str(piece.content)
+                finish_reason = piece.response_metadata.get("finish_reason") or finish_reason
+                usage = _usage(_usage_metadata(piece)) or usage
         except Exception as e:
-            raise translate_openai_error(e, "answer generation") from e
+            error = translate_openai_error(e, ACTION)
+            if streamed and isinstance(error, UpstreamUnavailable):
+                raise UpstreamUnavailable(f"{BROKE_OFF} ({error.message})") from e
+            raise error from e
+        if finish_reason is None:
+            raise UpstreamUnavailable(BROKE_OFF)
+        yield GenerationEnd(usage, finish_reason == "length")
 
 
-def _messages(question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn]) -> list[BaseMessage]:
-    messages: list[BaseMessage] = [SystemMessage(f"{SYSTEM_PROMPT}\n\nSources:\n\n{format_sources(hits)}")]
+def _messages(
+    question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn], options: GenerationOptions
+) -> list[BaseMessage]:
+    """One system message (some models accept no other): repochat's instructions, the caller's, the sources."""
+    instructions = f"{SYSTEM_PROMPT}\n\n{options.instructions}" if options.instructions else SYSTEM_PROMPT
+    messages: list[BaseMessage] = [SystemMessage(f"{instructions}\n\nSources:\n\n{format_sources(hits)}")]
     for turn in history:
         messages.append(AIMessage(turn.content) if turn.role == "assistant" else HumanMessage(turn.content))
     messages.append(HumanMessage(question))
     return messages
+
+
+def _sampling(options: GenerationOptions) -> dict[str, Any]:
+    """The options the caller set, as ChatOpenAI's call arguments; unset ones keep the model's defaults."""
+    arguments: dict[str, Any] = {"temperature": options.temperature, "max_tokens": options.max_tokens}
+    arguments = {name: value for name, value in arguments.items() if value is not None}
+    return arguments | ({"stop": list(options.stop)} if options.stop else {})
+
+
+def _usage_metadata(piece: BaseMessageChunk) -> UsageMetadata | None:
+    return piece.usage_metadata if isinstance(piece, AIMessage) else None
+
+
+def _usage(metadata: UsageMetadata | None) -> TokenUsage | None:
+    if not metadata:
+        return None
+    return TokenUsage(metadata["input_tokens"], metadata["output_tokens"])
