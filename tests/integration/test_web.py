@@ -267,6 +267,12 @@ def test_indexing_a_folder_shows_its_progress_until_done(page: Page, server: Api
     expect(entry).to_contain_text(f"commit {listed['commit'][:7]} · 2 files · 2 chunks · indexed")
     expect(page.get_by_label("Search in").locator("option", has_text=listed["id"])).to_have_count(1)
 
+    entry.get_by_role("button", name=f"Re-sync {listed['id']}").click()
+    expect(page.locator(".job").first.locator(".job-status")).to_have_text(
+        "Done: 0 files indexed, 2 unchanged, 0 deleted, 0 chunks written.", timeout=60_000
+    )
+    expect(page.locator(".job")).to_have_count(2)
+
 
 def test_a_job_cancelled_from_the_page_shows_cancelled(
     page: Page, server: ApiServer, fake: FakeOpenAI, folders: Path

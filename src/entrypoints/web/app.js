@@ -247,10 +247,13 @@ async function ask(question) {
   const scope = selectedRepository();
   if (scope) Object.assign(body, { collection: scope.collection, filters: { repository: scope.id } });
   let text = "";
+  let done = false;
   try {
     const response = await api("v1/ask", { method: "POST", body });
     for await (const [event, data] of serverSentEvents(response)) {
-      if (event === "token") {
+      if (event === "done") {
+        done = true;
+      } else if (event === "token") {
         text += data.text;
         renderMarkdown(turn.markdown, text);
       } else if (event === "citations") {
@@ -259,6 +262,7 @@ async function ask(question) {
         throw new ApiError(data.error.code, data.error.message);
       }
     }
+    if (!done) throw new ApiError("incomplete", "The answer broke off before it was complete; ask again.");
     history.push({ role: "user", content: question }, { role: "assistant", content: text });
   } catch (error) {
     turn.notes.append(element("p", { class: "error", role: "alert" }, error.message));
@@ -437,6 +441,7 @@ async function resumeJobs() {
 $("notice-dismiss").addEventListener("click", () => {
   $("notice").hidden = true;
 });
+$("key-cancel").addEventListener("click", () => $("key-dialog").close());
 setUpChat();
 setUpIndexing();
 loadRepositories()
