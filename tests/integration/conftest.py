@@ -26,6 +26,12 @@ def corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
+def local_roots(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """REPOCHAT_LOCAL_ROOTS for servers that index local folders through the API: the corpus and every tmp_path."""
+    return os.pathsep.join([str(corpus), str(tmp_path_factory.getbasetemp().resolve())])
+
+
+@pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `chroma run` server on loopback."""
     port = free_port()

@@ -15,8 +15,8 @@ def index(server: ApiServer, source: Path | str, **body: object) -> dict[str, An
     return server.wait_for_job(response.json()["job_id"])
 
 
-def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> None:
-    server = serve()
+def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path, local_roots: str) -> None:
+    server = serve(REPOCHAT_LOCAL_ROOTS=local_roots)
     job = index(server, corpus / "tutorial", include=["query-params*.md", "path-params.md"])
     assert job["state"] == "succeeded", job
     result = job["result"]
@@ -46,8 +46,10 @@ def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path) -> No
     assert server.client.get(f"/v1/repositories/{repo_id}").status_code == 404
 
 
-def test_bad_input_gets_json_errors_with_fitting_statuses(serve: ServeFactory, tmp_path: Path) -> None:
-    client = serve().client
+def test_bad_input_gets_json_errors_with_fitting_statuses(
+    serve: ServeFactory, tmp_path: Path, local_roots: str
+) -> None:
+    client = serve(REPOCHAT_LOCAL_ROOTS=local_roots).client
     cases = [
         (client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422),
         (client.post("/v1/search", json={"query": "x", "k": 0}), 422),
@@ -87,14 +89,14 @@ def test_readiness_and_metrics(serve: ServeFactory) -> None:
 
 
 def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
-    serve: ServeFactory, corpus: Path, tmp_path: Path
+    serve: ServeFactory, corpus: Path, tmp_path: Path, local_roots: str
 ) -> None:
-    undisturbed = serve(tmp_path / "undisturbed")
+    undisturbed = serve(tmp_path / "undisturbed", REPOCHAT_LOCAL_ROOTS=local_roots)
     assert index(undisturbed, corpus)["state"] == "succeeded"
     expected = undisturbed.client.get("/v1/repositories").json()["repositories"][0]
 
     data = tmp_path / "killed"
-    victim = serve(data)
+    victim = serve(data, REPOCHAT_LOCAL_ROOTS=local_roots)
     job_id = victim.client.post("/v1/repositories", json={"source": str(corpus)}).json()["job_id"]
 
     def indexed_some() -> bool:
@@ -103,7 +105,7 @@ def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
     wait_until(indexed_some, 60, "the job indexing its first files", interval=0.05)
     victim.stop(signal.SIGKILL)
 
-    restarted = serve(data)
+    restarted = serve(data, REPOCHAT_LOCAL_ROOTS=local_roots)
     job = restarted.wait_for_job(job_id)
     assert job["state"] == "succeeded", job
     repo = restarted.client.get("/v1/repositories").json()["repositories"][0]

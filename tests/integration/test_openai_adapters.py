@@ -336,6 +336,7 @@ def api_server(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
         REPOCHAT_EMBEDDINGS="openai",
         REPOCHAT_EMBEDDING_MODEL=EMBEDDING_MODEL,
         REPOCHAT_CHAT_MODEL=CHAT_MODEL,
+        REPOCHAT_LOCAL_ROOTS=str(root),
     )  # REPOCHAT_LLM unset: OpenAI answers are chosen because a key is set
     api = ApiServer(env, root / "serve.log", cwd=root)
     try:
