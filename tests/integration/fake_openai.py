@@ -8,7 +8,8 @@ OpenAI's documented shape:
   Events of `chat.completion.chunk` objects (a first chunk with the role, one chunk per token,
   a last chunk with `finish_reason`, a usage-only chunk when `stream_options.include_usage`)
   ending with `data: [DONE]`. The reply text is scripted (`fake.reply`, a string or a function
-  of the request body).
+  of the request body), cut at the first of the request's `stop` sequences, and after
+  `max_completion_tokens` (or `max_tokens`) tokens with finish_reason `length`.
 - `POST /v1/embeddings`  one vector per input (a string, a list of strings, or token arrays),
   `encoding_format` `float` or `base64` (little-endian float32, what the `openai` client asks
   for by default), `dimensions` honoured. Vectors come from `embedding(text, dimensions)`: signed
@@ -22,8 +23,9 @@ case for callers that must not echo upstream messages).
 
 Every request is recorded (`fake.requests`: method, path, headers, parsed JSON body, time).
 `fake.fail_next(n, fault, path=...)` makes the next n requests (to a path, or any) answer with
-a fault: `unauthorized()`, `rate_limited(seconds)`, `server_error(status)`, or `slow(seconds)`
-(the normal answer after a delay, to trip client timeouts).
+a fault: `unauthorized()`, `rate_limited(seconds)`, `server_error(status)`, `slow(seconds)`
+(the normal answer after a delay, to trip client timeouts), or `broken_stream(after)` (a streamed
+answer broken off after some tokens, with no finish_reason and no [DONE]).
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ class Fault:
     body: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    cut_after: int | None = None
+    """A streamed answer stops after this many content chunks."""
+    abrupt: bool = False
+    """With cut_after: the connection drops mid-body instead of the body ending cleanly."""
 
 
 def unauthorized(key: str = "") -> Fault:
@@ -116,6 +122,35 @@ def server_error(status: int = 500) -> Fault:
 
 def slow(seconds: float) -> Fault:
     return Fault(None, delay=seconds)
+
+
+def broken_stream(after: int, abrupt: bool = False) -> Fault:
+    """A streamed answer broken off after `after` content chunks, with no finish_reason and no [DONE]:
+    the body ends cleanly (a proxy closing its side), or with `abrupt` the connection drops mid-body."""
+    return Fault(None, cut_after=after, abrupt=abrupt)
+
+
+def limited(text: str, body: dict[str, Any]) -> tuple[str, str]:
+    """The reply as the request's `stop` and `max_completion_tokens` (or `max_tokens`) cut it, and its finish_reason."""
+    stop = body.get("stop") or []
+    for sequence in [stop] if isinstance(stop, str) else stop:
+        text = text.split(sequence, 1)[0]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    pieces = tokens(text)
+    if isinstance(limit, int) and len(pieces) > limit:
+        return "".join(pieces[:limit]), "length"
+    return text, "stop"
+
+
+def chat_usage(messages: list[Any], text: str) -> dict[str, int]:
+    """The usage the fake reports for a reply `text` to `messages`: words in, stream chunks out."""
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
+    completion_tokens = len(tokens(text))
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 @dataclass(frozen=True)
@@ -228,6 +263,7 @@ class FakeOpenAI:
     async def _answer(self, request: Request, body: Any) -> Response:
         path = request.url.path
         fault = self._next_fault(path)
+        cut = fault if fault is not None and fault.cut_after is not None else None
         if fault is not None:
             if fault.delay:
                 await self._wait(fault.delay)
@@ -244,7 +280,7 @@ class FakeOpenAI:
             return JSONResponse(error_body(message, "invalid_request_error"), 400, _request_id())
         if path == "/v1/embeddings":
             return self._embeddings(body)
-        return self._chat(body)
+        return self._chat(body, cut)
 
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -281,22 +317,17 @@ class FakeOpenAI:
     def _reply_text(self, body: dict[str, Any]) -> str:
         return self.reply(body) if callable(self.reply) else self.reply
 
-    def _chat(self, body: dict[str, Any]) -> Response:
+    def _chat(self, body: dict[str, Any], cut: Fault | None = None) -> Response:
         model, messages = body.get("model"), body.get("messages")
         if not isinstance(model, str) or not model:
             return JSONResponse(error_body("you must provide a model parameter", "invalid_request_error"), 400)
         if not isinstance(messages, list) or not messages:
             message = "[] is too short - 'messages'"
             return JSONResponse(error_body(message, "invalid_request_error", param="messages"), 400)
-        text = self._reply_text(body)
+        text, finish_reason = limited(self._reply_text(body), body)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(tokens(text)),
-            "total_tokens": prompt_tokens + len(tokens(text)),
-        }
+        usage = chat_usage(messages, text)
         if not body.get("stream"):
             completion = {
                 "id": completion_id,
@@ -309,7 +340,7 @@ class FakeOpenAI:
                         "index": 0,
                         "message": {"role": "assistant", "content": text, "refusal": None},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -333,9 +364,13 @@ class FakeOpenAI:
 
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-            for piece in tokens(text):
+            for piece in tokens(text)[: cut.cut_after if cut else None]:
                 yield chunk({"content": piece}, None)
-            yield chunk({}, "stop")
+            if cut is not None:
+                if cut.abrupt:
+                    raise ConnectionAbortedError("the fake drops the connection mid-stream")
+                return
+            yield chunk({}, finish_reason)
             if include_usage:
                 last = {
                     "id": completion_id,

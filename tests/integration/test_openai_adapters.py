@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from adapters.embeddings.openai import OpenAIEmbedder
 from adapters.llm.openai import OpenAIChatGenerator
+from application.ports import GenerationEnd, TokenUsage
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 from domain.documents import Chunk
 from domain.errors import AccessDenied, RateLimited, UpstreamUnavailable
@@ -30,6 +31,7 @@ from entrypoints.container import Container
 from entrypoints.settings import Settings
 from tests.integration.fake_openai import (
     FakeOpenAI,
+    chat_usage,
     embedding,
     rate_limited,
     server_error,
@@ -91,6 +93,12 @@ HISTORY = [ChatTurn("user", "What is a widget?"), ChatTurn("assistant", "A widge
 QUESTION = "How do I declare the timeout option?"
 
 
+def reported_end(fake: FakeOpenAI) -> GenerationEnd:
+    """How the fake says its last chat answer ended: finished, with its usage."""
+    usage = chat_usage(fake.chat_requests[-1].body["messages"], REPLY)
+    return GenerationEnd(TokenUsage(usage["prompt_tokens"], usage["completion_tokens"]))
+
+
 def generator(fake: FakeOpenAI, key: str = KEY, **kwargs: Any) -> OpenAIChatGenerator:
     return OpenAIChatGenerator(CHAT_MODEL, key, fake.base_url, httpx.AsyncClient(), **kwargs)
 
@@ -106,7 +114,8 @@ def embedder(fake: FakeOpenAI, key: str = KEY) -> OpenAIEmbedder:
 async def test_generate_returns_reply_and_sends_sources_history_and_question_last(fake: FakeOpenAI) -> None:
     answer = await generator(fake).generate(QUESTION, HITS, HISTORY)
 
-    assert answer == REPLY
+    assert answer.text == REPLY
+    assert answer.end == reported_end(fake)
     [request] = fake.chat_requests
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert request.body["model"] == CHAT_MODEL
@@ -123,13 +132,14 @@ async def test_generate_returns_reply_and_sends_sources_history_and_question_las
 
 @in_module_loop
 async def test_stream_yields_several_tokens_that_join_to_the_reply(fake: FakeOpenAI) -> None:
-    pieces = [piece async for piece in generator(fake).stream(QUESTION, HITS, HISTORY)]
+    *pieces, end = [piece async for piece in generator(fake).stream(QUESTION, HITS, HISTORY)]
 
+    assert end == reported_end(fake)  # langchain asked for stream_options.include_usage
     assert len(pieces) > 3
-    assert "".join(pieces) == REPLY
     assert pieces == tokens(REPLY)
     [request] = fake.chat_requests
     assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
     last = request.body["messages"][-1]
     assert (last["role"], last["content"]) == ("user", QUESTION)
     assert format_sources(HITS) in request.body["messages"][0]["content"]
@@ -153,7 +163,7 @@ async def test_refused_key_is_access_denied_without_the_key(fake: FakeOpenAI) ->
 async def test_server_errors_are_retried_by_the_client(fake: FakeOpenAI) -> None:
     fake.fail_next(2, server_error(500), path="/v1/chat/completions")
 
-    assert await generator(fake).generate(QUESTION, HITS, []) == REPLY
+    assert (await generator(fake).generate(QUESTION, HITS, [])).text == REPLY
     assert [r.status for r in fake.chat_requests] == [500, 500, 200]
 
 
@@ -216,7 +226,7 @@ def test_generators_survive_a_new_event_loop(fake: FakeOpenAI) -> None:
     """
 
     async def once() -> str:  # timeout=61.5: a cache key no other test shares
-        return await generator(fake, timeout=61.5).generate(QUESTION, HITS, [])
+        return (await generator(fake, timeout=61.5).generate(QUESTION, HITS, [])).text
 
     assert asyncio.run(once()) == REPLY
     assert asyncio.run(once()) == REPLY
@@ -294,7 +304,7 @@ async def test_container_wires_the_openai_adapters_from_settings(fake: FakeOpenA
     assert isinstance(emb, OpenAIEmbedder) and isinstance(gen, OpenAIChatGenerator)
     assert emb.name == f"openai-{EMBEDDING_MODEL}"
     assert await emb.embed_query("hello") == embedding("hello", 64)
-    assert await gen.generate(QUESTION, HITS, []) == REPLY
+    assert (await gen.generate(QUESTION, HITS, [])).text == REPLY
     embedded, chat = fake.requests
     assert (embedded.path, embedded.body["model"]) == ("/v1/embeddings", EMBEDDING_MODEL)
     assert (chat.path, chat.body["model"]) == ("/v1/chat/completions", CHAT_MODEL)
