@@ -6,6 +6,7 @@
 #   scripts/hatchet-dev.sh env      print the saved `export HATCHET_CLIENT_...` lines
 #   scripts/hatchet-dev.sh status   say what runs
 #   scripts/hatchet-dev.sh down     stop hatchet-lite and postgres (data is kept)
+#   scripts/hatchet-dev.sh restart  stop and start hatchet-lite only (PostgreSQL keeps running), print client env
 #
 # Typical use:  eval "$(scripts/hatchet-dev.sh up)"
 # Everything listens on 127.0.0.1, except that hatchet-lite's HTTP listeners (API,
@@ -202,6 +203,14 @@ cmd_down() {
   fi
 }
 
+cmd_restart() { # what an engine crash or upgrade looks like to workers: runs, tokens and workflows are kept
+  PGBIN=$(pg_bindir || true)
+  if ! lite_pid >/dev/null || [ -z "$PGBIN" ] || ! pg_running; then die "Hatchet is not up; run: $0 up"; fi
+  stop_lite
+  start_lite
+  print_env
+}
+
 cmd_status() {
   local pid
   PGBIN=$(pg_bindir || true)
@@ -217,5 +226,6 @@ case ${1:-} in
   env) print_env ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|env|down|status" >&2; exit 2 ;;
+  restart) cmd_restart ;;
+  *) echo "usage: $0 up|env|down|status|restart" >&2; exit 2 ;;
 esac
