@@ -13,7 +13,9 @@ On start the worker sets the shared rate limit of batch tasks
 (REPOCHAT_EMBEDDING_BATCHES_PER_MINUTE) and registers the index workflow. SIGTERM or SIGINT
 stop it gracefully: it takes no new task, lets running ones finish, then closes the container.
 SIGQUIT stops it at once; so does SIGKILL, after which Hatchet gives the worker's tasks to
-another worker once its heartbeats have been missing for 30 seconds.
+another worker once its heartbeats have been missing for 30 seconds. The heartbeats come from
+a child process the SDK starts, which dies with the worker even when only the worker's main
+process is killed (see worker_processes.py).
 
 Log records carry the job (the parent run id) and the task run they belong to.
 """
