@@ -87,7 +87,7 @@ async function api(path, { method = "GET", body } = {}) {
       await askForKey("This server asks for an API key. It is kept in this browser tab only.");
     } else if (response.status === 403 && error.code === "forbidden") {
       sessionStorage.removeItem(KEY_STORAGE);
-      await askForKey(`That API key is not accepted (${error.message}). Try another one.`);
+      await askForKey(`The server refused that key: ${error.message}. Enter another one.`);
     } else {
       throw error;
     }
@@ -213,32 +213,27 @@ function addTurn(question) {
 function finishAnswer(turn, text, { citations, generated }) {
   renderMarkdown(turn.markdown, text);
   linkCitations(turn.markdown, citations);
+  const note = (text) => turn.notes.append(element("p", { class: "note" }, text));
   if (!citations.length) {
-    turn.notes.append(element("p", { class: "note" }, "Nothing relevant was found in the indexed documents."));
-  } else if (!generated) {
-    turn.notes.append(
-      element(
-        "p",
-        { class: "note" },
-        "Extractive answer: no language model is configured, so these are the most relevant passages, quoted as indexed.",
-      ),
-    );
+    note("Nothing relevant was found in the indexed documents.");
+    return;
   }
-  if (citations.length) {
-    const sources = citations.map((c, i) =>
-      element(
-        "li",
-        {},
-        element(
-          "button",
-          { type: "button", class: "source", onclick: () => openCitation(c, i + 1) },
-          `[${i + 1}] ${c.path}, lines ${c.start_line}–${c.end_line}`,
-        ),
-        element("span", { class: "muted" }, ` ${c.repository}`),
-      ),
-    );
-    turn.notes.append(element("h3", {}, "Sources"), element("ol", { class: "sources" }, ...sources));
+  if (!generated) {
+    note("Extractive answer: no language model is configured, so these are the most relevant passages, quoted as indexed.");
   }
+  const sources = citations.map((c, i) =>
+    element(
+      "li",
+      {},
+      element(
+        "button",
+        { type: "button", class: "source", onclick: () => openCitation(c, i + 1) },
+        `[${i + 1}] ${c.path}, lines ${c.start_line}–${c.end_line}`,
+      ),
+      element("span", { class: "muted" }, ` ${c.repository}`),
+    ),
+  );
+  turn.notes.append(element("h3", {}, "Sources"), element("ol", { class: "sources" }, ...sources));
 }
 
 async function ask(question) {
