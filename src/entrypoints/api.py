@@ -11,7 +11,6 @@ dependency-injector finds the `Provide` markers in the `Annotated` types of the 
 
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -22,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from mcp.server.transport_security import TransportSecuritySettings
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -60,6 +59,7 @@ from entrypoints.chat_completions import (
 )
 from entrypoints.container import Container, running
 from entrypoints.mcp_server import create_mcp_server
+from entrypoints.metrics import TimedRequests
 from entrypoints.settings import Settings
 from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import (
@@ -482,7 +482,7 @@ def create_app(container: Container) -> FastAPI:
     app.router.routes.append(Route(MCP_PATH, _KeyedApp(mcp_app, settings.accepted_api_keys), methods=MCP_METHODS))
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    _add_metrics(app)
+    _add_metrics(app, container)  # the outermost middleware: it counts every answer, a 413 too
     return app
 
 
@@ -602,21 +602,12 @@ def _problems(errors: Sequence[Any]) -> str:
     )
 
 
-def _add_metrics(app: FastAPI) -> None:
-    registry = CollectorRegistry()
-    requests = Counter("repochat_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
-    latency = Histogram("repochat_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
-        started_at = time.perf_counter()
-        response: Response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started_at)
-        return response
+def _add_metrics(app: FastAPI, container: Container) -> None:
+    exported = container.metrics()
+    app.add_middleware(TimedRequests, metrics=exported)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
-        """Prometheus metrics of the HTTP requests served."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics: HTTP requests, searches, embedding and LLM calls, index jobs (see the README)."""
+        await exported.read_jobs(container.job_records())
+        return Response(exported.exposition(), media_type=CONTENT_TYPE_LATEST)

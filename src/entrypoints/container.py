@@ -41,6 +41,7 @@ from application.repositories import ForgetRepository, GetRepository, ListReposi
 from application.search import SearchDocuments
 from entrypoints import resources
 from entrypoints.mcp_tools import RepochatTools
+from entrypoints.metrics import MeteredAnswerGenerator, MeteredEmbedder, MeteredIndexing, MeteredSearch, Metrics
 from entrypoints.settings import Settings
 
 
@@ -55,6 +56,7 @@ class Container(containers.DeclarativeContainer):
     data_dir = providers.Callable(lambda s: s.data_dir.expanduser().resolve(), settings)
     data_dir_lock = providers.Resource(resources.hold_data_dir, data_dir, process_name)
     http_client = providers.Singleton(httpx.AsyncClient, timeout=httpx.Timeout(30.0, connect=10.0))
+    metrics = providers.Singleton(Metrics)
 
     chroma_client = providers.Selector(
         settings.provided.chroma_mode,
@@ -87,6 +89,10 @@ class Container(containers.DeclarativeContainer):
             http_client=http_client,
         ),
     )
+    metered_embedder = providers.Singleton(MeteredEmbedder, embedder, metrics)
+    metered_answer_generator = providers.Singleton(
+        MeteredAnswerGenerator, answer_generator, metrics, settings.provided.answer_mode
+    )
 
     github_source = providers.Singleton(
         GitHubArchiveSource,
@@ -98,24 +104,33 @@ class Container(containers.DeclarativeContainer):
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
     clients = providers.Resource(resources.closing_clients, http_client, github_source)
 
-    index_repository = providers.Factory(IndexRepository, sources, embedder, vector_index, manifests)
+    index_repository = providers.Factory(IndexRepository, sources, metered_embedder, vector_index, manifests)
+    metered_indexing = providers.Factory(MeteredIndexing, index_repository.provided.execute, metrics)
     hatchet_client = providers.Singleton(resources.hatchet_client)
     inprocess_queue = providers.Singleton(
         InProcessJobQueue,
         providers.Callable(resources.job_database, data_dir, data_dir_lock),
-        index_repository.provided.execute,
+        metered_indexing.provided.execute,
     )
     hatchet_queue = providers.Singleton(resources.hatchet_job_queue, hatchet_client)
     job_queue = providers.Selector(settings.provided.job_queue, inprocess=inprocess_queue, hatchet=hatchet_queue)
+    job_records = providers.Selector(  # what /metrics counts queued and running jobs from (Hatchet counts its own)
+        settings.provided.job_queue, inprocess=inprocess_queue, hatchet=providers.Object(None)
+    )
     job_runner = providers.Selector(
         settings.provided.job_queue,
         inprocess=providers.Resource(resources.run_jobs, inprocess_queue, clients, data_dir_lock),
         hatchet=providers.Resource(resources.run_jobs, hatchet_queue, clients),
     )
 
-    search = providers.Factory(SearchDocuments, embedder, vector_index, manifests)
-    answer_question = providers.Factory(AnswerQuestion, search, answer_generator)
-    stream_answer = providers.Factory(StreamAnswer, search, answer_generator)
+    search = providers.Factory(
+        MeteredSearch,
+        providers.Factory(SearchDocuments, metered_embedder, vector_index, manifests),
+        metrics,
+        mode="dense",  # the one retrieval mode today
+    )
+    answer_question = providers.Factory(AnswerQuestion, search, metered_answer_generator)
+    stream_answer = providers.Factory(StreamAnswer, search, metered_answer_generator)
     evaluate = providers.Factory(EvaluateRetrieval, search)
     submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)
     get_job = providers.Factory(GetJob, job_queue)
