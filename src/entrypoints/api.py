@@ -104,7 +104,12 @@ ERROR_MEANINGS: dict[int, str] = {
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 
-EVENT_STREAM_SCHEMA = {"type": "string", "format": "event-stream"}
+EVENT_STREAM_SCHEMA = {
+    "type": "object",
+    "description": "one Server-Sent Event: its name (none on chat completions) and its data, a JSON text",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["data"],
+}
 V1_ERRORS = (401, 403, 409, 413, 422, 503)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
@@ -278,7 +283,7 @@ async def get_repository(
     return RepositoryDetail.of(repository, await get.execute(repository))
 
 
-@router.delete("/repositories/{repository:path}", response_model=Forgotten, responses=error_responses(404))
+@router.delete("/repositories/{repository:path}", response_model=Forgotten, responses=error_responses(400, 404))
 @inject
 async def forget_repository(
     repository: str,

@@ -708,7 +708,7 @@ ERROR_BODIES = {
     ("post", "/v1/repositories"): (*V1_ERRORS, "400"),
     ("get", "/v1/repositories"): V1_ERRORS,
     ("get", "/v1/repositories/{repository}"): (*V1_ERRORS, "404"),
-    ("delete", "/v1/repositories/{repository}"): (*V1_ERRORS, "404"),
+    ("delete", "/v1/repositories/{repository}"): (*V1_ERRORS, "400", "404"),
     ("get", "/v1/jobs"): V1_ERRORS,
     ("get", "/v1/jobs/{job_id}"): (*V1_ERRORS, "404"),
     ("delete", "/v1/jobs/{job_id}"): (*V1_ERRORS, "404"),
