@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,17 @@ class WorkerProcess:
     log: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], log: Path, slots: int = 3) -> WorkerProcess:
-        """Started and waiting for tasks; `env` is the whole environment (see `repochat_env`)."""
+    def start(
+        cls, env: dict[str, str], log: Path, slots: int = 3, command: Sequence[str] | None = None
+    ) -> WorkerProcess:
+        """Started and waiting for tasks; `env` is the whole environment (see `repochat_env`).
+
+        `command` runs instead of `repochat` (it is given the same arguments).
+        """
         name = f"repochat-test-{uuid.uuid4().hex[:8]}"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [repochat_command(), "worker", "--slots", str(slots), "--name", name],
+                [*(command or [repochat_command()]), "worker", "--slots", str(slots), "--name", name],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
