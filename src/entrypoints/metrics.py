@@ -39,7 +39,7 @@ from application.ports import (
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.errors import RepochatError
-from domain.jobs import IndexRequest, IndexResult, JobState
+from domain.jobs import IndexRequest, IndexResult, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +130,23 @@ class Metrics:
     async def read_jobs(self, queue: JobQueue | None) -> None:
         """Count the queued and running jobs of the queue's records; with no records to read
         (Hatchet keeps them, and exports its own queue metrics) or when they cannot be read, none."""
-        self.jobs.clear()
-        if queue is None:
-            return
-        try:
-            jobs = await queue.recent(JOB_RECORDS_READ)
-        except RepochatError as e:
-            log.warning("metrics: cannot read the job records: %s", e.message)
+        jobs = await _job_records(queue)
+        self.jobs.clear()  # only once read: a scrape meanwhile sees the previous counts
+        if jobs is None:
             return
         states = Tally(job.state for job in jobs)
         for state in UNFINISHED_STATES:
             self.jobs.labels(state.value).set(states[state])
+
+
+async def _job_records(queue: JobQueue | None) -> list[Job] | None:
+    if queue is None:
+        return None
+    try:
+        return await queue.recent(JOB_RECORDS_READ)
+    except RepochatError as e:
+        log.warning("metrics: cannot read the job records: %s", e.message)
+        return None
 
 
 @contextmanager
