@@ -53,9 +53,9 @@ def test_bad_input_gets_json_errors_with_fitting_statuses(
     cases = [
         (client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422),
         (client.post("/v1/search", json={"query": "x", "k": 0}), 422),
-        (client.post("/v1/search", json={"query": "  "}), 400),
-        (client.post("/v1/ask", json={"question": ""}), 400),
-        (client.post("/v1/ask", json={"question": "", "stream": True}), 400),
+        (client.post("/v1/search", json={"query": "  "}), 422),
+        (client.post("/v1/ask", json={"question": ""}), 422),
+        (client.post("/v1/ask", json={"question": "", "stream": True}), 422),
         (client.post("/v1/search", json={"query": "x", "collection": "a"}), 400),
         (client.post("/v1/repositories", json={"source": "not a source!"}), 400),
         (client.post("/v1/repositories", json={"source": str(tmp_path / "missing")}), 400),
