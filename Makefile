@@ -43,6 +43,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/indexing.py
 	$(BIN)/python benchmarks/github_sync.py
 	$(BIN)/python benchmarks/workers.py
+	$(BIN)/python benchmarks/load.py
 
 hatchet-up:
 	scripts/hatchet-dev.sh up

@@ -271,9 +271,21 @@ class HashingFigures:
     raw_query: Latency
 
 
-async def one_round(corpus: Corpus, workspace: Path, round_no: int) -> tuple[Rate, Rate, Repochat, HashingEmbedder]:
+class CountingEmbedder(HashingEmbedder):
+    """HashingEmbedder that counts its document batches, to check the re-index embeds nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        return await super().embed_documents(texts)
+
+
+async def one_round(corpus: Corpus, workspace: Path, round_no: int) -> tuple[Rate, Rate, Repochat, CountingEmbedder]:
     """Both pipelines once, each into its own fresh Chroma; odd rounds run the baseline first."""
-    embedder = HashingEmbedder()
+    embedder = CountingEmbedder()
     repochat = build_repochat(open_chroma(str(workspace / f"repochat-{round_no}")), embedder, corpus.spec)
     baseline_client = open_chroma(str(workspace / f"baseline-{round_no}"))
     if round_no % 2:

@@ -10,6 +10,7 @@ workers; `execute` runs them in order for the in-process queue and the CLI.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -137,7 +138,9 @@ class IndexRepository:
         chunks: list[Chunk] = []
         counts: dict[str, int] = {}
         async for file in source.read(spec, snapshot, entries, note):
-            file_chunks = chunk_file(file, snapshot.repository, snapshot.commit)
+            # Chunking a large file takes tens of milliseconds: off the event loop, so the requests
+            # a server has in flight are not held up by an index job.
+            file_chunks = await asyncio.to_thread(chunk_file, file, snapshot.repository, snapshot.commit)
             counts[file.path] = len(file_chunks)
             chunks.extend(file_chunks)
         binary = tuple(entry.path for entry in entries if entry.path not in counts)
