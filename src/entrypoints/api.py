@@ -13,13 +13,15 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from mcp.server.transport_security import TransportSecuritySettings
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -485,6 +487,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(router)
     app.include_router(operations)
     app.router.routes.append(Route(MCP_PATH, _KeyedApp(mcp_app, settings.accepted_api_keys), methods=MCP_METHODS))
+    web = Path(__file__).with_name("web")  # the chat page: static files, no build step, no API key to load
+    app.mount("/static", StaticFiles(directory=web), name="static")
+    app.add_api_route("/", lambda: FileResponse(web / "index.html"), include_in_schema=False)
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _add_metrics(app, container)  # the outermost middleware: it counts every answer, a 413 too
