@@ -100,12 +100,17 @@ def wait_for_workers(hatchet: Hatchet, names: set[str], timeout: float = 60) -> 
     from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 
     expected = {hatchet.config.apply_namespace(name) for name in names}  # as the SDK registers them
+    seen: dict[str, str] = {}
 
     def active() -> bool:
-        rows = hatchet.workers.list().rows or []
+        rows = [w for w in hatchet.workers.list().rows or [] if w.name in expected]
+        seen.update({w.name: f"{w.status} heartbeat {w.last_heartbeat_at}" for w in rows})
         return expected <= {w.name for w in rows if w.status == WorkerStatus.ACTIVE and w.last_heartbeat_at}
 
-    wait_until(active, timeout, f"Hatchet workers {sorted(names)} active", interval=0.5)
+    try:
+        wait_until(active, timeout, f"Hatchet workers {sorted(expected)} active", interval=0.5)
+    except TimeoutError as e:
+        raise TimeoutError(f"{e}; the engine listed {seen}") from None
 
 
 # -- Server-Sent Events

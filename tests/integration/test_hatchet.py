@@ -15,10 +15,8 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,19 @@ from urllib.parse import urlparse
 
 import chromadb
 import pytest
+from hatchet_sdk import Hatchet, V1TaskStatus
 
-from tests.integration.conftest import ROOT, ApiServer, ServeFactory, repochat_env
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
+from tests.integration.helpers import (
+    ROOT,
+    ApiServer,
+    ServeFactory,
+    assert_stays,
+    repochat_command,
+    repochat_env,
+    wait_for_workers,
+    wait_until,
+)
 
 pytestmark = pytest.mark.hatchet
 
@@ -41,7 +49,11 @@ WORKER_READY = "waiting for tasks"
 
 @pytest.fixture(scope="session")
 def hatchet_env() -> dict[str, str]:
-    """The HATCHET_CLIENT_* variables of the running dev engine (this fixture does not start it)."""
+    """The HATCHET_CLIENT_* variables of the running dev engine (this fixture does not start it).
+
+    With a namespace of this session's own: the SDK prefixes workflow and worker names with it, so
+    workers of another test run on the same engine never take this run's tasks, nor these workers its.
+    """
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "hatchet-dev.sh"), "env"], capture_output=True, text=True, timeout=30
     )
@@ -51,7 +63,16 @@ def hatchet_env() -> dict[str, str]:
             pytest.fail(message)
         pytest.skip(message)
     lines = [line.removeprefix("export ") for line in result.stdout.splitlines() if line.startswith("export ")]
-    return dict(line.split("=", 1) for line in lines)
+    return {**dict(line.split("=", 1) for line in lines), "HATCHET_CLIENT_NAMESPACE": f"t{uuid.uuid4().hex[:10]}"}
+
+
+@pytest.fixture(scope="session")
+def hatchet(hatchet_env: dict[str, str]) -> Hatchet:
+    """A client of the engine's REST API, to see what the engine knows (workers, runs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in hatchet_env.items():
+            patch.setenv(name, value)
+        return Hatchet()  # the SDK reads its configuration once, here
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +89,13 @@ def _clean_fake(fake_openai: FakeOpenAI) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def cluster_env(hatchet_env: dict[str, str], chroma_server: str, fake_openai: FakeOpenAI) -> dict[str, str]:
-    """What the API and the workers share: the engine, the Chroma server, the embeddings."""
+def cluster_env(
+    hatchet_env: dict[str, str], chroma_server: str, fake_openai: FakeOpenAI, local_roots: str
+) -> dict[str, str]:
+    """What the API and the workers share: the engine, the Chroma server, the embeddings, the folders to index."""
     return {
         **hatchet_env,
+        "REPOCHAT_LOCAL_ROOTS": local_roots,
         "REPOCHAT_JOB_QUEUE": "hatchet",
         "REPOCHAT_CHROMA_URL": chroma_server,
         "REPOCHAT_EMBEDDINGS": "openai",
@@ -84,6 +108,8 @@ def cluster_env(hatchet_env: dict[str, str], chroma_server: str, fake_openai: Fa
 
 @dataclass
 class Worker:
+    name: str
+    """Unique, so that the engine's list of workers tells this one apart."""
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -106,18 +132,18 @@ class Workers:
 
     def start(self, slots: int = 3) -> Worker:
         log = self._folder / f"worker-{len(self._started) + 1}.log"
-        command = shutil.which("repochat", path=str(Path(sys.executable).parent)) or "repochat"
+        name = f"repochat-test-{uuid.uuid4().hex[:8]}"
         env = repochat_env(self._folder / "data", **self._env)
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [command, "worker", "--slots", str(slots)],
+                [repochat_command(), "worker", "--slots", str(slots), "--name", name],
                 env=env,
                 stdout=out,
                 stderr=out,
                 cwd=ROOT,
                 start_new_session=True,
             )
-        worker = Worker(process, log)
+        worker = Worker(name, process, log)
         self._started.append(worker)
         wait_until(lambda: WORKER_READY in worker.text() or process.poll() is not None, 60, "worker start")
         assert process.poll() is None, worker.text()[-3000:]
@@ -159,14 +185,6 @@ def api(serve: ServeFactory, cluster_env: dict[str, str]) -> ApiServer:
 
 
 # -- helpers
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout}s")
-        time.sleep(0.2)
 
 
 def unique(name: str) -> str:
@@ -213,6 +231,14 @@ def chunk_ids(chroma_url: str, collection: str) -> list[str]:
     client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000)
     ids: list[str] = client.get_collection(collection).get(include=[])["ids"]
     return ids
+
+
+def batch_runs_ended(hatchet: Hatchet, job_id: str) -> bool:
+    """Whether the engine has the job's run and all of its batch runs (children) finished."""
+    unfinished = (V1TaskStatus.QUEUED, V1TaskStatus.RUNNING)
+    parent = hatchet.runs.get_status(job_id)
+    children = hatchet.runs.list(parent_task_external_id=job_id, limit=1000).rows
+    return parent not in unfinished and all(child.status not in unfinished for child in children)
 
 
 def copy_corpus(corpus: Path, target: Path) -> Path:
@@ -264,7 +290,7 @@ class TestWithOneWorker:
             assert api.client.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
 
     def test_cancel_keeps_the_previous_version_searchable(
-        self, api: ApiServer, corpus: Path, tmp_path: Path, fake_openai: FakeOpenAI
+        self, api: ApiServer, corpus: Path, tmp_path: Path, fake_openai: FakeOpenAI, hatchet: Hatchet
     ) -> None:
         repo = copy_corpus(corpus, tmp_path / "repo")
         collection = unique("cancel")
@@ -286,10 +312,11 @@ class TestWithOneWorker:
         hits = search(api, "quokka zanzibar paragraph", collection)
         assert hits and all("quokka" not in hit["text"] for hit in hits)
 
-        time.sleep(3)  # batch tasks were cancelled with their job: no more embedding requests
+        wait_until(lambda: batch_runs_ended(hatchet, second), 30, "the job's batch runs ending with it")
         requests = len(fake_openai.embedding_requests)
-        time.sleep(3)
-        assert len(fake_openai.embedding_requests) == requests
+        assert_stays(  # a batch still running on the worker would embed its next files within a second
+            lambda: len(fake_openai.embedding_requests) == requests, 2.5, "an embedding request after the cancel"
+        )
 
     def test_a_failing_embedding_api_is_retried_then_fails_the_job(
         self, api: ApiServer, tmp_path: Path, fake_openai: FakeOpenAI
@@ -340,10 +367,10 @@ def test_a_killed_worker_loses_nothing(
 
 
 def test_two_workers_share_the_batches_of_one_job(
-    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI
+    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI, hatchet: Hatchet
 ) -> None:
     pair = [workers.start(), workers.start()]
-    time.sleep(8)  # both must be known to the scheduler before the job fans out
+    wait_for_workers(hatchet, {worker.name for worker in pair})  # both can be given batches when the job fans out
     add_latency(fake_openai, 0.3)
     done = api.wait_for_job(submit(api, corpus, unique("shared")), timeout=180)
     assert done["state"] == "succeeded", done
@@ -353,11 +380,11 @@ def test_two_workers_share_the_batches_of_one_job(
 
 
 def test_sigterm_lets_running_batches_finish_then_closes_the_worker(
-    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI
+    api: ApiServer, workers: Workers, corpus: Path, fake_openai: FakeOpenAI, hatchet: Hatchet
 ) -> None:
     """SIGTERM is a graceful stop: no new task is taken, running ones finish, the worker exits 0."""
     leaving, staying = workers.start(), workers.start()
-    time.sleep(8)  # both must be known to the scheduler before the job fans out
+    wait_for_workers(hatchet, {leaving.name, staying.name})  # both can be given batches when the job fans out
     add_latency(fake_openai, 0.3)
     job_id = submit(api, corpus, unique("graceful"))
 
