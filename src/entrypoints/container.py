@@ -43,6 +43,7 @@ from entrypoints import resources
 from entrypoints.mcp_tools import RepochatTools
 from entrypoints.metrics import MeteredAnswerGenerator, MeteredEmbedder, MeteredIndexing, MeteredSearch, Metrics
 from entrypoints.settings import Settings
+from entrypoints.source_input import LocalFolders
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -151,6 +152,7 @@ class Container(containers.DeclarativeContainer):
         answer_question=answer_question.provider,
         submit_index_job=submit_index_job.provider,
         get_job=get_job.provider,
+        local_folders=providers.Callable(LocalFolders.for_remote_callers, settings),
     )
 
 

@@ -29,8 +29,7 @@ from domain.jobs import IndexRequest
 from entrypoints import mcp_markdown as md
 from entrypoints.container import Container, running
 from entrypoints.mcp_tools import RepochatTools
-from entrypoints.settings import Settings
-from entrypoints.source_input import LocalFolders, source_spec
+from entrypoints.source_input import source_spec
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.
         A repository already being indexed returns its running job instead of a second one."""
         with _tool_errors():
-            spec = source_spec(source, ref, local=LocalFolders.for_remote_callers(Settings()))
+            spec = source_spec(source, ref, local=tools.local_folders)
             return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection)))
 
     @server.tool(annotations=reading)

@@ -14,6 +14,7 @@ from application.jobs import GetJob, SubmitIndexJob
 from application.reading import ReadIndexedFile
 from application.repositories import ListRepositories, ResolveRepository
 from application.search import SearchDocuments
+from entrypoints.source_input import LocalFolders
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,5 @@ class RepochatTools:
     answer_question: Callable[[], AnswerQuestion]
     submit_index_job: Callable[[], SubmitIndexJob]
     get_job: Callable[[], GetJob]
+    local_folders: LocalFolders
+    """The folders `index_repository` may name: agents are remote callers, steered by what they read."""
