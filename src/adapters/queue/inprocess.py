@@ -133,6 +133,7 @@ class InProcessJobQueue(JobQueue):
         task = self._running.get(job_id)
         if task:
             task.cancel()
+            await asyncio.wait([task])  # a store write in flight lands first: the job writes nothing after
         return await self.get(job_id)
 
     async def ping(self) -> None:

@@ -45,9 +45,17 @@ def open_chroma_server(url: str) -> ClientAPI:
 
 
 async def call_chroma(action: str, function: Callable[[], T]) -> T:
-    """Run a blocking chromadb call in a thread; its failures become `UpstreamUnavailable`."""
+    """Run a blocking chromadb call in a thread; its failures become `UpstreamUnavailable`.
+
+    A thread cannot be stopped, so a cancelled caller waits for its call to finish before the
+    cancellation goes on: once a cancelled job's task is done, nothing it started still writes.
+    """
+    call = asyncio.ensure_future(asyncio.to_thread(function))
     try:
-        return await asyncio.to_thread(function)
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
     except RepochatError:
         raise
     except Exception as e:
