@@ -26,6 +26,7 @@ import chromadb
 import pytest
 from hatchet_sdk import Hatchet, V1TaskStatus
 
+from tests.integration.cluster import job, submit, wait_for_progress
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
 from tests.integration.helpers import (
     ROOT,
@@ -189,33 +190,6 @@ def api(serve: ServeFactory, cluster_env: dict[str, str]) -> ApiServer:
 
 def unique(name: str) -> str:
     return f"hatchet-{name}-{uuid.uuid4().hex[:8]}"
-
-
-def submit(api: ApiServer, source: Path, collection: str) -> str:
-    response = api.client.post("/v1/repositories", json={"source": str(source), "collection": collection})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
-
-
-def job(api: ApiServer, job_id: str) -> dict[str, Any]:
-    response = api.client.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def wait_for_progress(api: ApiServer, job_id: str, files_done: int, timeout: float = 60) -> dict[str, Any]:
-    """The job once at least `files_done` files are indexed and it is still running."""
-    seen: dict[str, Any] = {}
-
-    def reached() -> bool:
-        seen.update(job(api, job_id))
-        assert seen["state"] in ("queued", "running"), seen
-        return bool(seen["progress"]["files_done"] >= files_done)
-
-    wait_until(reached, timeout, f"progress to {files_done} files")
-    return seen
 
 
 def search(api: ApiServer, query: str, collection: str, k: int = 5) -> list[dict[str, Any]]:
