@@ -5,7 +5,7 @@ Adapters implement these; the composition root (entrypoints.container) picks whi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -85,8 +85,16 @@ class VectorIndex(Protocol):
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]: ...
 
     async def query(
-        self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
-    ) -> list[SearchHit]: ...
+        self,
+        collection: str,
+        embedder: str,
+        vector: Sequence[float],
+        k: int,
+        repository: str | None = None,
+        blob_shas: Collection[str] | None = None,
+    ) -> list[SearchHit]:
+        """The k nearest chunks, of `repository` only and of file versions in `blob_shas` only, when given."""
+        ...
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
 

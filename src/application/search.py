@@ -13,11 +13,14 @@ from domain.errors import InvalidInput
 MAX_K = 50
 OVERFETCH = 2
 """Hits of file versions not (or no longer) live are dropped, so ask the index for more."""
+MAX_FILTERED_VERSIONS = 5000
+"""The index is asked for chunks of live file versions only (by blob SHA), so the chunks an index
+job writes before its swap never crowd out live ones; above this many live versions the filter
+would be too large to send, and the search relies on widening alone."""
 WIDENING = 4
 MAX_CANDIDATES = 2000
-"""While an index job writes a new version, its not-yet-live chunks can outrank every live one:
-the search widens its candidate list (x WIDENING per round) until it has k live hits, the
-index has no more, or this bound is reached."""
+"""A blob SHA can be live under one path and not another: the search widens its candidate list
+(x WIDENING per round) until it has k live hits, the index has no more, or this bound is reached."""
 
 
 @dataclass(frozen=True)
@@ -41,30 +44,40 @@ class SearchDocuments:
         if not 1 <= request.k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         collection = validate_collection(request.collection)
+        manifests = await self._live_manifests(collection, request.repository)
+        versions = {sha for manifest in manifests.values() for sha in manifest.files.values()}
+        if not versions:
+            return []
+        live = versions if len(versions) <= MAX_FILTERED_VERSIONS else None
         vector = await self._embedder.embed_query(query)
-        manifests: dict[str, Manifest | None] = {}
         wanted = request.k * OVERFETCH
         while True:
-            candidates = await self._index.query(collection, self._embedder.name, vector, wanted, request.repository)
-            hits = await self._live(collection, candidates, manifests, request.k)
+            candidates = await self._index.query(
+                collection, self._embedder.name, vector, wanted, request.repository, live
+            )
+            hits = _live(candidates, manifests, request.k)
             if len(hits) == request.k or len(candidates) < wanted or wanted >= MAX_CANDIDATES:
                 return hits
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
-    async def _live(
-        self, collection: str, candidates: list[SearchHit], manifests: dict[str, Manifest | None], k: int
-    ) -> list[SearchHit]:
-        """The first k candidates of live file versions, with their commit permalinks."""
-        hits: list[SearchHit] = []
-        for hit in candidates:
-            chunk = hit.chunk
-            if chunk.repository not in manifests:
-                manifests[chunk.repository] = await self._manifests.get(collection, chunk.repository)
-            manifest = manifests[chunk.repository]
-            if manifest is None or not manifest.is_live(chunk.path, chunk.blob_sha):
-                continue
-            url = citation_url(manifest.web_url, manifest.commit, chunk.path, chunk.start_line, chunk.end_line)
-            hits.append(SearchHit(replace(chunk, commit=manifest.commit, url=url), hit.score))
-            if len(hits) == k:
-                break
-        return hits
+    async def _live_manifests(self, collection: str, repository: str | None) -> dict[str, Manifest]:
+        """The live manifest of each repository searched, by repository id."""
+        if repository is not None:
+            manifest = await self._manifests.get(collection, repository)
+            return {repository: manifest} if manifest else {}
+        return {manifest.repository: manifest for _, manifest in await self._manifests.entries(collection)}
+
+
+def _live(candidates: list[SearchHit], manifests: dict[str, Manifest], k: int) -> list[SearchHit]:
+    """The first k candidates of live file versions, with their commit permalinks."""
+    hits: list[SearchHit] = []
+    for hit in candidates:
+        chunk = hit.chunk
+        manifest = manifests.get(chunk.repository)
+        if manifest is None or not manifest.is_live(chunk.path, chunk.blob_sha):
+            continue
+        url = citation_url(manifest.web_url, manifest.commit, chunk.path, chunk.start_line, chunk.end_line)
+        hits.append(SearchHit(replace(chunk, commit=manifest.commit, url=url), hit.score))
+        if len(hits) == k:
+            break
+    return hits

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest
@@ -109,13 +109,20 @@ class InMemoryVectorIndex(VectorIndex):
         return set(ids) & set(self.chunks.get(collection, {}))
 
     async def query(
-        self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
+        self,
+        collection: str,
+        embedder: str,
+        vector: Sequence[float],
+        k: int,
+        repository: str | None = None,
+        blob_shas: Collection[str] | None = None,
     ) -> list[SearchHit]:
         self.queries.append(k)
         scored = [
             SearchHit(chunk, sum(a * b for a, b in zip(vector, stored, strict=True)))
             for chunk, stored in self.chunks.get(collection, {}).values()
-            if repository is None or chunk.repository == repository
+            if (repository is None or chunk.repository == repository)
+            and (blob_shas is None or chunk.blob_sha in blob_shas)
         ]
         return sorted(scored, key=lambda h: -h.score)[:k]
 

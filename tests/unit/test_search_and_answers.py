@@ -85,7 +85,7 @@ async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> N
     assert [c.path for c in events[-1].citations] == ["b.md"]
 
 
-async def test_search_finds_k_live_hits_when_unlive_chunks_outrank_them() -> None:
+async def test_search_asks_the_index_for_live_versions_only() -> None:
     """An index job writes the new version's chunks before the swap: they must not crowd out live hits."""
     files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
     embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
@@ -99,4 +99,20 @@ async def test_search_finds_k_live_hits_when_unlive_chunks_outrank_them() -> Non
     hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("quokka", k=5))
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
+    assert index.queries == [5 * 2]  # one query was enough
+
+
+async def test_search_widens_past_chunks_whose_version_is_live_under_another_path() -> None:
+    files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
+    embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
+    await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
+    live_sha = next(iter(index.chunks["default"].values()))[0].blob_sha
+    copies = [
+        Chunk(f"copy-{n}", SPEC.repository_id, f"moved/{n}.md", live_sha, "", 0, "quokka " * 9, 1, 1) for n in range(40)
+    ]
+    await index.upsert("default", embedder.name, copies, await embedder.embed_documents([c.text for c in copies]))
+
+    hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("quokka", k=5))
+
+    assert len(hits) == 5 and not any(h.chunk.id.startswith("copy-") for h in hits)
     assert index.queries[-1] > 5 * 2  # it had to widen past the first over-fetch

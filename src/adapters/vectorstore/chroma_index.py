@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,17 +88,22 @@ class ChromaVectorIndex(VectorIndex):
         return await call_chroma("look up chunks", find)
 
     async def query(
-        self, collection: str, embedder: str, vector: Sequence[float], k: int, repository: str | None = None
+        self,
+        collection: str,
+        embedder: str,
+        vector: Sequence[float],
+        k: int,
+        repository: str | None = None,
+        blob_shas: Iterable[str] | None = None,
     ) -> list[SearchHit]:
         def search() -> list[SearchHit]:
             target = self._open(collection, embedder, create=False)
             if target is None:
                 return []
-            where: Any = {"repository": repository} if repository else None
             result = target.query(
                 query_embeddings=np.asarray([vector], dtype=np.float32),
                 n_results=k,
-                where=where,
+                where=_where(repository, blob_shas),
                 include=["documents", "metadatas", "distances"],
             )
             ids = result["ids"][0]
@@ -153,6 +158,18 @@ class ChromaVectorIndex(VectorIndex):
 
     async def ping(self) -> None:
         await call_chroma("answer a heartbeat", self._client.heartbeat)
+
+
+def _where(repository: str | None, blob_shas: Iterable[str] | None) -> Any:
+    """Chroma's metadata filter for a query: one repository, and file versions among `blob_shas`."""
+    clauses: list[dict[str, Any]] = []
+    if repository:
+        clauses.append({"repository": repository})
+    if blob_shas is not None:
+        clauses.append({"blob_sha": {"$in": sorted(blob_shas)}})
+    if len(clauses) > 1:
+        return {"$and": clauses}
+    return clauses[0] if clauses else None
 
 
 def _metadata(chunk: Chunk) -> dict[str, str | int]:
