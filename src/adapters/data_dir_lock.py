@@ -31,7 +31,8 @@ class DataDirLock:
                 f"the data folder {self._path.parent} is in use by {holder}. Embedded state belongs to one "
                 "process at a time: while `repochat serve` runs, go through its HTTP API (for example "
                 "`curl -X POST http://127.0.0.1:8000/v1/repositories -H 'content-type: application/json' "
-                '-d \'{"source": "..."}\'`), or stop it, or set REPOCHAT_DATA_DIR to another folder.'
+                '-d \'{"source": "..."}\'`; a local folder must be inside the server\'s REPOCHAT_LOCAL_ROOTS), '
+                "or stop it, or set REPOCHAT_DATA_DIR to another folder."
             ) from None
         handle.seek(0)
         handle.truncate()

@@ -94,7 +94,10 @@ ERROR_STATUS: dict[type[RepochatError], int] = {
 ERROR_MEANINGS: dict[int, str] = {
     400: "Invalid input (an empty query, an unknown source, a bad collection name)",
     401: "No API key was sent (only when REPOCHAT_API_KEYS is set)",
-    403: "The API key is not accepted, or an upstream (GitHub, OpenAI) refused repochat's credentials",
+    403: (
+        "The API key is not accepted, a local folder is outside REPOCHAT_LOCAL_ROOTS, "
+        "or an upstream (GitHub, OpenAI) refused repochat's credentials"
+    ),
     404: "No such repository, job or model",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
