@@ -14,9 +14,10 @@ MAX_K = 50
 OVERFETCH = 2
 """Hits of file versions not (or no longer) live are dropped, so ask the index for more."""
 MAX_FILTERED_VERSIONS = 5000
-"""The index is asked for chunks of live file versions only (by blob SHA), so the chunks an index
-job writes before its swap never crowd out live ones; above this many live versions the filter
-would be too large to send, and the search relies on widening alone."""
+"""When chunks of versions that are not live (an index job writing before its swap) crowd the top,
+the index is asked again for chunks of live file versions only (by blob SHA). A filtered query
+costs several times a plain one, so it is the fallback, not the first try; above this many live
+versions the filter would be too large to send, and the search relies on widening alone."""
 WIDENING = 4
 MAX_CANDIDATES = 2000
 """A blob SHA can be live under one path and not another: the search widens its candidate list
@@ -45,18 +46,22 @@ class SearchDocuments:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         collection = validate_collection(request.collection)
         manifests = await self._live_manifests(collection, request.repository)
-        versions = {sha for manifest in manifests.values() for sha in manifest.files.values()}
-        if not versions:
+        if not manifests:
             return []
-        live = versions if len(versions) <= MAX_FILTERED_VERSIONS else None
         vector = await self._embedder.embed_query(query)
-        wanted = request.k * OVERFETCH
+        wanted, live, filtered = request.k * OVERFETCH, None, False
         while True:
             candidates = await self._index.query(
                 collection, self._embedder.name, vector, wanted, request.repository, live
             )
             hits = _live(candidates, manifests, request.k)
-            if len(hits) == request.k or len(candidates) < wanted or wanted >= MAX_CANDIDATES:
+            if len(hits) == request.k or len(candidates) < wanted:
+                return hits
+            if not filtered:
+                filtered, live = True, _live_versions(manifests)
+                if live is not None:
+                    continue
+            if wanted >= MAX_CANDIDATES:
                 return hits
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
@@ -66,6 +71,12 @@ class SearchDocuments:
             manifest = await self._manifests.get(collection, repository)
             return {repository: manifest} if manifest else {}
         return {manifest.repository: manifest for _, manifest in await self._manifests.entries(collection)}
+
+
+def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:
+    """The blob SHAs of every live file version, or None when there are too many to filter by."""
+    versions = {sha for manifest in manifests.values() for sha in manifest.files.values()}
+    return versions if 0 < len(versions) <= MAX_FILTERED_VERSIONS else None
 
 
 def _live(candidates: list[SearchHit], manifests: dict[str, Manifest], k: int) -> list[SearchHit]:

@@ -59,6 +59,11 @@ async def test_query_filters_by_repository_and_tolerates_a_missing_collection(cl
     assert [h.chunk.repository for h in await index.query(collection, embedder.name, vector, 5, "b/two")] == ["b/two"]
     assert await index.query("never-created", embedder.name, vector, 5) == []
 
+    only_sha2 = await index.query(collection, embedder.name, vector, 5, blob_shas={"sha2"})
+    assert [h.chunk.id for h in only_sha2] == ["id-2"]
+    both = await index.query(collection, embedder.name, vector, 5, "a/one", blob_shas={"sha1", "sha2"})
+    assert [h.chunk.id for h in both] == ["id-1"]
+
 
 async def test_a_collection_refuses_vectors_of_another_embedder(client: ClientAPI) -> None:
     index = ChromaVectorIndex(client)
