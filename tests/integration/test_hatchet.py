@@ -26,7 +26,7 @@ import chromadb
 import pytest
 from hatchet_sdk import Hatchet, V1TaskStatus
 
-from tests.integration.cluster import job, submit, wait_for_progress
+from tests.integration.cluster import WORKER_READY, hatchet_dev_env, job, private_namespace, submit, wait_for_progress
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
 from tests.integration.helpers import (
     ROOT,
@@ -45,7 +45,6 @@ EMBEDDINGS = "/v1/embeddings"
 FILES_PER_TASK = 8
 JOBS_IN_PARALLEL = 2
 """Small, so that workers with 3 slots (a parent and two batches) are allowed."""
-WORKER_READY = "waiting for tasks"
 
 
 @pytest.fixture(scope="session")
@@ -55,16 +54,7 @@ def hatchet_env() -> dict[str, str]:
     With a namespace of this session's own: the SDK prefixes workflow and worker names with it, so
     workers of another test run on the same engine never take this run's tasks, nor these workers its.
     """
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "hatchet-dev.sh"), "env"], capture_output=True, text=True, timeout=30
-    )
-    if result.returncode != 0:
-        message = f"no Hatchet engine (run scripts/hatchet-dev.sh up): {result.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    lines = [line.removeprefix("export ") for line in result.stdout.splitlines() if line.startswith("export ")]
-    return {**dict(line.split("=", 1) for line in lines), "HATCHET_CLIENT_NAMESPACE": f"t{uuid.uuid4().hex[:10]}"}
+    return {**hatchet_dev_env(), **private_namespace()}
 
 
 @pytest.fixture(scope="session")
