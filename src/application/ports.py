@@ -5,7 +5,7 @@ Adapters implement these; the composition root (entrypoints.container) picks whi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -108,6 +108,16 @@ class VectorIndex(Protocol):
 
     async def ping(self) -> None:
         """Raise UpstreamUnavailable when the store cannot be reached."""
+        ...
+
+
+class KeywordIndex(Protocol):
+    """BM25 over the terms of stored chunks, for the keyword leg of search."""
+
+    async def query(
+        self, collection: str, terms: Sequence[str], k: int, live: Mapping[str, Manifest]
+    ) -> list[SearchHit]:
+        """The k best chunks for `terms`, of the file versions `live` (repository -> manifest) names only."""
         ...
 
 

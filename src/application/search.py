@@ -9,6 +9,7 @@ from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput
+from domain.retrieval import RetrievalMode
 
 MAX_K = 50
 OVERFETCH = 2
@@ -30,6 +31,8 @@ class SearchRequest:
     k: int = 5
     collection: str = DEFAULT_COLLECTION
     repository: str | None = None
+    mode: RetrievalMode | None = None
+    """None: the configured default (REPOCHAT_RETRIEVAL)."""
 
 
 class SearchDocuments:

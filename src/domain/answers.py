@@ -12,7 +12,12 @@ from domain.documents import Chunk
 class SearchHit:
     chunk: Chunk
     score: float
-    """Cosine similarity of query and passage, from -1 to 1 (higher is closer)."""
+    """The ranking score of the retrieval mode (higher is better): cosine similarity for dense,
+    BM25 for keyword, the fused reciprocal-rank score for hybrid. Comparable within one result only."""
+    similarity: float | None = None
+    """Cosine similarity of query and passage (-1 to 1), when the dense leg scored this passage."""
+    keyword_score: float | None = None
+    """BM25 score of the passage, when the keyword leg matched it."""
 
 
 @dataclass(frozen=True)
