@@ -33,6 +33,8 @@ class SearchRequest:
     repository: str | None = None
     mode: RetrievalMode | None = None
     """None: the configured default (REPOCHAT_RETRIEVAL)."""
+    keyword_context: str = ""
+    """More text whose terms join the keyword leg's query only (earlier turns of a conversation)."""
 
 
 class SearchDocuments:
