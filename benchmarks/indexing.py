@@ -41,6 +41,7 @@ from chromadb.config import Settings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from adapters.embeddings.hashing import HashingEmbedder
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
@@ -180,7 +181,9 @@ class Repochat:
 def build_repochat(client: ClientAPI, embedder: Embedder, spec: SourceSpec) -> Repochat:
     index, manifests = ChromaVectorIndex(client), ChromaManifestStore(client)
     indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests)
-    return Repochat(indexer, SearchDocuments(embedder, index, manifests), IndexRequest(spec, COLLECTION))
+    return Repochat(
+        indexer, SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)), IndexRequest(spec, COLLECTION)
+    )
 
 
 async def repochat_index(repochat: Repochat) -> tuple[Rate, IndexResult]:

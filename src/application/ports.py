@@ -102,6 +102,10 @@ class VectorIndex(Protocol):
         """Every chunk of `repository` in `collection`, live or not (an unfinished job's too)."""
         ...
 
+    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
+        ...
+
     async def collections(self) -> list[str]:
         """The names of the collections that hold chunks."""
         ...
@@ -115,9 +119,10 @@ class KeywordIndex(Protocol):
     """BM25 over the terms of stored chunks, for the keyword leg of search."""
 
     async def query(
-        self, collection: str, terms: Sequence[str], k: int, live: Mapping[str, Manifest]
+        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
     ) -> list[SearchHit]:
-        """The k best chunks for `terms`, of the file versions `live` (repository -> manifest) names only."""
+        """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
+        names only."""
         ...
 
 

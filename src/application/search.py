@@ -1,17 +1,30 @@
-"""Search the live version of indexed repositories."""
+"""Search the live version of indexed repositories: dense, keyword, or both fused (hybrid).
+
+Each leg returns chunks of live file versions only, best first; hybrid fuses the two rankings
+by reciprocal rank fusion, and the top hits are then capped per file so one page cannot fill
+them (domain.ranking). Hits leave with the permalink of the live commit they belong to.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
-from application.ports import Embedder, ManifestStore, VectorIndex
+from application.ports import Embedder, KeywordIndex, ManifestStore, VectorIndex
 from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput
-from domain.retrieval import RetrievalMode
+from domain.keywords import keyword_terms
+from domain.ranking import limit_per_file, reciprocal_rank_fusion
+from domain.retrieval import RetrievalMode, RetrievalPolicy
 
 MAX_K = 50
+CANDIDATES_PER_HIT = 4
+MIN_CANDIDATES = 30
+"""Each leg ranks this many live chunks (at least), so fusion and the per-file cap have room to work."""
+CONTEXT_WEIGHT = 0.5
+"""The weight of a keyword_context term (earlier turns) beside a term of the query itself."""
 OVERFETCH = 2
 """Hits of file versions not (or no longer) live are dropped, so ask the index for more."""
 MAX_FILTERED_VERSIONS = 5000
@@ -22,7 +35,7 @@ versions the filter would be too large to send, and the search relies on widenin
 WIDENING = 4
 MAX_CANDIDATES = 2000
 """A blob SHA can be live under one path and not another: the search widens its candidate list
-(x WIDENING per round) until it has k live hits, the index has no more, or this bound is reached."""
+(x WIDENING per round) until it has enough live hits, the index has no more, or this bound is reached."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +51,19 @@ class SearchRequest:
 
 
 class SearchDocuments:
-    def __init__(self, embedder: Embedder, index: VectorIndex, manifests: ManifestStore) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        manifests: ManifestStore,
+        keywords: KeywordIndex,
+        policy: RetrievalPolicy | None = None,
+    ) -> None:
         self._embedder = embedder
         self._index = index
         self._manifests = manifests
+        self._keywords = keywords
+        self._policy = policy or RetrievalPolicy()
 
     async def execute(self, request: SearchRequest) -> list[SearchHit]:
         query = request.query.strip()
@@ -53,22 +75,48 @@ class SearchDocuments:
         manifests = await self._live_manifests(collection, request.repository)
         if not manifests:
             return []
-        vector = await self._embedder.embed_query(query)
-        wanted, live, filtered = request.k * OVERFETCH, None, False
-        while True:
-            candidates = await self._index.query(
-                collection, self._embedder.name, vector, wanted, request.repository, live
+        policy, mode = self._policy, request.mode or self._policy.mode
+        depth = max(request.k * CANDIDATES_PER_HIT, MIN_CANDIDATES)
+        dense, keyword = await asyncio.gather(
+            self._dense(query, collection, request.repository, manifests, depth)
+            if mode != RetrievalMode.KEYWORD
+            else _nothing(),
+            self._keyword(query, request.keyword_context, collection, manifests, depth)
+            if mode != RetrievalMode.DENSE
+            else _nothing(),
+        )
+        if mode == RetrievalMode.HYBRID:
+            ranked = reciprocal_rank_fusion(
+                [dense, keyword], [policy.dense_weight, policy.keyword_weight], policy.rrf_k
             )
-            hits = _live(candidates, manifests, request.k)
-            if len(hits) == request.k or len(candidates) < wanted:
-                return hits
+        else:
+            ranked = dense or keyword
+        return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]
+
+    async def _dense(
+        self, query: str, collection: str, repository: str | None, manifests: dict[str, Manifest], depth: int
+    ) -> list[SearchHit]:
+        """The `depth` nearest live chunks, with their cosine similarity."""
+        vector = await self._embedder.embed_query(query)
+        wanted, live, filtered = depth * OVERFETCH, None, False
+        while True:
+            candidates = await self._index.query(collection, self._embedder.name, vector, wanted, repository, live)
+            hits = _live(candidates, manifests, depth)
+            if len(hits) == depth or len(candidates) < wanted:
+                return [replace(hit, similarity=hit.score) for hit in hits]
             if not filtered:
                 filtered, live = True, _live_versions(manifests)
                 if live is not None:
                     continue
             if wanted >= MAX_CANDIDATES:
-                return hits
+                return [replace(hit, similarity=hit.score) for hit in hits]
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
+
+    async def _keyword(
+        self, query: str, context: str, collection: str, manifests: dict[str, Manifest], depth: int
+    ) -> list[SearchHit]:
+        terms = dict.fromkeys(keyword_terms(context), CONTEXT_WEIGHT) | dict.fromkeys(keyword_terms(query), 1.0)
+        return await self._keywords.query(collection, terms, depth, manifests)
 
     async def _live_manifests(self, collection: str, repository: str | None) -> dict[str, Manifest]:
         """The live manifest of each repository searched, by repository id."""
@@ -78,6 +126,10 @@ class SearchDocuments:
         return {manifest.repository: manifest for _, manifest in await self._manifests.entries(collection)}
 
 
+async def _nothing() -> list[SearchHit]:
+    return []
+
+
 def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:
     """The blob SHAs of every live file version, or None when there are too many to filter by."""
     versions = {sha for manifest in manifests.values() for sha in manifest.files.values()}
@@ -85,15 +137,19 @@ def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:
 
 
 def _live(candidates: list[SearchHit], manifests: dict[str, Manifest], k: int) -> list[SearchHit]:
-    """The first k candidates of live file versions, with their commit permalinks."""
+    """The first k candidates of live file versions."""
     hits: list[SearchHit] = []
     for hit in candidates:
-        chunk = hit.chunk
-        manifest = manifests.get(chunk.repository)
-        if manifest is None or not manifest.is_live(chunk.path, chunk.blob_sha):
-            continue
-        url = citation_url(manifest.web_url, manifest.commit, chunk.path, chunk.start_line, chunk.end_line)
-        hits.append(SearchHit(replace(chunk, commit=manifest.commit, url=url), hit.score))
-        if len(hits) == k:
-            break
+        manifest = manifests.get(hit.chunk.repository)
+        if manifest is not None and manifest.is_live(hit.chunk.path, hit.chunk.blob_sha):
+            hits.append(hit)
+            if len(hits) == k:
+                break
     return hits
+
+
+def _cited(hit: SearchHit, manifests: dict[str, Manifest]) -> SearchHit:
+    """The hit with the live commit and the permalink of its lines."""
+    chunk, manifest = hit.chunk, manifests[hit.chunk.repository]
+    url = citation_url(manifest.web_url, manifest.commit, chunk.path, chunk.start_line, chunk.end_line)
+    return replace(hit, chunk=replace(chunk, commit=manifest.commit, url=url))

@@ -40,6 +40,7 @@ from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.errors import RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState
+from domain.retrieval import RetrievalMode
 
 log = logging.getLogger(__name__)
 
@@ -283,13 +284,13 @@ class MeteredSearch(SearchDocuments):
     A subclass only because the use cases built on search (AnswerQuestion, StreamAnswer) take a
     SearchDocuments: it keeps none of the parent's state and sends every search to `search`."""
 
-    def __init__(self, search: SearchDocuments, metrics: Metrics, mode: str) -> None:
+    def __init__(self, search: SearchDocuments, metrics: Metrics, default_mode: RetrievalMode) -> None:
         self._search = search
         self._metrics = metrics
-        self._mode = mode
+        self._default_mode = default_mode
 
     async def execute(self, request: SearchRequest) -> list[SearchHit]:
-        with timed(self._metrics.search_seconds, mode=self._mode):
+        with timed(self._metrics.search_seconds, mode=(request.mode or self._default_mode).value):
             return await self._search.execute(request)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from adapters.data_dir_lock import DataDirLock
 from adapters.embeddings.hashing import HashingEmbedder
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_client import open_embedded_chroma
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
@@ -51,7 +52,7 @@ async def test_change_delete_add_reembed_exactly_the_changes(tmp_path: Path) -> 
     client = open_embedded_chroma(tmp_path / "state", lock)
     embedder, index, manifests = CountingEmbedder(), ChromaVectorIndex(client), ChromaManifestStore(client)
     indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests)
-    search = SearchDocuments(embedder, index, manifests)
+    search = SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index))
     request = IndexRequest(source_spec(str(folder)))
 
     first = await indexer.execute(request)
@@ -89,7 +90,9 @@ async def test_searching_gives_permanent_file_citations(tmp_path: Path, corpus: 
     embedder, index, manifests = HashingEmbedder(), ChromaVectorIndex(client), ChromaManifestStore(client)
     spec = source_spec(str(corpus / "tutorial"), include=["query-params*.md"])
     await IndexRepository([LocalFolderSource()], embedder, index, manifests).execute(IndexRequest(spec))
-    hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("optional query parameters"))
+    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+        SearchRequest("optional query parameters")
+    )
     assert hits and all(h.chunk.path.startswith("query-params") for h in hits)
     top = hits[0].chunk
     assert top.url == f"{(corpus / 'tutorial').resolve().as_uri()}/{top.path}#L{top.start_line}-L{top.end_line}"

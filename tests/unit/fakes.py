@@ -91,22 +91,24 @@ def _letters(text: str) -> list[float]:
 
 class InMemoryVectorIndex(VectorIndex):
     def __init__(self) -> None:
-        self.chunks: dict[str, dict[str, tuple[Chunk, list[float]]]] = {}
+        self.records: dict[str, dict[str, tuple[Chunk, list[float]]]] = {}
         self.upserted: list[str] = []
         self.deleted: list[str] = []
         self.queries: list[int] = []
         """The number of candidates each query asked for."""
+        self.chunk_reads: list[tuple[str, frozenset[str] | None]] = []
+        """(repository, blob SHAs or None for all) of each read of stored chunks."""
 
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
-        store = self.chunks.setdefault(collection, {})
+        store = self.records.setdefault(collection, {})
         for chunk, vector in zip(chunks, vectors, strict=True):
             store[chunk.id] = (chunk, list(vector))
             self.upserted.append(chunk.id)
 
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
-        return set(ids) & set(self.chunks.get(collection, {}))
+        return set(ids) & set(self.records.get(collection, {}))
 
     async def query(
         self,
@@ -120,7 +122,7 @@ class InMemoryVectorIndex(VectorIndex):
         self.queries.append(k)
         scored = [
             SearchHit(chunk, sum(a * b for a, b in zip(vector, stored, strict=True)))
-            for chunk, stored in self.chunks.get(collection, {}).values()
+            for chunk, stored in self.records.get(collection, {}).values()
             if (repository is None or chunk.repository == repository)
             and (blob_shas is None or chunk.blob_sha in blob_shas)
         ]
@@ -128,21 +130,26 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None:
         for chunk_id in ids:
-            if self.chunks.get(collection, {}).pop(chunk_id, None):
+            if self.records.get(collection, {}).pop(chunk_id, None):
                 self.deleted.append(chunk_id)
 
     async def ping(self) -> None:
         return None
 
     async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
-        stored = self.chunks.get(collection, {}).values()
+        stored = self.records.get(collection, {}).values()
         return [StoredChunk(c.id, c.path, c.blob_sha) for c, _ in stored if c.repository == repository]
 
+    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        self.chunk_reads.append((repository, None if blob_shas is None else frozenset(blob_shas)))
+        stored = self.records.get(collection, {}).values()
+        return [c for c, _ in stored if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)]
+
     async def collections(self) -> list[str]:
-        return sorted(self.chunks)
+        return sorted(self.records)
 
     def paths(self, collection: str = "default") -> set[str]:
-        return {chunk.path for chunk, _ in self.chunks.get(collection, {}).values()}
+        return {chunk.path for chunk, _ in self.records.get(collection, {}).values()}
 
 
 class InMemoryManifestStore(ManifestStore):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.jobs import IndexRequest
@@ -37,7 +38,9 @@ class World:
         return IndexRepository([self.source], embedder or self.embedder, self.index, self.manifests)
 
     async def search(self, query: str, k: int = 10) -> list[str]:
-        hits = await SearchDocuments(self.embedder, self.index, self.manifests).execute(SearchRequest(query, k))
+        hits = await SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index)).execute(
+            SearchRequest(query, k)
+        )
         return [h.chunk.text for h in hits]
 
 
@@ -124,12 +127,12 @@ async def test_a_retried_write_is_idempotent_and_reuses_stored_chunks() -> None:
     plan = await indexer.plan(REQUEST)
     assert plan.diff is not None
     first = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
-    ids_after_first = set(world.index.chunks["default"])
+    ids_after_first = set(world.index.records["default"])
 
     retry = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
 
     assert retry.chunks_written == 0 and retry.embedding_calls == 0
-    assert set(world.index.chunks["default"]) == ids_after_first
+    assert set(world.index.records["default"]) == ids_after_first
     assert retry.chunk_counts == first.chunk_counts
 
 
@@ -173,17 +176,17 @@ async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> 
     plan = await indexer.plan(REQUEST)
     assert plan.diff is not None
     await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)  # then cancelled: no finalize
-    orphans = set(world.index.chunks["default"])
+    orphans = set(world.index.records["default"])
     world.source.files = {"guide.md": FILES["guide.md"], "new.md": "# New\n\nA narwhal appears.\n"}
 
     result = await world.indexer().execute(REQUEST)
 
     manifest = await world.manifests.get("default", SPEC.repository_id)
     assert manifest is not None
-    stored = world.index.chunks["default"].values()
+    stored = world.index.records["default"].values()
     assert {(c.path, c.blob_sha) for c, _ in stored} == set(manifest.files.items())
     assert len(stored) == manifest.chunk_total
-    assert result.chunks_deleted == len(orphans - set(world.index.chunks["default"])) > 0
+    assert result.chunks_deleted == len(orphans - set(world.index.records["default"])) > 0
 
 
 async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -> None:
@@ -195,14 +198,14 @@ async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -
     with pytest.raises(RuntimeError):
         await failing.execute(REQUEST)  # after writing the chunks of one file
     before = await world.manifests.get("default", SPEC.repository_id)
-    assert before is not None and len(world.index.chunks["default"]) > before.chunk_total
+    assert before is not None and len(world.index.records["default"]) > before.chunk_total
     world.source.files["new.md"] = "# New\n\nA capybara appears.\n"
 
     await world.indexer().execute(REQUEST)
 
     manifest = await world.manifests.get("default", SPEC.repository_id)
     assert manifest is not None
-    assert {(c.path, c.blob_sha) for c, _ in world.index.chunks["default"].values()} == set(manifest.files.items())
+    assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(manifest.files.items())
 
 
 async def test_the_sweep_leaves_other_repositories_alone() -> None:
@@ -211,8 +214,8 @@ async def test_the_sweep_leaves_other_repositories_alone() -> None:
     plan = await world.indexer().plan(other)
     assert plan.diff is not None
     await world.indexer().write(other, plan.snapshot, plan.diff.to_index)  # an unfinished job of /other
-    unfinished = set(world.index.chunks["default"])
+    unfinished = set(world.index.records["default"])
 
     await world.indexer().execute(REQUEST)
 
-    assert unfinished <= set(world.index.chunks["default"])
+    assert unfinished <= set(world.index.records["default"])

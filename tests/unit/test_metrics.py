@@ -12,11 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.ports import NO_OPTIONS, GenerationEnd, GenerationOptions, ProgressReporter, TokenUsage
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.errors import InvalidInput, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
+from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from entrypoints.metrics import (
     MeteredAnswerGenerator,
@@ -139,15 +141,18 @@ async def test_a_stream_its_reader_leaves_early_is_counted_as_cancelled() -> Non
 
 async def test_the_metered_search_times_each_search_by_mode_and_outcome() -> None:
     metrics = Metrics()
-    search = MeteredSearch(SearchDocuments(RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()),
-                           metrics, "dense")  # fmt: skip
+    index = InMemoryVectorIndex()
+    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
+    search = MeteredSearch(searching, metrics, RetrievalMode.HYBRID)
 
     assert await search.execute(SearchRequest("anything")) == []
+    assert await search.execute(SearchRequest("anything", mode=RetrievalMode.KEYWORD)) == []
     with pytest.raises(InvalidInput):
         await search.execute(SearchRequest("  "))
 
-    assert value(metrics, "repochat_search_seconds_count", mode="dense", outcome="ok") == 1
-    assert value(metrics, "repochat_search_seconds_count", mode="dense", outcome="error") == 1
+    assert value(metrics, "repochat_search_seconds_count", mode="hybrid", outcome="ok") == 1
+    assert value(metrics, "repochat_search_seconds_count", mode="keyword", outcome="ok") == 1
+    assert value(metrics, "repochat_search_seconds_count", mode="hybrid", outcome="error") == 1
 
 
 # -- index jobs

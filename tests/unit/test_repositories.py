@@ -38,10 +38,10 @@ async def test_forget_removes_the_manifest_and_every_chunk_of_one_collection(
     manifests, index = indexed
     forgotten = await ForgetRepository(manifests, index).execute(SPEC.repository_id, "other")
     assert [r.collection for r in forgotten] == ["other"]
-    assert index.chunks["other"] == {} and index.chunks["default"]
+    assert index.records["other"] == {} and index.records["default"]
     assert [c for c, _ in await manifests.entries()] == ["default"]
     await ForgetRepository(manifests, index).execute(SPEC.repository_id)
-    assert index.chunks["default"] == {} and await manifests.entries() == []
+    assert index.records["default"] == {} and await manifests.entries() == []
     with pytest.raises(NotFound):
         await ForgetRepository(manifests, index).execute(SPEC.repository_id)
 
@@ -58,11 +58,11 @@ async def test_a_repository_never_fully_indexed_can_be_forgotten_in_every_collec
     manifests, index = InMemoryManifestStore(), InMemoryVectorIndex()
     await unfinished_index(index, manifests, IndexRequest(SPEC))
     await unfinished_index(index, manifests, IndexRequest(SPEC, "other"))
-    assert await manifests.entries() == [] and index.chunks["default"] and index.chunks["other"]
+    assert await manifests.entries() == [] and index.records["default"] and index.records["other"]
 
     forgotten = await ForgetRepository(manifests, index).execute(SPEC.repository_id)
 
-    assert forgotten == [] and index.chunks == {"default": {}, "other": {}}
+    assert forgotten == [] and index.records == {"default": {}, "other": {}}
     with pytest.raises(NotFound):
         await ForgetRepository(manifests, index).execute(SPEC.repository_id)
 
@@ -77,8 +77,8 @@ async def test_forget_removes_what_an_unfinished_reindex_wrote_beside_the_manife
 
     await ForgetRepository(manifests, index).execute(SPEC.repository_id, "default")
 
-    assert {c.repository for c, _ in index.chunks["default"].values()} == {other.repository_id}
-    assert index.chunks["other"] and [c for c, _ in await manifests.entries()] == ["other"]
+    assert {c.repository for c, _ in index.records["default"].values()} == {other.repository_id}
+    assert index.records["other"] and [c for c, _ in await manifests.entries()] == ["other"]
 
 
 async def test_forget_checks_the_collection_name() -> None:

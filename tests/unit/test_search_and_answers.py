@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.answering import NOTHING_FOUND, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
 from application.indexing import IndexRepository
-from application.search import SearchDocuments, SearchRequest
+from application.search import MIN_CANDIDATES, OVERFETCH, SearchDocuments, SearchRequest
 from domain.answers import ChatTurn
 from domain.documents import Chunk
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest
+from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import (
     FakeSource,
@@ -28,7 +30,7 @@ async def search() -> SearchDocuments:
     files = {"a.md": "# Alpha\n\nquokka quokka\n", "b.md": "# Beta\n\nzebra zebra\n"}
     embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
     await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
-    return SearchDocuments(embedder, index, manifests)
+    return SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index))
 
 
 async def test_search_returns_citable_hits_of_the_live_version(search: SearchDocuments) -> None:
@@ -66,7 +68,8 @@ async def test_answer_passes_hits_and_history_to_the_generator(search: SearchDoc
 
 async def test_nothing_indexed_answers_without_calling_the_generator() -> None:
     generator = ScriptedGenerator()
-    empty = SearchDocuments(RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore())
+    index = InMemoryVectorIndex()
+    empty = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
     answer = await AnswerQuestion(empty, generator).execute(AskRequest("anything?"))
     assert answer.text == NOTHING_FOUND and answer.citations == () and generator.calls == []
 
@@ -92,27 +95,33 @@ async def test_search_asks_the_index_for_live_versions_only() -> None:
     await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
     pending = [
         Chunk(f"new-{n}", SPEC.repository_id, f"doc{n % 6}.md", f"next-{n}", "", 0, "quokka " * 9, 1, 1)
-        for n in range(40)
+        for n in range(200)
     ]
     await index.upsert("default", embedder.name, pending, await embedder.embed_documents([c.text for c in pending]))
 
-    hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("quokka", k=5))
+    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+        SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
+    )
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
-    assert index.queries == [5 * 2, 5 * 2]  # a plain query came back crowded, then one of live versions only
+    wanted = MIN_CANDIDATES * OVERFETCH
+    assert index.queries == [wanted, wanted]  # a plain query came back crowded, then one of live versions only
 
 
 async def test_search_widens_past_chunks_whose_version_is_live_under_another_path() -> None:
     files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
     embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
     await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
-    live_sha = next(iter(index.chunks["default"].values()))[0].blob_sha
+    live_sha = next(iter(index.records["default"].values()))[0].blob_sha
     copies = [
-        Chunk(f"copy-{n}", SPEC.repository_id, f"moved/{n}.md", live_sha, "", 0, "quokka " * 9, 1, 1) for n in range(40)
+        Chunk(f"copy-{n}", SPEC.repository_id, f"moved/{n}.md", live_sha, "", 0, "quokka " * 9, 1, 1)
+        for n in range(400)
     ]
     await index.upsert("default", embedder.name, copies, await embedder.embed_documents([c.text for c in copies]))
 
-    hits = await SearchDocuments(embedder, index, manifests).execute(SearchRequest("quokka", k=5))
+    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+        SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
+    )
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("copy-") for h in hits)
-    assert index.queries[-1] > 5 * 2  # it had to widen past the first over-fetch
+    assert index.queries[-1] > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch

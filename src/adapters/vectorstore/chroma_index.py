@@ -20,7 +20,9 @@ from domain.errors import Conflict
 WRITE_BATCH = 1000
 """Chroma caps how many records one call may carry; stay well below."""
 READ_PAGE = 5000
-"""Records per page when listing a repository's chunks (metadata only)."""
+"""Records per page when listing a repository's chunks."""
+VERSIONS_PER_READ = 500
+"""Blob SHAs per `$in` filter when reading the chunks of chosen file versions."""
 
 
 class ChromaVectorIndex(VectorIndex):
@@ -149,6 +151,29 @@ class ChromaVectorIndex(VectorIndex):
 
         return await call_chroma("list a repository's chunks", list_chunks)
 
+    async def chunks(self, collection: str, repository: str, blob_shas: Iterable[str] | None = None) -> list[Chunk]:
+        groups = [None] if blob_shas is None else _groups(sorted(blob_shas), VERSIONS_PER_READ)
+
+        def read() -> list[Chunk]:
+            target = self._open(collection, None, create=False)
+            chunks: list[Chunk] = []
+            for group in groups if target is not None else []:
+                assert target is not None
+                where, read_before = _where(repository, group), len(chunks)
+                while True:
+                    offset = len(chunks) - read_before
+                    page = target.get(where=where, include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
+                    documents = page["documents"] or []
+                    metadatas = page["metadatas"] or []
+                    chunks.extend(
+                        _chunk(i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True)
+                    )
+                    if len(page["ids"]) < READ_PAGE:
+                        break
+            return chunks
+
+        return await call_chroma("read a repository's chunks", read)
+
     async def collections(self) -> list[str]:
         def names() -> list[str]:
             # Every collection repochat writes chunks to is labelled with its embedder (the manifests' is not).
@@ -158,6 +183,10 @@ class ChromaVectorIndex(VectorIndex):
 
     async def ping(self) -> None:
         await call_chroma("answer a heartbeat", self._client.heartbeat)
+
+
+def _groups(items: list[str], size: int) -> list[list[str] | None]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _where(repository: str | None, blob_shas: Iterable[str] | None) -> Any:

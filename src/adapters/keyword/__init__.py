@@ -1,0 +1,1 @@
+"""Keyword indexes: the BM25 leg of search (port KeywordIndex)."""

@@ -1,0 +1,69 @@
+"""Keyword terms: how text becomes the terms the BM25 leg of search matches on.
+
+People ask with identifiers (`model_validator`, `useEffect`, `pathlib.Path.glob`, `--reload`,
+`UV_INDEX_URL`, `docs/tutorial/index.md`) as often as with words. Each compound token yields
+itself whole (lower-cased, so an exact identifier is a rare, strongly weighted term) and its
+parts, split at `_ . - /` and at camelCase humps (so `useEffect` also matches "use the effect").
+Parts are lower-cased, English stop words dropped, and plural and verb endings stripped lightly
+("parameters" matches "parameter"); whole identifiers are never stemmed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"-{0,2}[A-Za-z0-9_][A-Za-z0-9_]*(?:[./:-][A-Za-z0-9_]+)*")
+_SEPARATORS = re.compile(r"[_./:-]+")
+_HUMPS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
+)
+
+
+def keyword_terms(text: str) -> list[str]:
+    """The terms of `text` in order, repeats kept (BM25 counts them)."""
+    terms: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        pieces = _parts(token.lstrip("-"))
+        whole = token.lower()
+        if (len(pieces) > 1 or token.startswith("-")) and len(whole.strip("-")) > 1:
+            terms.append(whole)
+        terms.extend(stem(p) for p in pieces if _keep(p))
+    return terms
+
+
+def _parts(token: str) -> list[str]:
+    pieces: list[str] = []
+    for piece in _SEPARATORS.split(token):
+        pieces.extend(h.lower() for h in _HUMPS.findall(piece))
+    return pieces
+
+
+def _keep(part: str) -> bool:
+    return part not in STOP_WORDS and (len(part) > 1 or part.isdigit())
+
+
+def stem(word: str) -> str:
+    """A light English suffix stripper (plurals, -ing, -ed), conservative so identifiers survive."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if word.endswith(suffix):
+            return word[: -len(suffix)] + replacement
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            base = word[: -len(suffix)]
+            if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]  # "running" -> "run"
+            return base
+    return word

@@ -1,0 +1,121 @@
+"""InMemoryBm25Index and hybrid search over recording fakes: the keyword leg follows the manifests."""
+
+from __future__ import annotations
+
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from application.indexing import IndexRepository
+from application.search import SearchDocuments, SearchRequest
+from domain.documents import Chunk
+from domain.jobs import IndexRequest
+from domain.retrieval import RetrievalMode, RetrievalPolicy
+from domain.sources import SourceKind, SourceSpec
+from tests.unit.fakes import FakeSource, InMemoryManifestStore, InMemoryVectorIndex, RecordingEmbedder
+
+SPEC = SourceSpec(SourceKind.LOCAL, "/repo")
+KEYWORD = RetrievalMode.KEYWORD
+FILES = {
+    "settings.md": "# Settings\n\nSet UV_INDEX_URL to use another package index.\n",
+    "server.md": "# Server\n\nStart the server with --reload while you develop.\n",
+    "models.md": "# Models\n\nA model_validator runs after field validation.\n",
+}
+
+
+class World:
+    def __init__(self, files: dict[str, str], policy: RetrievalPolicy | None = None) -> None:
+        self.source = FakeSource(files)
+        self.embedder, self.index, self.manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
+        self.keywords = InMemoryBm25Index(self.index)
+        self.search = SearchDocuments(self.embedder, self.index, self.manifests, self.keywords, policy)
+
+    async def index_files(self) -> None:
+        await IndexRepository([self.source], self.embedder, self.index, self.manifests).execute(IndexRequest(SPEC))
+
+    async def paths(self, query: str, mode: RetrievalMode = RetrievalMode.KEYWORD, k: int = 3) -> list[str]:
+        return [hit.chunk.path for hit in await self.search.execute(SearchRequest(query, k, mode=mode))]
+
+
+async def test_keyword_mode_finds_identifiers_and_flags() -> None:
+    world = World(FILES)
+    await world.index_files()
+
+    assert (await world.paths("UV_INDEX_URL"))[0] == "settings.md"
+    assert (await world.paths("--reload"))[0] == "server.md"
+    assert (await world.paths("what does model_validator do"))[0] == "models.md"
+    hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=RetrievalMode.KEYWORD))
+    assert hits[0].keyword_score is not None and hits[0].similarity is None
+    assert hits[0].chunk.url.startswith("file:///fake/settings.md#L")
+
+
+async def test_a_changed_file_loses_its_old_keyword_hits_and_a_deleted_one_all_of_them() -> None:
+    world = World(FILES)
+    await world.index_files()
+    assert await world.paths("model_validator") == ["models.md"]
+
+    world.source.files["models.md"] = "# Models\n\nA field_validator checks one field.\n"
+    del world.source.files["server.md"]
+    await world.index_files()
+
+    texts = [hit.chunk.text for hit in await world.search.execute(SearchRequest("model_validator", mode=KEYWORD))]
+    assert texts and not any("model_validator" in text for text in texts)  # only the new version matches
+    assert await world.paths("field_validator") == ["models.md"]
+    assert await world.paths("--reload") == []
+
+
+async def test_an_unchanged_manifest_reads_nothing_and_a_change_reads_only_new_versions() -> None:
+    world = World(FILES)
+    await world.index_files()
+    await world.paths("index")
+    await world.paths("server")
+    assert world.index.chunk_reads == [(SPEC.repository_id, None)]  # everything was new: one whole read
+
+    world.source.files["server.md"] += "\nUse uvicorn.\n"
+    await world.index_files()
+    await world.paths("uvicorn")
+
+    changed = world.manifests.manifests[("default", SPEC.repository_id)].files["server.md"]
+    assert world.index.chunk_reads[1:] == [(SPEC.repository_id, frozenset({changed}))]
+
+
+async def test_the_keyword_leg_never_returns_chunks_of_versions_that_are_not_live() -> None:
+    world = World(FILES)
+    await world.index_files()
+    pending = Chunk("next-1", SPEC.repository_id, "settings.md", "next-sha", "", 0, "UV_INDEX_URL " * 5, 1, 1)
+    await world.index.upsert("default", world.embedder.name, [pending], [[1.0] * 26])
+
+    for mode in RetrievalMode:
+        hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))
+        assert hits and all(hit.chunk.id != "next-1" for hit in hits), mode
+
+
+async def test_hybrid_finds_what_either_leg_finds_and_carries_both_scores() -> None:
+    world = World(FILES)
+    await world.index_files()
+
+    hits = await world.search.execute(SearchRequest("model_validator", k=3))
+
+    assert hits[0].chunk.path == "models.md"
+    assert hits[0].similarity is not None and hits[0].keyword_score is not None
+    assert len({hit.chunk.path for hit in hits}) == 3
+
+
+async def test_search_caps_hits_per_file_as_configured() -> None:
+    files = {"long.md": "".join(f"# Part {n}\n\nquokka facts {n}\n\n" for n in range(6)), "other.md": "# O\n\nquokka\n"}
+    capped, uncapped = World(files), World(files, RetrievalPolicy(max_hits_per_file=0))
+    await capped.index_files()
+    await uncapped.index_files()
+
+    assert (await capped.paths("quokka", RetrievalMode.HYBRID, k=3)).count("long.md") == 2
+    assert (await uncapped.paths("quokka", RetrievalMode.HYBRID, k=3)).count("long.md") >= 2
+    assert "other.md" in await capped.paths("quokka", RetrievalMode.HYBRID, k=3)
+
+
+async def test_keyword_context_terms_join_the_keyword_query() -> None:
+    world = World(FILES)
+    await world.index_files()
+
+    plain = await world.search.execute(SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD))
+    followed = await world.search.execute(
+        SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD, keyword_context="the --reload flag")
+    )
+
+    assert plain == [] and followed[0].chunk.path == "server.md"
