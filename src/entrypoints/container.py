@@ -25,6 +25,8 @@ from pydantic import SecretStr
 
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
+from adapters.embeddings.query_cache import QueryCachingEmbedder
+from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from adapters.llm.extractive import ExtractiveAnswerGenerator
 from adapters.queue.inprocess import InProcessJobQueue
 from adapters.sources.github import GitHubArchiveSource
@@ -124,11 +126,20 @@ class Container(containers.DeclarativeContainer):
         hatchet=providers.Resource(resources.run_jobs, hatchet_queue, clients),
     )
 
+    keyword_index = providers.Singleton(InMemoryBm25Index, vector_index)
+    query_embedder = providers.Singleton(QueryCachingEmbedder, metered_embedder)
     search = providers.Factory(
         MeteredSearch,
-        providers.Factory(SearchDocuments, metered_embedder, vector_index, manifests),
+        providers.Factory(
+            SearchDocuments,
+            query_embedder,
+            vector_index,
+            manifests,
+            keyword_index,
+            settings.provided.retrieval_policy,
+        ),
         metrics,
-        mode="dense",  # the one retrieval mode today
+        settings.provided.retrieval,
     )
     answer_question = providers.Factory(AnswerQuestion, search, metered_answer_generator)
     stream_answer = providers.Factory(StreamAnswer, search, metered_answer_generator)
