@@ -1,4 +1,4 @@
-"""Measure retrieval against questions whose answers' files are known."""
+"""Measure retrieval against questions whose answers' files are known (file-level, see domain.evaluation)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from application.search import SearchDocuments, SearchRequest
 from domain.errors import InvalidInput
-from domain.evaluation import EvalCase, EvalReport, first_gold_rank, score
+from domain.evaluation import EvalCase, EvalReport, score_case, summarize
 
 
 class EvaluateRetrieval:
@@ -16,8 +16,8 @@ class EvaluateRetrieval:
     async def execute(self, cases: Sequence[EvalCase], collection: str, k: int) -> EvalReport:
         if not cases:
             raise InvalidInput("the evaluation file has no cases")
-        ranks: list[int | None] = []
+        scores = []
         for case in cases:
             hits = await self._search.execute(SearchRequest(case.question, k, collection))
-            ranks.append(first_gold_rank([h.chunk.path for h in hits], case.gold))
-        return score(ranks, [c.question for c in cases], k)
+            scores.append(score_case(case, [h.chunk.path for h in hits], k))
+        return summarize(scores, k)
