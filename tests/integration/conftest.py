@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromadb.api import ClientAPI
 
+from adapters.data_dir_lock import DataDirLock
+from adapters.vectorstore.chroma_client import open_chroma_server, open_embedded_chroma
 from tests.integration.helpers import BIN, ROOT, ApiServer, ServeFactory, free_port, repochat_env, stop, wait_for_http
 
 
@@ -50,6 +53,18 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         stop(process)
         log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def chroma_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ClientAPI]:
+    """A Chroma client of each mode: embedded in a temporary data folder, and of the `chroma run` server."""
+    if request.param == "embedded":
+        lock = DataDirLock(tmp_path, "test")
+        lock.acquire()
+        yield open_embedded_chroma(tmp_path, lock)
+        lock.release()
+    else:
+        yield open_chroma_server(request.getfixturevalue("chroma_server"))
 
 
 @pytest.fixture
