@@ -6,8 +6,16 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.errors import InvalidInput
+from domain.retrieval import RetrievalMode, RetrievalPolicy
+
+ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.4, "openai": None, "hashing": None}
+"""REPOCHAT_ABSTAIN_BELOW when unset: similarities are on each embedding model's own scale, so the
+threshold is the one measured for the model (README, "Follow-up questions and abstaining"); None
+where none was measured: abstain only when nothing is found."""
 
 
 class Settings(BaseSettings):
@@ -37,6 +45,18 @@ class Settings(BaseSettings):
     local_allow_any_files: bool = False
     """Let the API's `include` globs reach files outside the default kinds of local folders (`*`)."""
 
+    retrieval: RetrievalMode = RetrievalMode.HYBRID
+    """How search ranks passages by default (a request's `mode` overrides it)."""
+    rrf_k: int = Field(default=60, ge=1)
+    """Reciprocal rank fusion's constant: a hit at rank r of a leg adds weight / (rrf_k + r)."""
+    dense_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    max_hits_per_file: int = Field(default=2, ge=0)
+    """At most this many hits of one search come from one file; 0: no limit."""
+    abstain_below: float | None = Field(default=None, ge=-1, le=1)
+    """Answers abstain when the best dense similarity of the passages found is under this; unset: the
+    embedder's measured threshold (ABSTAIN_BELOW_BY_EMBEDDINGS)."""
+
     max_question_bytes: int = Field(default=16 * 1024, ge=1)
     """The longest question (or search query) accepted, in UTF-8 bytes: longer ones are a 422."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
@@ -45,6 +65,25 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     github_token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")
+
+    @model_validator(mode="after")
+    def _fusion_has_weight(self) -> Settings:
+        if self.dense_weight == 0 and self.keyword_weight == 0:
+            raise ValueError("REPOCHAT_DENSE_WEIGHT and REPOCHAT_KEYWORD_WEIGHT cannot both be 0")
+        return self
+
+    @property
+    def retrieval_policy(self) -> RetrievalPolicy:
+        return RetrievalPolicy(
+            self.retrieval, self.rrf_k, self.dense_weight, self.keyword_weight, self.max_hits_per_file
+        )
+
+    @property
+    def abstain_threshold(self) -> float | None:
+        """REPOCHAT_ABSTAIN_BELOW, or the measured threshold of the configured embedder."""
+        if self.abstain_below is not None:
+            return self.abstain_below
+        return ABSTAIN_BELOW_BY_EMBEDDINGS[self.embeddings]
 
     @property
     def answer_mode(self) -> Literal["openai", "extractive"]:
@@ -66,3 +105,20 @@ class Settings(BaseSettings):
     @property
     def accepted_api_keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in (self.api_keys or "").split(",") if k.strip())
+
+
+def load_settings() -> Settings:
+    """The settings of the environment; InvalidInput naming each variable that is wrong and why."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(_problem(error["loc"], error["msg"]) for error in e.errors())
+        raise InvalidInput(f"invalid configuration: {problems}") from e
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    if not location:  # a rule across settings: its message names them
+        return message.removeprefix("Value error, ")
+    name = str(location[0])
+    variable = name if name.isupper() else f"REPOCHAT_{name.upper()}"
+    return f"{variable}: {message}"
