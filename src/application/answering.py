@@ -1,17 +1,39 @@
-"""Answer questions from retrieved passages, whole or as a stream of events."""
+"""Answer questions from retrieved passages, whole or as a stream of events.
+
+Both use cases work the same way: a follow-up question is first made searchable (the
+QueryRewriter: a standalone query, or the literal rule of domain.follow_ups, which is also
+what a failed rewrite falls back to), then searched. When the evidence is too weak (no hit, or the best dense similarity under `abstain_below`),
+they abstain: the answer says nothing relevant was found in what was searched, no model is
+asked, and the weak candidates come back as citations marked unused. Otherwise the generator
+answers, and each citation says whether the answer used it (its `[n]` markers; the passages
+the extractive answer quotes).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from application.ports import NO_OPTIONS, AnswerGenerator, GenerationEnd, GenerationOptions
+from application.ports import NO_OPTIONS, AnswerGenerator, GenerationEnd, GenerationOptions, QueryRewriter
 from application.search import SearchDocuments, SearchRequest
-from domain.answers import Answer, ChatTurn, Citation, SearchHit
+from domain.answers import (
+    QUOTED_PASSAGES,
+    Answer,
+    ChatTurn,
+    Citation,
+    SearchHit,
+    cited_numbers,
+    mark_used,
+    nothing_relevant,
+    too_weak,
+)
 from domain.collections import DEFAULT_COLLECTION
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, RepochatError
+from domain.follow_ups import SearchQuery, literal_query
+from domain.retrieval import RetrievalMode
 
-NOTHING_FOUND = "I found nothing in the indexed documents that answers this. Index a repository first, or rephrase."
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,13 +44,18 @@ class AskRequest:
     k: int = 5
     repository: str | None = None
     options: GenerationOptions = NO_OPTIONS
+    mode: RetrievalMode | None = None
+    """None: the configured default (REPOCHAT_RETRIEVAL)."""
 
 
 @dataclass(frozen=True)
 class GeneratedAnswer(Answer):
-    """An Answer with how its generation ended: the tokens it cost, whether max_tokens cut it."""
+    """An Answer with how its generation ended (the tokens it cost, whether max_tokens cut it),
+    what was searched for it, and whether it abstained for want of relevant passages."""
 
     end: GenerationEnd = field(default_factory=GenerationEnd)
+    search_query: str = ""
+    abstained: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,22 +70,32 @@ class CitationsEvent:
     citations: tuple[Citation, ...]
     generated: bool
     end: GenerationEnd = field(default_factory=GenerationEnd)
+    search_query: str = ""
+    abstained: bool = False
 
 
 AnswerEvent = TokenEvent | CitationsEvent
 
 
 class AnswerQuestion:
-    def __init__(self, search: SearchDocuments, generator: AnswerGenerator) -> None:
+    def __init__(
+        self, search: SearchDocuments, generator: AnswerGenerator, rewriter: QueryRewriter, abstain_below: float | None
+    ) -> None:
         self._search = search
         self._generator = generator
+        self._rewriter = rewriter
+        self._abstain_below = abstain_below
 
     async def execute(self, request: AskRequest) -> GeneratedAnswer:
-        hits = await _retrieve(self._search, request)
-        if not hits:
-            return GeneratedAnswer(NOTHING_FOUND, (), self._generator.generative)
-        generated = await self._generator.generate(request.question, hits, request.history, request.options)
-        return GeneratedAnswer(generated.text, _citations(hits), self._generator.generative, generated.end)
+        evidence = await _evidence(self._search, self._rewriter, request)
+        if too_weak(evidence.hits, self._abstain_below):
+            return GeneratedAnswer(
+                evidence.abstention, evidence.citations, False, search_query=evidence.query, abstained=True
+            )
+        generative = self._generator.generative
+        generated = await self._generator.generate(request.question, evidence.hits, request.history, request.options)
+        citations = _mark_used(evidence.citations, generated.text, generative)
+        return GeneratedAnswer(generated.text, citations, generative, generated.end, evidence.query)
 
 
 class StreamAnswer:
@@ -66,29 +103,70 @@ class StreamAnswer:
 
     A generation that breaks off raises from the iteration, so no CitationsEvent marks it whole."""
 
-    def __init__(self, search: SearchDocuments, generator: AnswerGenerator) -> None:
+    def __init__(
+        self, search: SearchDocuments, generator: AnswerGenerator, rewriter: QueryRewriter, abstain_below: float | None
+    ) -> None:
         self._search = search
         self._generator = generator
+        self._rewriter = rewriter
+        self._abstain_below = abstain_below
 
     async def execute(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
-        hits = await _retrieve(self._search, request)
+        evidence = await _evidence(self._search, self._rewriter, request)
+        if too_weak(evidence.hits, self._abstain_below):
+            yield TokenEvent(evidence.abstention)
+            yield CitationsEvent(evidence.citations, False, search_query=evidence.query, abstained=True)
+            return
+        generative = self._generator.generative
         end = GenerationEnd()
-        if not hits:
-            yield TokenEvent(NOTHING_FOUND)
-        else:
-            async for piece in self._generator.stream(request.question, hits, request.history, request.options):
-                if isinstance(piece, GenerationEnd):
-                    end = piece
-                else:
-                    yield TokenEvent(piece)
-        yield CitationsEvent(_citations(hits), self._generator.generative, end)
+        pieces: list[str] = []
+        async for piece in self._generator.stream(request.question, evidence.hits, request.history, request.options):
+            if isinstance(piece, GenerationEnd):
+                end = piece
+            else:
+                pieces.append(piece)
+                yield TokenEvent(piece)
+        citations = _mark_used(evidence.citations, "".join(pieces), generative)
+        yield CitationsEvent(citations, generative, end, evidence.query)
 
 
-async def _retrieve(search: SearchDocuments, request: AskRequest) -> list[SearchHit]:
+@dataclass(frozen=True)
+class _Evidence:
+    request: AskRequest
+    query: str
+    """What was searched: the question, or its standalone rewrite."""
+    hits: list[SearchHit]
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        return tuple(Citation.of(hit) for hit in self.hits)
+
+    @property
+    def abstention(self) -> str:
+        return nothing_relevant(self.request.collection, self.request.repository)
+
+
+async def _evidence(search: SearchDocuments, rewriter: QueryRewriter, request: AskRequest) -> _Evidence:
+    """The passages found for the question: rewritten first when it follows earlier turns."""
     if not request.question.strip():
         raise InvalidInput("the question is empty")
-    return await search.execute(SearchRequest(request.question, request.k, request.collection, request.repository))
+    query = await _searchable(rewriter, request) if request.history else SearchQuery(request.question)
+    where = (request.k, request.collection, request.repository, request.mode)
+    found = await search.execute(SearchRequest(query.text, *where, query.keyword_context))
+    return _Evidence(request, query.text, found)
 
 
-def _citations(hits: Sequence[SearchHit]) -> tuple[Citation, ...]:
-    return tuple(Citation.of(hit) for hit in hits)
+async def _searchable(rewriter: QueryRewriter, request: AskRequest) -> SearchQuery:
+    """The follow-up's rewrite; when it fails, the literal rule (logged): a rewrite never fails an answer."""
+    try:
+        return await rewriter.rewrite(request.question, request.history)
+    except RepochatError as e:
+        log.warning("rewriting a follow-up question failed (%s); searching it as asked", e.message)
+        return literal_query(request.question, request.history)
+
+
+def _mark_used(citations: Sequence[Citation], text: str, generative: bool) -> tuple[Citation, ...]:
+    """A generated answer used the sources its `[n]` markers name; the extractive one, those it quotes."""
+    if generative:
+        return mark_used(citations, cited_numbers(text, len(citations)))
+    return mark_used(citations, range(1, QUOTED_PASSAGES + 1))

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from domain.answers import ChatTurn, SearchHit
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile
+from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, Job, Progress
 from domain.sources import SourceSpec
 
@@ -225,3 +226,9 @@ class AnswerGenerator(Protocol):
     ) -> AsyncIterator[str | GenerationEnd]:
         """The answer's text in pieces, then one GenerationEnd; a stream the model broke off raises instead."""
         ...
+
+
+class QueryRewriter(Protocol):
+    """Turns a follow-up question and its conversation into what is searched (domain.follow_ups)."""
+
+    async def rewrite(self, question: str, history: Sequence[ChatTurn]) -> SearchQuery: ...

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from domain.documents import Chunk
 
@@ -30,11 +31,16 @@ class Citation:
     url: str
     text: str
     score: float
+    similarity: float | None = None
+    keyword_score: float | None = None
+    used: bool = False
+    """Whether the answer cites it: an `[n]` marker of a generated answer, a passage the extractive one quotes."""
 
     @staticmethod
     def of(hit: SearchHit) -> Citation:
         c = hit.chunk
-        return Citation(c.path, c.repository, c.commit, c.start_line, c.end_line, c.url, c.text, hit.score)
+        location = (c.path, c.repository, c.commit, c.start_line, c.end_line, c.url)
+        return Citation(*location, c.text, hit.score, hit.similarity, hit.keyword_score)
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,10 @@ def citation_url(web_url: str, commit: str, path: str, start: int, end: int) -> 
 
 SYSTEM_PROMPT = (
     "You answer questions about a software project using only the numbered sources "
-    "below, excerpts of its documentation and code. Cite every claim with the source "
-    "numbers in square brackets, like [1] or [2][3]. If the sources do not contain the "
-    "answer, say so plainly instead of guessing. Be concise; use code blocks for code."
+    "below, excerpts of its documentation and code. Cite every claim with the numbers of "
+    "the sources it comes from, in square brackets, like [1] or [2][3], and cite no source "
+    "you did not use. If the sources do not contain the answer, say so plainly instead of "
+    "guessing. Be concise; use code blocks for code."
 )
 
 
@@ -80,7 +87,11 @@ def format_sources(hits: Sequence[SearchHit]) -> str:
     return "\n\n".join(blocks)
 
 
-def extractive_answer(question: str, hits: Sequence[SearchHit], max_passages: int = 3) -> str:
+QUOTED_PASSAGES = 3
+"""How many of the best passages the extractive answer quotes, as [1] to [3]."""
+
+
+def extractive_answer(question: str, hits: Sequence[SearchHit], max_passages: int = QUOTED_PASSAGES) -> str:
     """The no-LLM answer: the best passages quoted with where they come from.
 
     It says plainly that it was not generated, so nobody mistakes quotes for a summary.
@@ -96,3 +107,68 @@ def extractive_answer(question: str, hits: Sequence[SearchHit], max_passages: in
         quoted = "\n".join(f"> {line}" if line else ">" for line in c.text.splitlines())
         parts.append(f"[{number}] {c.path} (lines {c.start_line}-{c.end_line})\n{quoted}")
     return "\n\n".join(parts)
+
+
+# -- which sources an answer used
+
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+_MARKERS = re.compile(r"(?<![\w)\]])((?:\[\s*\d+(?:\s*,\s*\d+)*\s*\])+)")
+_NUMBER = re.compile(r"\d+")
+
+
+def cited_numbers(text: str, sources: int) -> frozenset[int]:
+    """The source numbers (1 to `sources`) an answer cites: `[1]`, `[1][3]` and `[2, 3]` are read.
+
+    Numbers out of range are ignored, and so are brackets in code (`items[1]` in a code block or
+    span) and brackets glued to a word or another bracket (`items[1]`, the `[1]` of a Markdown
+    reference link `[text][1]`): those are not citations. Ranges (`[1-3]`) are not read.
+    """
+    prose = _CODE.sub(" ", text)
+    numbers = (int(n) for chain in _MARKERS.findall(prose) for n in _NUMBER.findall(chain))
+    return frozenset(n for n in numbers if 1 <= n <= sources)
+
+
+def mark_used(citations: Iterable[Citation], used: Iterable[int]) -> tuple[Citation, ...]:
+    """The citations with `used` set on those whose 1-based number is in `used`."""
+    numbers = frozenset(used)
+    return tuple(replace(c, used=n in numbers) for n, c in enumerate(citations, start=1))
+
+
+def cited_sources(citations: Sequence[Citation]) -> list[tuple[int, Citation]]:
+    """The citations an answer used, with their numbers; all of them when it marks none used
+    (a model that cited nothing still answered from them all)."""
+    numbered = list(enumerate(citations, start=1))
+    return [(n, c) for n, c in numbered if c.used] or numbered
+
+
+# -- abstaining: not answering from unrelated passages
+
+
+def best_similarity(hits: Sequence[SearchHit]) -> float | None:
+    """The highest dense similarity among the hits; None when no hit has one (keyword search)."""
+    known = [hit.similarity for hit in hits if hit.similarity is not None]
+    return max(known, default=None)
+
+
+def too_weak(hits: Sequence[SearchHit], abstain_below: float | None) -> bool:
+    """Whether the evidence is too weak to answer from: no hit, or the best similarity under the threshold.
+
+    Without a threshold, or when no hit has a similarity (keyword mode), only no hit at all is too weak.
+    """
+    if not hits:
+        return True
+    best = best_similarity(hits)
+    return abstain_below is not None and best is not None and best < abstain_below
+
+
+def nothing_relevant(collection: str, repository: str | None) -> str:
+    """The answer when the evidence is too weak, naming what was searched."""
+    searched = (
+        f"the repository {repository} (collection {collection})"
+        if repository
+        else f"the repositories indexed in collection {collection}"
+    )
+    return (
+        f"I found nothing relevant to this question in {searched}, so I am not answering from "
+        "unrelated passages. Rephrase it, or index the repository that documents it."
+    )

@@ -27,7 +27,7 @@ from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
 from adapters.embeddings.query_cache import QueryCachingEmbedder
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from adapters.llm.extractive import ExtractiveAnswerGenerator
+from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
 from adapters.queue.inprocess import InProcessJobQueue
 from adapters.sources.github import GitHubArchiveSource
 from adapters.sources.local_folder import LocalFolderSource
@@ -81,16 +81,22 @@ class Container(containers.DeclarativeContainer):
             http_client=http_client,
         ),
     )
+    openai_chat_generator = providers.Singleton(
+        resources.openai_chat_generator,
+        model=settings.provided.chat_model,
+        api_key=providers.Callable(_secret, settings.provided.openai_api_key),
+        base_url=settings.provided.openai_base_url,
+        http_client=http_client,
+    )
     answer_generator = providers.Selector(
         settings.provided.answer_mode,
         extractive=providers.Singleton(ExtractiveAnswerGenerator),
-        openai=providers.Singleton(
-            resources.openai_chat_generator,
-            model=settings.provided.chat_model,
-            api_key=providers.Callable(_secret, settings.provided.openai_api_key),
-            base_url=settings.provided.openai_base_url,
-            http_client=http_client,
-        ),
+        openai=openai_chat_generator,
+    )
+    query_rewriter = providers.Selector(
+        settings.provided.answer_mode,
+        extractive=providers.Singleton(LiteralQueryRewriter),
+        openai=providers.Singleton(openai_chat_generator.provided.query_rewriter.call()),
     )
     metered_embedder = providers.Singleton(MeteredEmbedder, embedder, metrics)
     metered_answer_generator = providers.Singleton(
@@ -141,8 +147,12 @@ class Container(containers.DeclarativeContainer):
         metrics,
         settings.provided.retrieval,
     )
-    answer_question = providers.Factory(AnswerQuestion, search, metered_answer_generator)
-    stream_answer = providers.Factory(StreamAnswer, search, metered_answer_generator)
+    answer_question = providers.Factory(
+        AnswerQuestion, search, metered_answer_generator, query_rewriter, settings.provided.abstain_threshold
+    )
+    stream_answer = providers.Factory(
+        StreamAnswer, search, metered_answer_generator, query_rewriter, settings.provided.abstain_threshold
+    )
     evaluate = providers.Factory(EvaluateRetrieval, search)
     submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)
     get_job = providers.Factory(GetJob, job_queue)

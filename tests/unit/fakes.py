@@ -17,15 +17,18 @@ from application.ports import (
     GenerationOptions,
     JobQueue,
     ManifestStore,
+    QueryRewriter,
     SourceSnapshot,
     StageNote,
     StoredChunk,
     VectorIndex,
     no_note,
 )
+from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import NotFound
+from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
 
@@ -211,6 +214,34 @@ class ScriptedGenerator(AnswerGenerator):
     ) -> None:
         self.calls.append((question, list(hits), list(history)))
         self.options.append(options)
+
+
+class ScriptedRewriter(QueryRewriter):
+    """Rewrites every follow-up to `query`, or raises `error`; records the question and history of each call."""
+
+    def __init__(self, query: str = "the standalone query", error: Exception | None = None) -> None:
+        self.query = query
+        self.error = error
+        self.calls: list[tuple[str, list[ChatTurn]]] = []
+
+    async def rewrite(self, question: str, history: Sequence[ChatTurn]) -> SearchQuery:
+        self.calls.append((question, list(history)))
+        if self.error is not None:
+            raise self.error
+        return SearchQuery(self.query)
+
+
+class ScriptedSearch(SearchDocuments):
+    """Stands in for SearchDocuments (a subclass, as the use cases built on search take one, keeping
+    none of its state): records each request and finds `hits`."""
+
+    def __init__(self, hits: Sequence[SearchHit] = ()) -> None:
+        self.hits = list(hits)
+        self.requests: list[SearchRequest] = []
+
+    async def execute(self, request: SearchRequest) -> list[SearchHit]:
+        self.requests.append(request)
+        return list(self.hits)
 
 
 class RecordingProgress:

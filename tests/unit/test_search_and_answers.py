@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from application.answering import NOTHING_FOUND, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
+from application.answering import AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
 from application.indexing import IndexRepository
 from application.search import MIN_CANDIDATES, OVERFETCH, SearchDocuments, SearchRequest
-from domain.answers import ChatTurn
+from domain.answers import ChatTurn, nothing_relevant
 from domain.documents import Chunk
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest
@@ -20,6 +20,7 @@ from tests.unit.fakes import (
     InMemoryVectorIndex,
     RecordingEmbedder,
     ScriptedGenerator,
+    ScriptedRewriter,
 )
 
 SPEC = SourceSpec(SourceKind.LOCAL, "/repo")
@@ -58,8 +59,10 @@ async def test_bad_search_requests_are_rejected(search: SearchDocuments, request
 async def test_answer_passes_hits_and_history_to_the_generator(search: SearchDocuments) -> None:
     generator = ScriptedGenerator()
     history = (ChatTurn("user", "hi"), ChatTurn("assistant", "hello"))
-    answer = await AnswerQuestion(search, generator).execute(AskRequest("quokka?", history, k=1))
+    rewriter = ScriptedRewriter("quokka")
+    answer = await AnswerQuestion(search, generator, rewriter, None).execute(AskRequest("quokka?", history, k=1))
     assert answer.text == generator.text and answer.generated
+    assert rewriter.calls == [("quokka?", list(history))] and answer.search_query == "quokka"
     question, hits, seen_history = generator.calls[0]
     assert question == "quokka?" and [h.chunk.path for h in hits] == ["a.md"]
     assert seen_history == list(history)
@@ -70,22 +73,24 @@ async def test_nothing_indexed_answers_without_calling_the_generator() -> None:
     generator = ScriptedGenerator()
     index = InMemoryVectorIndex()
     empty = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
-    answer = await AnswerQuestion(empty, generator).execute(AskRequest("anything?"))
-    assert answer.text == NOTHING_FOUND and answer.citations == () and generator.calls == []
+    answer = await AnswerQuestion(empty, generator, ScriptedRewriter(), None).execute(AskRequest("anything?"))
+    assert answer.text == nothing_relevant("default", None) and answer.abstained
+    assert answer.citations == () and generator.calls == []
 
 
 async def test_empty_question_is_rejected(search: SearchDocuments) -> None:
     with pytest.raises(InvalidInput, match="question is empty"):
-        await AnswerQuestion(search, ScriptedGenerator()).execute(AskRequest("  "))
+        await AnswerQuestion(search, ScriptedGenerator(), ScriptedRewriter(), None).execute(AskRequest("  "))
 
 
 async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> None:
     generator = ScriptedGenerator("Zebras are striped [1].")
-    events = [e async for e in StreamAnswer(search, generator).execute(AskRequest("zebra", k=1))]
+    stream = StreamAnswer(search, generator, ScriptedRewriter(), None)
+    events = [e async for e in stream.execute(AskRequest("zebra", k=1))]
     tokens = [e for e in events if isinstance(e, TokenEvent)]
     assert "".join(t.text for t in tokens).strip() == "Zebras are striped [1]."
     assert isinstance(events[-1], CitationsEvent) and all(isinstance(e, TokenEvent) for e in events[:-1])
-    assert [c.path for c in events[-1].citations] == ["b.md"]
+    assert [(c.path, c.used) for c in events[-1].citations] == [("b.md", True)]
 
 
 async def test_search_asks_the_index_for_live_versions_only() -> None:

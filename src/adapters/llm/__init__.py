@@ -1,1 +1,2 @@
-"""Adapters of the `AnswerGenerator` port, one module per `REPOCHAT_LLM` value: `openai`, `extractive`."""
+"""Adapters of the `AnswerGenerator` and `QueryRewriter` ports, one module per `REPOCHAT_LLM` value:
+`openai`, `extractive`."""

@@ -1,11 +1,13 @@
-"""ExtractiveAnswerGenerator: answers with no LLM, by quoting the best passages."""
+"""The no-LLM adapters: ExtractiveAnswerGenerator quotes the best passages, LiteralQueryRewriter
+searches a follow-up question as asked (domain.follow_ups.literal_query)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from application.ports import NO_OPTIONS, AnswerGenerator, Generated, GenerationEnd, GenerationOptions
+from application.ports import NO_OPTIONS, AnswerGenerator, Generated, GenerationEnd, GenerationOptions, QueryRewriter
 from domain.answers import ChatTurn, SearchHit, extractive_answer
+from domain.follow_ups import SearchQuery, literal_query
 
 
 class ExtractiveAnswerGenerator(AnswerGenerator):
@@ -34,3 +36,10 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
         for line in extractive_answer(question, hits).splitlines(keepends=True):
             yield line
         yield GenerationEnd()
+
+
+class LiteralQueryRewriter(QueryRewriter):
+    """No model to rewrite with: the question is the query, earlier user turns help the keyword leg only."""
+
+    async def rewrite(self, question: str, history: Sequence[ChatTurn]) -> SearchQuery:
+        return literal_query(question, history)

@@ -1,4 +1,6 @@
-"""OpenAIChatGenerator: answers written by a chat model behind an OpenAI-compatible API."""
+"""A chat model behind an OpenAI-compatible API: OpenAIChatGenerator writes answers, and
+OpenAIQueryRewriter (from `OpenAIChatGenerator.query_rewriter`, on the same client) turns
+follow-up questions into standalone search queries."""
 
 from __future__ import annotations
 
@@ -12,12 +14,23 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from adapters.openai_errors import translate_openai_error
-from application.ports import NO_OPTIONS, AnswerGenerator, Generated, GenerationEnd, GenerationOptions, TokenUsage
+from application.ports import (
+    NO_OPTIONS,
+    AnswerGenerator,
+    Generated,
+    GenerationEnd,
+    GenerationOptions,
+    QueryRewriter,
+    TokenUsage,
+)
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 from domain.errors import UpstreamUnavailable
+from domain.follow_ups import REWRITE_PROMPT, SearchQuery, rewrite_request, standalone_query
 
 ACTION = "answer generation"
 BROKE_OFF = "the OpenAI-compatible API broke off the answer's stream before it was finished"
+REWRITE_ACTION = "rewriting a follow-up question"
+MAX_REWRITE_TOKENS = 200
 
 
 class OpenAIChatGenerator(AnswerGenerator):
@@ -47,6 +60,10 @@ class OpenAIChatGenerator(AnswerGenerator):
     @property
     def generative(self) -> bool:
         return True
+
+    def query_rewriter(self) -> OpenAIQueryRewriter:
+        """The rewriter of follow-up questions, on this generator's model and client."""
+        return OpenAIQueryRewriter(self._chat)
 
     async def generate(
         self,
@@ -89,6 +106,24 @@ class OpenAIChatGenerator(AnswerGenerator):
         if finish_reason is None:
             raise UpstreamUnavailable(BROKE_OFF)
         yield GenerationEnd(usage, finish_reason == "length")
+
+
+class OpenAIQueryRewriter(QueryRewriter):
+    """Asks the chat model (temperature 0) for the follow-up question as one standalone query."""
+
+    def __init__(self, chat: ChatOpenAI) -> None:
+        self._chat = chat
+
+    async def rewrite(self, question: str, history: Sequence[ChatTurn]) -> SearchQuery:
+        messages = [SystemMessage(REWRITE_PROMPT), HumanMessage(rewrite_request(question, history))]
+        try:
+            reply = await self._chat.ainvoke(messages, temperature=0, max_tokens=MAX_REWRITE_TOKENS)
+        except Exception as e:
+            raise translate_openai_error(e, REWRITE_ACTION) from e
+        query = standalone_query(str(reply.content))
+        if query is None:
+            raise UpstreamUnavailable(f"the chat model replied with no search query when {REWRITE_ACTION}")
+        return SearchQuery(query)
 
 
 def _messages(
