@@ -1,12 +1,12 @@
 """Answer questions from retrieved passages, whole or as a stream of events.
 
-Both use cases work the same way: a follow-up question is first made searchable (the
-QueryRewriter: a standalone query, or the literal rule of domain.follow_ups, which is also
-what a failed rewrite falls back to), then searched. When the evidence is too weak (no hit, or the best dense similarity under `abstain_below`),
-they abstain: the answer says nothing relevant was found in what was searched, no model is
-asked, and the weak candidates come back as citations marked unused. Otherwise the generator
-answers, and each citation says whether the answer used it (its `[n]` markers; the passages
-the extractive answer quotes).
+Both use cases work the same way. A follow-up question is first made searchable (the
+QueryRewriter: a standalone query, or the literal rule of domain.follow_ups, which is also what
+a failed rewrite falls back to), then searched. When the evidence is too weak (no hit, or the
+best dense similarity under `abstain_below`), they abstain: the answer says nothing relevant
+was found in what was searched, no model is asked, and the weak candidates come back as
+citations marked unused. Otherwise the generator answers, and each citation says whether the
+answer used it (its `[n]` markers; the passages the extractive answer quotes).
 """
 
 from __future__ import annotations

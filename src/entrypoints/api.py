@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from application.answering import AnswerEvent, AnswerQuestion, AskRequest, StreamAnswer, TokenEvent
+from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
 from application.ports import JobQueue, VectorIndex
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
@@ -49,6 +49,7 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.jobs import IndexRequest
+from domain.retrieval import RetrievalMode
 from entrypoints.chat_completions import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -65,6 +66,9 @@ from entrypoints.metrics import TimedRequests
 from entrypoints.settings import Settings
 from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import (
+    ABSTAINED,
+    GENERATED,
+    SEARCH_QUERY,
     AnswerView,
     CitationView,
     ErrorResponse,
@@ -170,11 +174,20 @@ class SearchFilters(StrictBody):
     repository: str | None = None
 
 
+Mode = Annotated[
+    RetrievalMode | None,
+    Field(
+        strict=False, description="how to rank passages; omitted: the server's REPOCHAT_RETRIEVAL (hybrid by default)"
+    ),
+]
+
+
 class SearchBody(StrictBody):
     query: Question
     k: int = Field(5, ge=1, le=MAX_K)
     collection: str = DEFAULT_COLLECTION
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    mode: Mode = None
 
 
 class Turn(StrictBody):
@@ -189,11 +202,12 @@ class AskBody(StrictBody):
     k: int = Field(5, ge=1, le=MAX_K)
     stream: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    mode: Mode = None
 
     def request(self, max_question_bytes: int) -> AskRequest:
         check_question(self.question, max_question_bytes, "question")
         history = tuple(ChatTurn(t.role, t.content) for t in self.history)
-        return AskRequest(self.question, history, self.collection, self.k, self.filters.repository)
+        return AskRequest(self.question, history, self.collection, self.k, self.filters.repository, mode=self.mode)
 
 
 class StreamedToken(BaseModel):
@@ -206,7 +220,18 @@ class StreamedCitations(BaseModel):
     """The data of the `citations` event, sent once after the last token."""
 
     citations: list[CitationView]
-    generated: bool
+    generated: bool = Field(description=GENERATED)
+    search_query: str = Field(description=SEARCH_QUERY)
+    abstained: bool = Field(description=ABSTAINED)
+
+    @classmethod
+    def of(cls, event: CitationsEvent) -> "StreamedCitations":
+        return cls(
+            citations=CitationView.all_of(event.citations),
+            generated=event.generated,
+            search_query=event.search_query,
+            abstained=event.abstained,
+        )
 
 
 class Health(BaseModel):
@@ -327,15 +352,18 @@ async def search(
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> SearchResponse:
     check_question(body.query, settings.max_question_bytes, "query")
-    request = SearchRequest(body.query, body.k, body.collection, body.filters.repository)
-    return SearchResponse.of(await search_documents.execute(request))
+    request = SearchRequest(body.query, body.k, body.collection, body.filters.repository, body.mode)
+    return SearchResponse.of(body.mode or settings.retrieval, await search_documents.execute(request))
 
 
 @router.post(
     "/ask",
     response_model=AnswerView,
     responses={
-        **streamed_alternative("With `stream: true`: `token` events, then one `citations` event, then `done`"),
+        **streamed_alternative(
+            "With `stream: true`: `token` events, then one `citations` event "
+            "(`{citations, generated, search_query, abstained}`), then `done`"
+        ),
         **error_responses(400, 429),
     },
 )
@@ -429,8 +457,7 @@ async def _answer_events(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[st
             if isinstance(event, TokenEvent):
                 yield _event("token", StreamedToken(text=event.text))
             else:
-                citations = CitationView.all_of(event.citations)
-                yield _event("citations", StreamedCitations(citations=citations, generated=event.generated))
+                yield _event("citations", StreamedCitations.of(event))
         yield _event("done", "{}")
     except RepochatError as e:
         yield _event("error", ErrorResponse.of(e.code, e.message))

@@ -5,10 +5,13 @@ collection that holds indexed repositories; any other model is a 404 in OpenAI's
 The last user message is the question, earlier user and assistant turns are the history, and
 system (or developer) messages are the caller's instructions, given to the model after
 repochat's own. `temperature`, `max_tokens` (or `max_completion_tokens`) and `stop` go to
-the model. Citations come twice: appended to the answer as a numbered list of links (for chat
-UIs that show only the text), and as a top-level `citations` list of the same objects
-/v1/ask answers (in the completion, and in the last chunk of a stream). `usage` counts what
-the upstream model reported; zeros when it did not say (the extractive answer has no tokens).
+the model. Citations come twice: appended to the answer as a numbered list of links to the
+sources it cites (for chat UIs that show only the text), and as a top-level `citations` list
+of the same objects /v1/ask answers, each with `used` (in the completion, and in the last chunk
+of a stream). Beside them, as /v1/ask has them, `search_query` (what was searched) and
+`abstained`; top-level fields OpenAI's clients keep in `model_extra` and otherwise ignore. An
+abstained answer lists no sources in its text. `usage` counts what the upstream model
+reported; zeros when it did not say (the extractive answer has no tokens).
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from application.answering import AnswerEvent, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
 from application.ports import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
-from domain.answers import ChatTurn, Citation
+from domain.answers import ChatTurn, Citation, cited_sources
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound, RepochatError
-from entrypoints.views import CitationView, OpenAIErrorResponse
+from entrypoints.views import ABSTAINED, SEARCH_QUERY, CitationView, OpenAIErrorResponse
 
 MODEL = "repochat"
 INSTRUCTION_ROLES = ("system", "developer")
 FinishReason = Literal["stop", "length"]
+CHUNK_EXTRAS = ("citations", "search_query", "abstained", "usage")
+"""Fields of a chunk left out where they are not set: only the finish chunk (or the usage chunk) has them."""
 
 
 class ModelNotFound(NotFound):
@@ -192,7 +197,9 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    citations: list[CitationView] = Field(description="the passages the answer cites, as /v1/ask gives them")
+    citations: list[CitationView] = Field(description="the passages found, as /v1/ask gives them: `used` if cited")
+    search_query: str = Field(description=SEARCH_QUERY)
+    abstained: bool = Field(description=ABSTAINED)
 
 
 class Delta(BaseModel):
@@ -220,19 +227,21 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     citations: list[CitationView] | None = None
+    search_query: str | None = None
+    abstained: bool | None = None
     usage: Usage | None = None
 
     @model_serializer(mode="wrap")
     def _without_absent_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {name: value for name, value in data.items() if value is not None or name not in ("citations", "usage")}
+        return {name: value for name, value in data.items() if value is not None or name not in CHUNK_EXTRAS}
 
 
-def sources_text(citations: Sequence[Citation]) -> str:
-    if not citations:
+def sources_text(citations: Sequence[Citation], abstained: bool) -> str:
+    """The numbered links of the sources the answer cites (all of them when it marks none); none when abstaining."""
+    if abstained or not citations:
         return ""
-    lines = [f"[{n}] {c.url or c.path}" for n, c in enumerate(citations, start=1)]
-    return "\n\nSources:\n" + "\n".join(lines)
+    return "\n\nSources:\n" + "\n".join(f"[{n}] {c.url or c.path}" for n, c in cited_sources(citations))
 
 
 def _completion_id() -> str:
@@ -244,7 +253,7 @@ def _finish_reason(end: GenerationEnd) -> FinishReason:
 
 
 def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
-    message = AssistantMessage(content=answer.text + sources_text(answer.citations))
+    message = AssistantMessage(content=answer.text + sources_text(answer.citations, answer.abstained))
     return ChatCompletion(
         id=_completion_id(),
         created=int(time.time()),
@@ -252,6 +261,8 @@ def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
         choices=[Choice(message=message, finish_reason=_finish_reason(answer.end))],
         usage=Usage.of(answer.end.usage),
         citations=CitationView.all_of(answer.citations),
+        search_query=answer.search_query,
+        abstained=answer.abstained,
     )
 
 
@@ -273,10 +284,11 @@ async def chat_completion_chunks(
             if isinstance(event, TokenEvent):
                 yield chunk([ChunkChoice(delta=Delta(content=event.text))])
             elif isinstance(event, CitationsEvent):
-                if event.citations:
-                    yield chunk([ChunkChoice(delta=Delta(content=sources_text(event.citations)))])
+                if sources := sources_text(event.citations, event.abstained):
+                    yield chunk([ChunkChoice(delta=Delta(content=sources))])
                 finish = ChunkChoice(delta=Delta(), finish_reason=_finish_reason(event.end))
-                yield chunk([finish], citations=CitationView.all_of(event.citations))
+                citations = CitationView.all_of(event.citations)
+                yield chunk([finish], citations=citations, search_query=event.search_query, abstained=event.abstained)
                 if body.include_usage:
                     yield chunk([], usage=Usage.of(event.end.usage))
     except RepochatError as e:

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,8 +30,9 @@ from domain.errors import (
 )
 from domain.evaluation import EvalCase
 from domain.jobs import IndexRequest, Job, JobState
+from domain.retrieval import RetrievalMode
 from entrypoints.container import Container, running
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
 from entrypoints.views import AnswerView, EvaluationView, JobList, JobView, RepositoryList, SearchResponse
 
@@ -48,6 +50,11 @@ EXIT_JOB_FAILED = 1
 POLL_SECONDS = 0.25
 
 Command = Callable[[Container, argparse.Namespace], Awaitable[int]]
+MODE_OPTION: dict[str, Any] = {
+    "type": RetrievalMode,
+    "choices": list(RetrievalMode),
+    "help": "how to rank passages (default: REPOCHAT_RETRIEVAL, hybrid unless set)",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings()
+        settings = load_settings()
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "worker":
@@ -109,8 +116,8 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _search(container: Container, args: argparse.Namespace) -> int:
-    hits = await container.search().execute(SearchRequest(args.query, args.k, args.collection))
-    found = SearchResponse.of(hits)
+    hits = await container.search().execute(SearchRequest(args.query, args.k, args.collection, mode=args.mode))
+    found = SearchResponse.of(args.mode or container.settings().retrieval, hits)
     if args.json:
         _print_json(found)
         return 0
@@ -123,7 +130,7 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _ask(container: Container, args: argparse.Namespace) -> int:
-    request = AskRequest(args.question, (), args.collection, args.k)
+    request = AskRequest(args.question, (), args.collection, args.k, mode=args.mode)
     if args.json:
         _print_json(AnswerView.of(await container.answer_question().execute(request)))
         return 0
@@ -132,11 +139,23 @@ async def _ask(container: Container, args: argparse.Namespace) -> int:
             print(event.text, end="", flush=True)
         elif isinstance(event, CitationsEvent):
             print()
-            if event.citations:
-                print("\nSources:")
-            for n, c in enumerate(event.citations, start=1):
-                print(f"[{n}] {c.path} lines {c.start_line}-{c.end_line}  {c.url}")
+            _print_sources(event)
     return 0
+
+
+def _print_sources(event: CitationsEvent) -> None:
+    """The cited sources first; the passages found but not cited after them, said to be so."""
+    numbered = list(enumerate(event.citations, start=1))
+    cited = [(n, c) for n, c in numbered if c.used]
+    others = [(n, c) for n, c in numbered if not c.used]
+    headings = ("Sources:", "Also found, not cited:")
+    if event.abstained:
+        headings = ("", "Closest passages, too weak to answer from:")
+    for heading, group in zip(headings, (cited, others), strict=True):
+        if group:
+            print(f"\n{heading}")
+        for n, c in group:
+            print(f"[{n}] {c.path} lines {c.start_line}-{c.end_line}  {c.url}")
 
 
 async def _jobs(container: Container, args: argparse.Namespace) -> int:
@@ -290,12 +309,14 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
     search.add_argument("-k", type=int, default=5)
+    search.add_argument("--mode", **MODE_OPTION)
     search.add_argument("--json", action="store_true")
 
     ask = sub.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--collection", default=DEFAULT_COLLECTION)
     ask.add_argument("-k", type=int, default=5)
+    ask.add_argument("--mode", **MODE_OPTION)
     ask.add_argument("--json", action="store_true")
 
     jobs = sub.add_parser("jobs", help="list index jobs, or show one")

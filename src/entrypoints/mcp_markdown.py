@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from application.answering import GeneratedAnswer
 from application.reading import FileExcerpt
 from application.repositories import IndexedRepository, RepositoryMatch
-from domain.answers import Answer, Citation
+from domain.answers import Citation, cited_sources
 from domain.jobs import Job
 
 CHARS_PER_TOKEN = 4
@@ -86,19 +87,24 @@ def excerpt(found: FileExcerpt, budget: int) -> str:
     return header + body
 
 
-def answer(found: Answer, budget: int) -> str:
+def answer(found: GeneratedAnswer, budget: int) -> str:
+    """The answer, then the sources it cites (all found, when it marks none); an abstained answer
+    lists the weak passages it would not answer from apart, so none passes for a source."""
     label = (
         ""
-        if found.generated
+        if found.generated or found.abstained
         else "_Extractive answer: no language model is configured, so these are the best passages, quoted._\n\n"
     )
+    if found.abstained:
+        heading, listed = "**Closest passages, too weak to answer from**", list(enumerate(found.citations, start=1))
+    else:
+        heading, listed = "**Sources**", cited_sources(found.citations)
     sources = "\n".join(
-        f"[{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line}: {c.url}"
-        for n, c in enumerate(found.citations, start=1)
+        f"[{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line}: {c.url}" for n, c in listed
     )
     text = f"{label}{found.text}"
     if sources:
-        text += f"\n\n**Sources**\n{sources}"
+        text += f"\n\n{heading}\n{sources}"
     return within_budget([text], budget, "")
 
 

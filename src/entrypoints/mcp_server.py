@@ -26,6 +26,7 @@ from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import DataDirBusy, RepochatError
 from domain.jobs import IndexRequest
+from domain.retrieval import RetrievalMode
 from entrypoints import mcp_markdown as md
 from entrypoints.container import Container, running
 from entrypoints.mcp_tools import RepochatTools
@@ -52,6 +53,10 @@ Repository = Annotated[
     Field(description="A repository id from `resolve_repository`/`list_repositories`; omit to search all."),
 ]
 Collection = Annotated[str, Field(description="The collection to use; most deployments have only `default`.")]
+Mode = Annotated[
+    RetrievalMode | None,
+    Field(description="How to rank passages: hybrid (meaning and exact words), dense, keyword; omit for the default."),
+]
 
 
 class Turn(BaseModel):
@@ -100,12 +105,13 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         repository: Repository = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return at most.")] = 5,
         collection: Collection = DEFAULT_COLLECTION,
+        mode: Mode = None,
         max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
     ) -> str:
         """Search the indexed documentation and code. Returns passages with their file, line range,
-        commit permalink and similarity score, best first."""
+        commit permalink and score, best first."""
         with _tool_errors():
-            hits = await tools.search().execute(SearchRequest(query, k, collection, repository))
+            hits = await tools.search().execute(SearchRequest(query, k, collection, repository, mode))
         return md.passages([Citation.of(hit) for hit in hits], max_tokens)
 
     @server.tool(annotations=reading)
@@ -131,12 +137,14 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
             list[Turn] | None, Field(description="Earlier turns of this conversation, oldest first.")
         ] = None,
         collection: Collection = DEFAULT_COLLECTION,
+        mode: Mode = None,
         max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
     ) -> str:
         """Answer a question from the indexed documentation, citing its sources as [n] with permalinks.
-        Without a language model configured the answer quotes the best passages and says so."""
+        Without a language model configured the answer quotes the best passages and says so. When
+        nothing relevant is indexed it says so instead of answering."""
         turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
-        request = AskRequest(question, turns, collection, repository=repository)
+        request = AskRequest(question, turns, collection, repository=repository, mode=mode)
         with _tool_errors():
             return md.answer(await tools.answer_question().execute(request), max_tokens)
 

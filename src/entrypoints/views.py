@@ -12,10 +12,12 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
+from application.answering import GeneratedAnswer
 from application.repositories import IndexedRepository
-from domain.answers import Answer, Citation, SearchHit
+from domain.answers import Citation, SearchHit
 from domain.evaluation import EvalReport
 from domain.jobs import IndexResult, Job, JobState, Progress
+from domain.retrieval import RetrievalMode
 
 
 class ErrorDetail(BaseModel):
@@ -101,7 +103,9 @@ class IndexAccepted(BaseModel):
         return cls(job_id=job.id, repository=job.repository, job=JobView.of(job))
 
 
-class CitationView(BaseModel):
+class HitView(BaseModel):
+    """A passage found: where it is, permanently, and how it ranked."""
+
     text: str
     path: str
     repository: str
@@ -109,10 +113,17 @@ class CitationView(BaseModel):
     start_line: int
     end_line: int
     url: str = Field(description="a permanent link to the cited lines at the indexed commit")
-    score: float = Field(description="cosine similarity of question and passage, rounded to 4 places")
+    score: float = Field(
+        description="the ranking score of the search's mode, rounded to 4 places, comparable within one answer only: "
+        "cosine similarity (dense), BM25 (keyword), reciprocal rank fusion (hybrid)"
+    )
+    similarity: float | None = Field(
+        description="cosine similarity of query and passage (-1 to 1), when the dense leg scored it"
+    )
+    keyword_score: float | None = Field(description="BM25 score of the passage, when the keyword leg matched it")
 
     @classmethod
-    def of(cls, citation: Citation) -> CitationView:
+    def of(cls, citation: Citation) -> HitView:
         return cls(
             text=citation.text,
             path=citation.path,
@@ -122,29 +133,63 @@ class CitationView(BaseModel):
             end_line=citation.end_line,
             url=citation.url,
             score=round(citation.score, 4),
+            similarity=_rounded(citation.similarity),
+            keyword_score=_rounded(citation.keyword_score),
         )
+
+
+class CitationView(HitView):
+    used: bool = Field(
+        description="whether the answer cites this passage (a [n] marker of a generated answer, "
+        "a passage the extractive answer quotes); false for every passage of an abstained answer"
+    )
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationView:
+        return cls(**HitView.of(citation).model_dump(), used=citation.used)
 
     @classmethod
     def all_of(cls, citations: Sequence[Citation]) -> list[CitationView]:
         return [cls.of(citation) for citation in citations]
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 class SearchResponse(BaseModel):
-    hits: list[CitationView]
+    mode: RetrievalMode = Field(description="how the passages were ranked: the request's mode or the configured one")
+    hits: list[HitView]
 
     @classmethod
-    def of(cls, hits: Sequence[SearchHit]) -> SearchResponse:
-        return cls(hits=CitationView.all_of([Citation.of(hit) for hit in hits]))
+    def of(cls, mode: RetrievalMode, hits: Sequence[SearchHit]) -> SearchResponse:
+        return cls(mode=mode, hits=[HitView.of(Citation.of(hit)) for hit in hits])
+
+
+GENERATED = "whether a language model wrote the answer: false for the extractive answer (it quotes) and when abstaining"
+SEARCH_QUERY = "what was searched: the question, or for a follow-up its standalone rewrite by the chat model"
+ABSTAINED = (
+    "true when the passages found were too weak to answer from (none, or the best similarity under "
+    "REPOCHAT_ABSTAIN_BELOW): the answer says so, and the citations are the weak candidates, none used"
+)
 
 
 class AnswerView(BaseModel):
     answer: str
-    generated: bool = Field(description="false for the extractive answer, which quotes passages")
+    generated: bool = Field(description=GENERATED)
+    search_query: str = Field(description=SEARCH_QUERY)
+    abstained: bool = Field(description=ABSTAINED)
     citations: list[CitationView]
 
     @classmethod
-    def of(cls, answer: Answer) -> AnswerView:
-        return cls(answer=answer.text, generated=answer.generated, citations=CitationView.all_of(answer.citations))
+    def of(cls, answer: GeneratedAnswer) -> AnswerView:
+        return cls(
+            answer=answer.text,
+            generated=answer.generated,
+            search_query=answer.search_query,
+            abstained=answer.abstained,
+            citations=CitationView.all_of(answer.citations),
+        )
 
 
 class RepositoryView(BaseModel):

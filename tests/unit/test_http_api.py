@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from domain.answers import ChatTurn, Citation, SearchHit
 from domain.documents import Chunk, Manifest, SkipCounts
 from domain.errors import RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
+from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from entrypoints.api import ERROR_STATUS, create_app
 from entrypoints.container import Container
@@ -32,9 +34,12 @@ from entrypoints.settings import Settings
 from tests.unit.fakes import RecordingJobQueue, RecordingUseCase, ScriptedAnswerStream
 
 CITATION = Citation("docs/a.md", "owner/repo", "c0ffee", 3, 9, "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
-                    "Use a default of None.", 0.123456)  # fmt: skip
-ANSWER = GeneratedAnswer("Use a default of None [1].", (CITATION,), True, GenerationEnd(TokenUsage(120, 8)))
-CITATION_JSON = {
+                    "Use a default of None.", 0.123456, 0.612345, None, used=True)  # fmt: skip
+UNUSED = replace(CITATION, path="docs/b.md", url=CITATION.url.replace("a.md", "b.md"), used=False)
+ANSWER = GeneratedAnswer(
+    "Use a default of None [1].", (CITATION,), True, GenerationEnd(TokenUsage(120, 8)), "Defaults?"
+)
+HIT_JSON = {
     "text": "Use a default of None.",
     "path": "docs/a.md",
     "repository": "owner/repo",
@@ -43,7 +48,12 @@ CITATION_JSON = {
     "end_line": 9,
     "url": "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
     "score": 0.1235,
+    "similarity": 0.6123,
+    "keyword_score": None,
 }
+CITATION_JSON = HIT_JSON | {"used": True}
+UNUSED_JSON = CITATION_JSON | {"path": "docs/b.md", "url": UNUSED.url, "used": False}
+ABSTAINED = GeneratedAnswer("I found nothing relevant.", (UNUSED,), False, search_query="Sourdough?", abstained=True)
 SPEC = SourceSpec(SourceKind.GITHUB, "owner/repo")
 FINISHED_JOB = Job(
     "job-1",
@@ -274,14 +284,38 @@ async def test_search_passes_the_query_and_filters_and_answers_hits(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     chunk = Chunk("id", "owner/repo", "docs/a.md", "blob", "c0ffee", 0, CITATION.text, 3, 9, url=CITATION.url)
-    search = RecordingUseCase([SearchHit(chunk, 0.123456)])
+    search = RecordingUseCase([SearchHit(chunk, 0.123456, 0.612345)])
     use(container.search, search)
 
     body = {"query": "defaults", "k": 3, "collection": "docs", "filters": {"repository": "owner/repo"}}
     response = await client.post("/v1/search", json=body)
 
     assert search.calls == [(SearchRequest("defaults", 3, "docs", "owner/repo"),)]
-    assert response.json() == {"hits": [CITATION_JSON]}
+    assert response.json() == {"mode": "hybrid", "hits": [HIT_JSON]}  # mode: the configured default
+
+
+@pytest.mark.parametrize("mode", list(RetrievalMode))
+async def test_search_and_ask_pass_the_retrieval_mode_and_say_which_ranked_the_hits(
+    container: Container, client: httpx.AsyncClient, mode: RetrievalMode
+) -> None:
+    search, answer = RecordingUseCase[list[SearchHit]]([]), RecordingUseCase(ANSWER)
+    use(container.search, search)
+    use(container.answer_question, answer)
+
+    found = await client.post("/v1/search", json={"query": "defaults", "mode": mode.value})
+    await client.post("/v1/ask", json={"question": "Defaults?", "mode": mode.value})
+
+    assert search.calls == [(SearchRequest("defaults", mode=mode),)]
+    assert found.json() == {"mode": mode.value, "hits": []}
+    assert asked(answer).mode is mode
+
+
+async def test_an_unknown_retrieval_mode_is_a_422_that_names_the_modes(client: httpx.AsyncClient) -> None:
+    for path, body in (("/v1/search", {"query": "x", "mode": "fuzzy"}), ("/v1/ask", {"question": "x", "mode": 1})):
+        response = await client.post(path, json=body)
+
+        assert response.status_code == 422
+        assert "'hybrid', 'dense' or 'keyword'" in response.json()["error"]["message"]
 
 
 async def test_ask_answers_with_citations(container: Container, client: httpx.AsyncClient) -> None:
@@ -291,8 +325,31 @@ async def test_ask_answers_with_citations(container: Container, client: httpx.As
     body = {"question": "Defaults?", "history": [{"role": "user", "content": "Hi"}], "k": 2}
     response = await client.post("/v1/ask", json=body)
 
-    assert response.json() == {"answer": ANSWER.text, "generated": True, "citations": [CITATION_JSON]}
+    assert response.json() == {
+        "answer": ANSWER.text,
+        "generated": True,
+        "search_query": "Defaults?",
+        "abstained": False,
+        "citations": [CITATION_JSON],
+    }
     assert asked(answer) == AskRequest("Defaults?", (ChatTurn("user", "Hi"),), "default", 2)
+
+
+async def test_an_abstained_answer_says_so_and_what_was_searched(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    use(container.answer_question, RecordingUseCase(ABSTAINED))
+
+    body = {"question": "And sourdough?", "history": [{"role": "user", "content": "Bread?"}]}
+    answer = (await client.post("/v1/ask", json=body)).json()
+
+    assert answer == {
+        "answer": ABSTAINED.text,
+        "generated": False,
+        "search_query": "Sourdough?",
+        "abstained": True,
+        "citations": [UNUSED_JSON],
+    }
 
 
 async def test_a_streamed_answer_is_tokens_then_citations_then_done(
@@ -300,18 +357,33 @@ async def test_a_streamed_answer_is_tokens_then_citations_then_done(
 ) -> None:
     use(
         container.stream_answer,
-        ScriptedAnswerStream([TokenEvent("Use "), TokenEvent("None."), CitationsEvent((CITATION,), True)]),
+        ScriptedAnswerStream(
+            [TokenEvent("Use "), TokenEvent("None [1]."), CitationsEvent((CITATION, UNUSED), True, search_query="Def")]
+        ),
     )
 
     response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
 
     assert response.headers["content-type"].startswith("text/event-stream")
+    final = {"citations": [CITATION_JSON, UNUSED_JSON], "generated": True, "search_query": "Def", "abstained": False}
     assert sse(response) == [
         ("token", {"text": "Use "}),
-        ("token", {"text": "None."}),
-        ("citations", {"citations": [CITATION_JSON], "generated": True}),
+        ("token", {"text": "None [1]."}),
+        ("citations", final),
         ("done", {}),
     ]
+
+
+async def test_a_streamed_answer_that_abstains_says_so_in_its_last_event(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    events = [TokenEvent(ABSTAINED.text), CitationsEvent((UNUSED,), False, search_query="Sourdough?", abstained=True)]
+    use(container.stream_answer, ScriptedAnswerStream(events))
+
+    response = await client.post("/v1/ask", json={"question": "Sourdough?", "stream": True})
+
+    final = {"citations": [UNUSED_JSON], "generated": False, "search_query": "Sourdough?", "abstained": True}
+    assert sse(response) == [("token", {"text": ABSTAINED.text}), ("citations", final), ("done", {})]
 
 
 async def test_a_stream_that_fails_before_its_first_token_is_an_error_status(
@@ -385,7 +457,22 @@ async def test_chat_model_repochat_asks_the_default_collection(
     assert choice["message"] == {"role": "assistant", "content": f"{ANSWER.text}\n\nSources:\n[1] {CITATION.url}"}
     assert choice["finish_reason"] == "stop"
     assert completion["citations"] == [CITATION_JSON]
+    assert (completion["search_query"], completion["abstained"]) == ("Defaults?", False)
     assert completion["usage"] == {"prompt_tokens": 120, "completion_tokens": 8, "total_tokens": 128}
+
+
+async def test_chat_lists_the_cited_sources_in_the_text_and_none_when_it_abstains(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    cited = replace(ANSWER, citations=(UNUSED, CITATION))
+    for answer, listed in ((cited, f"\n\nSources:\n[2] {CITATION.url}"), (ABSTAINED, "")):
+        use(container.answer_question, RecordingUseCase(answer))
+
+        completion = (await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}))).json()
+
+        assert completion["choices"][0]["message"]["content"] == answer.text + listed
+        assert [c["used"] for c in completion["citations"]] == [c.used for c in answer.citations]
+        assert completion["abstained"] is answer.abstained
 
 
 async def test_chat_usage_is_zeros_when_the_model_did_not_report_it(
@@ -540,7 +627,9 @@ async def test_a_streamed_chat_is_chunks_then_citations_then_done(
     ]
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
     assert chunks[-1]["citations"] == [CITATION_JSON]
-    assert all("citations" not in c and "usage" not in c for c in chunks[:-1])
+    assert (chunks[-1]["search_query"], chunks[-1]["abstained"]) == ("", False)
+    extras = ("citations", "search_query", "abstained", "usage")
+    assert all(extra not in c for c in chunks[:-1] for extra in extras)
 
 
 async def test_a_streamed_chat_ends_with_the_usage_when_asked_for(
@@ -770,6 +859,22 @@ async def test_openapi_declares_the_streamed_alternatives_and_the_other_bodies(c
     for status in ("200", "503"):
         assert paths["/readyz"]["get"]["responses"][status]["content"]["application/json"]["schema"] == readiness
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+async def test_openapi_shows_the_retrieval_mode_as_an_enum_and_the_answer_s_new_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+
+    assert schemas["RetrievalMode"]["enum"] == ["hybrid", "dense", "keyword"]
+    for body in ("SearchBody", "AskBody"):
+        assert {"$ref": "#/components/schemas/RetrievalMode"} in schemas[body]["properties"]["mode"]["anyOf"]
+    assert {"search_query", "abstained"} <= set(schemas["AnswerView"]["required"])
+    assert {"search_query", "abstained"} <= set(schemas["ChatCompletion"]["required"])
+    assert "used" in schemas["CitationView"]["required"] and "used" not in schemas["HitView"]["properties"]
+    assert schemas["SearchResponse"]["properties"]["mode"] == {"$ref": "#/components/schemas/RetrievalMode"} | {
+        "description": ANY_TEXT
+    }
 
 
 # -- the lifespan
