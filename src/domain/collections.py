@@ -7,6 +7,9 @@ from domain.errors import InvalidInput
 DEFAULT_COLLECTION = "default"
 MANIFEST_COLLECTION = "repochat-manifests"
 """Reserved: where the live manifests are kept, beside the user's collections."""
+SYNC_STATUS_COLLECTION = "repochat-sync-status"
+"""Reserved: where the sync status of each indexed ref is kept."""
+RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION)
 
 _VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -18,6 +21,6 @@ def validate_collection(name: str) -> str:
             f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
             "'.', '_' and '-', starting and ending with a letter or digit, without '..'"
         )
-    if name == MANIFEST_COLLECTION:
+    if name in RESERVED_COLLECTIONS:
         raise InvalidInput(f"the collection name {name!r} is reserved by repochat")
     return name
