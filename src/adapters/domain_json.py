@@ -1,9 +1,10 @@
 """The one typed JSON form of the domain objects that leave a process.
 
-Job records (SQLite), Hatchet task inputs and outputs, manifests in Chroma and the HTTP/CLI
-views all turn a domain dataclass into JSON and back through a pydantic `TypeAdapter` over
-the dataclass itself, so the shape is declared once: by the dataclass's fields. The domain
-and application layers stay free of pydantic; only adapters and entrypoints use these.
+Job records (SQLite), Hatchet task inputs and outputs, manifests and sync statuses in Chroma
+and the HTTP/CLI views all turn a domain dataclass into JSON and back through a pydantic
+`TypeAdapter` over the dataclass itself, so the shape is declared once: by the dataclass's
+fields. The domain and application layers stay free of pydantic; only adapters and
+entrypoints use these.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter
 from application.indexing import BatchOutcome
 from domain.documents import FileEntry, Manifest, SkipCounts
 from domain.jobs import IndexRequest, IndexResult, Progress
+from domain.sync import SyncStatus
 
 T = TypeVar("T")
 
@@ -46,3 +48,4 @@ SKIP_COUNTS = JsonForm(SkipCounts)
 MANIFEST = JsonForm(Manifest)
 FILE_ENTRY = JsonForm(FileEntry)
 BATCH_OUTCOME = JsonForm(BatchOutcome)
+SYNC_STATUS = JsonForm(SyncStatus)

@@ -14,6 +14,7 @@ from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, Job, Progress
 from domain.sources import SourceSpec
+from domain.sync import SyncKey, SyncStatus
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,17 @@ class QueryRewriter(Protocol):
     """Turns a follow-up question and its conversation into what is searched (domain.follow_ups)."""
 
     async def rewrite(self, question: str, history: Sequence[ChatTurn]) -> SearchQuery: ...
+
+
+class SyncStatusStore(Protocol):
+    """The sync status of each indexed ref (domain.sync), where every API replica and worker sees it."""
+
+    async def get(self, key: SyncKey) -> SyncStatus | None: ...
+
+    async def save(self, status: SyncStatus) -> None: ...
+
+    async def delete(self, key: SyncKey) -> None: ...
+
+    async def entries(self, collection: str | None = None) -> list[SyncStatus]:
+        """The statuses of one collection's refs, or of all."""
+        ...
