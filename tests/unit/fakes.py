@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest
@@ -21,16 +22,18 @@ from application.ports import (
     SourceSnapshot,
     StageNote,
     StoredChunk,
+    SyncStatusStore,
     VectorIndex,
     no_note,
 )
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
-from domain.errors import NotFound
+from domain.errors import NotFound, RepochatError
 from domain.follow_ups import SearchQuery
-from domain.jobs import IndexRequest, Job, JobState, Progress
+from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
+from domain.sync import SyncKey, SyncStatus
 
 
 class FakeSource(DocumentSource):
@@ -319,3 +322,47 @@ class RecordingJobQueue(JobQueue):
 
     async def ping(self) -> None:
         return None
+
+
+class InMemorySyncStatusStore(SyncStatusStore):
+    """Sync statuses by key; counts its saves."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[SyncKey, SyncStatus] = {}
+        self.saves = 0
+
+    async def get(self, key: SyncKey) -> SyncStatus | None:
+        return self.statuses.get(key)
+
+    async def save(self, status: SyncStatus) -> None:
+        self.saves += 1
+        self.statuses[status.key] = status
+
+    async def delete(self, key: SyncKey) -> None:
+        self.statuses.pop(key, None)
+
+    async def entries(self, collection: str | None = None) -> list[SyncStatus]:
+        return [s for s in self.statuses.values() if collection in (None, s.collection)]
+
+
+class FinishingJobQueue(RecordingJobQueue):
+    """A RecordingJobQueue whose jobs a test finishes, and which refuses submissions while `refusal` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusal: RepochatError | None = None
+        self.submitted: list[IndexRequest] = []
+
+    async def submit(self, request: IndexRequest) -> Job:
+        if self.refusal is not None:
+            raise self.refusal
+        self.submitted.append(request)
+        return await super().submit(request)
+
+    def finish(self, job_id: str, result: IndexResult | None = None, error: str | None = None) -> None:
+        """Succeeded with `result`, or failed with `error`; cancelled with neither."""
+        state = JobState.FAILED if error else JobState.SUCCEEDED if result else JobState.CANCELLED
+        job = self.jobs[job_id]
+        self.jobs[job_id] = replace(
+            job, state=state, result=result, error=error, updated_at="2025-01-01T00:00:00+00:00"
+        )
