@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import InvalidInput
 from domain.retrieval import RetrievalMode, RetrievalPolicy
+from domain.sync import SyncSchedule
 
 ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.4, "openai": None, "hashing": None}
 """REPOCHAT_ABSTAIN_BELOW when unset: similarities are on each embedding model's own scale, so the
@@ -60,17 +61,51 @@ class Settings(BaseSettings):
     max_question_bytes: int = Field(default=16 * 1024, ge=1)
     """The longest question (or search query) accepted, in UTF-8 bytes: longer ones are a 422."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
-    """The largest request body accepted, in bytes: larger ones are a 413."""
+    """The largest request body accepted, in bytes: larger ones are a 413 (GitHub's webhooks may send more)."""
+
+    sync_interval: str | None = None
+    """Re-sync every indexed ref this often (`30m`, `1h`, `1d`; see domain.sync); unset: no schedule."""
+    github_webhook_secret: SecretStr | None = None
+    """The secret GitHub signs push webhooks with; unset: POST /v1/webhooks/github answers 404."""
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     github_token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")
+
+    @field_validator("sync_interval")
+    @classmethod
+    def _interval_parses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            SyncSchedule.every(value)
+        except InvalidInput as e:
+            raise ValueError(e.message) from e
+        return value
 
     @model_validator(mode="after")
     def _fusion_has_weight(self) -> Settings:
         if self.dense_weight == 0 and self.keyword_weight == 0:
             raise ValueError("REPOCHAT_DENSE_WEIGHT and REPOCHAT_KEYWORD_WEIGHT cannot both be 0")
         return self
+
+    @model_validator(mode="after")
+    def _hatchet_can_schedule(self) -> Settings:
+        """Hatchet runs the schedule as a cron expression: refuse an interval none can say at start."""
+        if self.job_queue == "hatchet" and self.sync_schedule is not None:
+            try:
+                self.sync_schedule.cron()
+            except InvalidInput as e:
+                raise ValueError(f"REPOCHAT_SYNC_INTERVAL with REPOCHAT_JOB_QUEUE=hatchet: {e.message}") from e
+        return self
+
+    @property
+    def sync_schedule(self) -> SyncSchedule | None:
+        return SyncSchedule.every(self.sync_interval) if self.sync_interval else None
+
+    @property
+    def webhook_secret(self) -> str | None:
+        return self.github_webhook_secret.get_secret_value() if self.github_webhook_secret else None
 
     @property
     def retrieval_policy(self) -> RetrievalPolicy:
@@ -117,8 +152,9 @@ def load_settings() -> Settings:
 
 
 def _problem(location: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
     if not location:  # a rule across settings: its message names them
-        return message.removeprefix("Value error, ")
+        return message
     name = str(location[0])
     variable = name if name.isupper() else f"REPOCHAT_{name.upper()}"
     return f"{variable}: {message}"
