@@ -210,30 +210,38 @@ function addTurn(question) {
   return { answer, markdown, notes };
 }
 
-function finishAnswer(turn, text, { citations, generated }) {
+function finishAnswer(turn, text, { citations, generated, abstained }) {
   renderMarkdown(turn.markdown, text);
   linkCitations(turn.markdown, citations);
   const note = (text) => turn.notes.append(element("p", { class: "note" }, text));
-  if (!citations.length) {
+  if (abstained || !citations.length) {
     note("Nothing relevant was found in the indexed documents.");
+    if (citations.length) {
+      turn.notes.append(element("h3", {}, "Closest passages, too weak to answer from"), sourceList(citations, false));
+    }
     return;
   }
   if (!generated) {
     note("Extractive answer: no language model is configured, so these are the most relevant passages, quoted as indexed.");
   }
+  turn.notes.append(element("h3", {}, "Sources"), sourceList(citations, citations.some((c) => c.used)));
+}
+
+// The passages of an answer by number; with `marked`, those the answer did not cite say so.
+function sourceList(citations, marked) {
   const sources = citations.map((c, i) =>
     element(
       "li",
-      {},
+      marked && !c.used ? { class: "not-cited" } : {},
       element(
         "button",
         { type: "button", class: "source", onclick: () => openCitation(c, i + 1) },
         `[${i + 1}] ${c.path}, lines ${c.start_line}–${c.end_line}`,
       ),
-      element("span", { class: "muted" }, ` ${c.repository}`),
+      element("span", { class: "muted" }, ` ${c.repository}${marked && !c.used ? " · not cited" : ""}`),
     ),
   );
-  turn.notes.append(element("h3", {}, "Sources"), element("ol", { class: "sources" }, ...sources));
+  return element("ol", { class: "sources" }, ...sources);
 }
 
 async function ask(question) {
