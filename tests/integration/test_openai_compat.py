@@ -4,7 +4,8 @@
 (tests/integration/fake_openai.py), which can break a stream off mid-way; the adapter is also
 driven directly. What is checked: /v1/models, unknown models as NotFoundError, the caller's
 system message and sampling options reaching the model, citations as a structured field, real
-usage, and that an answer the upstream broke off is never reported as a whole one.
+usage, that an answer the upstream broke off is never reported as a whole one, and that a
+follow-up question is rewritten by the model (through langchain-openai) into the query searched.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from adapters.llm.openai import OpenAIChatGenerator
 from application.ports import GenerationEnd, GenerationOptions
 from domain.answers import SYSTEM_PROMPT
 from domain.errors import UpstreamUnavailable
-from tests.integration.fake_openai import FakeOpenAI, broken_stream, chat_usage, tokens
+from domain.follow_ups import REWRITE_PROMPT
+from tests.integration.fake_openai import FakeOpenAI, broken_stream, chat_usage, server_error, tokens
 from tests.integration.helpers import ApiServer, repochat_env, sse_events
 from tests.integration.test_openai_adapters import HITS, QUESTION
 
@@ -28,13 +30,32 @@ KEY = "sk-test-compat-0123456789"
 REPLY = "Declare the timeout option with a default of None [1]."
 FILES = {"docs/config.md": "# Configuration\n\n## timeout\n\nThe timeout option defaults to None.\n"}
 CHAT = "/v1/chat/completions"
+HISTORY = [
+    {"role": "user", "content": "What does the configuration page of Widgets cover?"},
+    {"role": "assistant", "content": "The options of widgets.toml [1]."},
+]
+FOLLOW_UP = "And what does that one default to?"
+
+
+def rewritten(question: str) -> str:
+    """The fake model's standalone query for a follow-up: distinct per question, as repochat caches query vectors."""
+    return f"widgets.toml timeout option default ({question})"
+
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
+def scripted_reply(body: dict[str, Any]) -> str:
+    """The rewrite of a follow-up when asked for one (repochat's rewrite prompt), else the answer."""
+    messages = body["messages"]
+    if messages[0]["content"] != REWRITE_PROMPT:
+        return REPLY
+    return rewritten(messages[-1]["content"].rsplit("Last question: ", 1)[1])
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY, reply=REPLY, dimensions=64) as server:
+    with FakeOpenAI(api_key=KEY, reply=scripted_reply, dimensions=64) as server:
         yield server
 
 
@@ -213,3 +234,57 @@ def test_limits_are_refused_before_the_model_is_called(server: ApiServer, fake: 
     assert long.status_code == 422 and "REPOCHAT_MAX_QUESTION_BYTES" in long.json()["error"]["message"]
     assert huge.status_code == 413 and "REPOCHAT_MAX_BODY_BYTES" in huge.json()["error"]["message"]
     assert fake.requests == []
+
+
+# -- the service: follow-up questions
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_follow_up_is_rewritten_by_the_chat_model_and_the_rewrite_is_what_is_searched(
+    server: ApiServer, fake: FakeOpenAI, stream: bool
+) -> None:
+    question = f"{FOLLOW_UP} ({'streamed' if stream else 'whole'})"
+    response = server.client.post("/v1/ask", json={"question": question, "history": HISTORY, "stream": stream})
+
+    assert response.status_code == 200, response.text
+    rewrite, answer = fake.chat_requests
+    assert rewrite.body["messages"][0] == {"role": "system", "content": REWRITE_PROMPT}
+    assert rewrite.body["temperature"] == 0
+    asked = rewrite.body["messages"][1]["content"]
+    assert "user: What does the configuration page of Widgets cover?" in asked
+    assert "assistant: The options of widgets.toml [1]." in asked and asked.endswith(f"Last question: {question}")
+    assert [r.body["input"] for r in fake.embedding_requests] == [[rewritten(question)]]  # what was searched
+    assert [m["content"] for m in answer.body["messages"][1:]] == [*(t["content"] for t in HISTORY), question]
+    final = sse_events(response.text)[-2][1] if stream else response.json()
+    assert (final["search_query"], final["abstained"]) == (rewritten(question), False)
+    assert final["citations"][0]["path"] == "docs/config.md" and final["citations"][0]["used"] is True
+
+
+def test_a_chat_completion_with_history_says_what_was_searched_beside_its_citations(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    question = f"{FOLLOW_UP} (chat)"
+    messages: list[Any] = [*HISTORY, {"role": "user", "content": question}]
+
+    completion = client.chat.completions.create(model="repochat", messages=messages)
+
+    extra = completion.model_extra or {}
+    assert (extra["search_query"], extra["abstained"]) == (rewritten(question), False)
+    assert extra["citations"][0]["used"] is True
+    assert [r.body["input"] for r in fake.embedding_requests] == [[rewritten(question)]]
+
+
+def test_a_failed_rewrite_searches_the_question_as_asked_logs_it_and_still_answers(
+    server: ApiServer, fake: FakeOpenAI
+) -> None:
+    fake.fail_next(3, server_error(500), path=CHAT)  # the rewrite's call and both of langchain's retries
+
+    question = f"{FOLLOW_UP} (no rewrite)"
+    response = server.client.post("/v1/ask", json={"question": question, "history": HISTORY})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["answer"], body["search_query"]) == (REPLY, question)
+    assert [r.body["input"] for r in fake.embedding_requests] == [[question]]
+    assert [r.status for r in fake.chat_requests] == [500, 500, 500, 200]
+    assert "rewriting a follow-up question failed" in server.output()
