@@ -6,6 +6,11 @@ wrote and never made live.
 
 The steps are separate methods so a distributed queue can run `write` batches on many
 workers; `execute` runs them in order for the in-process queue and the CLI.
+
+A manifest records the chunker version that cut its chunks. When that is not the current one,
+`plan` lists the source again and counts every file as changed, so the job re-reads, re-chunks and
+re-embeds all of them once; the new manifest records the current version, and the sweep deletes
+the old chunks by id (they share their file versions with the new ones).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from application.ports import (
+    CodeOutline,
     DocumentSource,
     Embedder,
     ManifestStore,
@@ -25,9 +31,9 @@ from application.ports import (
     VectorIndex,
     no_note,
 )
-from domain.chunking import chunk_file, embedding_text
+from domain.chunking import CodeSymbol, chunk_file, embedding_text
 from domain.collections import validate_collection
-from domain.documents import Chunk, FileEntry, Manifest, ManifestDiff, diff_manifest
+from domain.documents import CHUNKER_VERSION, Chunk, FileEntry, Manifest, ManifestDiff, SourceFile, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sources import SourceSpec
@@ -36,6 +42,13 @@ from domain.sources import SourceSpec
 class SilentProgress:
     async def report(self, stage: str, progress: Progress) -> None:
         return None
+
+
+class NoCodeOutline:
+    """Finds no symbols: code is packed from blank-line blocks like plain text."""
+
+    def symbols(self, path: str, text: str) -> tuple[CodeSymbol, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,8 @@ class IndexRepository:
         manifests: ManifestStore,
         files_per_batch: int = 32,
         texts_per_embedding_call: int = 64,
+        *,
+        outline: CodeOutline | None = None,
     ) -> None:
         self._sources = sources
         self._embedder = embedder
@@ -88,6 +103,7 @@ class IndexRepository:
         self._manifests = manifests
         self._files_per_batch = files_per_batch
         self._texts_per_call = texts_per_embedding_call
+        self._outline = outline or NoCodeOutline()
 
     async def execute(self, request: IndexRequest, progress: ProgressReporter | None = None) -> IndexResult:
         reporter = progress or SilentProgress()
@@ -118,8 +134,10 @@ class IndexRepository:
         spec = request.source
         previous = await self._manifests.get(request.collection, spec.repository_id)
         known = previous
-        if previous and (previous.include, previous.exclude) != (spec.include, spec.exclude):
-            known = replace(previous, commit="", etag=None)  # new filters: list again even at the same commit
+        if previous and (
+            (previous.include, previous.exclude) != (spec.include, spec.exclude) or previous.outdated_chunker
+        ):
+            known = replace(previous, commit="", etag=None)  # new filters or chunker: list again at the same commit
         snapshot = await pick_source(self._sources, spec).snapshot(spec, known, note)
         if snapshot.files is None:
             return IndexPlan(request, snapshot, previous, None)
@@ -138,21 +156,26 @@ class IndexRepository:
         chunks: list[Chunk] = []
         counts: dict[str, int] = {}
         async for file in source.read(spec, snapshot, entries, note):
-            # Chunking a large file takes tens of milliseconds: off the event loop, so the requests
-            # a server has in flight are not held up by an index job.
-            file_chunks = await asyncio.to_thread(chunk_file, file, snapshot.repository, snapshot.commit)
+            # Parsing and chunking a large file take tens of milliseconds: off the event loop, so the
+            # requests a server has in flight are not held up by an index job.
+            file_chunks = await asyncio.to_thread(self._chunk, file, snapshot)
             counts[file.path] = len(file_chunks)
             chunks.extend(file_chunks)
         binary = tuple(entry.path for entry in entries if entry.path not in counts)
         existing = await self._index.existing_ids(request.collection, [c.id for c in chunks])
-        fresh = [c for c in chunks if c.id not in existing]
+        # Texts of similar length share an embedding call, so a model pads each call less.
+        fresh = sorted(((embedding_text(c), c) for c in chunks if c.id not in existing), key=lambda p: len(p[0]))
         calls = 0
         for start in range(0, len(fresh), self._texts_per_call):
             batch = fresh[start : start + self._texts_per_call]
-            vectors = await self._embedder.embed_documents([embedding_text(c) for c in batch])
+            vectors = await self._embedder.embed_documents([text for text, _ in batch])
             calls += 1
-            await self._index.upsert(request.collection, self._embedder.name, batch, vectors)
+            await self._index.upsert(request.collection, self._embedder.name, [c for _, c in batch], vectors)
         return BatchOutcome(counts, binary, len(fresh), calls)
+
+    def _chunk(self, file: SourceFile, snapshot: SourceSnapshot) -> list[Chunk]:
+        symbols = self._outline.symbols(file.path, file.text)
+        return chunk_file(file, snapshot.repository, snapshot.commit, symbols)
 
     async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
         """Swap in the new manifest, then delete the repository's chunks it does not name."""
@@ -178,6 +201,7 @@ class IndexRepository:
             web_url=snapshot.web_url,
             include=plan.request.source.include,
             exclude=plan.request.source.exclude,
+            chunker=CHUNKER_VERSION,
         )
         await self._manifests.save(plan.request.collection, manifest)
         stale = await _unnamed_chunk_ids(self._index, plan.request.collection, manifest)
@@ -201,6 +225,7 @@ class IndexRepository:
 
 
 async def _unnamed_chunk_ids(index: VectorIndex, collection: str, manifest: Manifest) -> list[str]:
-    """Ids of the chunks of the manifest's repository whose file version it does not name."""
+    """Ids of the chunks of the manifest's repository that it does not name (by id: see the module docstring)."""
+    named = manifest.chunk_ids()
     stored = await index.stored_chunks(collection, manifest.repository)
-    return [chunk.id for chunk in stored if not manifest.is_live(chunk.path, chunk.blob_sha)]
+    return [chunk.id for chunk in stored if chunk.id not in named]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from domain.answers import ChatTurn, SearchHit
+from domain.chunking import CodeSymbol
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, Job, Progress
@@ -54,6 +55,17 @@ class DocumentSource(Protocol):
         self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         """Yield the decoded text of `entries`; files that turn out binary are not yielded."""
+        ...
+
+
+class CodeOutline(Protocol):
+    """Finds the symbols (functions, classes, methods) of a source file, so code is chunked at their bounds."""
+
+    def symbols(self, path: str, text: str) -> tuple[CodeSymbol, ...]:
+        """The top-level symbols of the file, with the ones nested in them; none for a language it cannot parse.
+
+        CPU-bound, like chunking: the caller runs it off the event loop.
+        """
         ...
 
 

@@ -6,8 +6,14 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-CHUNKER_VERSION = "1"
-"""Part of every chunk id: changing the chunking policy must change the ids."""
+CHUNKER_VERSION = "2"
+"""Part of every chunk id, and recorded in each manifest: changing the chunking policy must change it,
+so the next index job of every repository chunks (and embeds) its files once again.
+
+2: MDX and front matter, reStructuredText sections, code at symbol boundaries, search text without markup.
+"""
+FIRST_CHUNKER_VERSION = "1"
+"""What cut the chunks of a manifest saved before manifests recorded their chunker (`chunker == ""`)."""
 
 
 def git_blob_sha(content: bytes) -> str:
@@ -71,11 +77,14 @@ class Chunk:
     end_line: int
     headings: tuple[str, ...] = ()
     url: str = ""
+    search_text: str = ""
+    """`text` without its markup (front matter, imports, JSX tags): what is embedded and matched.
+    Empty when that is `text` itself, and in chunks read back from an index."""
 
 
-def chunk_id(repository: str, path: str, blob_sha: str, ordinal: int) -> str:
+def chunk_id(repository: str, path: str, blob_sha: str, ordinal: int, chunker: str = CHUNKER_VERSION) -> str:
     """Deterministic: the same file version always yields the same ids, so retries are idempotent."""
-    key = "\0".join((CHUNKER_VERSION, repository, path, blob_sha, str(ordinal)))
+    key = "\0".join((chunker, repository, path, blob_sha, str(ordinal)))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -100,9 +109,32 @@ class Manifest:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     """The filters this version was listed with: other filters mean another listing."""
+    chunker: str = ""
+    """The CHUNKER_VERSION that cut this version's chunks; "" in manifests saved before it was recorded."""
 
     def is_live(self, path: str, blob_sha: str) -> bool:
         return self.files.get(path) == blob_sha
+
+    @property
+    def chunked_by(self) -> str:
+        return self.chunker or FIRST_CHUNKER_VERSION
+
+    @property
+    def outdated_chunker(self) -> bool:
+        """Its chunks were cut by another chunking policy: the next index job cuts every file again."""
+        return self.chunked_by != CHUNKER_VERSION
+
+    def chunk_ids(self) -> frozenset[str]:
+        """The ids of every chunk this version names: of its file versions, cut by its chunker.
+
+        After a job that chunked a repository anew, the old chunks share their file versions with
+        the new ones; only their ids tell them apart.
+        """
+        return frozenset(
+            chunk_id(self.repository, path, blob_sha, ordinal, self.chunked_by)
+            for path, blob_sha in self.files.items()
+            for ordinal in range(self.chunk_counts.get(path, 0))
+        )
 
     @property
     def chunk_total(self) -> int:
@@ -124,7 +156,9 @@ class ManifestDiff:
 
 
 def diff_manifest(previous: Manifest | None, entries: tuple[FileEntry, ...]) -> ManifestDiff:
+    """Files of a manifest cut by another chunker count as changed even at the same blob SHA."""
     old = dict(previous.files) if previous else {}
+    rechunk = previous is not None and previous.outdated_chunker
     added: list[FileEntry] = []
     changed: list[FileEntry] = []
     unchanged: list[FileEntry] = []
@@ -132,7 +166,7 @@ def diff_manifest(previous: Manifest | None, entries: tuple[FileEntry, ...]) -> 
         known = old.pop(entry.path, None)
         if known is None:
             added.append(entry)
-        elif known == entry.blob_sha:
+        elif known == entry.blob_sha and not rechunk:
             unchanged.append(entry)
         else:
             changed.append(entry)

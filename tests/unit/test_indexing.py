@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from adapters.chunking.tree_sitter_outline import TreeSitterOutline
+from adapters.domain_json import MANIFEST
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
+from domain.chunking import embedding_text
+from domain.documents import CHUNKER_VERSION, FIRST_CHUNKER_VERSION, FileEntry, Manifest, chunk_id, diff_manifest
 from domain.jobs import IndexRequest
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import (
@@ -219,3 +225,93 @@ async def test_the_sweep_leaves_other_repositories_alone() -> None:
     await world.indexer().execute(REQUEST)
 
     assert unfinished <= set(world.index.records["default"])
+
+
+async def chunked_by_the_previous_chunker(world: World) -> int:
+    """Turn the world's index into what the previous chunker left: its chunk ids, a manifest that names none.
+
+    Returns the number of chunks it holds.
+    """
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None
+    stored = [chunk for chunk, _ in world.index.records["default"].values()]
+    await world.index.delete("default", [c.id for c in stored])
+    old = [replace(c, id=chunk_id(c.repository, c.path, c.blob_sha, c.ordinal, FIRST_CHUNKER_VERSION)) for c in stored]
+    await world.index.upsert("default", world.embedder.name, old, [[1.0] * 26 for _ in old])
+    await world.manifests.save("default", replace(manifest, chunker=""))  # saved before manifests said
+    world.source.reads.clear()
+    world.embedder.embedded.clear()
+    return len(old)
+
+
+async def test_a_new_chunker_re_chunks_every_file_once_then_a_re_index_touches_nothing() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    old_chunks = await chunked_by_the_previous_chunker(world)
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert sorted(world.source.reads) == sorted(FILES)
+    assert (result.files_indexed, result.files_unchanged) == (3, 0)
+    assert result.chunks_written == len(world.embedder.embedded) == old_chunks
+    assert result.chunks_deleted == old_chunks
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None and manifest.chunker == CHUNKER_VERSION and not manifest.outdated_chunker
+    assert set(world.index.records["default"]) == manifest.chunk_ids()
+
+    world.source.reads.clear()
+    world.embedder.embedded.clear()
+    again = await world.indexer().execute(REQUEST)
+
+    assert world.source.reads == [] and world.embedder.embedded == []
+    assert (again.files_unchanged, again.chunks_written, again.chunks_deleted) == (3, 0, 0)
+
+
+async def test_the_re_chunk_runs_through_plan_batches_and_finalize_as_a_distributed_queue_does() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    await chunked_by_the_previous_chunker(world)
+    indexer = world.indexer()
+
+    plan = await indexer.plan(REQUEST)
+    assert plan.diff is not None and plan.diff.unchanged == () and len(plan.diff.to_index) == 3
+    outcomes = [await indexer.write(REQUEST, plan.snapshot, [entry]) for entry in plan.diff.to_index]
+    result = await indexer.finalize(plan, sum(outcomes[1:], outcomes[0]))
+
+    assert result.files_indexed == 3
+    manifest = await world.manifests.get("default", SPEC.repository_id)
+    assert manifest is not None and set(world.index.records["default"]) == manifest.chunk_ids()
+
+
+def test_a_manifest_saved_before_the_chunker_was_recorded_still_loads_and_asks_for_a_re_chunk() -> None:
+    saved = MANIFEST.to_data(Manifest("local:/repo", "/repo", "c0ffee", {"a.md": "sha"}, {"a.md": 1}))
+    del saved["chunker"]
+    manifest = MANIFEST.from_data(saved)
+    assert manifest.chunker == "" and manifest.outdated_chunker
+    assert diff_manifest(manifest, (FileEntry("a.md", "sha", 1),)).changed == (FileEntry("a.md", "sha", 1),)
+
+
+async def test_embedding_calls_hold_texts_of_similar_length_and_vectors_stay_with_their_chunks() -> None:
+    files = {f"doc{n}.md": f"# Doc {n}\n\n" + "word " * (37 * n % 11 + 1) + "\n" for n in range(12)}
+    world = World(files)
+    indexer = IndexRepository([world.source], world.embedder, world.index, world.manifests, 32, 4)
+
+    await indexer.execute(REQUEST)
+
+    lengths = [len(text) for text in world.embedder.embedded]
+    assert lengths == sorted(lengths) and world.embedder.calls == 3
+    for chunk, vector in world.index.records["default"].values():
+        assert vector == await world.embedder.embed_query(embedding_text(chunk))
+
+
+async def test_an_outline_makes_code_chunks_at_symbols_and_the_default_finds_none() -> None:
+    code = {"router.py": "import re\n\n\nclass Router:\n    def add(self):\n        return 1\n"}
+    outlined, plain = World(code), World(code)
+    with_outline = IndexRepository(
+        [outlined.source], outlined.embedder, outlined.index, outlined.manifests, outline=TreeSitterOutline()
+    )
+    await with_outline.execute(REQUEST)
+    await plain.indexer().execute(REQUEST)
+
+    assert {c.headings for c, _ in outlined.index.records["default"].values()} == {(), ("class Router",)}
+    assert {c.headings for c, _ in plain.index.records["default"].values()} == {()}
