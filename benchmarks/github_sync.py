@@ -36,6 +36,7 @@ import httpx  # noqa: E402
 from chromadb.config import Settings as ChromaSettings  # noqa: E402
 from tests.integration.fake_github import FakeGitHub  # noqa: E402
 
+from adapters.chunking.tree_sitter_outline import TreeSitterOutline  # noqa: E402
 from adapters.embeddings.hashing import HashingEmbedder  # noqa: E402
 from adapters.sources.github import GitHubArchiveSource  # noqa: E402
 from adapters.vectorstore.chroma_index import ChromaVectorIndex  # noqa: E402
@@ -119,7 +120,8 @@ async def main(file_count: int) -> None:
             embedder = HashingEmbedder()
             async with httpx.AsyncClient(timeout=60) as client:
                 source = GitHubArchiveSource(client, api_url=gh.api_url)
-                use_case = IndexRepository([source], embedder, ChromaVectorIndex(chroma), ChromaManifestStore(chroma))
+                index, manifests = ChromaVectorIndex(chroma), ChromaManifestStore(chroma)
+                use_case = IndexRepository([source], embedder, index, manifests, outline=TreeSitterOutline())
                 request = IndexRequest(parse_source("bench/docs"))
 
                 async def index() -> str:
