@@ -69,6 +69,8 @@ def find_markup(lines: Sequence[str]) -> Markup:
 
 def strip_markup(text: str) -> str:
     """`text` without its complete tags and JSX/HTML comments, code spans left untouched."""
+    if "<" not in text and "{" not in text:
+        return text
     pieces: list[str] = []
     position = 0
     for match in _CODE_SPAN_OR_COMMENT.finditer(text):
