@@ -279,6 +279,11 @@ def test_small_files_fit_in_one_chunk_naming_every_symbol() -> None:
     assert trails(chunks) == [(), ("type Router, func (r *Router) AddRoute, func Dispatch",)]
 
 
+def test_text_that_is_not_valid_utf8_keeps_its_line_numbers() -> None:
+    text = 'NAME = "\ud800"\n\n\ndef greet():\n    return NAME\n'
+    assert OUTLINE.symbols("greet.py", text) == (CodeSymbol("def greet", 4, 5),)
+
+
 def test_files_of_other_languages_have_no_symbols() -> None:
     assert OUTLINE.symbols("notes.rb", "def hello\n  1\nend\n") == ()
     assert OUTLINE.symbols("Makefile", "all:\n\techo hi\n") == ()

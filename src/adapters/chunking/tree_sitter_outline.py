@@ -191,7 +191,8 @@ class TreeSitterOutline(CodeOutline):
         grammar = _GRAMMARS.get(_ALIASES.get(suffix, suffix))
         if grammar is None:
             return ()
-        tree = Parser(self._language(grammar)).parse(text.encode())
+        # A lone surrogate (text that was never valid UTF-8) becomes "?": every line keeps its number.
+        tree = Parser(self._language(grammar)).parse(text.encode("utf-8", "replace"))
         return tuple(_Walk(grammar).symbols_in(tree.root_node))
 
     def _language(self, grammar: _Grammar) -> Language:
