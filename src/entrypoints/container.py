@@ -7,11 +7,12 @@ in-process queue's records).
 
 What must be closed is owned by `providers.Resource`s (resources.py): `clients` closes the shared
 HTTP client and the GitHub source's temporary folders, `job_runner` starts and stops the job
-queue's workers in processes that run jobs. Objects themselves are built by synchronous
-providers, so `container.search()` stays a plain call wherever it is made (a Hatchet task, a
-test); an async Resource would make every provider depending on it return awaitables. A
-resource depends on what must outlive it, and `shutdown_resources` closes it first: the job
-runner before the clients and the data folder lock its jobs use.
+queue's workers in processes that run jobs, `sync_scheduler` runs the in-process schedule of
+syncs. Objects themselves are built by synchronous providers, so `container.search()` stays a
+plain call wherever it is made (a Hatchet task, a test); an async Resource would make every
+provider depending on it return awaitables. A resource depends on what must outlive it, and
+`shutdown_resources` closes it first: the schedule before the job runner, the job runner before
+the clients and the data folder lock its jobs use.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_client import open_chroma_server, open_embedded_chroma
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
 from application.answering import AnswerQuestion, StreamAnswer
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
@@ -41,6 +43,8 @@ from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
 from application.reading import ReadIndexedFile
 from application.repositories import ForgetRepository, GetRepository, ListRepositories, ResolveRepository
 from application.search import SearchDocuments
+from application.sync import SyncIndexedRepositories, SyncLedger, SyncPushedRef
+from domain.sync import SyncSchedule
 from entrypoints import resources
 from entrypoints.mcp_tools import RepochatTools
 from entrypoints.metrics import MeteredAnswerGenerator, MeteredEmbedder, MeteredIndexing, MeteredSearch, Metrics
@@ -50,6 +54,11 @@ from entrypoints.source_input import LocalFolders
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
+
+
+def _inprocess_schedule(settings: Settings) -> SyncSchedule | None:
+    """The schedule this process runs: none with Hatchet, whose workers run it as a cron workflow."""
+    return settings.sync_schedule if settings.job_queue == "inprocess" else None
 
 
 class Container(containers.DeclarativeContainer):
@@ -68,6 +77,7 @@ class Container(containers.DeclarativeContainer):
     )
     vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)
+    sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
 
     embedder = providers.Selector(
         settings.provided.embeddings,
@@ -158,9 +168,20 @@ class Container(containers.DeclarativeContainer):
     get_job = providers.Factory(GetJob, job_queue)
     list_jobs = providers.Factory(ListJobs, job_queue)
     cancel_job = providers.Factory(CancelJob, job_queue)
-    list_repositories = providers.Factory(ListRepositories, manifests)
-    get_repository = providers.Factory(GetRepository, manifests)
-    forget_repository = providers.Factory(ForgetRepository, manifests, vector_index)
+    sync_ledger = providers.Factory(SyncLedger, sync_statuses, job_queue.provider, settings.provided.sync_schedule)
+    sync_indexed_repositories = providers.Factory(
+        SyncIndexedRepositories, manifests, sync_ledger, settings.provided.sync_schedule
+    )
+    sync_pushed_ref = providers.Factory(SyncPushedRef, manifests, sync_ledger)
+    sync_scheduler = providers.Resource(
+        resources.schedule_syncs,
+        sync_indexed_repositories.provider,
+        providers.Callable(_inprocess_schedule, settings),
+        job_runner,
+    )
+    list_repositories = providers.Factory(ListRepositories, manifests, sync_ledger)
+    get_repository = providers.Factory(GetRepository, manifests, sync_ledger)
+    forget_repository = providers.Factory(ForgetRepository, manifests, vector_index, sync_statuses)
     resolve_repository = providers.Factory(ResolveRepository, manifests)
     read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests)
 
@@ -178,16 +199,21 @@ class Container(containers.DeclarativeContainer):
 
 
 @asynccontextmanager
-async def running(container: Container, *, run_jobs: bool = False) -> AsyncIterator[Container]:
+async def running(
+    container: Container, *, run_jobs: bool = False, run_schedule: bool = False
+) -> AsyncIterator[Container]:
     """Open the container for one process's lifetime; its resources close when it ends.
 
     `run_jobs` starts the job queue's workers (the server, a waiting `index`); other
-    commands only read job records and never pick up leftover jobs.
+    commands only read job records and never pick up leftover jobs. `run_schedule` (the
+    server) runs the jobs and the in-process schedule of syncs, when one is set.
     """
     try:
         await container.clients.async_()
-        if run_jobs:
+        if run_jobs or run_schedule:
             await container.job_runner.async_()
+        if run_schedule:
+            await container.sync_scheduler.async_()
         yield container
     finally:
         await _shut_down(container)

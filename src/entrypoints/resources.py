@@ -1,4 +1,4 @@
-"""Resources the container opens and closes: clients, the data folder lock, the job queue.
+"""Resources the container opens and closes: clients, the data folder lock, the job queue, the sync schedule.
 
 Each is a generator for `providers.Resource`: what comes before `yield` opens, what comes after
 closes, when the container shuts its resources down.
@@ -6,7 +6,8 @@ closes, when the container shuts its resources down.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ import httpx
 from adapters.data_dir_lock import DataDirLock
 from adapters.sources.github import GitHubArchiveSource
 from application.ports import JobQueue
+from application.sync import SyncIndexedRepositories
+from domain.sync import SyncSchedule
+from entrypoints.sync_scheduler import SyncScheduler
 
 if TYPE_CHECKING:
     from hatchet_sdk import Hatchet
@@ -58,6 +62,24 @@ async def run_jobs(queue: JobQueue, *used_by_jobs: object) -> AsyncIterator[JobQ
         yield queue
     finally:
         await queue.stop()
+
+
+async def schedule_syncs(
+    sync: Callable[[], SyncIndexedRepositories], schedule: SyncSchedule | None, job_runner: object
+) -> AsyncIterator[None]:
+    """Runs the in-process schedule of syncs (none when `schedule` is None) until shutdown.
+
+    It depends on the `job_runner`, so the schedule stops before the jobs it queues do.
+    """
+    if schedule is None:
+        yield None
+        return
+    task = asyncio.create_task(SyncScheduler(sync, schedule).run(), name="repochat sync schedule")
+    try:
+        yield None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 # langchain-openai and hatchet_sdk take seconds to import: the builders below import them only

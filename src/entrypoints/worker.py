@@ -10,7 +10,9 @@ A worker needs:
   its batch tasks run, so a worker needs a slot left over for batches.
 
 On start the worker sets the shared rate limit of batch tasks
-(REPOCHAT_EMBEDDING_BATCHES_PER_MINUTE) and registers the index workflow. SIGTERM or SIGINT
+(REPOCHAT_EMBEDDING_BATCHES_PER_MINUTE) and registers the index workflow, and the sync task with
+the cron expression of REPOCHAT_SYNC_INTERVAL (with none when it is unset, which stops a schedule
+registered before; give every worker the same interval). SIGTERM or SIGINT
 stop it gracefully: it takes no new task, lets running ones finish, then closes the container.
 SIGQUIT stops it at once; so does SIGKILL, after which Hatchet gives the worker's tasks to
 another worker once its heartbeats have been missing for 30 seconds. The heartbeats come from
@@ -27,6 +29,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 
 from adapters.queue.hatchet.log_context import current_job, current_task
+from adapters.queue.hatchet.sync_workflow import register_sync_workflow
 from adapters.queue.hatchet.workflows import put_embedding_rate_limit, register_index_workflows
 from domain.errors import InvalidInput, UpstreamUnavailable
 from entrypoints.container import Container, running
@@ -64,7 +67,8 @@ def run_worker(settings: Settings, slots: int, name: str) -> int:
         files_per_task=settings.index_files_per_task,
         jobs_in_parallel=settings.index_jobs_in_parallel,
     )
-    worker = hatchet.worker(name, slots=slots, workflows=workflows.all, lifespan=_lifespan(container))
+    sync = register_sync_workflow(hatchet, lambda: container.sync_indexed_repositories(), settings.sync_schedule)
+    worker = hatchet.worker(name, slots=slots, workflows=[*workflows.all, sync], lifespan=_lifespan(container))
     make_children_die_with(worker)
     log.info("worker %s starting with %d slots", name, slots)
     worker.start()

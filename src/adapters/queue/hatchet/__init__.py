@@ -7,6 +7,7 @@
 - `queue`: `HatchetJobQueue`, the port: submits, reads and cancels runs.
 - `client`: `connect_hatchet`, the SDK client configured by HATCHET_CLIENT_*.
 - `workflows`: the task declarations and bodies that `repochat worker` runs.
+- `sync_workflow`: the cron-triggered task that runs a tick of the sync schedule.
 - `fan_out`: how the parent task spreads its files over batch tasks and adds up their outcomes.
 - `task_policy`: timeouts, retries and which failures are retried.
 - `log_context`: the job and task a worker's log record belongs to.

@@ -20,6 +20,8 @@ from domain.jobs import IndexRequest
 
 INDEX_TASK = "repochat-index"
 BATCH_TASK = "repochat-index-batch"
+SYNC_TASK = "repochat-sync"
+"""The cron-triggered tick of the sync schedule (`sync_workflow`); its input is empty."""
 JOB_KEY = "repochat_job_key"
 """Additional-metadata key naming a job's collection and repository. One key only: the runs
 API combines several metadata filters with OR."""
