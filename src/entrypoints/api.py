@@ -9,15 +9,17 @@ This module evaluates its annotations at import (no `from __future__ import anno
 dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
 """
 
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -35,6 +37,7 @@ from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
 from application.ports import JobQueue, VectorIndex
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
 from application.search import MAX_K, SearchDocuments, SearchRequest
+from application.sync import QueuedSync, SyncPushedRef
 from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import (
@@ -50,6 +53,7 @@ from domain.errors import (
 )
 from domain.jobs import IndexRequest
 from domain.retrieval import RetrievalMode
+from domain.webhooks import Push, is_signed_by, push_of
 from entrypoints.chat_completions import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -77,9 +81,11 @@ from entrypoints.views import (
     JobList,
     JobView,
     OpenAIErrorResponse,
+    QueuedSyncView,
     RepositoryDetail,
     RepositoryList,
     SearchResponse,
+    WebhookAnswer,
 )
 
 log = logging.getLogger(__name__)
@@ -110,6 +116,15 @@ ERROR_MEANINGS: dict[int, str] = {
     503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
 }
 
+WEBHOOK_ERROR_MEANINGS: dict[int, str] = {
+    **ERROR_MEANINGS,
+    400: "The payload is not JSON, or not a push event's",
+    401: "The X-Hub-Signature-256 header is missing or does not sign the body with the webhook's secret",
+    404: "Webhooks are off: REPOCHAT_GITHUB_WEBHOOK_SECRET is not set",
+    413: "The delivery is over 25 MB, GitHub's own cap on webhook payloads",
+    503: "The job queue or the vector store is failing or unreachable",
+}
+
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 
@@ -123,11 +138,16 @@ V1_ERRORS = (401, 403, 409, 413, 422, 503)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
 MAX_JOBS_LISTED = 500
+WEBHOOK_PATH = "/v1/webhooks/github"
+WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024
+"""GitHub caps webhook payloads at 25 MB: deliveries may be larger than REPOCHAT_MAX_BODY_BYTES."""
 
 
-def error_responses(*statuses: int, model: type[BaseModel] = ErrorResponse) -> dict[int | str, dict[str, Any]]:
+def error_responses(
+    *statuses: int, model: type[BaseModel] = ErrorResponse, meanings: Mapping[int, str] = ERROR_MEANINGS
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` declaring `model` (ErrorResponse) as the body of each status."""
-    return {status: {"model": model, "description": ERROR_MEANINGS[status]} for status in statuses}
+    return {status: {"model": model, "description": meanings[status]} for status in statuses}
 
 
 def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -282,6 +302,8 @@ async def require_api_key(
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=error_responses(*V1_ERRORS))
 operations = APIRouter()
+webhooks = APIRouter()
+"""Without the API key of /v1: GitHub authenticates its deliveries with their signature instead."""
 
 
 @router.post("/repositories", status_code=202, response_model=IndexAccepted, responses=error_responses(400))
@@ -468,6 +490,74 @@ def _event(name: str, data: BaseModel | str) -> str:
     return f"event: {name}\ndata: {payload}\n\n"
 
 
+@webhooks.post(
+    WEBHOOK_PATH,
+    status_code=202,
+    response_model=WebhookAnswer,
+    responses={
+        200: {"model": WebhookAnswer, "description": "A `ping`: the webhook is set up and its secret matches"},
+        **error_responses(400, 401, 404, 413, 422, 503, meanings=WEBHOOK_ERROR_MEANINGS),
+    },
+)
+@inject
+async def github_webhook(
+    request: Request,
+    response: Response,
+    sync_pushed_ref: Annotated[SyncPushedRef, Depends(Provide[Container.sync_pushed_ref])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    x_github_event: Annotated[str, Header(description="The event: `push` and `ping` are acted on")] = "",
+    x_hub_signature_256: Annotated[str | None, Header(description="`sha256=` HMAC-SHA256 of the body")] = None,
+    x_github_delivery: Annotated[str | None, Header(description="The delivery's id")] = None,
+) -> WebhookAnswer:
+    """GitHub's webhooks: a `push` to an indexed ref of an indexed repository queues a sync of that ref.
+
+    Needs no API key: each delivery must be signed with REPOCHAT_GITHUB_WEBHOOK_SECRET
+    (`X-Hub-Signature-256`), else it is refused with 401 and nothing is queued; without the
+    secret configured, the route is off (404). A `ping` answers 200; other events, and pushes
+    to refs nothing indexes, answer 202 with nothing queued. A sync joins a job of the
+    repository already queued or running. Payloads may be sent as JSON or form-encoded.
+    """
+    secret = settings.webhook_secret
+    if secret is None:
+        raise NotFound("GitHub webhooks are off on this server: set REPOCHAT_GITHUB_WEBHOOK_SECRET to turn them on")
+    body = await request.body()
+    if not is_signed_by(secret, body, x_hub_signature_256):
+        raise _AuthError(
+            401, "X-Hub-Signature-256 is missing or does not sign this body with the webhook's secret: nothing queued"
+        )
+    answer = WebhookAnswer(event=x_github_event, delivery=x_github_delivery, queued=[], message="")
+    if x_github_event == "ping":
+        response.status_code = 200
+        return answer.model_copy(update={"message": "pong: the webhook is set up and its secret matches"})
+    if x_github_event != "push":
+        return answer.model_copy(update={"message": f"{x_github_event or 'an unnamed'} event: nothing to sync"})
+    push = push_of(_webhook_payload(body, request.headers.get("content-type", "")))
+    queued = await sync_pushed_ref.execute(push)
+    views = [QueuedSyncView.of(q) for q in queued]
+    return answer.model_copy(update={"queued": views, "message": _push_message(push, queued)})
+
+
+def _webhook_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The JSON payload, sent as the body itself or as the `payload` field of a form."""
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body = parse_qs(body.decode(), strict_parsing=True)["payload"][0].encode()
+        payload = json.loads(body)
+    except (ValueError, KeyError) as e:
+        raise InvalidInput("the webhook's payload is not JSON (or a form with a JSON `payload` field)") from e
+    if not isinstance(payload, dict):
+        raise InvalidInput("the webhook's payload is not a JSON object")
+    return payload
+
+
+def _push_message(push: Push, queued: Sequence[QueuedSync]) -> str:
+    if push.deleted:
+        return f"the push deleted {push.ref}: nothing to sync"
+    if not queued:
+        return f"nothing indexed follows {push.ref} of {push.repository}: nothing queued"
+    return f"{len(queued)} sync{'s' if len(queued) > 1 else ''} of {push.ref} of {push.repository} queued"
+
+
 @operations.get("/healthz", response_model=Health)
 async def healthz() -> Health:
     """The process is up."""
@@ -509,19 +599,20 @@ def create_app(container: Container) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(container, run_jobs=True), mcp.session_manager.run():
+        async with running(container, run_schedule=True), mcp.session_manager.run():
             yield
 
     container.wire(modules=[__name__])
     app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
     app.include_router(router)
+    app.include_router(webhooks)
     app.include_router(operations)
     app.router.routes.append(Route(MCP_PATH, _KeyedApp(mcp_app, settings.accepted_api_keys), methods=MCP_METHODS))
     web = Path(__file__).with_name("web")  # the chat page: static files, no build step, no API key to load
     app.mount("/static", StaticFiles(directory=web), name="static")
     app.add_api_route("/", lambda: FileResponse(web / "index.html"), include_in_schema=False)
     _add_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
     _add_metrics(app, container)  # the outermost middleware: it counts every answer, a 413 too
     return app
 
@@ -559,21 +650,26 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 class BodyLimit:
     """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES) with a 413 before the app reads
-    any of it: at once when Content-Length says so, else once the bytes received pass the limit."""
+    any of it: at once when Content-Length says so, else once the bytes received pass the limit.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The paths of `larger` have their own, larger limit (GitHub's webhook deliveries)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int]) -> None:
         self._app = app
         self._max_bytes = max_bytes
+        self._larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self._larger.get(scope["path"], self._max_bytes)
         declared = Headers(scope=scope).get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > self._max_bytes
-        received = None if too_large else await self._read(receive)
+        too_large = declared.isdigit() and int(declared) > limit
+        received = None if too_large else await self._read(receive, limit)
         if received is None:
-            message = f"the request body is over the limit of {self._max_bytes} bytes (REPOCHAT_MAX_BODY_BYTES)"
+            setting = "" if scope["path"] in self._larger else " (REPOCHAT_MAX_BODY_BYTES)"
+            message = f"the request body is over the limit of {limit} bytes{setting}"
             await _error("request_too_large", message, 413, scope["path"])(scope, receive, send)
             return
         buffered = received
@@ -583,8 +679,8 @@ class BodyLimit:
 
         await self._app(scope, replay, send)
 
-    async def _read(self, receive: Receive) -> list[Message] | None:
-        """The body's messages, at most `max_bytes` of body in all; None past that."""
+    async def _read(self, receive: Receive, limit: int) -> list[Message] | None:
+        """The body's messages, at most `limit` bytes of body in all; None past that."""
         messages: list[Message] = []
         size = 0
         while True:
@@ -593,7 +689,7 @@ class BodyLimit:
             if message["type"] != "http.request":
                 return messages
             size += len(message.get("body", b""))
-            if size > self._max_bytes:
+            if size > limit:
                 return None
             if not message.get("more_body", False):
                 return messages

@@ -34,7 +34,7 @@ from domain.retrieval import RetrievalMode
 from entrypoints.container import Container, running
 from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
-from entrypoints.views import AnswerView, EvaluationView, JobList, JobView, RepositoryList, SearchResponse
+from entrypoints.views import AnswerView, EvaluationView, JobList, JobView, RepositoryList, SearchResponse, SyncView
 
 EXIT_CODES: dict[type[RepochatError], int] = {
     InvalidInput: 2,
@@ -180,7 +180,25 @@ async def _repos(container: Container, args: argparse.Namespace) -> int:
         print("nothing indexed yet: repochat index SOURCE")
     for v in indexed.repositories:
         print(f"{v.id}  [{v.collection}]  {v.files} files, {v.chunks} chunks, at {v.commit[:12]}")
+        sync = _sync_line(v.sync)
+        if sync:
+            print(f"  {sync}")
+        if v.sync.last_error:
+            print(f"  last error: {v.sync.last_error}")
     return 0
+
+
+def _sync_line(sync: SyncView) -> str:
+    """`last sync ...; syncing now ...; next sync ...`, of what is known."""
+    parts = []
+    if sync.last_result is not None:
+        failures = f" ({sync.consecutive_failures} in a row)" if sync.consecutive_failures > 1 else ""
+        parts.append(f"last sync {sync.last_sync_at}: {sync.last_result.value}{failures}")
+    if sync.syncing_job_id:
+        parts.append(f"syncing now (job {sync.syncing_job_id})")
+    if sync.next_sync_at:
+        parts.append(f"next sync {sync.next_sync_at}")
+    return "; ".join(parts)
 
 
 async def _forget(container: Container, args: argparse.Namespace) -> int:

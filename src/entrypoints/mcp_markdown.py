@@ -113,11 +113,28 @@ def repositories(entries: Sequence[IndexedRepository]) -> str:
         return "Nothing is indexed yet: call `index_repository` with a GitHub repository such as `owner/repo`."
     rows = [
         f"| `{e.manifest.repository}` | {e.collection} | {e.manifest.ref or 'default branch'} | "
-        f"{e.manifest.commit[:12]} | {len(e.manifest.files)} | {e.manifest.indexed_at} | {e.manifest.web_url} |"
+        f"{e.manifest.commit[:12]} | {len(e.manifest.files)} | {e.manifest.indexed_at} | {_last_sync(e)} | "
+        f"{e.next_sync_at or '-'} | {e.manifest.web_url} |"
         for e in entries
     ]
-    head = "| repository | collection | ref | commit | files | indexed at | web |\n|---|---|---|---|---|---|---|"
+    head = (
+        "| repository | collection | ref | commit | files | indexed at | last sync | next sync | web |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     return "\n".join([head, *rows])
+
+
+def _last_sync(entry: IndexedRepository) -> str:
+    """The last sync's result and time, with its error; `-` when none was made."""
+    sync = entry.sync
+    if sync is None or sync.last_result is None:
+        return "syncing now" if sync is not None and sync.pending_job_id else "-"
+    text = f"{sync.last_result.value} at {sync.last_sync_at}"
+    if sync.last_error:
+        text += f" ({sync.consecutive_failures} failed in a row: {sync.last_error})"
+    if sync.pending_job_id:
+        text += "; syncing now"
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def matches(found: Sequence[RepositoryMatch], name: str) -> str:

@@ -85,7 +85,8 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
 
     @server.tool(annotations=reading)
     async def list_repositories() -> str:
-        """List every indexed repository: its id, collection, ref, commit, number of files and when it was indexed."""
+        """List every indexed repository: its id, collection, ref, commit, number of files, when it was indexed,
+        and how its last sync went and when the next one is."""
         with _tool_errors():
             return md.repositories(await tools.list_repositories().execute())
 

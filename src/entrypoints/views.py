@@ -14,10 +14,12 @@ from pydantic import BaseModel, Field
 
 from application.answering import GeneratedAnswer
 from application.repositories import IndexedRepository
+from application.sync import QueuedSync
 from domain.answers import Citation, SearchHit
 from domain.evaluation import EvalReport
 from domain.jobs import IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
+from domain.sync import SyncResult, SyncTrigger
 
 
 class ErrorDetail(BaseModel):
@@ -192,6 +194,47 @@ class AnswerView(BaseModel):
         )
 
 
+class SyncView(BaseModel):
+    """How the ref's syncs went: the scheduled ones (REPOCHAT_SYNC_INTERVAL) and those push webhooks asked for.
+
+    Index requests made by hand are not syncs. Times are ISO 8601, UTC; null when not known."""
+
+    last_sync_at: str | None = Field(default=None, description="When the last sync finished")
+    last_result: SyncResult | None = Field(
+        default=None,
+        description="`updated` (files changed), `unchanged` or `failed`; null before the first sync finished",
+    )
+    last_job_id: str | None = Field(
+        default=None, description="The index job of the last sync (none if it was never queued)"
+    )
+    last_error: str | None = Field(default=None, description="Why the last sync failed; null after a sync that did not")
+    consecutive_failures: int = Field(default=0, description="Failed syncs in a row: the schedule backs off after each")
+    syncing_job_id: str | None = Field(default=None, description="The job of a sync queued or running now")
+    last_attempt_at: str | None = Field(default=None, description="When the last sync was asked for")
+    last_trigger: SyncTrigger | None = Field(default=None, description="What asked for it: `schedule` or `webhook`")
+    next_sync_at: str | None = Field(
+        default=None,
+        description="When the schedule syncs the ref next (later while it backs off); null without a schedule",
+    )
+
+    @classmethod
+    def of(cls, entry: IndexedRepository) -> SyncView:
+        status = entry.sync
+        if status is None:
+            return cls(next_sync_at=entry.next_sync_at)
+        return cls(
+            last_sync_at=status.last_sync_at or None,
+            last_result=status.last_result,
+            last_job_id=status.last_job_id,
+            last_error=status.last_error,
+            consecutive_failures=status.consecutive_failures,
+            syncing_job_id=status.pending_job_id,
+            last_attempt_at=status.last_attempt_at or None,
+            last_trigger=status.last_trigger,
+            next_sync_at=entry.next_sync_at,
+        )
+
+
 class RepositoryView(BaseModel):
     id: str
     collection: str
@@ -202,6 +245,7 @@ class RepositoryView(BaseModel):
     chunks: int
     indexed_at: str
     web_url: str
+    sync: SyncView
 
     @classmethod
     def of(cls, entry: IndexedRepository) -> RepositoryView:
@@ -216,6 +260,7 @@ class RepositoryView(BaseModel):
             chunks=manifest.chunk_total,
             indexed_at=manifest.indexed_at,
             web_url=manifest.web_url,
+            sync=SyncView.of(entry),
         )
 
     @classmethod
@@ -248,6 +293,30 @@ class Forgotten(BaseModel):
     @classmethod
     def of(cls, entries: Sequence[IndexedRepository]) -> Forgotten:
         return cls(forgotten=RepositoryView.all_of(entries))
+
+
+class QueuedSyncView(BaseModel):
+    """A sync a push webhook queued: the index job of one indexed ref (or the unfinished one it joined)."""
+
+    job_id: str
+    repository: str
+    collection: str
+    ref: str | None = Field(description="The indexed ref; null for the default branch")
+    state: JobState
+
+    @classmethod
+    def of(cls, queued: QueuedSync) -> QueuedSyncView:
+        key, job = queued.key, queued.job
+        return cls(job_id=job.id, repository=key.repository, collection=key.collection, ref=key.ref, state=job.state)
+
+
+class WebhookAnswer(BaseModel):
+    """What a GitHub webhook delivery did."""
+
+    event: str = Field(description="The X-GitHub-Event of the delivery")
+    delivery: str | None = Field(description="The X-GitHub-Delivery id, for GitHub's list of recent deliveries")
+    queued: list[QueuedSyncView] = Field(description="The syncs queued; empty when the delivery asked for none")
+    message: str
 
 
 class EvaluationView(BaseModel):

@@ -6,11 +6,13 @@ fakes stand in for every use case a request reaches.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -22,13 +24,16 @@ from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, T
 from application.ports import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
 from application.search import SearchRequest
+from application.sync import QueuedSync
 from domain.answers import ChatTurn, Citation, SearchHit
 from domain.documents import Chunk, Manifest, SkipCounts
 from domain.errors import RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
-from entrypoints.api import ERROR_STATUS, create_app
+from domain.sync import SyncKey
+from domain.webhooks import Push, signature_of
+from entrypoints.api import ERROR_STATUS, WEBHOOK_PATH, create_app
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from tests.unit.fakes import RecordingJobQueue, RecordingUseCase, ScriptedAnswerStream
@@ -77,7 +82,7 @@ def settings(**values: Any) -> Settings:
 
 
 USE_CASES = ("submit_index_job", "list_repositories", "get_repository", "forget_repository", "list_jobs",
-             "get_job", "cancel_job", "search", "answer_question", "stream_answer")  # fmt: skip
+             "get_job", "cancel_job", "search", "answer_question", "stream_answer", "sync_pushed_ref")  # fmt: skip
 
 
 def container_of(settings: Settings) -> Container:
@@ -809,6 +814,7 @@ ERROR_BODIES = {
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
     ("get", "/metrics"): (),
+    ("post", "/v1/webhooks/github"): ("400", "401", "404", "413", "422", "503"),
 }
 """The error statuses each route declares with ErrorResponse (OpenAIErrorResponse on the OpenAI routes) as the body."""
 
@@ -823,7 +829,7 @@ async def test_openapi_declares_every_route_s_success_body_and_its_error_statuse
         model = "OpenAIErrorResponse" if path.startswith(("/v1/chat", "/v1/models")) else "ErrorResponse"
         responses = operation["responses"]
         success = [status for status in responses if status.startswith("2")]
-        assert len(success) == 1, path
+        assert len(success) == (2 if path == WEBHOOK_PATH else 1), path  # a webhook's ping is a 200
         assert all(media.get("schema") for media in responses[success[0]]["content"].values()), path
         errors = {status for status, r in responses.items() if _schema(r) == {"$ref": f"#/components/schemas/{model}"}}
         assert errors == set(ERROR_BODIES[method, path]), path
@@ -837,7 +843,8 @@ async def test_openapi_lets_every_v1_call_send_an_api_key_as_bearer_or_header(cl
     assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": ANY_TEXT}
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            expected: object = [{"HTTPBearer": []}, {"APIKeyHeader": []}] if path.startswith("/v1/") else None
+            keyed = path.startswith("/v1/") and path != WEBHOOK_PATH  # a webhook's signature is its key
+            expected: object = [{"HTTPBearer": []}, {"APIKeyHeader": []}] if keyed else None
             assert operation.get("security") == expected, path
 
 
@@ -877,6 +884,112 @@ async def test_openapi_shows_the_retrieval_mode_as_an_enum_and_the_answer_s_new_
     }
 
 
+# -- GitHub webhooks
+
+SECRET = "webhook-s3cret"
+PUSH = {"ref": "refs/heads/main", "repository": {"full_name": "Owner/Repo", "default_branch": "main"}}
+
+
+@pytest.fixture
+def hooked(tmp_path: Path) -> Container:
+    """A container with the webhook's secret and a small body limit."""
+    return container_of(settings(data_dir=tmp_path, github_webhook_secret=SECRET, max_body_bytes=2000))
+
+
+async def deliver(
+    container: Container, event: str, body: bytes, signature: str | None = "", content_type: str = "application/json"
+) -> httpx.Response:
+    """POST a delivery as GitHub does; `signature` "" signs the body with the secret, None sends none."""
+    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": "d-1", "Content-Type": content_type}
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature or signature_of(SECRET, body)
+    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
+        return await http.post(WEBHOOK_PATH, content=body, headers=headers)
+
+
+def pushed(container: Container, *queued: QueuedSync) -> RecordingUseCase[list[QueuedSync]]:
+    fake = RecordingUseCase(list(queued))
+    use(container.sync_pushed_ref, fake)
+    return fake
+
+
+async def test_a_signed_push_queues_the_syncs_of_the_refs_it_moved(hooked: Container) -> None:
+    job = replace(FINISHED_JOB, state=JobState.QUEUED, result=None)
+    fake = pushed(hooked, QueuedSync(SyncKey("docs", "owner/repo"), job))
+
+    response = await deliver(hooked, "push", json.dumps(PUSH).encode())
+
+    assert response.status_code == 202, response.text
+    assert fake.calls == [(Push("Owner/Repo", "refs/heads/main", "main"),)]
+    assert response.json() == {
+        "event": "push",
+        "delivery": "d-1",
+        "queued": [
+            {"job_id": "job-1", "repository": "owner/repo", "collection": "docs", "ref": None, "state": "queued"}
+        ],
+        "message": "1 sync of refs/heads/main of Owner/Repo queued",
+    }
+
+
+async def test_a_push_to_a_ref_nothing_indexes_queues_nothing_and_says_so(hooked: Container) -> None:
+    pushed(hooked)
+    response = await deliver(hooked, "push", json.dumps(PUSH).encode())
+    assert response.status_code == 202 and response.json()["queued"] == []
+    assert response.json()["message"] == "nothing indexed follows refs/heads/main of Owner/Repo: nothing queued"
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, signature_of("another secret", b"{}")])
+async def test_a_delivery_without_the_secrets_signature_is_refused_and_queues_nothing(
+    hooked: Container, signature: str | None
+) -> None:
+    fake = pushed(hooked)
+    response = await deliver(hooked, "push", json.dumps(PUSH).encode(), signature)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated" and fake.calls == []
+
+
+async def test_ping_answers_200_and_other_events_202_with_nothing_queued(hooked: Container) -> None:
+    fake = pushed(hooked)
+    ping = await deliver(hooked, "ping", b'{"zen": "Design for failure.", "hook_id": 1}')
+    assert ping.status_code == 200 and ping.json()["message"].startswith("pong")
+    issues = await deliver(hooked, "issues", b'{"action": "opened"}')
+    assert issues.status_code == 202 and issues.json()["queued"] == [] and "nothing to sync" in issues.json()["message"]
+    assert fake.calls == []
+
+
+async def test_without_a_secret_the_webhook_route_is_off(container: Container) -> None:
+    fake = pushed(container)
+    response = await deliver(container, "push", json.dumps(PUSH).encode(), signature_of("", b""))
+    assert response.status_code == 404 and "REPOCHAT_GITHUB_WEBHOOK_SECRET" in response.json()["error"]["message"]
+    assert fake.calls == []
+
+
+async def test_a_form_encoded_delivery_is_read_from_its_payload_field(hooked: Container) -> None:
+    fake = pushed(hooked)
+    body = urlencode({"payload": json.dumps(PUSH)}).encode()
+    response = await deliver(hooked, "push", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 202 and len(fake.calls) == 1
+
+
+async def test_a_payload_that_is_no_push_is_a_400(hooked: Container) -> None:
+    fake = pushed(hooked)
+    for body in (b"not json", b"[1]", b'{"ref": "refs/heads/main"}'):
+        response = await deliver(hooked, "push", body)
+        assert response.status_code == 400, body
+    assert fake.calls == []
+
+
+async def test_a_delivery_may_be_larger_than_other_bodies(hooked: Container) -> None:
+    """GitHub sends up to 25 MB; REPOCHAT_MAX_BODY_BYTES (2000 here) still caps the other routes."""
+    pushed(hooked)
+    large = json.dumps(PUSH | {"commits": [{"message": "x" * 1000}] * 50}).encode()
+    assert (await deliver(hooked, "push", large)).status_code == 202
+    transport = httpx.ASGITransport(app=create_app(hooked), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
+        assert (await http.post("/v1/search", content=large)).status_code == 413
+
+
 # -- the lifespan
 
 
@@ -895,3 +1008,17 @@ async def test_the_lifespan_runs_the_jobs_holds_the_data_folder_and_closes_all_a
     next_process = DataDirLock(tmp_path, "the next process")
     next_process.acquire()  # released: this does not raise DataDirBusy
     next_process.release()
+
+
+def schedule_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "repochat sync schedule" and not task.done()]
+
+
+async def test_the_lifespan_runs_the_in_process_sync_schedule_when_an_interval_is_set(tmp_path: Path) -> None:
+    for interval, schedules in ((None, 0), ("1h", 1)):
+        container = container_of(settings(data_dir=tmp_path / str(interval), sync_interval=interval))
+        use(container.inprocess_queue, RecordingJobQueue())
+        app = create_app(container)
+        async with app.router.lifespan_context(app):
+            assert len(schedule_tasks()) == schedules
+        assert schedule_tasks() == []
