@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from application.reading import FileExcerpt
+from application.repositories import IndexedRepository
 from domain.answers import Citation
+from domain.documents import Manifest
+from domain.sync import SyncResult, SyncStatus
 from entrypoints import mcp_markdown as md
 
 
@@ -45,3 +48,28 @@ def test_an_excerpt_cut_by_the_budget_says_where_to_go_on() -> None:
     assert cut and int(cut.group(2)) == int(cut.group(1)) + 1
     assert f"line {cut.group(1)} " in text and f"line {int(cut.group(1)) + 1} " not in text
     assert len(text) <= 500 * md.CHARS_PER_TOKEN
+
+
+def test_the_repository_listing_shows_each_refs_last_sync_its_error_and_the_next_one() -> None:
+    manifest = Manifest(
+        "owner/repo", "github:owner/repo", "c0ffee" * 6, {"a.md": "1"}, indexed_at="2025-03-01T12:00:00"
+    )
+    failing = SyncStatus(
+        "default",
+        "owner/repo",
+        last_sync_at="2025-03-01T13:00:02+00:00",
+        last_result=SyncResult.FAILED,
+        last_error="GitHub answered 502 | retry",
+        consecutive_failures=2,
+    )
+    table = md.repositories(
+        [
+            IndexedRepository("default", manifest, failing, "2025-03-01T17:00:00+00:00"),
+            IndexedRepository("other", manifest),
+        ]
+    )
+    header, _, listed, never = table.splitlines()
+    assert "| last sync | next sync |" in header
+    assert "| failed at 2025-03-01T13:00:02+00:00 (2 failed in a row: GitHub answered 502 \\| retry) |" in listed
+    assert "| 2025-03-01T17:00:00+00:00 |" in listed
+    assert "| - | - |" in never
