@@ -114,7 +114,7 @@ async def test_no_texts_make_no_vectors(embedder: OnnxMiniLMEmbedder) -> None:
     assert await embedder.embed_documents([]) == []
 
 
-def test_session_runs_sequentially_on_the_given_threads() -> None:
+def test_session_runs_sequentially_on_the_given_threads_without_spinning() -> None:
     session = open_session(packaged_model_files()[0].read_bytes(), threads=2)
     options = session.get_session_options()
 
@@ -122,6 +122,7 @@ def test_session_runs_sequentially_on_the_given_threads() -> None:
     assert options.inter_op_num_threads == 1
     assert options.execution_mode == onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_nan_guards_are_dropped_without_changing_the_output() -> None:
