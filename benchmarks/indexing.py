@@ -12,7 +12,10 @@ Chroma under a temporary folder:
    HashingEmbedder, `collection.add` in batches of repochat's embedding-call size;
 3. a no-change re-index with repochat (must make no embedding call);
 4. search latency: SearchDocuments on repochat's index and a raw `collection.query` on the baseline's;
-5. unless --skip-model: the offline ONNX model alone (texts/s) and repochat's full index rate with it.
+5. unless --skip-model, the offline ONNX model: alone (texts/s) on a sample of chunks, fed naively
+   (in order, batches of 32, onnxruntime's default session, the graph as exported) and as repochat's
+   OnnxMiniLMEmbedder feeds it (runs of similar token length, tuned session, no NaN guards), both in
+   calls of repochat's size timed alternately; then repochat's full index rate with it.
 
 Indexing rows are the median of --repeats runs (alternating which pipeline goes first).
 The two pipelines chunk differently, so files/s is the like-for-like rate; chunks/s is per own chunk.
@@ -30,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
@@ -40,7 +44,9 @@ from chromadb.api import ClientAPI
 from chromadb.config import Settings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.embeddings.hashing import HashingEmbedder
+from adapters.embeddings.local import MAX_TOKENS, MODEL_NAME, OnnxMiniLMEmbedder, mean_pooled, packaged_model_files
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
@@ -60,6 +66,8 @@ TEXTS_PER_CALL = 64
 """repochat's embedding call (and upsert) size; the baseline embeds and adds in batches of the same size."""
 SEARCH_K = 5
 MODEL_WARMUP = 8
+NAIVE_BATCH = 32
+"""The naive feed's batch size (that of repochat's embedder before it ran texts by token length)."""
 WARMUP_QUERIES = 5
 
 
@@ -141,7 +149,12 @@ async def load_corpus(folder: Path) -> Corpus:
     source = LocalFolderSource()
     snapshot = await source.snapshot(spec, None)
     entries = snapshot.files or ()
-    chunks = [c async for file in source.read(spec, snapshot, entries) for c in chunk_file(file, "bench", "bench")]
+    outline = TreeSitterOutline()
+    chunks = [
+        chunk
+        async for file in source.read(spec, snapshot, entries)
+        for chunk in chunk_file(file, "bench", "bench", outline.symbols(file.path, file.text))
+    ]
     return Corpus(spec, Path(spec.location), entries, tuple(chunks))
 
 
@@ -180,7 +193,7 @@ class Repochat:
 
 def build_repochat(client: ClientAPI, embedder: Embedder, spec: SourceSpec) -> Repochat:
     index, manifests = ChromaVectorIndex(client), ChromaManifestStore(client)
-    indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests)
+    indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests, outline=TreeSitterOutline())
     return Repochat(
         indexer, SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)), IndexRequest(spec, COLLECTION)
     )
@@ -319,34 +332,82 @@ async def hashing_section(corpus: Corpus, workspace: Path, repeats: int, queries
 # ---------------------------------------------------------------- offline-model section
 
 
+class NaiveOnnxEmbedder(Embedder):
+    """The offline model fed naively: texts in the order given, batches of NAIVE_BATCH padded to their
+    longest, onnxruntime's default session on the graph as exported. The baseline of the model figures."""
+
+    def __init__(self) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        model, tokenizer_file = packaged_model_files()
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding()
+        self._session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+
+    @property
+    def name(self) -> str:
+        return f"{MODEL_NAME}-naive"
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._embed, list(texts))
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), NAIVE_BATCH):
+            encodings = self._tokenizer.encode_batch(texts[start : start + NAIVE_BATCH])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            vectors += mean_pooled(self._session.run(None, feeds)[0], mask).tolist()
+        return vectors
+
+
 @dataclass(frozen=True)
 class ModelFigures:
     subset: str
     sample: int
-    alone: Clock
+    naive: Clock
+    repochat: Clock
+    vector_difference: float
+    """The largest difference between the two feeds' vectors of one text: both embed the same."""
     full: Rate
     calls: int
 
-    @property
-    def texts_per_s(self) -> float:
-        return self.sample / self.alone.seconds
 
-    @property
-    def texts_per_cpu_s(self) -> float:
-        return self.sample / self.alone.cpu_seconds
+async def feed_alternately(
+    embedders: Sequence[Embedder], texts: Sequence[str]
+) -> list[tuple[Clock, list[list[float]]]]:
+    """Each embedder's clock and vectors over `texts` in calls of TEXTS_PER_CALL, the embedders taking turns
+    call by call, so a change of load on the shared machine falls on all of them alike."""
+    seconds = [0.0] * len(embedders)
+    cpu_seconds = [0.0] * len(embedders)
+    vectors: list[list[list[float]]] = [[] for _ in embedders]
+    for start in range(0, len(texts), TEXTS_PER_CALL):
+        call = texts[start : start + TEXTS_PER_CALL]
+        for position, embedder in enumerate(embedders):
+            call_vectors, clock = await timed(partial(embedder.embed_documents, call))
+            seconds[position] += clock.seconds
+            cpu_seconds[position] += clock.cpu_seconds
+            vectors[position] += call_vectors
+    return [(Clock(seconds[i], cpu_seconds[i]), vectors[i]) for i in range(len(embedders))]
 
 
 async def model_section(corpus: Corpus, workspace: Path, subset: str, sample: int) -> ModelFigures:
-    from adapters.embeddings.local import OnnxMiniLMEmbedder
-
     target = await load_corpus(corpus.root / subset) if subset else corpus
     texts = sample_texts(target.chunks, sample)
-    embedder = OnnxMiniLMEmbedder()
-    await embedder.embed_documents(texts[:MODEL_WARMUP])  # loads the session and warms it up
-    _, alone = await timed(lambda: embedder.embed_documents(texts))
+    naive, embedder = NaiveOnnxEmbedder(), OnnxMiniLMEmbedder()
+    for warming in (naive, embedder):
+        await warming.embed_documents(texts[:MODEL_WARMUP])  # loads the session and warms it up
+    (naive_clock, naive_vectors), (clock, vectors) = await feed_alternately([naive, embedder], texts)
+    difference = float(np.abs(np.asarray(naive_vectors) - np.asarray(vectors)).max())
     repochat = build_repochat(open_chroma(str(workspace / "model")), embedder, target.spec)
     full, result = await repochat_index(repochat)
-    return ModelFigures(subset or ".", len(texts), alone, full, result.embedding_calls)
+    return ModelFigures(subset or ".", len(texts), naive_clock, clock, difference, full, result.embedding_calls)
 
 
 # ---------------------------------------------------------------- report
@@ -400,17 +461,29 @@ def latency_row(label: str, latency: Latency) -> str:
 
 
 def model_report(figures: ModelFigures) -> list[str]:
-    full, alone = figures.full, figures.alone
-    full_per_cpu_s = full.chunks / full.cpu_seconds
+    full, naive, ours = figures.full, figures.naive, figures.repochat
+    texts = figures.sample
+
+    def clock_row(label: str, count: int, clock: Clock) -> str:
+        return (
+            f"  {label:<52} {count:>6} {clock.seconds:>9.3f} {clock.cpu_seconds:>7.2f} "
+            f"{count / clock.seconds:>9.1f} {count / clock.cpu_seconds:>12.1f}"
+        )
+
+    full_clock = Clock(full.seconds, full.cpu_seconds)
     return [
         f"offline model (all-MiniLM-L6-v2 int8, onnxruntime), subset {figures.subset!r}",
-        f"  {'':<44} {'texts':>6} {'seconds':>9} {'cpu s':>7} {'texts/s':>9} {'texts/cpu-s':>12}",
-        f"  {'model alone, one call (warmed up)':<44} {figures.sample:>6} {alone.seconds:>9.3f} "
-        f"{alone.cpu_seconds:>7.2f} {figures.texts_per_s:>9.1f} {figures.texts_per_cpu_s:>12.1f}",
-        f"  {f'repochat full index, calls of {TEXTS_PER_CALL}':<44} {full.chunks:>6} {full.seconds:>9.3f} "
-        f"{full.cpu_seconds:>7.2f} {full.chunks_per_s:>9.1f} {full_per_cpu_s:>12.1f}",
-        f"  {'ratio full index / model alone':<44} {'':>6} {'':>9} {'':>7} "
-        f"{full.chunks_per_s / figures.texts_per_s:>8.2f}x {full_per_cpu_s / figures.texts_per_cpu_s:>11.2f}x",
+        f"  {'':<52} {'texts':>6} {'seconds':>9} {'cpu s':>7} {'texts/s':>9} {'texts/cpu-s':>12}",
+        clock_row(f"model alone, naive: in order, batches of {NAIVE_BATCH}, defaults", texts, naive),
+        clock_row("model alone, repochat's OnnxMiniLMEmbedder", texts, ours),
+        f"  {'ratio repochat / naive':<52} {'':>6} {'':>9} {'':>7} "
+        f"{naive.seconds / ours.seconds:>8.2f}x {naive.cpu_seconds / ours.cpu_seconds:>11.2f}x",
+        f"  (both in calls of {TEXTS_PER_CALL}, timed alternately; their vectors differ by at most "
+        f"{figures.vector_difference:.1e})",
+        clock_row(f"repochat full index, calls of {TEXTS_PER_CALL}", full.chunks, full_clock),
+        f"  {'ratio full index / repochat model alone':<52} {'':>6} {'':>9} {'':>7} "
+        f"{full.chunks_per_s * ours.seconds / texts:>8.2f}x "
+        f"{full.chunks / full.cpu_seconds * ours.cpu_seconds / texts:>11.2f}x",
         f"  repochat full index: {full.files} files, {figures.calls} embedding calls, "
         f"{full.files_per_s:.2f} files/s, {full.chunks_per_s:.1f} chunks/s",
     ]
