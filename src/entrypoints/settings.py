@@ -110,7 +110,11 @@ class Settings(BaseSettings):
     @property
     def retrieval_policy(self) -> RetrievalPolicy:
         return RetrievalPolicy(
-            self.retrieval, self.rrf_k, self.dense_weight, self.keyword_weight, self.max_hits_per_file
+            mode=self.retrieval,
+            rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            keyword_weight=self.keyword_weight,
+            max_hits_per_file=self.max_hits_per_file,
         )
 
     @property
