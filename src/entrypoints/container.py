@@ -24,6 +24,7 @@ import httpx
 from dependency_injector import containers, providers
 from pydantic import SecretStr
 
+from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
 from adapters.embeddings.query_cache import QueryCachingEmbedder
@@ -123,7 +124,10 @@ class Container(containers.DeclarativeContainer):
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
     clients = providers.Resource(resources.closing_clients, http_client, github_source)
 
-    index_repository = providers.Factory(IndexRepository, sources, metered_embedder, vector_index, manifests)
+    code_outline = providers.Singleton(TreeSitterOutline)
+    index_repository = providers.Factory(
+        IndexRepository, sources, metered_embedder, vector_index, manifests, outline=code_outline
+    )
     metered_indexing = providers.Factory(MeteredIndexing, index_repository.provided.execute, metrics)
     hatchet_client = providers.Singleton(resources.hatchet_client)
     inprocess_queue = providers.Singleton(
