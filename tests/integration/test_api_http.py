@@ -25,7 +25,9 @@ def test_index_search_and_ask_over_http(serve: ServeFactory, corpus: Path, local
 
     hits = server.client.post("/v1/search", json={"query": "optional query parameters", "k": 3}).json()["hits"]
     assert len(hits) == 3
-    assert set(hits[0]) == {"text", "path", "repository", "commit", "start_line", "end_line", "url", "score"}
+    assert set(hits[0]) == {
+        "text", "path", "repository", "commit", "start_line", "end_line", "url", "score", "similarity", "keyword_score"
+    }  # fmt: skip
     assert hits[0]["path"].startswith("query-params") and hits[0]["url"].startswith("file://")
 
     answer = server.client.post("/v1/ask", json={"question": "How do I make a query parameter optional?"}).json()

@@ -93,7 +93,7 @@ def test_metrics_count_the_job_embedding_search_llm_and_http_figures(
     assert value(found, "repochat_embedding_call_seconds_count", **embedding, kind="documents") >= 1
     assert value(found, "repochat_embedded_texts_total", embedder="hashing-512", kind="documents") == chunks
     assert value(found, "repochat_embedding_call_seconds_count", **embedding, kind="query") == 2  # search, ask
-    assert value(found, "repochat_search_seconds_count", mode="dense", outcome="ok") == 2
+    assert value(found, "repochat_search_seconds_count", mode="hybrid", outcome="ok") == 2
 
     llm = {"generator": "openai", "operation": "stream", "outcome": "ok"}
     chunks_streamed = len(tokens(REPLY)) + 4  # the role chunk, the tokens, the finish chunk, usage, [DONE]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from application.ports import GenerationEnd, TokenUsage
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 from domain.documents import Chunk
 from domain.errors import AccessDenied, RateLimited, UpstreamUnavailable
+from domain.follow_ups import REWRITE_PROMPT
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from tests.integration.fake_openai import (
@@ -388,8 +389,14 @@ def test_indexing_embeds_through_the_openai_api(service: Service) -> None:
     assert not [r for r in service.indexing_requests if r.path != "/v1/embeddings"]
 
 
+def rewrites_to(query: str) -> Callable[[dict[str, Any]], str]:
+    """A scripted reply that answers the follow-up rewrite with `query` and every other request with REPLY."""
+    return lambda body: query if body["messages"][0]["content"] == REWRITE_PROMPT else REPLY
+
+
 def test_ask_returns_the_scripted_answer_with_citations(service: Service, fake: FakeOpenAI) -> None:
     history = [{"role": "user", "content": "What is Widgets?"}, {"role": "assistant", "content": "A library [1]."}]
+    fake.reply = rewrites_to(QUESTION)
     response = service.http.post("/v1/ask", json={"question": QUESTION, "history": history})
 
     assert response.status_code == 200, response.text
@@ -409,7 +416,8 @@ def test_ask_returns_the_scripted_answer_with_citations(service: Service, fake: 
 
     [query] = fake.embedding_requests
     assert query.body["input"] == [QUESTION]
-    [chat] = fake.chat_requests
+    rewrite, chat = fake.chat_requests  # the follow-up rewritten into a query first, then the answer
+    assert "What is Widgets?" in rewrite.body["messages"][1]["content"]
     assert chat.body["model"] == CHAT_MODEL
     assert chat.headers["authorization"] == f"Bearer {KEY}"
     messages = chat.body["messages"]
@@ -449,6 +457,7 @@ def test_official_openai_client_uses_repochat_as_a_model(service: Service, fake:
         {"role": "assistant", "content": "A library [1]."},
         {"role": "user", "content": QUESTION},
     ]
+    fake.reply = rewrites_to(QUESTION)
 
     completion = client.chat.completions.create(model="repochat", messages=messages)
 
@@ -459,7 +468,8 @@ def test_official_openai_client_uses_repochat_as_a_model(service: Service, fake:
     sources = content.split("\n\nSources:\n", 1)[1].splitlines()
     assert sources[0].startswith("[1] file://") and "/widgets/docs/config.md#L" in sources[0]
     assert all(line.startswith(f"[{n}] file://") for n, line in enumerate(sources, start=1))
-    [chat] = fake.chat_requests  # what repochat sent upstream: its own prompt, the caller's turns
+    rewrite, chat = fake.chat_requests  # what repochat sent upstream: the rewrite, then its prompt and the turns
+    assert rewrite.body["messages"][0]["content"] == REWRITE_PROMPT
     assert [m["content"] for m in chat.body["messages"][1:]] == ["What is Widgets?", "A library [1].", QUESTION]
     fake.reset()
 
@@ -471,8 +481,8 @@ def test_official_openai_client_uses_repochat_as_a_model(service: Service, fake:
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 3
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert all(c.object == "chat.completion.chunk" for c in chunks)
-    [chat] = fake.chat_requests
-    assert chat.body["stream"] is True
+    rewrite, chat = fake.chat_requests
+    assert rewrite.body.get("stream") is not True and chat.body["stream"] is True
 
 
 def test_openai_refusing_the_answer_is_403_without_the_key(service: Service, fake: FakeOpenAI) -> None:
