@@ -105,7 +105,8 @@ class Settings(BaseSettings):
 
     @property
     def webhook_secret(self) -> str | None:
-        return self.github_webhook_secret.get_secret_value() if self.github_webhook_secret else None
+        """None when unset or empty: an empty secret would let anyone sign a delivery."""
+        return (self.github_webhook_secret.get_secret_value() if self.github_webhook_secret else "") or None
 
     @property
     def retrieval_policy(self) -> RetrievalPolicy:

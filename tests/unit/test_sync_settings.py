@@ -34,7 +34,9 @@ def test_with_hatchet_the_interval_must_have_a_cron_form(monkeypatch: pytest.Mon
     assert load_settings().sync_interval == "15m"
 
 
-def test_the_webhook_secret_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_webhook_secret_is_kept_secret_and_an_empty_one_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().webhook_secret is None
+    monkeypatch.setenv("REPOCHAT_GITHUB_WEBHOOK_SECRET", "")
     assert load_settings().webhook_secret is None
     monkeypatch.setenv("REPOCHAT_GITHUB_WEBHOOK_SECRET", "s3cret")
     settings = load_settings()
