@@ -86,9 +86,8 @@ class SearchDocuments:
             else _nothing(),
         )
         if mode == RetrievalMode.HYBRID:
-            ranked = reciprocal_rank_fusion(
-                [dense, keyword], [policy.dense_weight, policy.keyword_weight], policy.rrf_k
-            )
+            weights = [policy.dense_weight, policy.keyword_weight]
+            ranked = reciprocal_rank_fusion([dense, keyword], weights, policy.rrf_k, policy.fuse_files)
         else:
             ranked = dense or keyword
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]

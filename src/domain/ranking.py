@@ -9,7 +9,7 @@ from domain.answers import SearchHit
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[SearchHit]], weights: Sequence[float], k: int = 60
+    rankings: Sequence[Sequence[SearchHit]], weights: Sequence[float], k: int = 60, by_file: bool = False
 ) -> list[SearchHit]:
     """Fuse rankings by RRF: a chunk at rank r (1-based) of ranking i adds weights[i] / (k + r).
 
@@ -18,14 +18,26 @@ def reciprocal_rank_fusion(
     """
     fused: dict[str, SearchHit] = {}
     totals: dict[str, float] = {}
+    file_totals: dict[tuple[str, str], float] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
+        file_ranks: dict[tuple[str, str], int] = {}
         for rank, hit in enumerate(ranking, start=1):
             key = hit.chunk.id
             totals[key] = totals.get(key, 0.0) + weight / (k + rank)
             known = fused.get(key)
             fused[key] = hit if known is None else _merge(known, hit)
+            file_ranks.setdefault(_file(hit), len(file_ranks) + 1)
+        for file, rank in file_ranks.items():
+            file_totals[file] = file_totals.get(file, 0.0) + weight / (k + rank)
+    if by_file:
+        for key, hit in fused.items():
+            totals[key] += file_totals[_file(hit)]
     order = sorted(totals, key=lambda key: (-totals[key], key))
     return [replace(fused[key], score=totals[key]) for key in order]
+
+
+def _file(hit: SearchHit) -> tuple[str, str]:
+    return hit.chunk.repository, hit.chunk.path
 
 
 def _merge(first: SearchHit, second: SearchHit) -> SearchHit:

@@ -24,3 +24,7 @@ class RetrievalPolicy:
     keyword_weight: float = 1.0
     max_hits_per_file: int = 2
     """At most this many of the top hits come from one file (0 = no limit), so one page cannot fill them."""
+    fuse_files: bool = True
+    """Also fuse the legs' rankings of files (a file ranks where its best chunk does) and add a file's
+    fused score to each of its chunks, so a page both legs find is not lost when they find it by
+    different passages."""

@@ -33,7 +33,7 @@ def test_words_are_lower_cased_stemmed_lightly_and_stop_words_dropped() -> None:
 
 def test_an_identifier_in_a_question_matches_the_same_identifier_in_code() -> None:
     question = set(keyword_terms("what does @model_validator(mode='after') do?"))
-    code = set(keyword_terms("    @model_validator(mode=\"after\")\n    def check(self) -> Self:"))
+    code = set(keyword_terms('    @model_validator(mode="after")\n    def check(self) -> Self:'))
     assert {"model_validator", "model", "validator", "mode"} <= question & code
 
 
@@ -98,3 +98,15 @@ def test_at_most_n_hits_per_file_unless_too_few_files() -> None:
     assert [h.chunk.id for h in limit_per_file(hits, 1, 3)] == ["a1", "b1", "c1"]
     assert [h.chunk.id for h in limit_per_file(hits, 1, 4)] == ["a1", "a2", "b1", "c1"]  # filled back, in rank order
     assert [h.chunk.id for h in limit_per_file(hits, 0, 3)] == ["a1", "a2", "a3"]
+
+
+def test_fusing_files_too_lifts_a_page_both_legs_find_through_different_passages() -> None:
+    dense = [hit("c1", "c.md"), hit("z1", "z.md")]
+    keyword = [hit("z2", "z.md"), hit("d1", "d.md")]
+
+    by_chunk = reciprocal_rank_fusion([dense, keyword], [1.0, 1.0])
+    by_file = reciprocal_rank_fusion([dense, keyword], [1.0, 1.0], by_file=True)
+
+    assert [h.chunk.id for h in by_chunk][:2] == ["c1", "z2"]  # a tie at 1/61, broken by id
+    assert [h.chunk.id for h in by_file] == ["z2", "z1", "c1", "d1"]
+    assert by_file[0].score == 1 / 61 + (1 / 62 + 1 / 61)  # its own rank, plus its file's in both legs
