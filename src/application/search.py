@@ -140,7 +140,7 @@ def _live(candidates: list[SearchHit], manifests: dict[str, Manifest], k: int) -
     hits: list[SearchHit] = []
     for hit in candidates:
         manifest = manifests.get(hit.chunk.repository)
-        if manifest is not None and manifest.is_live(hit.chunk.path, hit.chunk.blob_sha):
+        if manifest is not None and manifest.names(hit.chunk):
             hits.append(hit)
             if len(hits) == k:
                 break

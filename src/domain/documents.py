@@ -115,6 +115,16 @@ class Manifest:
     def is_live(self, path: str, blob_sha: str) -> bool:
         return self.files.get(path) == blob_sha
 
+    def names(self, chunk: Chunk) -> bool:
+        """Whether `chunk` is one this version shows: of a live file version, cut by this version's chunker.
+
+        While a repository is chunked anew, old and new chunks share their file versions; the id,
+        which hashes the chunker version in, tells them apart.
+        """
+        return self.is_live(chunk.path, chunk.blob_sha) and chunk.id == chunk_id(
+            chunk.repository, chunk.path, chunk.blob_sha, chunk.ordinal, self.chunked_by
+        )
+
     @property
     def chunked_by(self) -> str:
         return self.chunker or FIRST_CHUNKER_VERSION

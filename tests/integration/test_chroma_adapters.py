@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from chromadb.api import ClientAPI
@@ -83,6 +84,7 @@ async def test_chunks_read_back_with_their_text_for_chosen_versions_or_all(chrom
     index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
     collection = f"test-{uuid.uuid4().hex[:8]}"
     chunks = [chunk(n, f"text {n}") for n in range(4)] + [chunk(9, "elsewhere", "other/repo")]
+    chunks[0] = replace(chunks[0], text="<Callout>text 0</Callout>", search_text="text 0")
     await index.upsert(collection, embedder.name, chunks, await embedder.embed_documents([c.text for c in chunks]))
 
     everything = await index.chunks(collection, "owner/repo")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
@@ -119,3 +121,28 @@ async def test_keyword_context_terms_join_the_keyword_query() -> None:
     )
 
     assert plain == [] and followed[0].chunk.path == "server.md"
+
+
+async def test_chunks_another_chunker_cut_of_a_live_version_stay_hidden_until_the_swap() -> None:
+    world = World(FILES)
+    await world.index_files()
+    [live] = [c for c, _ in world.index.records["default"].values() if c.path == "settings.md"]
+    recut = replace(live, id="recut-by-a-newer-chunker", text="UV_INDEX_URL " * 5)  # same file version
+    await world.index.upsert("default", world.embedder.name, [recut], [[1.0] * 26])
+
+    for mode in RetrievalMode:
+        hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))
+        assert [hit.chunk.id for hit in hits if hit.chunk.path == "settings.md"] == [live.id], mode
+
+
+async def test_a_repository_chunked_anew_is_read_again_whole_by_the_keyword_leg() -> None:
+    world = World(FILES)
+    await world.index_files()
+    old = world.manifests.manifests[("default", SPEC.repository_id)]
+    world.manifests.manifests[("default", SPEC.repository_id)] = replace(old, chunker="0")  # as an older build saved it
+    assert await world.paths("UV_INDEX_URL") == []  # its chunks (cut by "0") are not the ones stored
+
+    await world.index_files()  # an outdated chunker: every file is cut again, and the manifest says by whom
+
+    assert (await world.paths("UV_INDEX_URL"))[0] == "settings.md"
+    assert world.index.chunk_reads == [(SPEC.repository_id, None), (SPEC.repository_id, None)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from application.ports import KeywordIndex, VectorIndex
 from domain.answers import SearchHit
 from domain.bm25 import Bm25Postings
+from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
 from domain.keywords import keyword_terms
 
@@ -67,7 +68,10 @@ class InMemoryBm25Index(KeywordIndex):
         if known is not None and known.manifest is manifest:
             return
         old = known or _Repository(manifest)
-        old_versions = set(old.manifest.files.items()) if known else set()
+        rechunked = known is not None and known.manifest.chunked_by != manifest.chunked_by
+        old_versions = set(old.manifest.files.items()) if known and not rechunked else set()
+        if rechunked:
+            self._forget(state, old)
         new_versions = set(manifest.files.items())
         gone = [key for version in old_versions - new_versions for key in old.chunk_ids.pop(version, [])]
         for key in gone:
@@ -80,20 +84,22 @@ class InMemoryBm25Index(KeywordIndex):
             stored = await self._vectors.chunks(collection, repository, shas)
             for chunk in stored:
                 version = (chunk.path, chunk.blob_sha)
-                if version not in added or chunk.id in state.chunks:
+                if version not in added or chunk.id in state.chunks or not manifest.names(chunk):
                     continue
                 old.chunk_ids.setdefault(version, []).append(chunk.id)
                 state.chunks[chunk.id] = chunk
-                state.postings.add(chunk.id, keyword_terms(_searchable(chunk)))
+                state.postings.add(chunk.id, keyword_terms(embedding_text(chunk)))
         old.manifest = manifest
         state.repositories[repository] = old
 
-
-def _searchable(chunk: Chunk) -> str:
-    """What the keyword leg matches: the path and heading trail count as words of the passage."""
-    return "\n".join((chunk.path, *chunk.headings, chunk.text))
+    @staticmethod
+    def _forget(state: _Collection, repository: _Repository) -> None:
+        for key in (key for keys in repository.chunk_ids.values() for key in keys):
+            state.postings.remove(key)
+            del state.chunks[key]
+        repository.chunk_ids.clear()
 
 
 def _is_live(chunk: Chunk, live: Mapping[str, Manifest]) -> bool:
     manifest = live.get(chunk.repository)
-    return manifest is not None and manifest.is_live(chunk.path, chunk.blob_sha)
+    return manifest is not None and manifest.names(chunk)

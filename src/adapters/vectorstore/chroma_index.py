@@ -202,7 +202,7 @@ def _where(repository: str | None, blob_shas: Iterable[str] | None) -> Any:
 
 
 def _metadata(chunk: Chunk) -> dict[str, str | int]:
-    return {
+    metadata: dict[str, str | int] = {
         "repository": chunk.repository,
         "path": chunk.path,
         "blob_sha": chunk.blob_sha,
@@ -212,6 +212,9 @@ def _metadata(chunk: Chunk) -> dict[str, str | int]:
         "end_line": chunk.end_line,
         "headings": json.dumps(list(chunk.headings)),
     }
+    if chunk.search_text:
+        metadata["search_text"] = chunk.search_text  # the text without markup, when it differs
+    return metadata
 
 
 def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:
@@ -226,4 +229,5 @@ def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:
         start_line=int(metadata["start_line"]),
         end_line=int(metadata["end_line"]),
         headings=tuple(json.loads(str(metadata.get("headings") or "[]"))),
+        search_text=str(metadata.get("search_text") or ""),
     )
