@@ -117,8 +117,10 @@ def test_the_cron_workflow_syncs_a_new_commit_once_per_tick_for_the_whole_cluste
     finally:
         for worker in workers:
             worker.close()
+        crons = crons_of_the_sync_task(hatchet)
+        # A worker without an interval stops the schedule (and leaves none ticking on the shared engine).
+        unscheduled = {**cluster_env, "REPOCHAT_SYNC_INTERVAL": ""}
+        WorkerProcess.start(repochat_env(tmp_path / "worker-3", **unscheduled), tmp_path / "worker-3.log").close()
 
-    assert crons_of_the_sync_task(hatchet) == ["* * * * *"]
-    unscheduled = {**cluster_env, "REPOCHAT_SYNC_INTERVAL": ""}
-    WorkerProcess.start(repochat_env(tmp_path / "worker-3", **unscheduled), tmp_path / "worker-3.log").close()
-    assert crons_of_the_sync_task(hatchet) == []  # a worker without an interval stops the schedule
+    assert crons == ["* * * * *"]
+    assert crons_of_the_sync_task(hatchet) == []

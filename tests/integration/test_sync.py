@@ -171,10 +171,11 @@ def test_a_failing_repository_backs_off_and_its_status_says_why(
     first = index(api, "acme/widgets")
     del gh.repos[("acme", "widgets")]  # the repository is gone (or the token lost access)
 
-    sync = wait_until(
-        lambda: (s := repository(api)["sync"])["consecutive_failures"] >= 3 and not s["syncing_job_id"] and s, 60,
-        "three failed syncs in a row",
-    )  # fmt: skip
+    def failed_thrice() -> dict[str, Any]:
+        sync: dict[str, Any] = repository(api)["sync"]
+        return sync if sync["consecutive_failures"] >= 3 and not sync["syncing_job_id"] else {}
+
+    sync = wait_until(failed_thrice, 60, "three failed syncs in a row")
     assert sync["last_result"] == "failed" and "not found or no access" in sync["last_error"], sync
     attempted, next_sync = (datetime.fromisoformat(sync[k]) for k in ("last_attempt_at", "next_sync_at"))
     failures = sync["consecutive_failures"]
