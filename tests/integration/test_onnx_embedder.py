@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 
 from adapters.embeddings.local import (
     MAX_TOKENS,
+    RUN_TOKENS,
     OnnxMiniLMEmbedder,
     length_runs,
     open_session,
@@ -72,7 +73,7 @@ async def test_offline_model_embeds_meaningfully(embedder: OnnxMiniLMEmbedder) -
 
 async def test_batched_vectors_equal_each_text_embedded_alone(embedder: OnnxMiniLMEmbedder) -> None:
     counts = token_counts(TEXTS)
-    runs = length_runs([min(c, MAX_TOKENS) for c in counts], 1024)
+    runs = length_runs([min(c, MAX_TOKENS) for c in counts], RUN_TOKENS)
     assert len(runs) > 1 and any(len({counts[i] for i in run}) > 1 for run in runs)  # padded runs, several
 
     batched = await embedder.embed_documents(TEXTS)
