@@ -86,9 +86,8 @@ class SyncStatus:
         return replace(self, last_attempt_at=_iso(now), last_trigger=trigger, pending_job_id=job.id)
 
     def refused(self, error: str, trigger: SyncTrigger, now: datetime) -> SyncStatus:
-        """A sync's job could not even be queued: a failure like a failed job."""
-        attempted = replace(self, last_attempt_at=_iso(now), last_trigger=trigger, pending_job_id=None)
-        return attempted._failed(None, error, now)
+        """A sync's job could not even be queued: a failure like a failed job (a pending job stays pending)."""
+        return replace(self, last_attempt_at=_iso(now), last_trigger=trigger)._failed(None, error, now)
 
     def with_outcome(self, job: Job, now: datetime) -> SyncStatus:
         """Fold in the outcome of the pending job, once it is finished.
