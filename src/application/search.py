@@ -16,7 +16,7 @@ from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput
 from domain.keywords import keyword_terms
-from domain.ranking import limit_per_file, reciprocal_rank_fusion
+from domain.ranking import demote_changelogs, limit_per_file, reciprocal_rank_fusion
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 
 MAX_K = 50
@@ -87,7 +87,8 @@ class SearchDocuments:
         )
         if mode == RetrievalMode.HYBRID:
             weights = [policy.dense_weight, policy.keyword_weight]
-            ranked = reciprocal_rank_fusion([dense, keyword], weights, policy.rrf_k, policy.fuse_files)
+            fused = reciprocal_rank_fusion([dense, keyword], weights, policy.rrf_k, policy.fuse_files)
+            ranked = demote_changelogs(fused, policy.changelog_weight)
         else:
             ranked = dense or keyword
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]

@@ -48,11 +48,13 @@ class Settings(BaseSettings):
 
     retrieval: RetrievalMode = RetrievalMode.HYBRID
     """How search ranks passages by default (a request's `mode` overrides it)."""
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=RetrievalPolicy.rrf_k, ge=1)
     """Reciprocal rank fusion's constant: a hit at rank r of a leg adds weight / (rrf_k + r)."""
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     max_hits_per_file: int = Field(default=2, ge=0)
+    changelog_weight: float = Field(default=RetrievalPolicy.changelog_weight, ge=0, le=1)
+    """Hybrid scores of changelog and release-notes files are multiplied by this; 1: no prior."""
     """At most this many hits of one search come from one file; 0: no limit."""
     abstain_below: float | None = Field(default=None, ge=-1, le=1)
     """Answers abstain when the best dense similarity of the passages found is under this; unset: the
@@ -116,6 +118,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             keyword_weight=self.keyword_weight,
             max_hits_per_file=self.max_hits_per_file,
+            changelog_weight=self.changelog_weight,
         )
 
     @property

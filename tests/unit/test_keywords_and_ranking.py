@@ -6,7 +6,7 @@ from domain.answers import SearchHit
 from domain.bm25 import Bm25Postings
 from domain.documents import Chunk
 from domain.keywords import keyword_terms
-from domain.ranking import limit_per_file, reciprocal_rank_fusion
+from domain.ranking import CHANGELOG, demote_changelogs, limit_per_file, reciprocal_rank_fusion
 
 
 def hit(chunk_id: str, path: str = "a.md", score: float = 0.0, **scores: float) -> SearchHit:
@@ -110,3 +110,14 @@ def test_fusing_files_too_lifts_a_page_both_legs_find_through_different_passages
     assert [h.chunk.id for h in by_chunk][:2] == ["c1", "z2"]  # a tie at 1/61, broken by id
     assert [h.chunk.id for h in by_file] == ["z2", "z1", "c1", "d1"]
     assert by_file[0].score == 1 / 61 + (1 / 62 + 1 / 61)  # its own rank, plus its file's in both legs
+
+
+def test_changelogs_are_demoted_but_still_ranked() -> None:
+    hits = [hit("n1", "docs/release-notes.md", 0.9), hit("g1", "docs/guide.md", 0.6), hit("c1", "CHANGELOG.md", 0.5)]
+
+    demoted = demote_changelogs(hits, 0.5)
+
+    assert [h.chunk.id for h in demoted] == ["g1", "n1", "c1"]
+    assert demoted[1].score == 0.45 and demoted[2].score == 0.25
+    assert demote_changelogs(hits, 1.0) == hits
+    assert not CHANGELOG.search("docs/changes-in-routing.md") and CHANGELOG.search("HISTORY.rst")
