@@ -11,6 +11,11 @@ A manifest records the chunker version that cut its chunks. When that is not the
 `plan` lists the source again and counts every file as changed, so the job re-reads, re-chunks and
 re-embeds all of them once; the new manifest records the current version, and the sweep deletes
 the old chunks by id (they share their file versions with the new ones).
+
+A chunk is embedded only when no stored chunk has its text: `write` skips chunks whose id is stored
+(a retried batch), copies the vector of a stored chunk with the same content key (`domain.content_keys`:
+the same embedded text, of any repository, fork, ref or file version in the collection), and embeds
+each remaining distinct text once.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from application.ports import (
 )
 from domain.chunking import CodeSymbol, chunk_file, embedding_text
 from domain.collections import validate_collection
+from domain.content_keys import content_key
 from domain.documents import CHUNKER_VERSION, Chunk, FileEntry, Manifest, ManifestDiff, SourceFile, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
@@ -68,6 +74,8 @@ class BatchOutcome:
     binary_files: tuple[str, ...] = ()
     chunks_written: int = 0
     embedding_calls: int = 0
+    chunks_reused: int = 0
+    """Of `chunks_written`, those whose vector was copied instead of embedded for them."""
 
     def __add__(self, other: BatchOutcome) -> BatchOutcome:
         return BatchOutcome(
@@ -75,6 +83,7 @@ class BatchOutcome:
             self.binary_files + other.binary_files,
             self.chunks_written + other.chunks_written,
             self.embedding_calls + other.embedding_calls,
+            self.chunks_reused + other.chunks_reused,
         )
 
 
@@ -150,7 +159,7 @@ class IndexRepository:
         entries: Sequence[FileEntry],
         note: StageNote = no_note,
     ) -> BatchOutcome:
-        """Read, chunk, embed and store `entries`. Chunks already stored are not embedded again."""
+        """Read, chunk, embed and store `entries`. Chunks already stored, or whose text is, are not embedded again."""
         spec = request.source
         source = pick_source(self._sources, spec)
         chunks: list[Chunk] = []
@@ -163,15 +172,41 @@ class IndexRepository:
             chunks.extend(file_chunks)
         binary = tuple(entry.path for entry in entries if entry.path not in counts)
         existing = await self._index.existing_ids(request.collection, [c.id for c in chunks])
+        fresh = [c for c in chunks if c.id not in existing]
+        reused, calls = await self._store(request.collection, fresh)
+        return BatchOutcome(counts, binary, len(fresh), calls, reused)
+
+    async def _store(self, collection: str, chunks: Sequence[Chunk]) -> tuple[int, int]:
+        """Upsert `chunks` with vectors copied by content key where one is stored, else embedded once per key.
+
+        Returns (chunks whose vector was not embedded for them, embedding calls).
+        """
+        if not chunks:
+            return 0, 0
+        keys = {c.id: content_key(c) for c in chunks}
+        stored = await self._index.vectors_by_content(collection, self._embedder.name, set(keys.values()))
+        copied = [c for c in chunks if keys[c.id] in stored]
+        if copied:
+            await self._index.upsert(collection, self._embedder.name, copied, [stored[keys[c.id]] for c in copied])
+        alike: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            if keys[chunk.id] not in stored:
+                alike.setdefault(keys[chunk.id], []).append(chunk)
         # Texts of similar length share an embedding call, so a model pads each call less.
-        fresh = sorted(((embedding_text(c), c) for c in chunks if c.id not in existing), key=lambda p: len(p[0]))
+        pending = sorted(((embedding_text(group[0]), group) for group in alike.values()), key=lambda p: len(p[0]))
         calls = 0
-        for start in range(0, len(fresh), self._texts_per_call):
-            batch = fresh[start : start + self._texts_per_call]
+        for start in range(0, len(pending), self._texts_per_call):
+            batch = pending[start : start + self._texts_per_call]
             vectors = await self._embedder.embed_documents([text for text, _ in batch])
             calls += 1
-            await self._index.upsert(request.collection, self._embedder.name, [c for _, c in batch], vectors)
-        return BatchOutcome(counts, binary, len(fresh), calls)
+            groups = [group for _, group in batch]
+            await self._index.upsert(
+                collection,
+                self._embedder.name,
+                [c for group in groups for c in group],
+                [vector for group, vector in zip(groups, vectors, strict=True) for _ in group],
+            )
+        return len(chunks) - len(pending), calls
 
     def _chunk(self, file: SourceFile, snapshot: SourceSnapshot) -> list[Chunk]:
         symbols = self._outline.symbols(file.path, file.text)
@@ -217,6 +252,7 @@ class IndexRepository:
             embedding_calls=outcome.embedding_calls,
             commit=snapshot.commit,
             skipped=skipped,
+            chunks_reused=outcome.chunks_reused,
         )
 
     def unchanged_result(self, plan: IndexPlan) -> IndexResult:

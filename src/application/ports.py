@@ -128,6 +128,14 @@ class VectorIndex(Protocol):
         """Raise UpstreamUnavailable when the store cannot be reached."""
         ...
 
+    async def vectors_by_content(self, collection: str, embedder: str, keys: Collection[str]) -> dict[str, list[float]]:
+        """A stored vector for each of `keys` (`domain.content_keys`) that a stored chunk has, of any repository.
+
+        `upsert` records each chunk's content key, trusting that its vector is the embedder's for
+        `embedding_text(chunk)`; keys no stored chunk has are left out.
+        """
+        ...
+
 
 class KeywordIndex(Protocol):
     """BM25 over the terms of stored chunks, for the keyword leg of search."""

@@ -45,6 +45,10 @@ class IndexResult:
     embedding_calls: int = 0
     commit: str = ""
     skipped: SkipCounts = field(default_factory=SkipCounts)
+    chunks_reused: int = 0
+    """Of `chunks_written`, those not embedded for themselves: their vector was copied from a chunk with
+    the same embedded text (stored, of any repository or ref, or written beside them). Results recorded
+    before this was counted load with 0."""
 
 
 @dataclass(frozen=True)

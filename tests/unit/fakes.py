@@ -28,6 +28,7 @@ from application.ports import (
 )
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
+from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import NotFound, RepochatError
 from domain.follow_ups import SearchQuery
@@ -104,13 +105,19 @@ class InMemoryVectorIndex(VectorIndex):
         """The number of candidates each query asked for."""
         self.chunk_reads: list[tuple[str, frozenset[str] | None]] = []
         """(repository, blob SHAs or None for all) of each read of stored chunks."""
+        self.content_keys: dict[str, dict[str, str]] = {}
+        """collection -> chunk id -> content key, as upsert records them (clear to mimic older chunks)."""
+        self.content_lookups: list[frozenset[str]] = []
+        """The keys of each lookup of vectors by content."""
 
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
         store = self.records.setdefault(collection, {})
+        keys = self.content_keys.setdefault(collection, {})
         for chunk, vector in zip(chunks, vectors, strict=True):
             store[chunk.id] = (chunk, list(vector))
+            keys[chunk.id] = content_key(chunk)
             self.upserted.append(chunk.id)
 
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
@@ -136,6 +143,7 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None:
         for chunk_id in ids:
+            self.content_keys.get(collection, {}).pop(chunk_id, None)
             if self.records.get(collection, {}).pop(chunk_id, None):
                 self.deleted.append(chunk_id)
 
@@ -153,6 +161,12 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def collections(self) -> list[str]:
         return sorted(self.records)
+
+    async def vectors_by_content(self, collection: str, embedder: str, keys: Collection[str]) -> dict[str, list[float]]:
+        self.content_lookups.append(frozenset(keys))
+        store = self.records.get(collection, {})
+        stored = self.content_keys.get(collection, {}).items()
+        return {key: list(store[chunk_id][1]) for chunk_id, key in stored if key in keys}
 
     def paths(self, collection: str = "default") -> set[str]:
         return {chunk.path for chunk, _ in self.records.get(collection, {}).values()}

@@ -11,9 +11,11 @@ from adapters.domain_json import MANIFEST
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
+from domain.answers import SearchHit
 from domain.chunking import embedding_text
+from domain.content_keys import content_key
 from domain.documents import CHUNKER_VERSION, FIRST_CHUNKER_VERSION, FileEntry, Manifest, chunk_id, diff_manifest
-from domain.jobs import IndexRequest
+from domain.jobs import IndexRequest, IndexResult
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import (
     FakeSource,
@@ -44,10 +46,21 @@ class World:
         return IndexRepository([self.source], embedder or self.embedder, self.index, self.manifests)
 
     async def search(self, query: str, k: int = 10) -> list[str]:
-        hits = await SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index)).execute(
-            SearchRequest(query, k)
+        return [h.chunk.text for h in await self.hits(query, k)]
+
+    async def hits(self, query: str, k: int = 10, repository: str | None = None) -> list[SearchHit]:
+        return await SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index)).execute(
+            SearchRequest(query, k, repository=repository)
         )
-        return [h.chunk.text for h in hits]
+
+    async def index_other(self, request: IndexRequest, files: dict[str, str]) -> IndexResult:
+        """Index another repository (a fork, a copy) holding `files`, into the same index with the same embedder."""
+        source = FakeSource(files)
+        return await IndexRepository([source], self.embedder, self.index, self.manifests).execute(request)
+
+    def vectors_by_key(self, repository: str) -> dict[str, list[float]]:
+        stored = self.index.records["default"].values()
+        return {content_key(chunk): vector for chunk, vector in stored if chunk.repository == repository}
 
 
 async def test_first_index_embeds_every_file_and_records_the_manifest() -> None:
@@ -138,6 +151,7 @@ async def test_a_retried_write_is_idempotent_and_reuses_stored_chunks() -> None:
     retry = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
 
     assert retry.chunks_written == 0 and retry.embedding_calls == 0
+    assert len(world.index.content_lookups) == 1  # the first write's: stored ids need no content lookup
     assert set(world.index.records["default"]) == ids_after_first
     assert retry.chunk_counts == first.chunk_counts
 
@@ -238,6 +252,7 @@ async def chunked_by_the_previous_chunker(world: World) -> int:
     await world.index.delete("default", [c.id for c in stored])
     old = [replace(c, id=chunk_id(c.repository, c.path, c.blob_sha, c.ordinal, FIRST_CHUNKER_VERSION)) for c in stored]
     await world.index.upsert("default", world.embedder.name, old, [[1.0] * 26 for _ in old])
+    world.index.content_keys["default"].clear()  # stored before chunks recorded their content keys
     await world.manifests.save("default", replace(manifest, chunker=""))  # saved before manifests said
     world.source.reads.clear()
     world.embedder.embedded.clear()
@@ -315,3 +330,95 @@ async def test_an_outline_makes_code_chunks_at_symbols_and_the_default_finds_non
 
     assert {c.headings for c, _ in outlined.index.records["default"].values()} == {(), ("class Router",)}
     assert {c.headings for c, _ in plain.index.records["default"].values()} == {()}
+
+
+FORK = IndexRequest(SourceSpec(SourceKind.LOCAL, "/fork"))
+LONG_PAGE = "".join(
+    f"# Part {n}\n\n" + f"The {animal} section explains {animal} things at length. " * 20 + "\n\n"
+    for n, animal in enumerate(("heron", "ibis", "jackal"))
+)
+"""Three sections, each too long to share a chunk with another."""
+
+
+async def test_a_second_repository_with_identical_files_embeds_nothing_and_cites_itself() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    calls = world.embedder.calls
+
+    result = await world.index_other(FORK, FILES)
+
+    assert world.embedder.calls == calls and result.embedding_calls == 0
+    assert result.chunks_written == result.chunks_reused == len(world.vectors_by_key(FORK.source.repository_id)) > 0
+    assert world.vectors_by_key(FORK.source.repository_id) == world.vectors_by_key(SPEC.repository_id)
+    hits = await world.hits("quokka endpoint", repository=FORK.source.repository_id)
+    manifest = await world.manifests.get("default", FORK.source.repository_id)
+    assert manifest is not None and hits and hits[0].chunk.path == "api.md"
+    assert {(h.chunk.repository, h.chunk.commit) for h in hits} == {(FORK.source.repository_id, manifest.commit)}
+
+
+async def test_a_fork_with_one_changed_file_embeds_only_that_files_chunks() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    changed = {**FILES, "api.md": "# API\n\nThe platypus endpoint returns JSON.\n"}
+
+    result = await world.index_other(FORK, changed)
+
+    assert world.embedder.embedded and all(text.startswith("api.md:") for text in world.embedder.embedded)
+    assert result.chunks_written - result.chunks_reused == len(world.embedder.embedded)
+    unchanged = [c for c, _ in world.index.records["default"].values() if c.repository == SPEC.repository_id]
+    assert result.chunks_reused == len([c for c in unchanged if c.path != "api.md"])
+    hits = await world.hits("platypus endpoint", repository=FORK.source.repository_id)
+    assert hits[0].chunk.text.endswith("The platypus endpoint returns JSON.")
+
+
+async def test_a_new_version_of_a_file_embeds_only_its_changed_sections() -> None:
+    world = World({"long.md": LONG_PAGE})
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    world.source.files["long.md"] = LONG_PAGE.replace("ibis", "kiwi")
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert result.files_indexed == 1 and result.chunks_written == 3 and result.chunks_reused == 2
+    assert len(world.embedder.embedded) == 1 and "kiwi" in world.embedder.embedded[0]
+    texts = " ".join(await world.search("heron ibis jackal kiwi"))
+    assert "kiwi" in texts and "ibis" not in texts and "heron" in texts and "jackal" in texts
+
+
+async def test_a_moved_file_reuses_the_vectors_of_its_text_stored_at_the_new_path() -> None:
+    world = World(FILES)
+    await world.index_other(FORK, {**FILES, "reference/api.md": FILES["api.md"]})  # a fork moved api.md earlier
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    del world.source.files["api.md"]
+    world.source.files["reference/api.md"] = FILES["api.md"]
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert world.embedder.embedded == [] and result.chunks_reused == result.chunks_written > 0
+    hits = await world.hits("quokka endpoint", repository=SPEC.repository_id)
+    assert hits[0].chunk.path == "reference/api.md"
+
+
+async def test_a_file_moved_where_no_chunk_has_its_text_is_embedded_again_for_its_path_is_embedded() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    world.embedder.embedded.clear()
+    world.source.files["reference/api.md"] = world.source.files.pop("api.md")
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert result.chunks_reused == 0
+    assert world.embedder.embedded and all(t.startswith("reference/api.md:") for t in world.embedder.embedded)
+
+
+async def test_chunks_with_one_text_in_one_batch_are_embedded_once() -> None:
+    section = "# Example\n\n" + "Run the lemur command and read what it prints. " * 25 + "\n\n"
+    world = World({"twice.md": section * 2})
+
+    result = await world.indexer().execute(REQUEST)
+
+    assert (result.chunks_written, result.chunks_reused, len(world.embedder.embedded)) == (2, 1, 1)
+    first, second = world.index.records["default"].values()
+    assert first[0].start_line != second[0].start_line and first[1] == second[1]

@@ -14,6 +14,7 @@ from chromadb.errors import NotFoundError
 from adapters.vectorstore.chroma_client import call_chroma
 from application.ports import StoredChunk, VectorIndex
 from domain.answers import SearchHit
+from domain.content_keys import content_key
 from domain.documents import Chunk
 from domain.errors import Conflict
 
@@ -23,6 +24,8 @@ READ_PAGE = 5000
 """Records per page when listing a repository's chunks."""
 VERSIONS_PER_READ = 500
 """Blob SHAs per `$in` filter when reading the chunks of chosen file versions."""
+KEYS_PER_READ = 500
+"""Content keys per `$in` filter when looking up stored vectors by content."""
 
 
 class ChromaVectorIndex(VectorIndex):
@@ -184,6 +187,23 @@ class ChromaVectorIndex(VectorIndex):
     async def ping(self) -> None:
         await call_chroma("answer a heartbeat", self._client.heartbeat)
 
+    async def vectors_by_content(self, collection: str, embedder: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        groups = _groups(sorted(keys), KEYS_PER_READ)
+
+        def read() -> dict[str, list[float]]:
+            target = self._open(collection, embedder, create=False)
+            found: dict[str, list[float]] = {}
+            for group in groups if target is not None else []:
+                assert target is not None
+                where: Any = {"content_key": {"$in": group}}
+                page = target.get(where=where, include=["embeddings", "metadatas"])
+                vectors = page["embeddings"] if page["embeddings"] is not None else []
+                for metadata, vector in zip(page["metadatas"] or [], vectors, strict=True):
+                    found.setdefault(str(metadata["content_key"]), np.asarray(vector, dtype=np.float32).tolist())
+            return found
+
+        return await call_chroma("look up vectors by content", read)
+
 
 def _groups(items: list[str], size: int) -> list[list[str] | None]:
     return [items[start : start + size] for start in range(0, len(items), size)]
@@ -211,6 +231,7 @@ def _metadata(chunk: Chunk) -> dict[str, str | int]:
         "start_line": chunk.start_line,
         "end_line": chunk.end_line,
         "headings": json.dumps(list(chunk.headings)),
+        "content_key": content_key(chunk),
     }
     if chunk.search_text:
         metadata["search_text"] = chunk.search_text  # the text without markup, when it differs
