@@ -128,6 +128,12 @@ class VectorIndex(Protocol):
         """Raise UpstreamUnavailable when the store cannot be reached."""
         ...
 
+    async def similarities(
+        self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of `vector` and each stored chunk of `ids` (ids not stored are left out)."""
+        ...
+
     async def vectors_by_content(self, collection: str, embedder: str, keys: Collection[str]) -> dict[str, list[float]]:
         """A stored vector for each of `keys` (`domain.content_keys`) that a stored chunk has, of any repository.
 
@@ -145,6 +151,10 @@ class KeywordIndex(Protocol):
     ) -> list[SearchHit]:
         """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
         names only."""
+        ...
+
+    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
+        """The BM25 score of each chunk of `ids` that matches `terms` (chunks a query of this collection synced)."""
         ...
 
 

@@ -8,6 +8,7 @@ them (domain.ranking). Hits leave with the permalink of the live commit they bel
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from application.ports import Embedder, KeywordIndex, ManifestStore, VectorIndex
@@ -77,27 +78,66 @@ class SearchDocuments:
             return []
         policy, mode = self._policy, request.mode or self._policy.mode
         depth = max(request.k * CANDIDATES_PER_HIT, MIN_CANDIDATES)
-        dense, keyword = await asyncio.gather(
-            self._dense(query, collection, request.repository, manifests, depth)
-            if mode != RetrievalMode.KEYWORD
-            else _nothing(),
-            self._keyword(query, request.keyword_context, collection, manifests, depth)
-            if mode != RetrievalMode.DENSE
-            else _nothing(),
-        )
-        if mode == RetrievalMode.HYBRID:
-            weights = [policy.dense_weight, policy.keyword_weight]
-            fused = reciprocal_rank_fusion([dense, keyword], weights, policy.rrf_k, policy.fuse_files)
-            ranked = demote_changelogs(fused, policy.changelog_weight)
+        terms = dict.fromkeys(keyword_terms(request.keyword_context), CONTEXT_WEIGHT)
+        terms |= dict.fromkeys(keyword_terms(query), 1.0)
+        if mode == RetrievalMode.KEYWORD:
+            ranked = await self._keywords.query(collection, terms, depth, manifests)
         else:
-            ranked = dense or keyword
+            vector = await self._embedder.embed_query(query)
+            if mode == RetrievalMode.DENSE:
+                ranked = await self._dense(vector, collection, request.repository, manifests, depth)
+            else:
+                ranked = await self._hybrid(vector, terms, collection, request.repository, manifests, depth)
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]
 
+    async def _hybrid(
+        self,
+        vector: Sequence[float],
+        terms: dict[str, float],
+        collection: str,
+        repository: str | None,
+        manifests: dict[str, Manifest],
+        depth: int,
+    ) -> list[SearchHit]:
+        """Both legs' candidates, each scored by both legs, fused.
+
+        A candidate only one leg found is scored by the other too (its cosine similarity, its
+        BM25), so both rankings cover the same pool and a passage one leg ranks just past its
+        depth still counts for that leg.
+        """
+        dense, keyword = await asyncio.gather(
+            self._dense(vector, collection, repository, manifests, depth),
+            self._keywords.query(collection, terms, depth, manifests),
+        )
+        seen_dense = {hit.chunk.id for hit in dense}
+        seen_keyword = {hit.chunk.id for hit in keyword}
+        similarities, bm25 = await asyncio.gather(
+            self._index.similarities(collection, self._embedder.name, vector, seen_keyword - seen_dense),
+            self._keywords.scores(collection, terms, seen_dense - seen_keyword),
+        )
+        keyword_scores = {hit.chunk.id: hit.keyword_score for hit in keyword} | bm25
+        dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
+        pool = {hit.chunk.id: hit for hit in keyword} | {hit.chunk.id: hit for hit in dense}
+        scored = [
+            replace(hit, similarity=dense_scores.get(key), keyword_score=keyword_scores.get(key))
+            for key, hit in pool.items()
+        ]
+        by_similarity = sorted((h for h in scored if h.similarity is not None), key=lambda h: -(h.similarity or 0.0))
+        by_bm25 = sorted((h for h in scored if h.keyword_score), key=lambda h: -(h.keyword_score or 0.0))
+        policy = self._policy
+        weights = [policy.dense_weight, policy.keyword_weight]
+        fused = reciprocal_rank_fusion([by_similarity, by_bm25], weights, policy.rrf_k, policy.fuse_files)
+        return demote_changelogs(fused, policy.changelog_weight)
+
     async def _dense(
-        self, query: str, collection: str, repository: str | None, manifests: dict[str, Manifest], depth: int
+        self,
+        vector: Sequence[float],
+        collection: str,
+        repository: str | None,
+        manifests: dict[str, Manifest],
+        depth: int,
     ) -> list[SearchHit]:
         """The `depth` nearest live chunks, with their cosine similarity."""
-        vector = await self._embedder.embed_query(query)
         wanted, live, filtered = depth * OVERFETCH, None, False
         while True:
             candidates = await self._index.query(collection, self._embedder.name, vector, wanted, repository, live)
@@ -112,22 +152,12 @@ class SearchDocuments:
                 return [replace(hit, similarity=hit.score) for hit in hits]
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
-    async def _keyword(
-        self, query: str, context: str, collection: str, manifests: dict[str, Manifest], depth: int
-    ) -> list[SearchHit]:
-        terms = dict.fromkeys(keyword_terms(context), CONTEXT_WEIGHT) | dict.fromkeys(keyword_terms(query), 1.0)
-        return await self._keywords.query(collection, terms, depth, manifests)
-
     async def _live_manifests(self, collection: str, repository: str | None) -> dict[str, Manifest]:
         """The live manifest of each repository searched, by repository id."""
         if repository is not None:
             manifest = await self._manifests.get(collection, repository)
             return {repository: manifest} if manifest else {}
         return {manifest.repository: manifest for _, manifest in await self._manifests.entries(collection)}
-
-
-async def _nothing() -> list[SearchHit]:
-    return []
 
 
 def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:

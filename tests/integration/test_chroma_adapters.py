@@ -112,3 +112,18 @@ async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: C
     assert await reader.get(name, "owner/repo") == second
     await writer.delete(name, "owner/repo")
     assert await reader.get(name, "owner/repo") is None and await reader.entries(name) == []
+
+
+async def test_similarities_of_chosen_chunks_are_their_cosines(chroma_client: ClientAPI) -> None:
+    index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    chunks = [chunk(1, "optional query parameters default None"), chunk(2, "websocket connections and events")]
+    await index.upsert(collection, embedder.name, chunks, await embedder.embed_documents([c.text for c in chunks]))
+    vector = await embedder.embed_query("optional query parameters")
+
+    scores = await index.similarities(collection, embedder.name, vector, ["id-1", "id-2", "id-9"])
+    hits = await index.query(collection, embedder.name, vector, 2)
+
+    assert set(scores) == {"id-1", "id-2"}
+    assert all(abs(scores[h.chunk.id] - h.score) < 1e-5 for h in hits)
+    assert await index.similarities("never-created", embedder.name, vector, ["id-1"]) == {}

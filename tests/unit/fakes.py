@@ -141,6 +141,12 @@ class InMemoryVectorIndex(VectorIndex):
         ]
         return sorted(scored, key=lambda h: -h.score)[:k]
 
+    async def similarities(
+        self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]
+    ) -> dict[str, float]:
+        stored = self.records.get(collection, {})
+        return {i: sum(a * b for a, b in zip(vector, stored[i][1], strict=True)) for i in ids if i in stored}
+
     async def delete(self, collection: str, ids: Sequence[str]) -> None:
         for chunk_id in ids:
             self.content_keys.get(collection, {}).pop(chunk_id, None)

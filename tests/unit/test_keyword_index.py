@@ -146,3 +146,17 @@ async def test_a_repository_chunked_anew_is_read_again_whole_by_the_keyword_leg(
 
     assert (await world.paths("UV_INDEX_URL"))[0] == "settings.md"
     assert world.index.chunk_reads == [(SPEC.repository_id, None), (SPEC.repository_id, None)]
+
+
+async def test_hybrid_scores_each_candidate_by_both_legs() -> None:
+    world = World(FILES)
+    await world.index_files()
+
+    hits = await world.search.execute(SearchRequest("UV_INDEX_URL --reload model_validator", k=3))
+
+    assert {hit.chunk.path for hit in hits} == set(FILES)
+    assert all(hit.similarity is not None and hit.keyword_score for hit in hits)
+    stored = {c.id: v for c, v in world.index.records["default"].values()}
+    vector = await world.embedder.embed_query("UV_INDEX_URL --reload model_validator")
+    for hit in hits:  # the similarity is the dense leg's own, whichever leg found the passage
+        assert hit.similarity == sum(a * b for a, b in zip(vector, stored[hit.chunk.id], strict=True))

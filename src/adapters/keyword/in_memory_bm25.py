@@ -16,7 +16,7 @@ scored only when the manifest handed in with the query names their file version.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from application.ports import KeywordIndex, VectorIndex
@@ -62,6 +62,14 @@ class InMemoryBm25Index(KeywordIndex):
             # Scoring is pure Python over the postings: off the event loop for large collections.
             best = await asyncio.to_thread(state.postings.top, terms, k, lambda key: _is_live(state.chunks[key], live))
         return [SearchHit(state.chunks[key], score, keyword_score=score) for key, score in best]
+
+    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
+        state = self._collections.get(collection)
+        if state is None or not terms or not ids:
+            return {}
+        async with state.lock:
+            scored = await asyncio.to_thread(state.postings.scores, terms)
+        return {key: scored[key] for key in ids if key in scored}
 
     async def _sync(self, collection: str, state: _Collection, repository: str, manifest: Manifest) -> None:
         known = state.repositories.get(repository)

@@ -187,6 +187,26 @@ class ChromaVectorIndex(VectorIndex):
     async def ping(self) -> None:
         await call_chroma("answer a heartbeat", self._client.heartbeat)
 
+    async def similarities(
+        self, collection: str, embedder: str, vector: Sequence[float], ids: Iterable[str]
+    ) -> dict[str, float]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+
+        def read() -> dict[str, float]:
+            target = self._open(collection, embedder, create=False)
+            if target is None:
+                return {}
+            found = target.get(ids=wanted, include=["embeddings"])
+            stored = np.asarray(found["embeddings"], dtype=np.float32).reshape(len(found["ids"]), -1)
+            query = np.asarray(vector, dtype=np.float32)
+            norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
+            cosines = stored @ query / np.where(norms == 0, 1.0, norms)
+            return {i: float(c) for i, c in zip(found["ids"], cosines, strict=True)}
+
+        return await call_chroma("score chunks", read)
+
     async def vectors_by_content(self, collection: str, embedder: str, keys: Iterable[str]) -> dict[str, list[float]]:
         groups = _groups(sorted(keys), KEYS_PER_READ)
 
