@@ -44,6 +44,8 @@ benchmarks: install
 	$(BIN)/python benchmarks/github_sync.py
 	$(BIN)/python benchmarks/workers.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/refs.py
 
 hatchet-up:
 	scripts/hatchet-dev.sh up
