@@ -13,7 +13,7 @@ from domain.errors import InvalidInput
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 from domain.sync import SyncSchedule
 
-ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.45, "openai": None, "hashing": None}
+ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.43, "openai": None, "hashing": None}
 """REPOCHAT_ABSTAIN_BELOW when unset: similarities are on each embedding model's own scale, so the
 threshold is the one measured for the model (README, "Follow-up questions and abstaining"); None
 where none was measured: abstain only when nothing is found."""
