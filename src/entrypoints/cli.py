@@ -209,7 +209,7 @@ async def _forget(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _eval(container: Container, args: argparse.Namespace) -> int:
-    cases = _read_cases(Path(args.qa_file))
+    cases = read_cases(Path(args.qa_file))
     report = await container.evaluate().execute(cases, args.collection, args.k)
     _print_json(EvaluationView.of(report))
     return 0
@@ -238,7 +238,8 @@ def _mcp(settings: Settings) -> int:
     return 0
 
 
-def _read_cases(path: Path) -> list[EvalCase]:
+def read_cases(path: Path) -> list[EvalCase]:
+    """The question file `repochat eval` reads (JSON Lines of {"question", "gold"}); benchmarks read it too."""
     if not path.is_file():
         raise InvalidInput(f"evaluation file {path} does not exist")
     cases = []
@@ -286,7 +287,7 @@ def _print_outcome(job: Job) -> None:
     print(
         f"indexed {job.repository}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
         f"{r.files_deleted} deleted, {r.files_skipped} skipped; {r.chunks_written} chunks written, "
-        f"{r.chunks_deleted} deleted, {r.embedding_calls} embedding calls"
+        f"{r.chunks_deleted} deleted, {r.embedding_calls} embedding calls, {r.chunks_reused} vectors reused"
     )
 
 

@@ -322,8 +322,11 @@ class WebhookAnswer(BaseModel):
 class EvaluationView(BaseModel):
     cases: int
     k: int
+    hit_at_1: float
     hit_at_k: float
     mrr: float
+    ndcg: float
+    """Mean nDCG@k, file level."""
     misses: list[str]
 
     @classmethod
@@ -331,7 +334,9 @@ class EvaluationView(BaseModel):
         return cls(
             cases=report.cases,
             k=report.k,
+            hit_at_1=round(report.hit_at_1, 4),
             hit_at_k=round(report.hit_at_k, 4),
             mrr=round(report.mrr, 4),
+            ndcg=round(report.ndcg, 4),
             misses=list(report.misses),
         )

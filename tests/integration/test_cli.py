@@ -80,6 +80,7 @@ def test_eval_reports_hit_rate_and_mrr(tmp_path: Path, corpus: Path) -> None:
     report = json.loads(result.stdout)
     assert report["cases"] == 2 and report["k"] == 5
     assert 0.5 <= report["hit_at_k"] <= 1 and report["mrr"] > 0
+    assert 0 <= report["hit_at_1"] <= report["hit_at_k"] and 0 < report["ndcg"] <= 1
 
 
 def test_the_default_offline_model_finds_the_optional_query_parameter_docs(tmp_path: Path, corpus: Path) -> None:
