@@ -49,7 +49,11 @@ async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp
     await first.start()
     job = await first.submit(REQUEST)
     await wait_for_state(first, job.id, JobState.RUNNING)
-    assert (await first.get(job.id)).progress == Progress(10, 3, 30)
+
+    async def progress_recorded() -> bool:  # the run reports after the job is marked running
+        return (await first.get(job.id)).progress == Progress(10, 3, 30)
+
+    await await_until(progress_recorded, 4, "the run's progress in the record", interval=0.02)
     await first.stop()  # the process goes away mid-job: the record still says running
 
     runs = ScriptedRuns()
