@@ -150,7 +150,11 @@ class KeywordIndex(Protocol):
         self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
     ) -> list[SearchHit]:
         """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
-        names only."""
+        names only.
+
+        `live` holds one manifest per repository, at whichever of its refs is searched: the next query
+        may pass another ref's manifest of the same repository, and must not cost a rebuild.
+        """
         ...
 
     async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
@@ -159,16 +163,23 @@ class KeywordIndex(Protocol):
 
 
 class ManifestStore(Protocol):
-    """The live version of each repository per collection; `save` is the atomic swap."""
+    """The live version of each indexed ref of each repository per collection; `save` is the atomic swap.
 
-    async def get(self, collection: str, repository: str) -> Manifest | None: ...
+    A manifest is keyed by (collection, repository, ref), `ref` as `domain.refs.normalize_ref` gives
+    it (None: the default branch), so each ref of a repository swaps independently.
+    """
 
-    async def save(self, collection: str, manifest: Manifest) -> None: ...
+    async def get(self, collection: str, repository: str, ref: str | None) -> Manifest | None: ...
 
-    async def delete(self, collection: str, repository: str) -> None: ...
+    async def save(self, collection: str, manifest: Manifest) -> None:
+        """Replace the manifest of (collection, manifest.repository, manifest.ref)."""
+        ...
+
+    async def delete(self, collection: str, repository: str, ref: str | None) -> None: ...
 
     async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
-        """(collection, manifest) pairs, of one collection or all."""
+        """(collection, manifest) pairs, of one collection or all: one per indexed ref, sorted by
+        repository, then collection, then ref (the default branch first)."""
         ...
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from domain.errors import InvalidInput
+from domain.refs import normalize_ref
 
 ACCEPTED_FORMS = (
     "owner/repo, github:owner/repo[@ref], https://github.com/owner/repo[/tree/ref[/subdir]], or a local folder path"
@@ -77,13 +78,16 @@ def parse_source(
 
     `looks_like_folder` is decided by the caller (which may look at the disk): a string
     such as `docs/site` is a local folder when that folder exists, else `owner/repo`.
-    An explicit `ref` argument wins over one embedded in the string.
+    An explicit `ref` argument wins over one embedded in the string; refs are normalized
+    (`domain.refs`: `HEAD` is the default branch) and refused for a local folder.
     """
     text = text.strip()
     if not text:
         raise InvalidInput(f"source is empty; accepted forms: {ACCEPTED_FORMS}")
     if looks_like_folder or text.startswith(("/", "./", "../", "~")) or text in (".", ".."):
-        return SourceSpec(SourceKind.LOCAL, text, ref, None, include, exclude)
+        if normalize_ref(ref) is not None:
+            raise InvalidInput(f"{text!r} is a local folder, indexed as it is on disk: it has no refs to pick")
+        return SourceSpec(SourceKind.LOCAL, text, None, None, include, exclude)
     for pattern in (_PREFIXED, _URL, _SHORT):
         match = pattern.match(text)
         if match:
@@ -98,7 +102,7 @@ def parse_source(
             return SourceSpec(
                 SourceKind.GITHUB,
                 f"{parts['owner']}/{parts['repo']}",
-                ref or parts.get("ref"),
+                normalize_ref(ref or parts.get("ref")),
                 subdir.strip("/") if subdir else None,
                 include,
                 exclude,

@@ -180,21 +180,23 @@ class InMemoryVectorIndex(VectorIndex):
 
 class InMemoryManifestStore(ManifestStore):
     def __init__(self) -> None:
-        self.manifests: dict[tuple[str, str], Manifest] = {}
+        self.manifests: dict[tuple[str, str, str], Manifest] = {}
+        """(collection, repository, ref or "") -> manifest"""
         self.saves = 0
 
-    async def get(self, collection: str, repository: str) -> Manifest | None:
-        return self.manifests.get((collection, repository))
+    async def get(self, collection: str, repository: str, ref: str | None) -> Manifest | None:
+        return self.manifests.get((collection, repository, ref or ""))
 
     async def save(self, collection: str, manifest: Manifest) -> None:
         self.saves += 1
-        self.manifests[(collection, manifest.repository)] = manifest
+        self.manifests[(collection, manifest.repository, manifest.ref or "")] = manifest
 
-    async def delete(self, collection: str, repository: str) -> None:
-        self.manifests.pop((collection, repository), None)
+    async def delete(self, collection: str, repository: str, ref: str | None) -> None:
+        self.manifests.pop((collection, repository, ref or ""), None)
 
     async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
-        return [(c, m) for (c, _), m in sorted(self.manifests.items()) if collection in (None, c)]
+        ordered = sorted(self.manifests.items(), key=lambda item: (item[0][1], item[0][0], item[0][2]))
+        return [(c, m) for (c, _, _), m in ordered if collection in (None, c)]
 
 
 class ScriptedGenerator(AnswerGenerator):
