@@ -1,4 +1,4 @@
-"""InMemoryBm25Index and hybrid search over recording fakes: the keyword leg follows the manifests."""
+"""InMemoryBm25Index and hybrid search over recording fakes: the keyword leg follows the manifests, per ref."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import replace
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
-from domain.documents import Chunk
+from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
 from domain.jobs import IndexRequest
+from domain.keywords import keyword_terms
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import FakeSource, InMemoryManifestStore, InMemoryVectorIndex, RecordingEmbedder
@@ -74,7 +75,7 @@ async def test_an_unchanged_manifest_reads_nothing_and_a_change_reads_only_new_v
     await world.index_files()
     await world.paths("uvicorn")
 
-    changed = world.manifests.manifests[("default", SPEC.repository_id)].files["server.md"]
+    changed = world.manifests.manifests[("default", SPEC.repository_id, "")].files["server.md"]
     assert world.index.chunk_reads[1:] == [(SPEC.repository_id, frozenset({changed}))]
 
 
@@ -138,8 +139,10 @@ async def test_chunks_another_chunker_cut_of_a_live_version_stay_hidden_until_th
 async def test_a_repository_chunked_anew_is_read_again_whole_by_the_keyword_leg() -> None:
     world = World(FILES)
     await world.index_files()
-    old = world.manifests.manifests[("default", SPEC.repository_id)]
-    world.manifests.manifests[("default", SPEC.repository_id)] = replace(old, chunker="0")  # as an older build saved it
+    old = world.manifests.manifests[("default", SPEC.repository_id, "")]
+    world.manifests.manifests[("default", SPEC.repository_id, "")] = replace(
+        old, chunker="0"
+    )  # as an older build saved it
     assert await world.paths("UV_INDEX_URL") == []  # its chunks (cut by "0") are not the ones stored
 
     await world.index_files()  # an outdated chunker: every file is cut again, and the manifest says by whom
@@ -160,3 +163,122 @@ async def test_hybrid_scores_each_candidate_by_both_legs() -> None:
     vector = await world.embedder.embed_query("UV_INDEX_URL --reload model_validator")
     for hit in hits:  # the similarity is the dense leg's own, whichever leg found the passage
         assert hit.similarity == sum(a * b for a, b in zip(vector, stored[hit.chunk.id], strict=True))
+
+
+REPO = "acme/docs"
+RELEASE = "v1"
+MAIN = None
+
+
+class Refs:
+    """Refs of one repository, stored by hand (one chunk per file) and searched through the keyword index alone."""
+
+    def __init__(self) -> None:
+        self.index = InMemoryVectorIndex()
+        self.keywords = InMemoryBm25Index(self.index)
+
+    async def indexed(self, ref: str | None, files: dict[str, str], chunker: str = CHUNKER_VERSION) -> Manifest:
+        """Store the chunks of `files` at `ref` and return the manifest that makes them live."""
+        chunks = [_chunk(path, text, chunker) for path, text in files.items()]
+        await self.index.upsert("default", "hashing", chunks, [[1.0]] * len(chunks))
+        versions = {chunk.path: chunk.blob_sha for chunk in chunks}
+        return Manifest(
+            REPO, "github", f"commit-of-{ref}", versions, dict.fromkeys(versions, 1), ref=ref, chunker=chunker
+        )
+
+    async def texts(self, manifest: Manifest, query: str) -> list[str]:
+        terms = dict.fromkeys(keyword_terms(query), 1.0)
+        return [hit.chunk.text for hit in await self.keywords.query("default", terms, 10, {REPO: manifest})]
+
+    @property
+    def reads(self) -> list[frozenset[str] | None]:
+        """The blob SHAs of each read of stored chunks (None: the whole repository)."""
+        return [shas for _, shas in self.index.chunk_reads]
+
+
+def _chunk(path: str, text: str, chunker: str = CHUNKER_VERSION) -> Chunk:
+    sha = git_blob_sha(text.encode())
+    return Chunk(chunk_id(REPO, path, sha, 0, chunker), REPO, path, sha, "", 0, text, 1, 1)
+
+
+RELEASE_FILES = {
+    "settings.md": "Set UV_INDEX_URL to pick the package index.",
+    "server.md": "Start the server with --reload.",
+    "models.md": "A model_validator runs after validation.",
+    "cli.md": "Run pip install to install it.",
+}
+MAIN_FILES = RELEASE_FILES | {"settings.md": "Set UV_INDEX_URL to pick the package index, or a quokka mirror."}
+
+
+async def test_two_refs_queried_alternately_each_return_their_own_version_of_a_changed_file() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES), await refs.indexed(MAIN, MAIN_FILES)
+
+    for _ in range(2):
+        assert await refs.texts(release, "UV_INDEX_URL") == [RELEASE_FILES["settings.md"]]
+        assert await refs.texts(main, "UV_INDEX_URL") == [MAIN_FILES["settings.md"]]
+    assert await refs.texts(release, "quokka") == []
+    assert await refs.texts(main, "quokka") == [MAIN_FILES["settings.md"]]
+    assert await refs.texts(main, "--reload") == await refs.texts(release, "--reload") == [RELEASE_FILES["server.md"]]
+
+
+async def test_alternating_between_synced_refs_reads_nothing_more() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES), await refs.indexed(MAIN, MAIN_FILES)
+    await refs.texts(release, "index")
+    await refs.texts(main, "index")
+    assert len(refs.reads) == 2
+
+    for manifest in (release, main, replace(release), replace(main), release):  # copies: as a store reads them anew
+        assert await refs.texts(manifest, "UV_INDEX_URL")
+
+    assert len(refs.reads) == 2
+
+
+async def test_a_second_ref_sharing_most_files_reads_only_the_versions_it_differs_in() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES), await refs.indexed(MAIN, MAIN_FILES)
+
+    await refs.texts(release, "index")
+    await refs.texts(main, "index")
+
+    assert refs.reads == [None, frozenset({main.files["settings.md"]})]
+    assert await refs.texts(main, "model_validator") == [RELEASE_FILES["models.md"]]  # shared, not read again
+
+
+async def test_a_chunk_shared_by_two_refs_stays_searchable_at_one_after_the_other_drops_it() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES), await refs.indexed(MAIN, MAIN_FILES)
+    await refs.texts(release, "index")
+    await refs.texts(main, "index")
+    [shared] = [c for c, _ in refs.index.records["default"].values() if c.path == "server.md"]
+    terms = dict.fromkeys(keyword_terms("--reload"), 1.0)
+
+    without_server = replace(main, files={p: s for p, s in main.files.items() if p != "server.md"})
+    assert await refs.texts(without_server, "--reload") == []
+    assert await refs.texts(release, "--reload") == [shared.text]
+    assert await refs.keywords.scores("default", terms, [shared.id])
+
+    without_server_either = replace(release, files={p: s for p, s in release.files.items() if p != "server.md"})
+    assert await refs.texts(without_server_either, "--reload") == []
+    assert await refs.keywords.scores("default", terms, [shared.id]) == {}  # no ref names it: it left the postings
+    assert len(refs.reads) == 2
+
+
+async def test_a_ref_chunked_anew_leaves_the_other_refs_results_as_they_were() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES, "1"), await refs.indexed(MAIN, MAIN_FILES, "1")
+    await refs.texts(release, "index")
+    await refs.texts(main, "index")
+    before = sorted(await refs.texts(release, "UV_INDEX_URL --reload model_validator pip"))
+
+    recut = await refs.indexed(MAIN, MAIN_FILES)  # the same files, cut by the current chunker
+    hits = await refs.keywords.query("default", {"uv_index_url": 1.0}, 10, {REPO: recut})
+
+    assert [hit.chunk.id for hit in hits] == [_chunk("settings.md", MAIN_FILES["settings.md"]).id]
+    assert sorted(await refs.texts(release, "UV_INDEX_URL --reload model_validator pip")) == before  # scores may move
+    assert refs.reads == [None, frozenset({main.files["settings.md"]}), None]  # the recut is read, whole
+
+    release_recut = await refs.indexed(RELEASE, RELEASE_FILES)
+    assert await refs.texts(release_recut, "UV_INDEX_URL") == [RELEASE_FILES["settings.md"]]
+    assert refs.reads[3:] == [frozenset({release.files["settings.md"]})]  # the rest was recut at main already

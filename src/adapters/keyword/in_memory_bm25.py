@@ -7,16 +7,20 @@ collections' live manifests name, read from the vector store, which stays the on
 truth: API replicas sharing a Chroma server all derive the same keyword index from it, and
 nothing else has to be deployed, written by index jobs or kept consistent.
 
-It follows the manifests it is given: when a repository's manifest is a new one, only the file
-versions it adds are read from the store and only the ones it drops are removed, so the keyword
-leg changes exactly at the manifest swap; an unchanged manifest costs nothing. Chunks are
-scored only when the manifest handed in with the query names their file version.
+It follows the manifests it is given, each ref of a repository on its own: when a ref's manifest
+is a new one, only the file versions it adds are read from the store (unless another synced ref
+of the repository holds them, cut by the same chunker) and only the ones it drops are released,
+so the keyword leg changes exactly at the manifest swap; an unchanged manifest, or a query at
+another synced ref, costs nothing. Refs share chunks: each is held once, counted by the refs that
+name it, and leaves the postings when none does. Chunks are scored only when the manifest handed
+in with the query names them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from application.ports import KeywordIndex, VectorIndex
@@ -27,21 +31,28 @@ from domain.documents import Chunk, Manifest
 from domain.keywords import keyword_terms
 
 WHOLE_READ_SHARE = 0.5
-"""When a manifest adds more than this share of its file versions, read all the repository's chunks at once."""
+"""When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
+
+_Version = tuple[str, str]
+"""(path, blob_sha): one file version."""
 
 
 @dataclass
-class _Repository:
+class _Ref:
     manifest: Manifest
-    chunk_ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    """(path, blob_sha) -> ids of that file version's chunks."""
+    """The manifest of this ref last synced."""
+    chunk_ids: dict[_Version, list[str]] = field(default_factory=dict)
+    """Every file version of `manifest` -> the ids of its chunks (cut by `manifest.chunked_by`)."""
 
 
 @dataclass
 class _Collection:
     postings: Bm25Postings = field(default_factory=Bm25Postings)
     chunks: dict[str, Chunk] = field(default_factory=dict)
-    repositories: dict[str, _Repository] = field(default_factory=dict)
+    holders: Counter[str] = field(default_factory=Counter)
+    """Chunk id -> how many synced refs name it; a chunk is in `chunks` and `postings` while it is above 0."""
+    refs: dict[str, dict[str | None, _Ref]] = field(default_factory=dict)
+    """Repository id -> ref (None: the default branch) -> what was synced of it."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -72,40 +83,65 @@ class InMemoryBm25Index(KeywordIndex):
         return {key: scored[key] for key in ids if key in scored}
 
     async def _sync(self, collection: str, state: _Collection, repository: str, manifest: Manifest) -> None:
-        known = state.repositories.get(repository)
+        refs = state.refs.setdefault(repository, {})
+        known = refs.get(manifest.ref)
         if known is not None and known.manifest is manifest:
             return
-        old = known or _Repository(manifest)
         rechunked = known is not None and known.manifest.chunked_by != manifest.chunked_by
-        old_versions = set(old.manifest.files.items()) if known and not rechunked else set()
-        if rechunked:
-            self._forget(state, old)
-        new_versions = set(manifest.files.items())
-        gone = [key for version in old_versions - new_versions for key in old.chunk_ids.pop(version, [])]
-        for key in gone:
-            state.postings.remove(key)
-            del state.chunks[key]
-        added = new_versions - old_versions
-        if added:
-            whole = len(added) > WHOLE_READ_SHARE * len(new_versions)
-            shas = None if whole else {sha for _, sha in added}
-            stored = await self._vectors.chunks(collection, repository, shas)
-            for chunk in stored:
-                version = (chunk.path, chunk.blob_sha)
-                if version not in added or chunk.id in state.chunks or not manifest.names(chunk):
-                    continue
-                old.chunk_ids.setdefault(version, []).append(chunk.id)
+        held = known.chunk_ids if known is not None and not rechunked else {}
+        versions = set(manifest.files.items())
+        kept = {version: held[version] for version in versions if version in held}
+        added = versions - kept.keys()
+        shared = _held_elsewhere(refs, manifest, added)
+        read = await self._read(collection, repository, manifest, added - shared.keys())
+        for chunk in (chunk for chunks in read.values() for chunk in chunks):
+            if chunk.id not in state.chunks:
                 state.chunks[chunk.id] = chunk
                 state.postings.add(chunk.id, keyword_terms(embedding_text(chunk)))
-        old.manifest = manifest
-        state.repositories[repository] = old
+        chunk_ids = kept | shared | {version: [chunk.id for chunk in chunks] for version, chunks in read.items()}
+        state.holders.update(key for version in added for key in chunk_ids[version])
+        if known is not None:
+            _release(state, (key for version, keys in known.chunk_ids.items() if version not in kept for key in keys))
+        refs[manifest.ref] = _Ref(manifest, chunk_ids)
 
-    @staticmethod
-    def _forget(state: _Collection, repository: _Repository) -> None:
-        for key in (key for keys in repository.chunk_ids.values() for key in keys):
+    async def _read(
+        self, collection: str, repository: str, manifest: Manifest, versions: set[_Version]
+    ) -> dict[_Version, list[Chunk]]:
+        """The chunks `manifest` names of `versions`, read from the store (all the repository's, when most are)."""
+        if not versions:
+            return {}
+        whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
+        stored = await self._vectors.chunks(collection, repository, None if whole else {sha for _, sha in versions})
+        found: dict[_Version, dict[str, Chunk]] = {version: {} for version in versions}
+        for chunk in stored:
+            chunks = found.get((chunk.path, chunk.blob_sha))
+            if chunks is not None and manifest.names(chunk):
+                chunks[chunk.id] = chunk
+        return {version: list(chunks.values()) for version, chunks in found.items()}
+
+
+def _held_elsewhere(
+    refs: Mapping[str | None, _Ref], manifest: Manifest, versions: set[_Version]
+) -> dict[_Version, list[str]]:
+    """The chunk ids of those of `versions` another synced ref of the repository holds, cut by the same chunker."""
+    found: dict[_Version, list[str]] = {}
+    for ref, other in refs.items():
+        if ref == manifest.ref or other.manifest.chunked_by != manifest.chunked_by:
+            continue
+        found |= {
+            version: other.chunk_ids[version] for version in versions - found.keys() if version in other.chunk_ids
+        }
+    return found
+
+
+def _release(state: _Collection, keys: Iterable[str]) -> None:
+    """One ref fewer names each of `keys`: those no ref names any more leave the postings."""
+    for key in keys:
+        state.holders[key] -= 1
+        if state.holders[key] <= 0:
+            del state.holders[key]
             state.postings.remove(key)
             del state.chunks[key]
-        repository.chunk_ids.clear()
 
 
 def _is_live(chunk: Chunk, live: Mapping[str, Manifest]) -> bool:
