@@ -139,10 +139,8 @@ async def test_chunks_another_chunker_cut_of_a_live_version_stay_hidden_until_th
 async def test_a_repository_chunked_anew_is_read_again_whole_by_the_keyword_leg() -> None:
     world = World(FILES)
     await world.index_files()
-    old = world.manifests.manifests[("default", SPEC.repository_id, "")]
-    world.manifests.manifests[("default", SPEC.repository_id, "")] = replace(
-        old, chunker="0"
-    )  # as an older build saved it
+    key = ("default", SPEC.repository_id, "")
+    world.manifests.manifests[key] = replace(world.manifests.manifests[key], chunker="0")  # as an older build saved it
     assert await world.paths("UV_INDEX_URL") == []  # its chunks (cut by "0") are not the ones stored
 
     await world.index_files()  # an outdated chunker: every file is cut again, and the manifest says by whom
