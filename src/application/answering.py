@@ -46,6 +46,8 @@ class AskRequest:
     options: GenerationOptions = NO_OPTIONS
     mode: RetrievalMode | None = None
     """None: the configured default (REPOCHAT_RETRIEVAL)."""
+    ref: str | None = None
+    """As in SearchRequest: None searches each repository at its default branch, else its ref indexed last."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ async def _evidence(search: SearchDocuments, rewriter: QueryRewriter, request: A
         raise InvalidInput("the question is empty")
     query = await _searchable(rewriter, request) if request.history else SearchQuery(request.question)
     where = (request.k, request.collection, request.repository, request.mode)
-    found = await search.execute(SearchRequest(query.text, *where, query.keyword_context))
+    found = await search.execute(SearchRequest(query.text, *where, query.keyword_context, request.ref))
     return _Evidence(request, query.text, found)
 
 

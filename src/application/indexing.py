@@ -1,8 +1,9 @@
 """Index a repository incrementally: plan, write new chunks, then swap the manifest.
 
-After the swap, every chunk of the repository that the new manifest does not name is
-deleted: those of replaced file versions, and those an earlier cancelled or failed job
-wrote and never made live.
+Each ref of a repository has its own manifest (`domain.refs`). After the swap, every chunk
+of the repository that no manifest of it names, at any ref, is deleted: those of replaced
+file versions, and those an earlier cancelled or failed job wrote and never made live. The
+queues run one job per repository at a time, so no other job's unswapped chunks are swept.
 
 The steps are separate methods so a distributed queue can run `write` batches on many
 workers; `execute` runs them in order for the in-process queue and the CLI.
@@ -42,6 +43,7 @@ from domain.content_keys import content_key
 from domain.documents import CHUNKER_VERSION, Chunk, FileEntry, Manifest, ManifestDiff, SourceFile, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
+from domain.refs import names_anywhere
 from domain.sources import SourceSpec
 
 
@@ -141,7 +143,7 @@ class IndexRepository:
     async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan:
         validate_collection(request.collection)
         spec = request.source
-        previous = await self._manifests.get(request.collection, spec.repository_id)
+        previous = await self._manifests.get(request.collection, spec.repository_id, spec.ref)
         known = previous
         if previous and (
             (previous.include, previous.exclude) != (spec.include, spec.exclude) or previous.outdated_chunker
@@ -239,7 +241,7 @@ class IndexRepository:
             chunker=CHUNKER_VERSION,
         )
         await self._manifests.save(plan.request.collection, manifest)
-        stale = await _unnamed_chunk_ids(self._index, plan.request.collection, manifest)
+        stale = await unnamed_chunk_ids(self._index, self._manifests, plan.request.collection, manifest.repository)
         await self._index.delete(plan.request.collection, stale)
         skipped = snapshot.skipped
         return IndexResult(
@@ -260,8 +262,15 @@ class IndexRepository:
         return IndexResult(files_unchanged=files, commit=plan.snapshot.commit, skipped=plan.snapshot.skipped)
 
 
-async def _unnamed_chunk_ids(index: VectorIndex, collection: str, manifest: Manifest) -> list[str]:
-    """Ids of the chunks of the manifest's repository that it does not name (by id: see the module docstring)."""
-    named = manifest.chunk_ids()
-    stored = await index.stored_chunks(collection, manifest.repository)
+async def unnamed_chunk_ids(
+    index: VectorIndex, manifests: ManifestStore, collection: str, repository: str
+) -> list[str]:
+    """Ids of the stored chunks of `repository` that none of its manifests in `collection` names, at any ref.
+
+    Refs share the chunks of the file versions they share (chunk ids do not name the ref), so a chunk
+    goes only once no ref names it. Ids, not file versions, are compared: see the module docstring.
+    """
+    siblings = [m for _, m in await manifests.entries(collection) if m.repository == repository]
+    named = names_anywhere(siblings)
+    stored = await index.stored_chunks(collection, repository)
     return [chunk.id for chunk in stored if chunk.id not in named]

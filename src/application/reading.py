@@ -10,6 +10,7 @@ from application.ports import DocumentSource, ManifestStore, SourceSnapshot
 from domain.answers import citation_url
 from domain.documents import FileEntry, Manifest, SkipCounts
 from domain.errors import InvalidInput, NotFound
+from domain.refs import RefChoice, not_indexed_at
 from domain.sources import spec_of_description
 
 MAX_LINES = 2000
@@ -25,6 +26,8 @@ class ReadFileRequest:
     """Inclusive; None reads to the end of the file (at most MAX_LINES lines)."""
     collection: str | None = None
     """None: the first collection (by name) that holds the repository."""
+    ref: str | None = None
+    """The ref whose version is read, as in SearchRequest (None: the default branch, else the ref indexed last)."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,21 @@ class ReadIndexedFile:
         )
 
     async def _manifest(self, request: ReadFileRequest) -> Manifest:
-        if request.collection is not None:
-            manifest = await self._manifests.get(request.collection, request.repository)
-        else:
-            found = [m for _, m in await self._manifests.entries() if m.repository == request.repository]
-            manifest = found[0] if found else None
-        if manifest is None:
+        """The manifest read: of the collection asked for, else of the first (by name) indexed at the ref."""
+        choice = RefChoice.of(request.ref)
+        entries = await self._manifests.entries(request.collection)
+        by_collection: dict[str, list[Manifest]] = {}
+        for collection, manifest in entries:
+            if manifest.repository == request.repository:
+                by_collection.setdefault(collection, []).append(manifest)
+        if not by_collection:
             raise NotFound(f"repository {request.repository!r} is not indexed")
-        return manifest
+        for collection in sorted(by_collection):
+            picked = choice.pick(by_collection[collection])
+            if picked is not None:
+                return picked
+        indexed = [m for found in by_collection.values() for m in found]
+        raise not_indexed_at(f"repository {request.repository!r}", choice.ref, indexed)
 
     async def _text(self, manifest: Manifest, entry: FileEntry) -> str:
         spec = spec_of_description(manifest.source, manifest.ref, manifest.include, manifest.exclude)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from application.ports import ManifestStore, SyncStatusStore, VectorIndex
 from application.sync import SyncLedger, sync_key
 from domain.collections import validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput, NotFound
+from domain.refs import default_manifest, names_anywhere, normalize_ref, not_indexed_at
 from domain.repository_names import rank_by_name
 from domain.sync import SyncStatus
 
@@ -21,6 +23,17 @@ class IndexedRepository:
     """How its ref's syncs went; None when none was ever asked for (or not looked up)."""
     next_sync_at: str | None = None
     """When the schedule syncs it next; None without a schedule (or not looked up)."""
+    searched_by_default: bool = True
+    """Whether a search that names no ref reads this ref of the repository (`domain.refs.default_manifest`)."""
+
+
+def _indexed(pairs: Sequence[tuple[str, Manifest]]) -> list[IndexedRepository]:
+    """The entries of (collection, manifest) pairs, each told whether it is its repository's default ref."""
+    by_repository: dict[tuple[str, str], list[Manifest]] = {}
+    for collection, manifest in pairs:
+        by_repository.setdefault((collection, manifest.repository), []).append(manifest)
+    defaults = {key: default_manifest(found) for key, found in by_repository.items()}
+    return [IndexedRepository(c, m, searched_by_default=defaults[(c, m.repository)] is m) for c, m in pairs]
 
 
 def _not_indexed(repository: str) -> NotFound:
@@ -28,7 +41,7 @@ def _not_indexed(repository: str) -> NotFound:
 
 
 async def _entries(manifests: ManifestStore, repository: str, collection: str | None) -> list[IndexedRepository]:
-    return [IndexedRepository(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
+    return _indexed([(c, m) for c, m in await manifests.entries(collection) if m.repository == repository])
 
 
 async def _with_sync(
@@ -41,7 +54,7 @@ async def _with_sync(
     synced = []
     for entry in entries:
         status = statuses.get(sync_key(entry.collection, entry.manifest))
-        synced.append(IndexedRepository(entry.collection, entry.manifest, status, ledger.next_sync_at(status)))
+        synced.append(replace(entry, sync=status, next_sync_at=ledger.next_sync_at(status)))
     return synced
 
 
@@ -53,14 +66,17 @@ class ListRepositories:
         self._ledger = ledger
 
     async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
-        entries = [IndexedRepository(c, m) for c, m in await self._manifests.entries(collection)]
+        entries = _indexed(await self._manifests.entries(collection))
         return await _with_sync(entries, self._ledger, collection)
 
 
 @dataclass(frozen=True)
 class RepositoryMatch:
     entry: IndexedRepository
+    """The repository at the ref searched by default."""
     score: float
+    refs: tuple[str | None, ...] = (None,)
+    """Every ref of the repository indexed in the entry's collection (None: the default branch)."""
 
 
 class ResolveRepository:
@@ -72,9 +88,16 @@ class ResolveRepository:
     async def execute(self, name: str, limit: int = 5) -> list[RepositoryMatch]:
         if not name.strip():
             raise InvalidInput("the name to resolve is empty")
-        entries = [IndexedRepository(c, m) for c, m in await self._manifests.entries()]
+        every_ref = _indexed(await self._manifests.entries())
+        entries = [entry for entry in every_ref if entry.searched_by_default]
+        refs: dict[tuple[str, str], list[str | None]] = {}
+        for entry in every_ref:
+            refs.setdefault((entry.collection, entry.manifest.repository), []).append(entry.manifest.ref)
         names = {n: (e.manifest.repository, e.manifest.source, e.manifest.web_url) for n, e in enumerate(entries)}
-        return [RepositoryMatch(entries[n], score) for n, score in rank_by_name(name, names)[:limit]]
+        return [
+            RepositoryMatch(entries[n], score, tuple(refs[(entries[n].collection, entries[n].manifest.repository)]))
+            for n, score in rank_by_name(name, names)[:limit]
+        ]
 
 
 class GetRepository:
@@ -92,12 +115,15 @@ class GetRepository:
 
 
 class ForgetRepository:
-    """Remove a repository from every collection (or one): manifests first, then every chunk of it.
+    """Remove a repository, at every ref or at one, from every collection (or one): manifests first, then chunks.
 
-    Chunks are found by the repository they belong to, not by the manifest, so what a
-    cancelled or failed job wrote goes too, even when no index of the repository ever finished.
-    Returns the forgotten manifests; a repository with neither manifests nor chunks is not found.
-    The sync statuses of its refs go too, so indexing it again starts without old failures.
+    Forgetting every ref finds chunks by the repository they belong to, not by the manifest, so what a
+    cancelled or failed job wrote goes too, even when no index of the repository ever finished; a
+    repository with neither manifests nor chunks is not found. Forgetting one ref deletes only the chunks
+    its manifest named that no other ref of the repository names (refs share the chunks of the file
+    versions they share), so the other refs stay searchable.
+    Returns the forgotten manifests. The sync statuses of the refs forgotten go too, so indexing them
+    again starts without old failures.
     """
 
     def __init__(self, manifests: ManifestStore, index: VectorIndex, statuses: SyncStatusStore | None = None) -> None:
@@ -105,22 +131,48 @@ class ForgetRepository:
         self._index = index
         self._statuses = statuses
 
-    async def execute(self, repository: str, collection: str | None = None) -> list[IndexedRepository]:
+    async def execute(
+        self, repository: str, collection: str | None = None, ref: str | None = None
+    ) -> list[IndexedRepository]:
+        """`ref`: the one ref to forget (`HEAD`: the default branch); None forgets every ref."""
+        if ref is not None:
+            return await self._forget_ref(repository, collection, normalize_ref(ref))
         found = await _entries(self._manifests, repository, collection)
         for entry in found:
-            await self._manifests.delete(entry.collection, repository)
-        await self._forget_statuses(repository, collection)
+            await self._manifests.delete(entry.collection, repository, entry.manifest.ref)
+        await self._forget_statuses(repository, collection, lambda status: True)
         names = [validate_collection(collection)] if collection else await self._index.collections()
         chunks = [await self._delete_chunks(name, repository) for name in names]
         if not found and not any(chunks):
             raise _not_indexed(repository)
         return found
 
-    async def _forget_statuses(self, repository: str, collection: str | None) -> None:
+    async def _forget_ref(self, repository: str, collection: str | None, ref: str | None) -> list[IndexedRepository]:
+        entries = await _entries(self._manifests, repository, collection)
+        found = [entry for entry in entries if entry.manifest.ref == ref]
+        if not found:
+            if not entries:
+                raise _not_indexed(repository)
+            raise not_indexed_at(f"repository {repository!r}", ref, [entry.manifest for entry in entries])
+        for entry in found:
+            await self._manifests.delete(entry.collection, repository, ref)
+            remaining = [e.manifest for e in entries if e.collection == entry.collection and e.manifest.ref != ref]
+            if remaining:
+                await self._index.delete(
+                    entry.collection, sorted(entry.manifest.chunk_ids() - names_anywhere(remaining))
+                )
+            else:
+                await self._delete_chunks(entry.collection, repository)
+        await self._forget_statuses(repository, collection, lambda status: status.ref == ref)
+        return found
+
+    async def _forget_statuses(
+        self, repository: str, collection: str | None, forgotten: Callable[[SyncStatus], bool]
+    ) -> None:
         if self._statuses is None:
             return
         for status in await self._statuses.entries(collection):
-            if status.repository == repository:
+            if status.repository == repository and forgotten(status):
                 await self._statuses.delete(status.key)
 
     async def _delete_chunks(self, collection: str, repository: str) -> int:

@@ -18,6 +18,7 @@ from domain.documents import Manifest
 from domain.errors import InvalidInput
 from domain.keywords import keyword_terms
 from domain.ranking import demote_changelogs, limit_per_file, reciprocal_rank_fusion
+from domain.refs import RefChoice, live_manifests, not_indexed_at
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 
 MAX_K = 50
@@ -49,6 +50,9 @@ class SearchRequest:
     """None: the configured default (REPOCHAT_RETRIEVAL)."""
     keyword_context: str = ""
     """More text whose terms join the keyword leg's query only (earlier turns of a conversation)."""
+    ref: str | None = None
+    """The ref to search each repository at (`HEAD`: the default branch); None: its default branch,
+    else its ref indexed last (`domain.refs`)."""
 
 
 class SearchDocuments:
@@ -73,7 +77,7 @@ class SearchDocuments:
         if not 1 <= request.k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         collection = validate_collection(request.collection)
-        manifests = await self._live_manifests(collection, request.repository)
+        manifests = await self._live_manifests(collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []
         policy, mode = self._policy, request.mode or self._policy.mode
@@ -152,12 +156,17 @@ class SearchDocuments:
                 return [replace(hit, similarity=hit.score) for hit in hits]
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
-    async def _live_manifests(self, collection: str, repository: str | None) -> dict[str, Manifest]:
-        """The live manifest of each repository searched, by repository id."""
-        if repository is not None:
-            manifest = await self._manifests.get(collection, repository)
-            return {repository: manifest} if manifest else {}
-        return {manifest.repository: manifest for _, manifest in await self._manifests.entries(collection)}
+    async def _live_manifests(self, collection: str, repository: str | None, choice: RefChoice) -> dict[str, Manifest]:
+        """The live manifest of each repository searched, at the ref chosen, by repository id.
+
+        A pinned ref that no repository searched is indexed at is NotFound, naming the refs that are.
+        """
+        entries = [m for _, m in await self._manifests.entries(collection) if repository in (None, m.repository)]
+        picked = live_manifests(entries, choice, repository)
+        if entries and not picked:
+            where = f"repository {repository!r}" if repository else f"collection {collection!r}"
+            raise not_indexed_at(where, choice.ref, entries)
+        return picked
 
 
 def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:

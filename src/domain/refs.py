@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from domain.documents import Manifest
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 
 DEFAULT_BRANCH_ALIAS = "HEAD"
 MIN_SHA_PREFIX = 7
@@ -45,6 +45,12 @@ def normalize_ref(ref: str | None) -> str | None:
 def ref_label(ref: str | None) -> str:
     """How messages and listings name a ref."""
     return ref if ref is not None else "the default branch"
+
+
+def not_indexed_at(subject: str, ref: str | None, indexed: Iterable[Manifest]) -> NotFound:
+    """The error for a pinned ref `subject` (a repository, a collection) is not indexed at, naming the refs it is."""
+    refs = sorted({ref_label(manifest.ref) for manifest in indexed})
+    return NotFound(f"{subject} is not indexed at {ref_label(ref)}; indexed: {', '.join(refs)}")
 
 
 def matches_ref(manifest: Manifest, ref: str | None) -> bool:

@@ -38,22 +38,30 @@ from domain.sync import SyncKey, SyncStatus
 
 
 class FakeSource(DocumentSource):
-    """A folder in memory: path -> text. Binary files are bytes that read() refuses."""
+    """A folder in memory: path -> text. Binary files are bytes that read() refuses.
 
-    def __init__(self, files: dict[str, str], binary: Sequence[str] = ()) -> None:
+    `refs` holds the files of other refs (ref -> path -> text); `files` are those of the default branch.
+    """
+
+    def __init__(
+        self, files: dict[str, str], binary: Sequence[str] = (), refs: dict[str, dict[str, str]] | None = None
+    ) -> None:
         self.files = dict(files)
         self.binary = set(binary)
+        self.refs = dict(refs or {})
         self.reads: list[str] = []
         self.snapshots = 0
 
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.LOCAL
 
+    def files_at(self, ref: str | None) -> dict[str, str]:
+        return self.files if ref is None else self.refs[ref]
+
     async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
         self.snapshots += 1
-        entries = tuple(
-            FileEntry(path, git_blob_sha(text.encode()), len(text)) for path, text in sorted(self.files.items())
-        )
+        files = self.files_at(spec.ref)
+        entries = tuple(FileEntry(path, git_blob_sha(text.encode()), len(text)) for path, text in sorted(files.items()))
         commit = git_blob_sha("".join(e.blob_sha for e in entries).encode())
         same = previous is not None and previous.commit == commit
         return SourceSnapshot(spec.repository_id, commit, "file:///fake", None if same else entries, SkipCounts())
@@ -64,7 +72,7 @@ class FakeSource(DocumentSource):
         for entry in entries:
             self.reads.append(entry.path)
             if entry.path not in self.binary:
-                yield SourceFile(entry.path, entry.blob_sha, self.files[entry.path])
+                yield SourceFile(entry.path, entry.blob_sha, self.files_at(spec.ref)[entry.path])
 
 
 class RecordingEmbedder(Embedder):

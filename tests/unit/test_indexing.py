@@ -68,7 +68,7 @@ async def test_first_index_embeds_every_file_and_records_the_manifest() -> None:
     result = await world.indexer().execute(REQUEST)
     assert result.files_indexed == 3
     assert result.chunks_written == len(world.index.upserted) > 0
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None and set(manifest.files) == set(FILES)
     assert world.index.paths() == set(FILES)
 
@@ -128,14 +128,14 @@ async def test_readers_see_the_previous_version_until_the_manifest_swap() -> Non
 async def test_a_failed_reindex_leaves_the_previous_version_whole() -> None:
     world = World(FILES)
     await world.indexer().execute(REQUEST)
-    before = await world.manifests.get("default", SPEC.repository_id)
+    before = await world.manifests.get("default", SPEC.repository_id, None)
     world.source.files = {path: text + "\nEdited by a zebra.\n" for path, text in FILES.items()}
     failing = RecordingEmbedder(fail_after_calls=0)
 
     with pytest.raises(RuntimeError):
         await world.indexer(failing).execute(REQUEST)
 
-    assert await world.manifests.get("default", SPEC.repository_id) == before
+    assert await world.manifests.get("default", SPEC.repository_id, None) == before
     results = await world.search("quokka walrus zebra install", k=10)
     assert all("Edited by" not in t for t in results) and len(results) >= 3
 
@@ -201,7 +201,7 @@ async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> 
 
     result = await world.indexer().execute(REQUEST)
 
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None
     stored = world.index.records["default"].values()
     assert {(c.path, c.blob_sha) for c, _ in stored} == set(manifest.files.items())
@@ -217,13 +217,13 @@ async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -
     failing = IndexRepository([world.source], RecordingEmbedder(fail_after_calls=1), world.index, world.manifests, 1)
     with pytest.raises(RuntimeError):
         await failing.execute(REQUEST)  # after writing the chunks of one file
-    before = await world.manifests.get("default", SPEC.repository_id)
+    before = await world.manifests.get("default", SPEC.repository_id, None)
     assert before is not None and len(world.index.records["default"]) > before.chunk_total
     world.source.files["new.md"] = "# New\n\nA capybara appears.\n"
 
     await world.indexer().execute(REQUEST)
 
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None
     assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(manifest.files.items())
 
@@ -246,7 +246,7 @@ async def chunked_by_the_previous_chunker(world: World) -> int:
 
     Returns the number of chunks it holds.
     """
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None
     stored = [chunk for chunk, _ in world.index.records["default"].values()]
     await world.index.delete("default", [c.id for c in stored])
@@ -270,7 +270,7 @@ async def test_a_new_chunker_re_chunks_every_file_once_then_a_re_index_touches_n
     assert (result.files_indexed, result.files_unchanged) == (3, 0)
     assert result.chunks_written == len(world.embedder.embedded) == old_chunks
     assert result.chunks_deleted == old_chunks
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None and manifest.chunker == CHUNKER_VERSION and not manifest.outdated_chunker
     assert set(world.index.records["default"]) == manifest.chunk_ids()
 
@@ -294,7 +294,7 @@ async def test_the_re_chunk_runs_through_plan_batches_and_finalize_as_a_distribu
     result = await indexer.finalize(plan, sum(outcomes[1:], outcomes[0]))
 
     assert result.files_indexed == 3
-    manifest = await world.manifests.get("default", SPEC.repository_id)
+    manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None and set(world.index.records["default"]) == manifest.chunk_ids()
 
 
@@ -351,7 +351,7 @@ async def test_a_second_repository_with_identical_files_embeds_nothing_and_cites
     assert result.chunks_written == result.chunks_reused == len(world.vectors_by_key(FORK.source.repository_id)) > 0
     assert world.vectors_by_key(FORK.source.repository_id) == world.vectors_by_key(SPEC.repository_id)
     hits = await world.hits("quokka endpoint", repository=FORK.source.repository_id)
-    manifest = await world.manifests.get("default", FORK.source.repository_id)
+    manifest = await world.manifests.get("default", FORK.source.repository_id, None)
     assert manifest is not None and hits and hits[0].chunk.path == "api.md"
     assert {(h.chunk.repository, h.chunk.commit) for h in hits} == {(FORK.source.repository_id, manifest.commit)}
 

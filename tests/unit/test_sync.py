@@ -38,7 +38,10 @@ class World:
     def __init__(self) -> None:
         self.clock = Clock()
         self.manifests = InMemoryManifestStore()
-        self.manifests.manifests = {("default", WIDGETS.repository): WIDGETS, ("other", GADGETS.repository): GADGETS}
+        self.manifests.manifests = {
+            ("default", WIDGETS.repository, WIDGETS.ref or ""): WIDGETS,
+            ("other", GADGETS.repository, GADGETS.ref or ""): GADGETS,
+        }
         self.statuses = InMemorySyncStatusStore()
         self.queue = FinishingJobQueue()
         self.queue_opened = 0
@@ -65,12 +68,12 @@ def world() -> World:
 async def test_a_tick_resyncs_every_indexed_ref_with_its_source_ref_and_filters(world: World) -> None:
     report = await world.tick.execute()
 
-    assert report.submitted == ("job-1", "job-2")
-    widgets, gadgets = (r.source for r in world.queue.submitted)
+    assert report.submitted == ("job-1", "job-2")  # in the order of the listing: by repository
+    gadgets, widgets = (r.source for r in world.queue.submitted)
     assert widgets == SourceSpec(SourceKind.GITHUB, "Acme/Widgets", None, None, ("docs/**",), ("*.txt",))
-    assert gadgets.ref == "v2" and [r.collection for r in world.queue.submitted] == ["default", "other"]
+    assert gadgets.ref == "v2" and [r.collection for r in world.queue.submitted] == ["other", "default"]
     status = world.statuses.statuses[WIDGETS_KEY]
-    assert status.pending_job_id == "job-1" and status.last_trigger is SyncTrigger.SCHEDULE
+    assert status.pending_job_id == "job-2" and status.last_trigger is SyncTrigger.SCHEDULE
 
     world.clock.now += HOUR
     again = await world.tick.execute()
@@ -79,15 +82,15 @@ async def test_a_tick_resyncs_every_indexed_ref_with_its_source_ref_and_filters(
 
 async def test_a_finished_job_is_folded_in_and_the_ref_waits_for_the_next_interval(world: World) -> None:
     await world.tick.execute()
-    world.queue.finish("job-1", IndexResult(files_indexed=1, files_unchanged=3, commit="c2"))
-    world.queue.finish("job-2", IndexResult(files_unchanged=2, commit="c1"))
+    world.queue.finish("job-2", IndexResult(files_indexed=1, files_unchanged=3, commit="c2"))
+    world.queue.finish("job-1", IndexResult(files_unchanged=2, commit="c1"))
 
     world.clock.now += timedelta(minutes=10)
     early = await world.tick.execute()
     assert early.submitted == () and set(early.backing_off) == {WIDGETS_KEY, GADGETS_KEY}
     widgets, gadgets = world.statuses.statuses[WIDGETS_KEY], world.statuses.statuses[GADGETS_KEY]
     assert (widgets.last_result, widgets.commit, widgets.pending_job_id) == (SyncResult.UPDATED, "c2", None)
-    assert gadgets.last_result is SyncResult.UNCHANGED and gadgets.last_job_id == "job-2"
+    assert gadgets.last_result is SyncResult.UNCHANGED and gadgets.last_job_id == "job-1"
 
     world.clock.now = START + HOUR
     assert len((await world.tick.execute()).submitted) == 2
@@ -113,7 +116,7 @@ async def test_a_failing_ref_backs_off_and_shows_why(world: World) -> None:
 async def test_a_refused_submission_is_a_failure_and_the_other_refs_still_sync(world: World) -> None:
     world.queue.refusal = UpstreamUnavailable("cannot reach Hatchet")
     report = await world.tick.execute()
-    assert [r.key for r in report.refused] == [WIDGETS_KEY, GADGETS_KEY]
+    assert [r.key for r in report.refused] == [GADGETS_KEY, WIDGETS_KEY]
     status = world.statuses.statuses[WIDGETS_KEY]
     assert status.last_result is SyncResult.FAILED and status.last_error == "cannot reach Hatchet"
     assert status.consecutive_failures == 1 and status.pending_job_id is None
