@@ -68,10 +68,10 @@ async def test_manifests_save_atomically_and_list_by_collection(chroma_client: C
     files = {f"docs/{i}.md": f"{i:040d}" for i in range(3000)}
     manifest = Manifest("owner/repo", "github:owner/repo", "abc", files, dict.fromkeys(files, 2), "now", "main", "etag")
     await store.save(name, manifest)
-    assert await store.get(name, "owner/repo") == manifest
+    assert await store.get(name, "owner/repo", "main") == manifest
     assert (name, manifest) in await store.entries(name)
-    await store.delete(name, "owner/repo")
-    assert await store.get(name, "owner/repo") is None
+    await store.delete(name, "owner/repo", "main")
+    assert await store.get(name, "owner/repo", "main") is None
 
 
 async def test_an_unreachable_server_is_an_upstream_error() -> None:
@@ -101,17 +101,17 @@ async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: C
     first = Manifest("owner/repo", "github:owner/repo", "abc", {"a.md": "1" * 40}, {"a.md": 1}, "now")
     await writer.save(name, first)
 
-    read_once = await reader.get(name, "owner/repo")
+    read_once = await reader.get(name, "owner/repo", None)
     assert read_once == first
-    assert await reader.get(name, "owner/repo") is read_once  # unchanged stamp: the parsed manifest is reused
+    assert await reader.get(name, "owner/repo", None) is read_once  # unchanged stamp: the parsed manifest is reused
     [(_, listed)] = await reader.entries(name)
     assert listed is read_once
 
     second = Manifest("owner/repo", "github:owner/repo", "def", {"a.md": "2" * 40}, {"a.md": 1}, "later")
     await writer.save(name, second)
-    assert await reader.get(name, "owner/repo") == second
-    await writer.delete(name, "owner/repo")
-    assert await reader.get(name, "owner/repo") is None and await reader.entries(name) == []
+    assert await reader.get(name, "owner/repo", None) == second
+    await writer.delete(name, "owner/repo", None)
+    assert await reader.get(name, "owner/repo", None) is None and await reader.entries(name) == []
 
 
 async def test_similarities_of_chosen_chunks_are_their_cosines(chroma_client: ClientAPI) -> None:

@@ -92,7 +92,7 @@ def test_forgetting_a_cancelled_first_index_removes_its_chunks_and_a_reindex_kee
     server.stop()
 
     client = open_chroma(where)
-    manifest = asyncio.run(ChromaManifestStore(client).get(collection, repository))
+    manifest = asyncio.run(ChromaManifestStore(client).get(collection, repository, None))
     assert manifest is not None
     stored = stored_versions(client, collection, repository)
     live = {(path, sha) for path, sha in manifest.files.items() if manifest.chunk_counts.get(path)}

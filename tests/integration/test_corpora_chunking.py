@@ -131,7 +131,7 @@ async def test_code_and_mdx_through_embedded_chroma_then_a_new_chunker_re_chunks
     await index.delete("default", [c.id for c in stored])
     old = [replace(c, id=chunk_id(c.repository, c.path, c.blob_sha, c.ordinal, FIRST_CHUNKER_VERSION)) for c in stored]
     await index.upsert("default", embedder.name, old, await embedder.embed_documents([c.text for c in old]))
-    manifest = await manifests.get("default", repository)
+    manifest = await manifests.get("default", repository, None)
     assert manifest is not None
     await manifests.save("default", replace(manifest, chunker=""))
     embedder.texts.clear()
@@ -139,7 +139,7 @@ async def test_code_and_mdx_through_embedded_chroma_then_a_new_chunker_re_chunks
     again = await indexer.execute(request)
 
     assert (again.files_indexed, again.files_unchanged, again.chunks_written, again.chunks_deleted) == (3, 0, 4, 4)
-    manifest = await manifests.get("default", repository)
+    manifest = await manifests.get("default", repository, None)
     assert manifest is not None and manifest.chunker == CHUNKER_VERSION
     assert {c.id for c in await stored_chunks(index, repository)} == manifest.chunk_ids()
     assert embedder.texts == [] and again.chunks_reused == 4  # the same texts: their stored vectors are copied

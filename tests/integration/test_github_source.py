@@ -124,7 +124,7 @@ class Rig:
         return await use_case.execute(IndexRequest(parse_source(text, exclude=exclude), collection), self.stages)
 
     async def manifest(self, repository: str = "owner/demo", collection: str = "default") -> Manifest | None:
-        return await self.manifests.get(collection, repository)
+        return next((m for _, m in await self.manifests.entries(collection) if m.repository == repository), None)
 
     async def search(self, query: str, k: int = 5) -> list[tuple[str, str]]:
         return [(hit.chunk.path, hit.chunk.url) for hit in await self.hits(query, k)]

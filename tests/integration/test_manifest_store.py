@@ -1,0 +1,168 @@
+"""ChromaManifestStore on embedded Chroma and on a real `chroma run` server: one manifest per ref, and the
+migration of records saved before refs side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import numpy as np
+from chromadb.api import ClientAPI
+
+from adapters.domain_json import MANIFEST
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from domain.collections import MANIFEST_COLLECTION
+from domain.documents import Manifest
+
+REPOSITORY = "acme/widgets"
+
+
+def manifest(ref: str | None, commit: str = "c1", repository: str = REPOSITORY, indexed_at: str = "") -> Manifest:
+    return Manifest(repository, f"github:{repository}", commit, {"a.md": commit * 8}, {"a.md": 1}, indexed_at, ref)
+
+
+def collection_name() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def save_the_old_way(client: ClientAPI, collection: str, saved: Manifest) -> None:
+    """A record as repochat wrote it before refs side by side: one per (collection, repository), no ref metadata."""
+    client.get_or_create_collection(MANIFEST_COLLECTION, embedding_function=None).upsert(
+        ids=[f"{collection}::{saved.repository}"],
+        embeddings=np.ones((1, 1), dtype=np.float32),
+        documents=[MANIFEST.dumps(saved)],
+        metadatas=[{"collection": collection, "repository": saved.repository}],
+    )
+
+
+def stored_ids(client: ClientAPI, collection: str) -> list[str]:
+    return client.get_collection(MANIFEST_COLLECTION).get(where={"collection": collection})["ids"]
+
+
+async def test_two_refs_of_a_repository_are_kept_side_by_side(chroma_client: ClientAPI) -> None:
+    store, collection = ChromaManifestStore(chroma_client), collection_name()
+    default_branch, tag = manifest(None, "c1"), manifest("v1.0", "c2")
+    await store.save(collection, default_branch)
+    await store.save(collection, tag)
+
+    assert await store.get(collection, REPOSITORY, None) == default_branch
+    assert await store.get(collection, REPOSITORY, "v1.0") == tag
+    assert await store.get(collection, REPOSITORY, "v2.0") is None
+
+    moved_on = manifest(None, "c3")
+    await store.save(collection, moved_on)
+    assert await store.get(collection, REPOSITORY, None) == moved_on
+    assert await store.get(collection, REPOSITORY, "v1.0") == tag
+
+    await store.delete(collection, REPOSITORY, None)
+    assert await store.get(collection, REPOSITORY, None) is None
+    assert await store.entries(collection) == [(collection, tag)]
+
+
+async def test_entries_sort_by_repository_collection_then_ref_default_branch_first(chroma_client: ClientAPI) -> None:
+    store, first, second = ChromaManifestStore(chroma_client), f"a-{collection_name()}", f"b-{collection_name()}"
+    saved = [
+        (second, manifest("main", repository="acme/widgets")),
+        (first, manifest("v2", repository="acme/widgets")),
+        (first, manifest(None, repository="acme/widgets")),
+        (first, manifest("main", repository="acme/widgets")),
+        (first, manifest(None, repository="acme/gadgets")),
+    ]
+    for collection, each in saved:
+        await store.save(collection, each)
+
+    listed = [(c, m.repository, m.ref) for c, m in await store.entries() if c in (first, second)]
+    assert listed == [
+        (first, "acme/gadgets", None),
+        (first, "acme/widgets", None),
+        (first, "acme/widgets", "main"),
+        (first, "acme/widgets", "v2"),
+        (second, "acme/widgets", "main"),
+    ]
+    assert [m.ref for _, m in await store.entries(second)] == ["main"]
+
+
+async def test_a_repository_id_holding_the_separator_keys_apart(chroma_client: ClientAPI) -> None:
+    store, collection = ChromaManifestStore(chroma_client), collection_name()
+    odd, plain = manifest(None, "c1", repository="acme::widgets::"), manifest(None, "c2", repository="acme")
+    await store.save(collection, odd)
+    await store.save(collection, plain)
+
+    assert await store.get(collection, "acme::widgets::", None) == odd
+    assert await store.get(collection, "acme", None) == plain
+    assert await store.get(collection, "acme", "widgets") is None
+
+
+async def test_records_saved_before_refs_are_migrated_on_first_use(chroma_client: ClientAPI) -> None:
+    collection, tagged_collection = collection_name(), collection_name()
+    default_branch, tag = manifest(None, "c1"), manifest("v1.0", "c2", repository="acme/gadgets")
+    save_the_old_way(chroma_client, collection, default_branch)
+    save_the_old_way(chroma_client, tagged_collection, tag)
+
+    store = ChromaManifestStore(chroma_client)
+
+    assert await store.get(collection, REPOSITORY, None) == default_branch
+    assert await store.get(tagged_collection, "acme/gadgets", "v1.0") == tag
+    assert await store.get(tagged_collection, "acme/gadgets", None) is None
+    assert await store.entries(collection) == [(collection, default_branch)]
+    assert await store.entries(tagged_collection) == [(tagged_collection, tag)]
+    assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", null]']
+
+    await ChromaManifestStore(chroma_client).entries()  # a second process: nothing left to move
+    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, default_branch)]
+
+
+async def test_a_migrated_record_is_an_ordinary_one(chroma_client: ClientAPI) -> None:
+    collection = collection_name()
+    save_the_old_way(chroma_client, collection, manifest("main", "c1"))
+    store = ChromaManifestStore(chroma_client)
+
+    await store.save(collection, manifest("v1.0", "c2"))
+    assert [m.ref for _, m in await store.entries(collection)] == ["main", "v1.0"]
+    await store.delete(collection, REPOSITORY, "main")
+    assert [m.ref for _, m in await store.entries(collection)] == ["v1.0"]
+
+
+async def test_the_migration_names_the_default_branch_as_refs_do_now(chroma_client: ClientAPI) -> None:
+    collection = collection_name()
+    save_the_old_way(chroma_client, collection, manifest("HEAD", "c1"))
+
+    found = await ChromaManifestStore(chroma_client).get(collection, REPOSITORY, None)
+
+    assert found == manifest(None, "c1")
+
+
+async def test_the_migration_keeps_a_newer_manifest_already_moved(chroma_client: ClientAPI) -> None:
+    """Two processes migrating at once: one moved the old record and saved a newer version since."""
+    collection = collection_name()
+    newer = manifest(None, "c2", indexed_at="2025-03-02T00:00:00+00:00")
+    await ChromaManifestStore(chroma_client).save(collection, newer)
+    save_the_old_way(chroma_client, collection, manifest(None, "c1", indexed_at="2025-03-01T00:00:00+00:00"))
+
+    store = ChromaManifestStore(chroma_client)
+
+    assert await store.entries(collection) == [(collection, newer)]
+    assert len(stored_ids(chroma_client, collection)) == 1
+
+
+async def test_an_old_record_saved_later_than_the_moved_one_wins(chroma_client: ClientAPI) -> None:
+    """A repochat of before, still running, saved again after another process had migrated."""
+    collection = collection_name()
+    await ChromaManifestStore(chroma_client).save(collection, manifest(None, "c1", indexed_at="2025-03-01T00:00:00"))
+    later = manifest(None, "c2", indexed_at="2025-03-02T00:00:00")
+    save_the_old_way(chroma_client, collection, later)
+
+    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, later)]
+
+
+async def test_two_processes_migrating_at_once_leave_one_record(chroma_client: ClientAPI) -> None:
+    collection = collection_name()
+    save_the_old_way(chroma_client, collection, manifest("v1.0", "c1"))
+
+    first, second = await asyncio.gather(
+        ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0"),
+        ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0"),
+    )
+
+    assert first == second == manifest("v1.0", "c1")
+    assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", "v1.0"]']
