@@ -40,8 +40,9 @@ class ChromaManifestStore(ManifestStore):
     so old data is read without a re-index. It is idempotent (a crash between the write and the
     delete leaves a record the next run finds in place and only deletes), and two processes
     migrating at once write the same record twice. A record already at the new id is replaced
-    only by an older record with a strictly later `indexed_at`, so a manifest saved since by a
-    process that migrated first is not rolled back. Records in the old form written after the
+    only by an old-form one with a strictly later `indexed_at`, so a manifest saved since by a
+    process that migrated first is not rolled back (Chroma has no conditional write: only a save
+    landing between this check and the write, milliseconds apart, could be). Records in the old form written after the
     migration (by a repochat of before, still running) are not listed until the next migration.
     """
 
