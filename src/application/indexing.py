@@ -13,6 +13,9 @@ A manifest records the chunker version that cut its chunks. When that is not the
 re-embeds all of them once; the new manifest records the current version, and the sweep deletes
 the old chunks by id (they share their file versions with the new ones).
 
+A ref indexed for the first time starts from another ref of the repository (`IndexPlan.baseline`):
+it reads and chunks only the files whose versions differ, and keeps the other ref's chunks of the rest.
+
 A chunk is embedded only when no stored chunk has its text: `write` skips chunks whose id is stored
 (a retried batch), copies the vector of a stored chunk with the same content key (`domain.content_keys`:
 the same embedded text, of any repository, fork, ref or file version in the collection), and embeds
@@ -43,7 +46,7 @@ from domain.content_keys import content_key
 from domain.documents import CHUNKER_VERSION, Chunk, FileEntry, Manifest, ManifestDiff, SourceFile, diff_manifest
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, Progress
-from domain.refs import names_anywhere
+from domain.refs import default_manifest, names_anywhere
 from domain.sources import SourceSpec
 
 
@@ -66,6 +69,9 @@ class IndexPlan:
     previous: Manifest | None
     diff: ManifestDiff | None
     """None when the source reported no change at all."""
+    baseline: Manifest | None = None
+    """What `diff` is against: `previous`, else (a ref indexed for the first time) the manifest of another
+    ref of the repository listed with the same filters and chunker, whose chunks it shares."""
 
 
 @dataclass(frozen=True)
@@ -141,18 +147,40 @@ class IndexRepository:
         return await self.finalize(plan, outcome)
 
     async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan:
+        """List the source and diff it against the ref's live manifest.
+
+        A ref indexed for the first time is diffed against another ref of the repository instead
+        (`_sibling`): the files the two share are neither fetched nor chunked again, and a ref at the
+        same commit as that one costs no more than a no-change sync.
+        """
         validate_collection(request.collection)
         spec = request.source
         previous = await self._manifests.get(request.collection, spec.repository_id, spec.ref)
-        known = previous
-        if previous and (
-            (previous.include, previous.exclude) != (spec.include, spec.exclude) or previous.outdated_chunker
+        baseline = previous or await self._sibling(request)
+        known = baseline
+        if baseline and (
+            (baseline.include, baseline.exclude) != (spec.include, spec.exclude) or baseline.outdated_chunker
         ):
-            known = replace(previous, commit="", etag=None)  # new filters or chunker: list again at the same commit
+            known = replace(baseline, commit="", etag=None)  # new filters or chunker: list again at the same commit
         snapshot = await pick_source(self._sources, spec).snapshot(spec, known, note)
         if snapshot.files is None:
-            return IndexPlan(request, snapshot, previous, None)
-        return IndexPlan(request, snapshot, previous, diff_manifest(previous, snapshot.files))
+            if previous is None and baseline is not None:  # another ref's commit: its files, as they are
+                return IndexPlan(request, snapshot, previous, _all_unchanged(baseline), baseline)
+            return IndexPlan(request, snapshot, previous, None, baseline)
+        return IndexPlan(request, snapshot, previous, diff_manifest(baseline, snapshot.files), baseline)
+
+    async def _sibling(self, request: IndexRequest) -> Manifest | None:
+        """The manifest of another ref of the repository a new ref can start from (the one searched by default)."""
+        spec = request.source
+        siblings = [
+            manifest
+            for _, manifest in await self._manifests.entries(request.collection)
+            if manifest.repository == spec.repository_id
+            and manifest.ref != spec.ref
+            and (manifest.include, manifest.exclude) == (spec.include, spec.exclude)
+            and not manifest.outdated_chunker
+        ]
+        return default_manifest(siblings)
 
     async def write(
         self,
@@ -217,8 +245,7 @@ class IndexRepository:
     async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
         """Swap in the new manifest, then delete the repository's chunks it does not name."""
         assert plan.diff is not None
-        previous = plan.previous
-        old_counts = dict(previous.chunk_counts) if previous else {}
+        old_counts = dict(plan.baseline.chunk_counts) if plan.baseline else {}
         files = {entry.path: entry.blob_sha for entry in plan.diff.unchanged}
         counts = {entry.path: old_counts.get(entry.path, 0) for entry in plan.diff.unchanged}
         for entry in plan.diff.to_index:
@@ -258,8 +285,14 @@ class IndexRepository:
         )
 
     def unchanged_result(self, plan: IndexPlan) -> IndexResult:
+        """What a job whose source reported no change (`plan.diff` None) did: nothing."""
         files = len(plan.previous.files) if plan.previous else 0
         return IndexResult(files_unchanged=files, commit=plan.snapshot.commit, skipped=plan.snapshot.skipped)
+
+
+def _all_unchanged(manifest: Manifest) -> ManifestDiff:
+    """Every file of `manifest` unchanged (sizes are not recorded, and not needed to keep a file)."""
+    return ManifestDiff((), (), tuple(FileEntry(path, sha, 0) for path, sha in manifest.files.items()), ())
 
 
 async def unnamed_chunk_ids(

@@ -82,17 +82,52 @@ async def test_hits_cite_the_commit_of_the_ref_searched(world: World) -> None:
         assert hits and all(hit.chunk.commit == commit for hit in hits)
 
 
-async def test_a_second_ref_embeds_and_writes_only_the_chunks_it_does_not_share() -> None:
+async def test_a_second_ref_reads_embeds_and_writes_only_the_files_it_does_not_share() -> None:
     world = World()
     await world.index_ref(None)
     world.embedder.embedded.clear()
+    world.source.reads.clear()
     written_before = len(world.index.upserted)
 
     result = await world.index_ref("v1")
 
+    assert world.source.reads == ["api.md"]  # guide.md is the default branch's version: its chunks are kept
     assert world.embedder.embedded and all("platypus" in text for text in world.embedder.embedded)
     assert result.chunks_written == len(world.index.upserted) - written_before == 1
-    assert result.files_indexed == 2  # both of its files are new to this ref's manifest
+    assert (result.files_indexed, result.files_unchanged, result.files_deleted) == (1, 1, 1)
+    v1 = await world.manifest("v1")
+    assert (
+        set(v1.files) == set(V1)
+        and v1.chunk_counts["guide.md"] == (await world.manifest(None)).chunk_counts["guide.md"]
+    )
+
+
+async def test_a_new_ref_at_the_commit_of_another_lists_once_and_reads_nothing() -> None:
+    world = World()
+    world.source.refs["release"] = dict(MAIN)
+    await world.index_ref(None)
+    world.source.reads.clear()
+    calls = world.embedder.calls
+
+    result = await world.index_ref("release")
+
+    release, main = await world.manifest("release"), await world.manifest(None)
+    assert world.source.reads == [] and world.embedder.calls == calls
+    assert (result.files_unchanged, result.chunks_written) == (len(MAIN), 0)
+    assert (release.ref, release.files, release.chunk_counts) == ("release", main.files, main.chunk_counts)
+    assert "quokka" in await world.texts("quokka endpoint", "release")
+
+
+async def test_a_ref_with_other_filters_does_not_start_from_another_ref() -> None:
+    world = World()
+    await world.index_ref(None)
+    world.source.reads.clear()
+    narrowed = IndexRequest(SourceSpec(SourceKind.LOCAL, "/repo", ref="v1", exclude=("api.md",)))
+
+    await IndexRepository([world.source], world.embedder, world.index, world.manifests).execute(narrowed)
+
+    # The fake source does not filter; guide.md is read again: the default branch was listed with other filters.
+    assert sorted(world.source.reads) == ["api.md", "guide.md"]
 
 
 async def test_a_new_commit_of_one_ref_keeps_the_chunks_the_other_ref_names(world: World) -> None:
