@@ -1,28 +1,28 @@
-"""What another release and a fork of a repository cost to embed, reusing vectors by content, against cold indexes.
+"""What a second ref and a fork of a repository cost, side by side with the first ref, against cold indexes.
 
     python benchmarks/refs.py [--corpus PATH] [--embeddings local|hashing] [--subset FOLDER]
 
-It builds a real git repository in a temporary folder with two releases of a docs folder:
+It builds a real git repository with two releases of a docs folder, served by the GitHub-shaped
+test server (tests/integration/fake_github.py) on 127.0.0.1:
 
 - `v1`: a copy of the corpus (`--corpus`, else $REPOCHAT_CORPUS, else `shared/corpora/fastapi-docs`
   next to the repository; `--subset tutorial` takes one subfolder of it);
 - `v2`: v1 with every 10th page (in path order) edited in one place (a sentence appended to the
   prose line in the middle of the page), every 40th page removed and 3 pages added.
 
-Then it indexes, each through repochat's IndexRepository with embedded Chroma, the chunker's code
-outline, and the embedder wrapped in a counter of calls and texts:
+Then it indexes, each through repochat's IndexRepository with the GitHub source, embedded Chroma,
+the chunker's code outline, and the embedder wrapped in a counter of calls and texts:
 
-1. ref A: a `git worktree` of the repository at v1 (the first index of the collection: cold);
-2. ref B: the same worktree checked out at v2 and indexed again (an index of the same repository
-   at another ref: its changed files' unchanged chunks are copied, not embedded);
-3. a fork of B: a `git clone` of the repository at v2 in another folder (another repository id,
-   the same content);
+1. ref A: `github:owner/docs@v1` (the first index of the collection: cold);
+2. ref B: `github:owner/docs@v2`, which lives beside A (both refs stay searchable): it starts
+   from A's manifest, so only the files whose versions differ are fetched and chunked, and the
+   vectors of chunks whose text A has are copied, not embedded;
+3. a fork of B: `github:fork/docs`, another repository holding v2 (its chunks are its own, but
+   their texts are B's, so nothing is embedded);
 
-and, for B and the fork, a cold index of the same folder into a fresh collection. The local folder
-source stands in for a repository's refs here: it reads a folder, not a git ref (GitHub refs go
-through the GitHub source), so the refs are checked out as worktrees; the chunks, their texts and
-what is embedded are the same either way. It prints each index's embedding calls, texts embedded,
-chunks reused and wall time, warm and cold, in one run.
+and, for B and the fork, a cold index of the same ref into a fresh collection. It prints each
+index's embedding calls, texts embedded, chunks reused, bytes the GitHub server sent and wall
+time, warm and cold, in one run, and checks that A and B are both live afterwards.
 
 The default embedder is the offline model (`local`, about 17 texts/s on 2 shared cores: the full
 FastAPI corpus, about 2,400 chunks, costs three cold indexes, about 7 minutes here);
@@ -45,20 +45,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import chromadb  # noqa: E402
+import httpx  # noqa: E402
 from chromadb.api import ClientAPI  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
-from tests.integration.fake_github import GitRepo  # noqa: E402
+from tests.integration.fake_github import FakeGitHub, GitRepo  # noqa: E402
 
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline  # noqa: E402
 from adapters.embeddings.hashing import HashingEmbedder  # noqa: E402
 from adapters.embeddings.local import OnnxMiniLMEmbedder  # noqa: E402
-from adapters.sources.local_folder import LocalFolderSource  # noqa: E402
+from adapters.sources.github import GitHubArchiveSource  # noqa: E402
 from adapters.vectorstore.chroma_index import ChromaVectorIndex  # noqa: E402
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore  # noqa: E402
 from application.indexing import IndexRepository  # noqa: E402
 from application.ports import Embedder  # noqa: E402
 from domain.jobs import IndexRequest, IndexResult  # noqa: E402
-from entrypoints.source_input import source_spec  # noqa: E402
+from domain.sources import parse_source  # noqa: E402
 
 EDIT_EVERY = 10
 """Every 10th page (in path order) is edited in v2."""
@@ -101,6 +102,7 @@ class CountingEmbedder:
 @dataclass(frozen=True)
 class Releases:
     repo: GitRepo
+    v2_files: dict[str, bytes]
     pages: int
     edited: int
     removed: int
@@ -120,21 +122,22 @@ def edited(text: str, number: int) -> str:
     return "\n".join(lines)
 
 
-def make_releases(corpus: Path, folder: Path) -> Releases:
+def make_releases(corpus: Path, gh: FakeGitHub) -> Releases:
     files = release_files(corpus)
-    repo = GitRepo(folder, "owner", "docs")
-    repo.commit("release 1", files)
+    repo = gh.create_repo("owner", "docs", files)
     repo.tag("v1")
     pages = [path for path in files if path.endswith(".md")]
     edits = pages[::EDIT_EVERY]
     removals = [p for p in pages[4::REMOVE_EVERY] if p not in edits]
-    repo.write({path: edited(files[path].decode(), n).encode() for n, path in enumerate(edits)})
-    repo.write({f"release-2/new-page-{n}.md": new_page(n).encode() for n in range(ADDED_PAGES)})
+    changes = {path: edited(files[path].decode(), n).encode() for n, path in enumerate(edits)}
+    changes |= {f"release-2/new-page-{n}.md": new_page(n).encode() for n in range(ADDED_PAGES)}
+    repo.write(changes)
     if removals:
         repo.delete(*removals)
     repo.commit("release 2")
     repo.tag("v2")
-    return Releases(repo, len(pages), len(edits), len(removals), ADDED_PAGES)
+    v2_files = {path: data for path, data in (files | changes).items() if path not in removals}
+    return Releases(repo, v2_files, len(pages), len(edits), len(removals), ADDED_PAGES)
 
 
 def new_page(number: int) -> str:
@@ -155,27 +158,41 @@ class Indexed:
     calls: int
     texts: int
     seconds: float
+    github_bytes: int
 
 
 def open_chroma(folder: Path) -> ClientAPI:
     return chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
 
 
-async def index(
-    label: str, client: ClientAPI, embedder: CountingEmbedder, folder: Path, collection: str = WARM
-) -> Indexed:
-    use_case = IndexRepository(
-        [LocalFolderSource()],
-        embedder,
-        ChromaVectorIndex(client),
-        ChromaManifestStore(client),
-        outline=TreeSitterOutline(),
-    )
+@dataclass(frozen=True)
+class Rig:
+    """What every index of the run shares: the GitHub server and its client, Chroma, the counting embedder."""
+
+    gh: FakeGitHub
+    source: GitHubArchiveSource
+    client: ClientAPI
+    embedder: CountingEmbedder
+
+    def indexer(self) -> IndexRepository:
+        index, manifests = ChromaVectorIndex(self.client), ChromaManifestStore(self.client)
+        return IndexRepository([self.source], self.embedder, index, manifests, outline=TreeSitterOutline())
+
+
+async def index(label: str, rig: Rig, source: str, collection: str = WARM) -> Indexed:
+    embedder = rig.embedder
     calls, texts, started = embedder.calls, embedder.texts, time.perf_counter()
-    result = await use_case.execute(IndexRequest(source_spec(str(folder)), collection))
+    rig.gh.forget_requests()
+    result = await rig.indexer().execute(IndexRequest(parse_source(source), collection))
     seconds = time.perf_counter() - started
     print(f"  indexed {label}: {seconds:.1f} s", flush=True)
-    return Indexed(label, result, embedder.calls - calls, embedder.texts - texts, seconds)
+    return Indexed(label, result, embedder.calls - calls, embedder.texts - texts, seconds, rig.gh.bytes_sent)
+
+
+async def live_refs(client: ClientAPI) -> list[str]:
+    """`ref@commit` of each manifest of owner/docs in the warm collection."""
+    entries = await ChromaManifestStore(client).entries(WARM)
+    return [f"{m.ref}@{m.commit[:7]}" for _, m in entries if m.repository == "owner/docs"]
 
 
 # ---------------------------------------------------------------- report
@@ -185,18 +202,19 @@ def report_row(warm: Indexed, cold: Indexed | None) -> str:
     r = warm.result
     line = (
         f"{warm.label:30} {r.files_indexed:>5} {r.chunks_written:>7} {warm.calls:>6} {warm.texts:>7} "
-        f"{r.chunks_reused:>7} {warm.seconds:>7.1f}"
+        f"{r.chunks_reused:>7} {warm.github_bytes / 1e6:>8.2f} {warm.seconds:>7.1f}"
     )
     if cold is None:
         return line + "   (this first index is the cold one)"
     share = f"{100 * warm.texts / cold.texts:.1f}%" if cold.texts else "-"
-    return line + f"   {cold.calls:>10} {cold.texts:>7} {cold.seconds:>7.1f}   {share:>15}"
+    cold_figures = f"{cold.calls:>10} {cold.texts:>7} {cold.github_bytes / 1e6:>8.2f} {cold.seconds:>7.1f}"
+    return line + f"   {cold_figures}   {share:>15}"
 
 
 def report(rows: Sequence[tuple[Indexed, Indexed | None]]) -> list[str]:
     header = (
-        f"{'index':30} {'files':>5} {'chunks':>7} {'calls':>6} {'texts':>7} {'reused':>7} {'seconds':>7}"
-        f"   {'cold calls':>10} {'texts':>7} {'seconds':>7}   {'texts warm/cold':>15}"
+        f"{'index':30} {'files':>5} {'chunks':>7} {'calls':>6} {'texts':>7} {'reused':>7} {'GitHub MB':>8} "
+        f"{'seconds':>7}   {'cold calls':>10} {'texts':>7} {'GitHub MB':>8} {'seconds':>7}   {'texts warm/cold':>15}"
     )
     return [header, *(report_row(warm, cold) for warm, cold in rows)]
 
@@ -206,27 +224,30 @@ async def run(args: argparse.Namespace) -> None:
     corpus = args.corpus / args.subset if args.subset else args.corpus
     inner: Embedder = HashingEmbedder() if args.embeddings == "hashing" else OnnxMiniLMEmbedder()
     embedder = CountingEmbedder(inner)
-    with tempfile.TemporaryDirectory(prefix="repochat-refs-") as temp:
+    with tempfile.TemporaryDirectory(prefix="repochat-refs-") as temp, FakeGitHub(Path(temp) / "git") as gh:
         workspace = Path(temp)
-        releases = make_releases(corpus, workspace / "repository")
+        releases = make_releases(corpus, gh)
+        gh.create_repo("fork", "docs", releases.v2_files)
         print(
             f"repochat refs benchmark: {corpus}, embedder {embedder.name}\n"
             f"release v1: {releases.pages} pages; v2: {releases.edited} edited, {releases.removed} removed, "
             f"{releases.added} added",
             flush=True,
         )
-        checkout, fork = workspace / "checkout", workspace / "fork"
-        releases.repo.git("worktree", "add", "-q", "--detach", str(checkout), "v1")
-        releases.repo.git("clone", "-q", "--branch", "v2", str(releases.repo.path), str(fork))
-        client = open_chroma(workspace / "chroma")
-        a = await index("ref A (v1)", client, embedder, checkout)
-        releases.repo.git("-C", str(checkout), "checkout", "-q", "--detach", "v2")
-        b = await index("ref B (v2) after A", client, embedder, checkout)
-        forked = await index("fork of B after A and B", client, embedder, fork)
-        cold_b = await index("ref B cold", client, embedder, checkout, "cold-b")
-        cold_fork = await index("fork cold", client, embedder, fork, "cold-fork")
+        async with httpx.AsyncClient(timeout=60) as http:
+            source = GitHubArchiveSource(http, api_url=gh.api_url, temp_dir=str(workspace))
+            rig = Rig(gh, source, open_chroma(workspace / "chroma"), embedder)
+            a = await index("ref A (v1)", rig, "github:owner/docs@v1")
+            b = await index("ref B (v2) beside A", rig, "github:owner/docs@v2")
+            forked = await index("fork of B after A and B", rig, "github:fork/docs")
+            live = await live_refs(rig.client)
+            cold_b = await index("ref B cold", rig, "github:owner/docs@v2", "cold-b")
+            cold_fork = await index("fork cold", rig, "github:fork/docs", "cold-fork")
     print("\n" + "\n".join(report([(a, None), (b, cold_b), (forked, cold_fork)])))
-    print(f"\ntotal wall time {time.perf_counter() - started:.1f} s")
+    print(f"\nrefs of owner/docs live after the fork: {', '.join(live)}")
+    if len(live) != 2:
+        raise SystemExit("expected refs v1 and v2 of owner/docs to be live side by side")
+    print(f"total wall time {time.perf_counter() - started:.1f} s")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
