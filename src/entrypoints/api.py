@@ -72,6 +72,7 @@ from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import (
     ABSTAINED,
     GENERATED,
+    REF_FILTER,
     SEARCH_QUERY,
     AnswerView,
     CitationView,
@@ -108,7 +109,7 @@ ERROR_MEANINGS: dict[int, str] = {
         "The API key is not accepted, a local folder is outside REPOCHAT_LOCAL_ROOTS, "
         "or an upstream (GitHub, OpenAI) refused repochat's credentials"
     ),
-    404: "No such repository, job or model",
+    404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
     422: "The request does not match its schema, or its question is over REPOCHAT_MAX_QUESTION_BYTES",
@@ -191,7 +192,8 @@ class IndexBody(StrictBody):
 
 
 class SearchFilters(StrictBody):
-    repository: str | None = None
+    repository: str | None = Field(default=None, description="Only this repository (an id of `GET /v1/repositories`)")
+    ref: str | None = Field(default=None, description=REF_FILTER)
 
 
 Mode = Annotated[
@@ -227,7 +229,10 @@ class AskBody(StrictBody):
     def request(self, max_question_bytes: int) -> AskRequest:
         check_question(self.question, max_question_bytes, "question")
         history = tuple(ChatTurn(t.role, t.content) for t in self.history)
-        return AskRequest(self.question, history, self.collection, self.k, self.filters.repository, mode=self.mode)
+        filters = self.filters
+        return AskRequest(
+            self.question, history, self.collection, self.k, filters.repository, mode=self.mode, ref=filters.ref
+        )
 
 
 class StreamedToken(BaseModel):
@@ -324,6 +329,7 @@ async def list_repositories(
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
     collection: str | None = None,
 ) -> RepositoryList:
+    """Every indexed ref of every repository: one entry per (collection, repository, ref), with its commit."""
     return RepositoryList.of(await repositories.execute(collection))
 
 
@@ -340,9 +346,17 @@ async def get_repository(
 async def forget_repository(
     repository: str,
     forget: Annotated[ForgetRepository, Depends(Provide[Container.forget_repository])],
-    collection: str | None = None,
+    collection: Annotated[str | None, Query(description="Only from this collection; omitted: from every one")] = None,
+    ref: Annotated[
+        str | None,
+        Query(
+            description="Only this branch, tag or commit SHA (`HEAD`: the default branch), keeping the repository's "
+            "other refs searchable; omitted: every ref. A ref not indexed is a 404 naming the refs that are"
+        ),
+    ] = None,
 ) -> Forgotten:
-    return Forgotten.of(await forget.execute(repository, collection))
+    """Forget a repository, at every ref or at one: its passages leave the index, and searches."""
+    return Forgotten.of(await forget.execute(repository, collection, ref))
 
 
 @router.get("/jobs", response_model=JobList)
@@ -366,7 +380,7 @@ async def cancel_job(job_id: str, cancel: Annotated[CancelJob, Depends(Provide[C
     return JobView.of(await cancel.execute(job_id))
 
 
-@router.post("/search", response_model=SearchResponse, responses=error_responses(400, 429))
+@router.post("/search", response_model=SearchResponse, responses=error_responses(400, 404, 429))
 @inject
 async def search(
     body: SearchBody,
@@ -374,7 +388,8 @@ async def search(
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> SearchResponse:
     check_question(body.query, settings.max_question_bytes, "query")
-    request = SearchRequest(body.query, body.k, body.collection, body.filters.repository, body.mode)
+    filters = body.filters
+    request = SearchRequest(body.query, body.k, body.collection, filters.repository, body.mode, ref=filters.ref)
     return SearchResponse.of(body.mode or settings.retrieval, await search_documents.execute(request))
 
 
@@ -386,7 +401,7 @@ async def search(
             "With `stream: true`: `token` events, then one `citations` event "
             "(`{citations, generated, search_query, abstained}`), then `done`"
         ),
-        **error_responses(400, 429),
+        **error_responses(400, 404, 429),
     },
 )
 @inject

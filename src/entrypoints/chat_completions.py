@@ -5,7 +5,9 @@ collection that holds indexed repositories; any other model is a 404 in OpenAI's
 The last user message is the question, earlier user and assistant turns are the history, and
 system (or developer) messages are the caller's instructions, given to the model after
 repochat's own. `temperature`, `max_tokens` (or `max_completion_tokens`) and `stop` go to
-the model. Citations come twice: appended to the answer as a numbered list of links to the
+the model. Beside OpenAI's fields, the body may carry repochat's filters of /v1/search and /v1/ask,
+`repository`, `ref` and `mode` (what the official `openai` client sends given `extra_body=...`).
+Citations come twice: appended to the answer as a numbered list of links to the
 sources it cites (for chat UIs that show only the text), and as a top-level `citations` list
 of the same objects /v1/ask answers, each with `used` (in the completion, and in the last chunk
 of a stream). Beside them, as /v1/ask has them, `search_query` (what was searched) and
@@ -32,7 +34,8 @@ from application.repositories import IndexedRepository
 from domain.answers import ChatTurn, Citation, cited_sources
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound, RepochatError
-from entrypoints.views import ABSTAINED, SEARCH_QUERY, CitationView, OpenAIErrorResponse
+from domain.retrieval import RetrievalMode
+from entrypoints.views import ABSTAINED, REF_FILTER, SEARCH_QUERY, CitationView, OpenAIErrorResponse
 
 MODEL = "repochat"
 INSTRUCTION_ROLES = ("system", "developer")
@@ -62,7 +65,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The fields of OpenAI's request repochat honours; the others (n, top_p, user, ...) are ignored."""
+    """The fields of OpenAI's request repochat honours, and repochat's own filters (`repository`, `ref`,
+    `mode`: with OpenAI's clients, send them as `extra_body`); the others (n, top_p, user, ...) are ignored."""
 
     model_config = ConfigDict(strict=True)
 
@@ -74,6 +78,16 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1, description="the newer name of max_tokens; wins over it")
     stop: str | list[str] | None = Field(None, description="up to 4 sequences where the model stops")
+    repository: str | None = Field(
+        None, description="repochat's own (`extra_body` of OpenAI's clients): only this repository, as /v1/search"
+    )
+    ref: str | None = Field(None, description=f"repochat's own (`extra_body` of OpenAI's clients). {REF_FILTER}")
+    mode: RetrievalMode | None = Field(
+        None,
+        strict=False,
+        description="repochat's own (`extra_body` of OpenAI's clients): how to rank passages; "
+        "omitted: the server's REPOCHAT_RETRIEVAL (hybrid by default)",
+    )
 
     def ask_request(self, collections: Iterable[str], max_question_bytes: int) -> AskRequest:
         """The question, history and options; ModelNotFound for a model that names no collection."""
@@ -83,7 +97,16 @@ class ChatCompletionRequest(BaseModel):
         question = turns[-1].text()
         check_question(question, max_question_bytes, "messages")
         history = tuple(ChatTurn(m.role, m.text()) for m in turns[:-1])
-        return AskRequest(question, history, collection_of(self.model, collections), options=self.options())
+        collection = collection_of(self.model, collections)
+        return AskRequest(
+            question,
+            history,
+            collection,
+            repository=self.repository,
+            options=self.options(),
+            mode=self.mode,
+            ref=self.ref,
+        )
 
     def options(self) -> GenerationOptions:
         instructions = "\n\n".join(m.text() for m in self.messages if m.role in INSTRUCTION_ROLES and m.text())

@@ -235,12 +235,27 @@ class SyncView(BaseModel):
         )
 
 
+REF_FILTER = (
+    "The branch, tag or commit SHA to search each repository at, as `GET /v1/repositories` lists them "
+    "(`HEAD`: the default branch; a hex prefix of at least 7 digits also matches an indexed commit). "
+    "Omitted or null: each repository at its default branch, else at its ref indexed last. "
+    "A ref that no repository searched is indexed at is a 404 whose message names the refs indexed."
+)
+"""What a search's, an answer's and a chat's `ref` means (the HTTP API and the MCP tools say the same)."""
+
+
 class RepositoryView(BaseModel):
+    """One ref of a repository in one collection: each indexed ref is listed, and searched, on its own."""
+
     id: str
     collection: str
     source: str
-    ref: str | None
-    commit: str
+    ref: str | None = Field(description="The indexed branch, tag or commit SHA; null for the default branch")
+    commit: str = Field(description="The commit the ref pointed at when it was indexed (citations link to it)")
+    searched_by_default: bool = Field(
+        description="Whether a search or question naming no ref reads this ref of the repository: "
+        "its default branch, else (no default branch indexed) its ref indexed last"
+    )
     files: int
     chunks: int
     indexed_at: str
@@ -256,6 +271,7 @@ class RepositoryView(BaseModel):
             source=manifest.source,
             ref=manifest.ref,
             commit=manifest.commit,
+            searched_by_default=entry.searched_by_default,
             files=len(manifest.files),
             chunks=manifest.chunk_total,
             indexed_at=manifest.indexed_at,
@@ -269,7 +285,7 @@ class RepositoryView(BaseModel):
 
 
 class RepositoryList(BaseModel):
-    repositories: list[RepositoryView]
+    repositories: list[RepositoryView] = Field(description="One entry per (collection, repository, ref)")
 
     @classmethod
     def of(cls, entries: Sequence[IndexedRepository]) -> RepositoryList:
@@ -277,10 +293,10 @@ class RepositoryList(BaseModel):
 
 
 class RepositoryDetail(BaseModel):
-    """A repository's entry in every collection that holds it."""
+    """A repository's entries in every collection that holds it: one per collection and ref."""
 
     repository: str
-    collections: list[RepositoryView]
+    collections: list[RepositoryView] = Field(description="One entry per (collection, ref)")
 
     @classmethod
     def of(cls, repository: str, entries: Sequence[IndexedRepository]) -> RepositoryDetail:
@@ -288,7 +304,7 @@ class RepositoryDetail(BaseModel):
 
 
 class Forgotten(BaseModel):
-    forgotten: list[RepositoryView]
+    forgotten: list[RepositoryView] = Field(description="The refs forgotten, one entry per (collection, ref)")
 
     @classmethod
     def of(cls, entries: Sequence[IndexedRepository]) -> Forgotten:

@@ -27,7 +27,7 @@ from application.search import SearchRequest
 from application.sync import QueuedSync
 from domain.answers import ChatTurn, Citation, SearchHit
 from domain.documents import Chunk, Manifest, SkipCounts
-from domain.errors import RepochatError, UpstreamUnavailable
+from domain.errors import NotFound, RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
@@ -316,6 +316,50 @@ async def test_search_and_ask_pass_the_retrieval_mode_and_say_which_ranked_the_h
     assert asked(answer).mode is mode
 
 
+async def test_search_and_ask_pass_the_ref_filter(container: Container, client: httpx.AsyncClient) -> None:
+    search, answer = RecordingUseCase[list[SearchHit]]([]), RecordingUseCase(ANSWER)
+    stream = ScriptedAnswerStream([CitationsEvent((CITATION,), True, GenerationEnd())])
+    use(container.search, search)
+    use(container.answer_question, answer)
+    use(container.stream_answer, stream)
+    filters = {"repository": "owner/repo", "ref": "v1"}
+
+    await client.post("/v1/search", json={"query": "defaults", "filters": filters})
+    await client.post("/v1/ask", json={"question": "Defaults?", "filters": filters})
+    await client.post("/v1/ask", json={"question": "Defaults?", "filters": {"ref": "HEAD"}, "stream": True})
+
+    assert search.calls == [(SearchRequest("defaults", repository="owner/repo", ref="v1"),)]
+    assert (asked(answer).repository, asked(answer).ref) == ("owner/repo", "v1")
+    assert [(r.repository, r.ref) for r in stream.requests] == [(None, "HEAD")]  # the use case reads HEAD
+
+
+async def test_a_ref_no_repository_is_indexed_at_is_a_404_from_search_and_ask_streamed_or_not(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    missing = NotFound("repository 'owner/repo' is not indexed at v9; indexed: the default branch, v1")
+    use(container.search, RecordingUseCase[list[SearchHit]](missing))
+    use(container.answer_question, RecordingUseCase[GeneratedAnswer](missing))
+    use(container.stream_answer, ScriptedAnswerStream([], missing))
+    filters = {"repository": "owner/repo", "ref": "v9"}
+
+    for path, body in (
+        ("/v1/search", {"query": "defaults", "filters": filters}),
+        ("/v1/ask", {"question": "Defaults?", "filters": filters}),
+        ("/v1/ask", {"question": "Defaults?", "filters": filters, "stream": True}),
+    ):
+        response = await client.post(path, json=body)
+
+        assert response.status_code == 404, (path, body)
+        assert response.json() == {"error": {"code": "not_found", "message": missing.message}}
+
+
+async def test_a_ref_filter_takes_a_string_only(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/search", json={"query": "defaults", "filters": {"ref": 1}})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("filters.ref: ")
+
+
 async def test_an_unknown_retrieval_mode_is_a_422_that_names_the_modes(client: httpx.AsyncClient) -> None:
     for path, body in (("/v1/search", {"query": "x", "mode": "fuzzy"}), ("/v1/ask", {"question": "x", "mode": 1})):
         response = await client.post(path, json=body)
@@ -414,6 +458,79 @@ async def test_a_stream_that_fails_midway_ends_with_an_error_event(
         ("token", {"text": "Use "}),
         ("error", {"error": {"code": "upstream_unavailable", "message": "OpenAI is down"}}),
     ]  # neither citations nor done: the answer is not whole
+
+
+# -- repositories, one entry per ref
+
+MAIN = Manifest("owner/repo", "github:owner/repo", "c0ffee" * 6, {"a.md": "1"}, {"a.md": 2},
+                "2026-01-01T00:00:00+00:00", web_url="https://github.com/owner/repo")  # fmt: skip
+V1 = replace(MAIN, commit="0ff1ce" * 6, ref="v1", indexed_at="2026-01-02T00:00:00+00:00")
+
+
+def repository_json(manifest: Manifest, searched_by_default: bool) -> dict[str, Any]:
+    """The entry of `manifest` in collection `docs`, but its sync (the sync tests' business)."""
+    return {
+        "id": "owner/repo",
+        "collection": "docs",
+        "source": "github:owner/repo",
+        "ref": manifest.ref,
+        "commit": manifest.commit,
+        "searched_by_default": searched_by_default,
+        "files": 1,
+        "chunks": 2,
+        "indexed_at": manifest.indexed_at,
+        "web_url": "https://github.com/owner/repo",
+    }
+
+
+def without_sync(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{name: value for name, value in entry.items() if name != "sync"} for entry in entries]
+
+
+async def test_repositories_are_listed_one_per_ref_with_its_commit_and_the_one_searched_by_default(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    entries = [IndexedRepository("docs", MAIN), IndexedRepository("docs", V1, searched_by_default=False)]
+    use(container.list_repositories, RecordingUseCase(entries))
+    use(container.get_repository, RecordingUseCase(entries))
+
+    listed = (await client.get("/v1/repositories")).json()
+    shown = (await client.get("/v1/repositories/owner/repo")).json()
+
+    assert without_sync(listed["repositories"]) == [repository_json(MAIN, True), repository_json(V1, False)]
+    assert shown == {"repository": "owner/repo", "collections": listed["repositories"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "called"),
+    [
+        ({}, ("owner/repo", None, None)),
+        ({"ref": "v1"}, ("owner/repo", None, "v1")),
+        ({"ref": "HEAD", "collection": "docs"}, ("owner/repo", "docs", "HEAD")),
+    ],
+)
+async def test_forget_takes_one_ref_and_one_collection_from_the_query(
+    container: Container, client: httpx.AsyncClient, query: dict[str, str], called: tuple[object, ...]
+) -> None:
+    forget = RecordingUseCase([IndexedRepository("docs", V1, searched_by_default=False)])
+    use(container.forget_repository, forget)
+
+    response = await client.delete(f"/v1/repositories/owner/repo?{urlencode(query)}")
+
+    assert forget.calls == [called]
+    assert without_sync(response.json()["forgotten"]) == [repository_json(V1, False)]
+
+
+async def test_forgetting_a_ref_not_indexed_is_a_404_naming_the_refs_that_are(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    missing = NotFound("repository 'owner/repo' is not indexed at v9; indexed: the default branch, v1")
+    use(container.forget_repository, RecordingUseCase[list[IndexedRepository]](missing))
+
+    response = await client.delete("/v1/repositories/owner/repo?ref=v9")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": missing.message}}
 
 
 async def test_readiness_reports_each_dependency(container: Container, client: httpx.AsyncClient) -> None:
@@ -592,6 +709,40 @@ async def test_chat_reads_the_text_parts_of_a_content_list(
     await client.post("/v1/chat/completions", json=chat({"role": "user", "content": parts}))
 
     assert asked(answer_question).question == "How do I add a default?"
+
+
+async def test_chat_takes_repochat_s_repository_ref_and_mode_from_the_body(
+    container: Container, client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
+) -> None:
+    stream = ScriptedAnswerStream([CitationsEvent((CITATION,), True, GenerationEnd())])
+    use(container.stream_answer, stream)
+    extras = {"repository": "owner/repo", "ref": "v1", "mode": "keyword"}
+
+    await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}) | extras)
+    await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True) | extras)
+    await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}))
+
+    expected = ("owner/repo", "v1", RetrievalMode.KEYWORD)
+    requests = [request for (request,) in answer_question.calls if isinstance(request, AskRequest)]
+    assert [(r.repository, r.ref, r.mode) for r in requests] == [expected, (None, None, None)]
+    assert [(r.repository, r.ref, r.mode) for r in stream.requests] == [expected]
+
+
+async def test_chat_at_a_ref_not_indexed_is_a_404_in_openai_s_error_shape(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    missing = NotFound("collection 'default' is not indexed at v9; indexed: the default branch")
+    use(container.answer_question, RecordingUseCase[GeneratedAnswer](missing))
+    use(container.stream_answer, ScriptedAnswerStream([], missing))
+
+    for stream in (False, True):
+        body = chat({"role": "user", "content": "Hi"}, stream=stream) | {"ref": "v9"}
+        response = await client.post("/v1/chat/completions", json=body)
+
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert (error["code"], error["message"]) == ("not_found", missing.message)
+        assert error["type"] == "invalid_request_error"
 
 
 async def test_chat_whose_last_message_is_not_from_the_user_is_a_400(
@@ -807,8 +958,8 @@ ERROR_BODIES = {
     ("get", "/v1/jobs"): V1_ERRORS,
     ("get", "/v1/jobs/{job_id}"): (*V1_ERRORS, "404"),
     ("delete", "/v1/jobs/{job_id}"): (*V1_ERRORS, "404"),
-    ("post", "/v1/search"): (*V1_ERRORS, "400", "429"),
-    ("post", "/v1/ask"): (*V1_ERRORS, "400", "429"),
+    ("post", "/v1/search"): (*V1_ERRORS, "400", "404", "429"),
+    ("post", "/v1/ask"): (*V1_ERRORS, "400", "404", "429"),
     ("post", "/v1/chat/completions"): (*V1_ERRORS, "400", "404", "429"),
     ("get", "/v1/models"): V1_ERRORS,
     ("get", "/v1/models/{model}"): (*V1_ERRORS, "404"),
@@ -883,6 +1034,20 @@ async def test_openapi_shows_the_retrieval_mode_as_an_enum_and_the_answer_s_new_
     assert schemas["SearchResponse"]["properties"]["mode"] == {"$ref": "#/components/schemas/RetrievalMode"} | {
         "description": ANY_TEXT
     }
+
+
+async def test_openapi_describes_the_refs_of_searches_listings_forgetting_and_chats(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schemas, paths = document["components"]["schemas"], document["paths"]
+
+    assert "default branch" in schemas["SearchFilters"]["properties"]["ref"]["description"]
+    view = schemas["RepositoryView"]
+    assert "searched_by_default" in view["required"] and view["properties"]["searched_by_default"]["type"] == "boolean"
+    assert "null for the default branch" in view["properties"]["ref"]["description"]
+    forget = {p["name"]: p for p in paths["/v1/repositories/{repository}"]["delete"]["parameters"]}
+    assert {"ref", "collection"} <= set(forget) and "default branch" in forget["ref"]["description"]
+    chat_body = schemas["ChatCompletionRequest"]["properties"]
+    assert all("extra_body" in chat_body[name]["description"] for name in ("repository", "ref", "mode"))
 
 
 # -- GitHub webhooks
