@@ -30,11 +30,21 @@ from domain.errors import (
 )
 from domain.evaluation import EvalCase
 from domain.jobs import IndexRequest, Job, JobState
+from domain.refs import ref_label
 from domain.retrieval import RetrievalMode
 from entrypoints.container import Container, running
 from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
-from entrypoints.views import AnswerView, EvaluationView, JobList, JobView, RepositoryList, SearchResponse, SyncView
+from entrypoints.views import (
+    AnswerView,
+    EvaluationView,
+    JobList,
+    JobView,
+    RepositoryList,
+    RepositoryView,
+    SearchResponse,
+    SyncView,
+)
 
 EXIT_CODES: dict[type[RepochatError], int] = {
     InvalidInput: 2,
@@ -48,6 +58,7 @@ EXIT_CODES: dict[type[RepochatError], int] = {
 }
 EXIT_JOB_FAILED = 1
 POLL_SECONDS = 0.25
+SHORT_SHA = 12
 
 Command = Callable[[Container, argparse.Namespace], Awaitable[int]]
 MODE_OPTION: dict[str, Any] = {
@@ -55,6 +66,11 @@ MODE_OPTION: dict[str, Any] = {
     "choices": list(RetrievalMode),
     "help": "how to rank passages (default: REPOCHAT_RETRIEVAL, hybrid unless set)",
 }
+REPOSITORY_HELP = "only this repository (an id `repochat repos` shows)"
+REF_HELP = (
+    "search each repository at this branch, tag or commit SHA, as `repochat repos` lists them "
+    "(HEAD: the default branch); without it, each repository at its default branch, else at its ref indexed last"
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,7 +132,8 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _search(container: Container, args: argparse.Namespace) -> int:
-    hits = await container.search().execute(SearchRequest(args.query, args.k, args.collection, mode=args.mode))
+    request = SearchRequest(args.query, args.k, args.collection, args.repository, args.mode, ref=args.ref)
+    hits = await container.search().execute(request)
     found = SearchResponse.of(args.mode or container.settings().retrieval, hits)
     if args.json:
         _print_json(found)
@@ -130,7 +147,7 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _ask(container: Container, args: argparse.Namespace) -> int:
-    request = AskRequest(args.question, (), args.collection, args.k, mode=args.mode)
+    request = AskRequest(args.question, (), args.collection, args.k, args.repository, mode=args.mode, ref=args.ref)
     if args.json:
         _print_json(AnswerView.of(await container.answer_question().execute(request)))
         return 0
@@ -179,13 +196,21 @@ async def _repos(container: Container, args: argparse.Namespace) -> int:
     if not indexed.repositories:
         print("nothing indexed yet: repochat index SOURCE")
     for v in indexed.repositories:
-        print(f"{v.id}  [{v.collection}]  {v.files} files, {v.chunks} chunks, at {v.commit[:12]}")
+        print(_repository_line(v))
         sync = _sync_line(v.sync)
         if sync:
             print(f"  {sync}")
         if v.sync.last_error:
             print(f"  last error: {v.sync.last_error}")
     return 0
+
+
+def _repository_line(view: RepositoryView) -> str:
+    """`id @ ref  [collection]  at commit, counts`, and whether a search naming no ref reads this ref."""
+    ref = view.ref if view.ref is not None else "default branch"
+    default = "  (searched by default)" if view.searched_by_default else ""
+    counts = f"{view.files} files, {view.chunks} chunks"
+    return f"{view.id} @ {ref}  [{view.collection}]  at {view.commit[:SHORT_SHA]}, {counts}{default}"
 
 
 def _sync_line(sync: SyncView) -> str:
@@ -202,9 +227,9 @@ def _sync_line(sync: SyncView) -> str:
 
 
 async def _forget(container: Container, args: argparse.Namespace) -> int:
-    forgotten = await container.forget_repository().execute(args.repository, args.collection)
+    forgotten = await container.forget_repository().execute(args.repository, args.collection, args.ref)
     for entry in forgotten:
-        print(f"forgot {entry.manifest.repository} in collection {entry.collection}")
+        print(f"forgot {entry.manifest.repository} at {ref_label(entry.manifest.ref)} in collection {entry.collection}")
     return 0
 
 
@@ -318,7 +343,11 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="index a GitHub repository or a local folder")
     index.add_argument("source", help="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder")
     index.add_argument("--collection", default=DEFAULT_COLLECTION)
-    index.add_argument("--ref", help="branch, tag or commit SHA")
+    index.add_argument(
+        "--ref",
+        help="branch, tag or commit SHA to index, beside the refs of the repository already indexed "
+        "(default: the default branch)",
+    )
     index.add_argument("--include", action="append", metavar="GLOB", help="only index matching paths (repeatable)")
     index.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths (repeatable)")
     index.add_argument("--no-wait", action="store_true", help="queue the job and return")
@@ -328,6 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
     search.add_argument("-k", type=int, default=5)
+    search.add_argument("--repository", help=REPOSITORY_HELP)
+    search.add_argument("--ref", help=REF_HELP)
     search.add_argument("--mode", **MODE_OPTION)
     search.add_argument("--json", action="store_true")
 
@@ -335,6 +366,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--collection", default=DEFAULT_COLLECTION)
     ask.add_argument("-k", type=int, default=5)
+    ask.add_argument("--repository", help=REPOSITORY_HELP)
+    ask.add_argument("--ref", help=REF_HELP)
     ask.add_argument("--mode", **MODE_OPTION)
     ask.add_argument("--json", action="store_true")
 
@@ -342,12 +375,19 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument("job_id", nargs="?")
     jobs.add_argument("--json", action="store_true")
 
-    repos = sub.add_parser("repos", help="list indexed repositories")
-    repos.add_argument("--json", action="store_true")
+    repos = sub.add_parser(
+        "repos", help="list indexed repositories: each ref with its commit, marking the one searched by default"
+    )
+    repos.add_argument("--json", action="store_true", help="print them as GET /v1/repositories answers")
 
-    forget = sub.add_parser("forget", help="remove a repository from the index")
+    forget = sub.add_parser("forget", help="remove a repository (every ref, or one) from the index")
     forget.add_argument("repository", help="the repository id shown by `repochat repos`")
     forget.add_argument("--collection", help="only from this collection")
+    forget.add_argument(
+        "--ref",
+        help="forget only this branch, tag or commit SHA (HEAD: the default branch), keeping the other refs; "
+        "without it, every ref",
+    )
 
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
