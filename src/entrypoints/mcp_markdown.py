@@ -109,19 +109,26 @@ def answer(found: GeneratedAnswer, budget: int) -> str:
 
 
 def repositories(entries: Sequence[IndexedRepository]) -> str:
+    """One row per indexed ref; `searched by default` says which ref a search naming none reads."""
     if not entries:
         return "Nothing is indexed yet: call `index_repository` with a GitHub repository such as `owner/repo`."
     rows = [
-        f"| `{e.manifest.repository}` | {e.collection} | {e.manifest.ref or 'default branch'} | "
-        f"{e.manifest.commit[:12]} | {len(e.manifest.files)} | {e.manifest.indexed_at} | {_last_sync(e)} | "
-        f"{e.next_sync_at or '-'} | {e.manifest.web_url} |"
+        f"| `{e.manifest.repository}` | {e.collection} | {_ref(e.manifest.ref)} | {e.manifest.commit[:12]} | "
+        f"{'yes' if e.searched_by_default else 'no'} | {len(e.manifest.files)} | {e.manifest.indexed_at} | "
+        f"{_last_sync(e)} | {e.next_sync_at or '-'} | {e.manifest.web_url} |"
         for e in entries
     ]
     head = (
-        "| repository | collection | ref | commit | files | indexed at | last sync | next sync | web |\n"
-        "|---|---|---|---|---|---|---|---|---|"
+        "| repository | collection | ref | commit | searched by default | files | indexed at | last sync | "
+        "next sync | web |\n|---|---|---|---|---|---|---|---|---|---|"
     )
-    return "\n".join([head, *rows])
+    note = "Pass a `ref` to search_docs, ask or read_file to use a ref not searched by default."
+    return "\n".join([head, *rows, "", note])
+
+
+def _ref(ref: str | None) -> str:
+    """A ref as a table cell (git allows `|` in ref names)."""
+    return ref.replace("|", "\\|") if ref is not None else "default branch"
 
 
 def _last_sync(entry: IndexedRepository) -> str:
@@ -141,11 +148,19 @@ def matches(found: Sequence[RepositoryMatch], name: str) -> str:
     if not found:
         return f"No indexed repository matches {name!r}. `list_repositories` shows what is indexed."
     lines = [
-        f"{n}. `{m.entry.manifest.repository}` (collection {m.entry.collection}, commit "
-        f"{m.entry.manifest.commit[:12]}, {len(m.entry.manifest.files)} files, match {m.score:.2f})"
+        f"{n}. `{m.entry.manifest.repository}` (collection {m.entry.collection}, refs {_refs(m)}; searched by "
+        f"default: {_ref(m.entry.manifest.ref)} at commit {m.entry.manifest.commit[:12]}, "
+        f"{len(m.entry.manifest.files)} files; match {m.score:.2f})"
         for n, m in enumerate(found, start=1)
     ]
-    return "Best first; pass the repository id to `search_docs`, `read_file` or `ask`:\n" + "\n".join(lines)
+    return (
+        "Best first; pass the repository id to `search_docs`, `read_file` or `ask` "
+        "(and a `ref` for another ref than the one searched by default):\n" + "\n".join(lines)
+    )
+
+
+def _refs(match: RepositoryMatch) -> str:
+    return ", ".join(_ref(ref) for ref in match.refs)
 
 
 def job(found: Job) -> str:

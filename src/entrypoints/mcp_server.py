@@ -53,6 +53,13 @@ Repository = Annotated[
     Field(description="A repository id from `resolve_repository`/`list_repositories`; omit to search all."),
 ]
 Collection = Annotated[str, Field(description="The collection to use; most deployments have only `default`.")]
+Ref = Annotated[
+    str | None,
+    Field(
+        description="Branch, tag or commit SHA, as `list_repositories` shows the refs indexed; omit for each "
+        "repository's default branch, else its ref indexed last."
+    ),
+]
 Mode = Annotated[
     RetrievalMode | None,
     Field(description="How to rank passages: hybrid (meaning and exact words), dense, keyword; omit for the default."),
@@ -85,8 +92,9 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
 
     @server.tool(annotations=reading)
     async def list_repositories() -> str:
-        """List every indexed repository: its id, collection, ref, commit, number of files, when it was indexed,
-        and how its last sync went and when the next one is."""
+        """List every indexed repository, one row per indexed ref: its id, collection, ref, commit, whether a
+        search naming no ref reads it, number of files, when it was indexed, and how its last sync went and
+        when the next one is."""
         with _tool_errors():
             return md.repositories(await tools.list_repositories().execute())
 
@@ -95,8 +103,9 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         name: Annotated[str, Field(description="A loose name: 'fastapi', 'tiangolo/fastapi', 'hatchet python sdk'.")],
         limit: Annotated[int, Field(ge=1, le=20, description="How many matches to return at most.")] = 5,
     ) -> str:
-        """Find the indexed repositories a loose library or project name refers to, best match first.
-        Call this before search_docs, read_file or ask to get the repository id to pass them."""
+        """Find the indexed repositories a loose library or project name refers to, best match first, with
+        the refs each has indexed. Call this before search_docs, read_file or ask to get the repository id
+        (and a ref) to pass them."""
         with _tool_errors():
             return md.matches(await tools.resolve_repository().execute(name, limit), name)
 
@@ -107,12 +116,13 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return at most.")] = 5,
         collection: Collection = DEFAULT_COLLECTION,
         mode: Mode = None,
+        ref: Ref = None,
         max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
     ) -> str:
         """Search the indexed documentation and code. Returns passages with their file, line range,
         commit permalink and score, best first."""
         with _tool_errors():
-            hits = await tools.search().execute(SearchRequest(query, k, collection, repository, mode))
+            hits = await tools.search().execute(SearchRequest(query, k, collection, repository, mode, ref=ref))
         return md.passages([Citation.of(hit) for hit in hits], max_tokens)
 
     @server.tool(annotations=reading)
@@ -122,11 +132,13 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         start_line: Annotated[int, Field(ge=1, description="First line to read (1-based).")] = 1,
         end_line: Annotated[int | None, Field(ge=1, description="Last line to read; omit for the end.")] = None,
         collection: Annotated[str | None, Field(description="Omit unless the repository is in several.")] = None,
+        ref: Ref = None,
         max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
     ) -> str:
         """Read lines of a file exactly as it was indexed (the commit search_docs cites), for example
-        to widen a passage: pass the start and end line of a citation to get exactly its lines."""
-        request = ReadFileRequest(repository, path, start_line, end_line, collection)
+        to widen a passage: pass the start and end line of a citation to get exactly its lines, and the
+        ref it was searched at."""
+        request = ReadFileRequest(repository, path, start_line, end_line, collection, ref)
         with _tool_errors():
             return md.excerpt(await tools.read_file().execute(request), max_tokens)
 
@@ -139,13 +151,14 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         ] = None,
         collection: Collection = DEFAULT_COLLECTION,
         mode: Mode = None,
+        ref: Ref = None,
         max_tokens: Budget = md.DEFAULT_TOKEN_BUDGET,
     ) -> str:
         """Answer a question from the indexed documentation, citing its sources as [n] with permalinks.
         Without a language model configured the answer quotes the best passages and says so. When
         nothing relevant is indexed it says so instead of answering."""
         turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
-        request = AskRequest(question, turns, collection, repository=repository, mode=mode)
+        request = AskRequest(question, turns, collection, repository=repository, mode=mode, ref=ref)
         with _tool_errors():
             return md.answer(await tools.answer_question().execute(request), max_tokens)
 
@@ -157,7 +170,13 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         source: Annotated[
             str, Field(min_length=1, description="owner/repo, github:owner/repo@ref or https://github.com/owner/repo.")
         ],
-        ref: Annotated[str | None, Field(description="Branch, tag or commit SHA; omit for the default branch.")] = None,
+        ref: Annotated[
+            str | None,
+            Field(
+                description="Branch, tag or commit SHA, indexed beside the refs already indexed; "
+                "omit for the default branch."
+            ),
+        ] = None,
         collection: Collection = DEFAULT_COLLECTION,
     ) -> str:
         """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from application.reading import FileExcerpt
-from application.repositories import IndexedRepository
+from application.repositories import IndexedRepository, RepositoryMatch
 from domain.answers import Citation
 from domain.documents import Manifest
 from domain.sync import SyncResult, SyncStatus
@@ -68,8 +69,39 @@ def test_the_repository_listing_shows_each_refs_last_sync_its_error_and_the_next
             IndexedRepository("other", manifest),
         ]
     )
-    header, _, listed, never = table.splitlines()
+    header, _, listed, never, *_ = table.splitlines()
     assert "| last sync | next sync |" in header
     assert "| failed at 2025-03-01T13:00:02+00:00 (2 failed in a row: GitHub answered 502 \\| retry) |" in listed
     assert "| 2025-03-01T17:00:00+00:00 |" in listed
     assert "| - | - |" in never
+
+
+MAIN = Manifest("owner/repo", "github:owner/repo", "c0ffee" * 6, {"a.md": "1"}, indexed_at="2025-03-01T12:00:00")
+V1 = replace(MAIN, commit="0ff1ce" * 6, ref="v1", indexed_at="2025-03-02T12:00:00")
+
+
+def test_the_repository_listing_has_a_row_per_ref_with_its_commit_and_the_one_searched_by_default() -> None:
+    table = md.repositories(
+        [IndexedRepository("default", MAIN), IndexedRepository("default", V1, searched_by_default=False)]
+    )
+
+    header, _, main, v1, *notes = table.splitlines()
+    assert "| ref | commit | searched by default |" in header
+    assert "| default branch | c0ffeec0ffee | yes |" in main
+    assert "| v1 | 0ff1ce0ff1ce | no |" in v1
+    assert "`ref`" in "\n".join(notes)
+
+
+def test_a_ref_with_a_pipe_stays_in_its_table_cell() -> None:
+    odd = Manifest("owner/repo", "github:owner/repo", "c0ffee" * 6, ref="a|b")
+
+    row = md.repositories([IndexedRepository("default", odd)]).splitlines()[2]
+
+    assert "| a\\|b |" in row and row.count(" | ") == 9
+
+
+def test_a_resolved_repository_shows_every_ref_it_has_and_the_one_searched_by_default() -> None:
+    found = md.matches([RepositoryMatch(IndexedRepository("default", MAIN), 0.9, (None, "v1"))], "repo")
+
+    assert "`owner/repo` (collection default, refs default branch, v1; searched by default: default branch" in found
+    assert "commit c0ffeec0ffee" in found and "`ref`" in found
