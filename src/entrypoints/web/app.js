@@ -248,7 +248,11 @@ async function ask(question) {
   const turn = addTurn(question);
   const body = { question, history: [...history], stream: true };
   const scope = selectedRepository();
-  if (scope) Object.assign(body, { collection: scope.collection, filters: { repository: scope.id } });
+  if (scope) {
+    // An entry of the default branch is what a search naming no ref reads already.
+    const filters = { repository: scope.id, ...(scope.ref !== null && { ref: scope.ref }) };
+    Object.assign(body, { collection: scope.collection, filters });
+  }
   let text = "";
   let done = false;
   try {
@@ -305,8 +309,13 @@ function setUpChat() {
 
 let repositories = [];
 
-const repositoryKey = (repo) => `${repo.collection}:${repo.id}`;
-const repositoryName = (repo) => (repo.collection === DEFAULT_COLLECTION ? repo.id : `${repo.id} (${repo.collection})`);
+// One entry per (collection, repository, ref): a repository may be indexed at several refs side by side.
+const repositoryKey = (repo) => `${repo.collection}:${repo.id}@${repo.ref ?? ""}`;
+const refName = (repo) => repo.ref ?? "default branch";
+const repositoryName = (repo) => {
+  const name = repo.ref === null ? repo.id : `${repo.id} @ ${repo.ref}`;
+  return repo.collection === DEFAULT_COLLECTION ? name : `${name} (${repo.collection})`;
+};
 
 async function loadRepositories() {
   ({ repositories } = await json("v1/repositories"));
@@ -328,13 +337,15 @@ function repositoryItem(repo) {
   const details = element(
     "p",
     { class: "muted" },
-    `commit ${shortCommit(repo.commit)} · ${repo.files} files · ${repo.chunks} chunks · indexed `,
+    `${refName(repo)} · commit ${shortCommit(repo.commit)} · ${repo.files} files · ${repo.chunks} chunks · indexed `,
     element("time", { datetime: repo.indexed_at }, indexed.toLocaleString()),
   );
   const resync = () => submitJob({ source: repo.source, ref: repo.ref, collection: repo.collection }).catch(showNotice);
   const forget = async () => {
     if (!confirm(`Forget ${name}? Its passages are removed from the index.`)) return;
-    const path = `v1/repositories/${encodeURIComponent(repo.id)}?collection=${encodeURIComponent(repo.collection)}`;
+    // This ref only (HEAD: the default branch): the repository's other refs stay indexed.
+    const query = new URLSearchParams({ collection: repo.collection, ref: repo.ref ?? "HEAD" });
+    const path = `v1/repositories/${encodeURIComponent(repo.id)}?${query}`;
     try {
       await api(path, { method: "DELETE" });
       await loadRepositories();
