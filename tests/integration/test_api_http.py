@@ -6,7 +6,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from tests.integration.fake_github import FakeGitHub
 from tests.integration.helpers import ApiServer, ServeFactory, sse_events, wait_until
+
+SETUP_V1 = "# Setup\n\nInstall the widget with easy_install, then call configure_widget() once.\n"
+SETUP_V2 = "# Setup\n\nInstall the widget with pip, then call configure_widget() once.\n"
 
 
 def index(server: ApiServer, source: Path | str, **body: object) -> dict[str, Any]:
@@ -118,3 +122,49 @@ def test_a_killed_server_resumes_its_job_and_ends_with_the_same_chunks(
     )
     result = job["result"]
     assert isinstance(result, dict) and result["chunks_written"] < expected["chunks"]
+
+
+def test_two_refs_of_a_repository_are_searched_apart_and_forgotten_one_at_a_time(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    with FakeGitHub(tmp_path / "git") as gh:
+        repo = gh.create_repo("acme", "widgets", {"docs/setup.md": SETUP_V1})
+        repo.tag("v1")
+        head = repo.commit("v2", {"docs/setup.md": SETUP_V2})
+        server = serve(REPOCHAT_GITHUB_API_URL=gh.api_url)
+        assert index(server, "acme/widgets")["state"] == "succeeded"
+        assert index(server, "acme/widgets", ref="v1")["state"] == "succeeded"
+    old = repo.head("v1")
+
+    listed = server.client.get("/v1/repositories").json()["repositories"]
+    assert sorted((r["ref"] or "", r["commit"], r["searched_by_default"]) for r in listed) == [
+        ("", head, True),
+        ("v1", old, False),
+    ]
+
+    def search(**filters: str) -> list[dict[str, Any]]:
+        response = server.client.post("/v1/search", json={"query": "install the widget", "filters": filters})
+        assert response.status_code == 200, response.text
+        return list(response.json()["hits"])
+
+    assert {h["commit"] for h in search()} == {head} and "pip" in search()[0]["text"]
+    assert {h["commit"] for h in search(ref="v1")} == {old} and "easy_install" in search(ref="v1")[0]["text"]
+    assert {h["commit"] for h in search(ref=old[:7], repository="acme/widgets")} == {old}  # a SHA prefix
+    assert {h["commit"] for h in search(ref="HEAD")} == {head}
+
+    for path, body in (
+        ("/v1/search", {"query": "install", "filters": {"ref": "v9"}}),
+        ("/v1/ask", {"question": "How do I install it?", "filters": {"ref": "v9"}}),
+        ("/v1/ask", {"question": "How do I install it?", "filters": {"ref": "v9"}, "stream": True}),
+    ):
+        missing = server.client.post(path, json=body)
+        assert missing.status_code == 404, (path, body, missing.text)
+        error = missing.json()["error"]
+        assert error["code"] == "not_found" and "indexed: the default branch, v1" in error["message"], error
+
+    forgotten = server.client.delete("/v1/repositories/acme/widgets", params={"ref": "v1"})
+    assert forgotten.status_code == 200, forgotten.text
+    assert [(r["ref"], r["commit"]) for r in forgotten.json()["forgotten"]] == [("v1", old)]
+    assert [r["ref"] for r in server.client.get("/v1/repositories").json()["repositories"]] == [None]
+    assert {h["commit"] for h in search()} == {head}
+    assert server.client.post("/v1/search", json={"query": "install", "filters": {"ref": "v1"}}).status_code == 404

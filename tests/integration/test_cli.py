@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.integration.fake_github import FakeGitHub
 from tests.integration.helpers import ServeFactory, repochat, repochat_env
 
 
@@ -95,3 +96,30 @@ def test_the_default_offline_model_finds_the_optional_query_parameter_docs(tmp_p
     hits = json.loads(found.stdout)["hits"]
     assert hits[0]["path"] == "tutorial/query-params.md", [h["path"] for h in hits]
     assert hits[0]["start_line"] <= hits[0]["end_line"]
+
+
+def test_refs_side_by_side_are_listed_searched_and_forgotten_one_at_a_time(tmp_path: Path) -> None:
+    with FakeGitHub(tmp_path / "git") as gh:
+        repo = gh.create_repo("acme", "widgets", {"docs/setup.md": "# Setup\n\nInstall with easy_install.\n"})
+        repo.tag("v1")
+        head = repo.commit("v2", {"docs/setup.md": "# Setup\n\nInstall with pip.\n"})
+        env = repochat_env(tmp_path / "data", REPOCHAT_GITHUB_API_URL=gh.api_url)
+        for ref in ((), ("--ref", "v1")):
+            done = repochat("index", "acme/widgets", *ref, env=env)
+            assert done.returncode == 0, done.stderr
+    old = repo.head("v1")
+
+    listed = repochat("repos", env=env).stdout.splitlines()
+    assert listed == [
+        f"acme/widgets @ default branch  [default]  at {head[:12]}, 1 files, 1 chunks  (searched by default)",
+        f"acme/widgets @ v1  [default]  at {old[:12]}, 1 files, 1 chunks",
+    ]
+    found = repochat("search", "install", "--repository", "acme/widgets", "--ref", "v1", "--json", env=env)
+    assert [h["commit"] for h in json.loads(found.stdout)["hits"]] == [old]
+    missing = repochat("search", "install", "--ref", "v9", env=env)
+    assert missing.returncode == 3 and "indexed: the default branch, v1" in missing.stderr
+
+    forgot = repochat("forget", "acme/widgets", "--ref", "v1", env=env)
+    assert forgot.returncode == 0 and forgot.stdout == "forgot acme/widgets at v1 in collection default\n"
+    remaining = json.loads(repochat("repos", "--json", env=env).stdout)["repositories"]
+    assert [(r["ref"], r["commit"], r["searched_by_default"]) for r in remaining] == [(None, head, True)]

@@ -81,6 +81,20 @@ async def call_fails(client: Client, tool: str, **arguments: Any) -> str:
     return message
 
 
+async def index_and_wait(client: Client, **arguments: Any) -> None:
+    """Call index_repository, then job_status until the job finished; it must have succeeded."""
+    queued = await call(client, "index_repository", **arguments)
+    job_id = re.search(r"Job `([^`]+)`", queued)
+    assert job_id, queued
+    status = ""
+    for _ in range(600):
+        status = await call(client, "job_status", job_id=job_id.group(1))
+        if "**succeeded**" in status or "**failed**" in status:
+            break
+        await asyncio.sleep(0.1)
+    assert "**succeeded**" in status, status
+
+
 async def exercise_every_tool(client: Client, setup: Indexed) -> None:
     """List the tools and call each one, with good and bad arguments, as an agent would."""
     listed = await client.list_tools()
@@ -117,16 +131,7 @@ async def exercise_every_tool(client: Client, setup: Indexed) -> None:
     )
     assert "**Sources**" in follow_up
 
-    queued = await call(client, "index_repository", source="acme/widgets")
-    job_id = re.search(r"Job `([^`]+)`", queued)
-    assert job_id, queued
-    status = ""
-    for _ in range(600):
-        status = await call(client, "job_status", job_id=job_id.group(1))
-        if "**succeeded**" in status or "**failed**" in status:
-            break
-        await asyncio.sleep(0.1)
-    assert "**succeeded**" in status, status
+    await index_and_wait(client, source="acme/widgets")
     widget = await call(client, "search_docs", query="configure_widget", repository="acme/widgets", k=1)
     _, repository, path, start, end = PASSAGE.findall(widget)[0]
     head = setup.widgets.head()
@@ -183,3 +188,34 @@ async def test_stdio_beside_a_running_server_says_to_use_its_http_endpoint(
     async with Client(server, read_timeout_seconds=60) as client:
         message = await call_fails(client, "search_docs", query="optional query parameter")
         assert "is in use by repochat serve" in message and "/mcp" in message
+
+
+async def test_the_tools_take_a_ref_and_show_the_refs_indexed(tmp_path: Path) -> None:
+    with FakeGitHub(tmp_path / "git") as gh:
+        widgets = gh.create_repo("acme", "widgets", {"docs/setup.md": "# Setup\n\nInstall with easy_install.\n"})
+        widgets.tag("v1")
+        head = widgets.commit("v2", {"docs/setup.md": SETUP})
+        old = widgets.head("v1")
+        env = repochat_env(tmp_path / "data", REPOCHAT_GITHUB_API_URL=gh.api_url)
+        server = StdioServerParameters(command=repochat_command(), args=["mcp"], env=env)
+        async with Client(server, read_timeout_seconds=120) as client:
+            await index_and_wait(client, source="acme/widgets")
+            await index_and_wait(client, source="acme/widgets", ref="v1")
+
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            for name in ("search_docs", "ask", "read_file"):
+                assert "default branch" in tools[name].input_schema["properties"]["ref"]["description"], name
+            listed = await call(client, "list_repositories")
+            assert f"| default branch | {head[:12]} | yes |" in listed and f"| v1 | {old[:12]} | no |" in listed
+            resolved = await call(client, "resolve_repository", name="widgets")
+            assert "refs default branch, v1; searched by default: default branch" in resolved
+
+            found = await call(client, "search_docs", query="install", repository="acme/widgets", ref="v1", k=1)
+            assert f"/blob/{old}/docs/setup.md" in found and "easy_install" in found
+            assert f"/blob/{head}/docs/setup.md" in await call(client, "search_docs", query="install", k=1)
+            read = await call(client, "read_file", repository="acme/widgets", path="docs/setup.md", ref="v1")
+            assert fenced_block(read).endswith("Install with easy_install.")
+            answer = await call(client, "ask", question="How do I install it?", ref="v1")
+            assert f"/blob/{old}/" in answer and f"/blob/{head}/" not in answer
+            missing = await call_fails(client, "search_docs", query="install", ref="v9")
+            assert "not indexed at v9; indexed: the default branch, v1" in missing

@@ -227,6 +227,24 @@ def test_a_stream_ends_with_the_citations_and_asked_for_usage(client: openai.Ope
     assert "".join(c.choices[0].delta.content or "" for c in answer).startswith(REPLY)
 
 
+def test_repochat_s_repository_ref_and_mode_ride_in_the_openai_client_s_extra_body(
+    client: openai.OpenAI, fake: FakeOpenAI, server: ApiServer
+) -> None:
+    repository = server.client.get("/v1/repositories").json()["repositories"][0]["id"]
+    filters = {"repository": repository, "ref": "HEAD", "mode": "keyword"}
+
+    completion = client.chat.completions.create(model="repochat", messages=user(), extra_body=filters)
+
+    citations = (completion.model_extra or {})["citations"]
+    assert citations and {c["repository"] for c in citations} == {repository}
+    assert fake.embedding_requests == []  # keyword mode: no query vector
+    for stream in (False, True):
+        with pytest.raises(openai.NotFoundError) as raised:
+            client.chat.completions.create(model="repochat", messages=user(), stream=stream, extra_body={"ref": "v9"})
+        assert "not indexed at v9; indexed: the default branch" in raised.value.message
+    assert len(fake.chat_requests) == 1  # a ref not indexed never reaches the model
+
+
 def test_limits_are_refused_before_the_model_is_called(server: ApiServer, fake: FakeOpenAI) -> None:
     long = server.client.post("/v1/ask", json={"question": "x" * (16 * 1024 + 1)})
     huge = server.client.post("/v1/ask", content=b" " * (1024 * 1024 + 1), headers={"content-type": "application/json"})
