@@ -1,8 +1,10 @@
-"""InProcessJobQueue with its real SQLite record: resume after a crash, coalescing, cancelling."""
+"""InProcessJobQueue with its real SQLite record: resume after a crash, coalescing per ref, one job per repository
+at a time, cancelling."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from adapters.queue.inprocess import InProcessJobQueue
@@ -13,23 +15,33 @@ from domain.sources import SourceKind, SourceSpec
 from tests.integration.helpers import await_until
 
 REQUEST = IndexRequest(SourceSpec(SourceKind.LOCAL, "/docs"))
+AT_V1 = IndexRequest(replace(REQUEST.source, ref="v1"))
+"""The same repository at another ref (a folder has none, but the queue only compares them)."""
+OTHER_REPOSITORY = IndexRequest(SourceSpec(SourceKind.LOCAL, "/guides"))
+SETTLE_SECONDS = 0.3
+"""Long enough for an idle worker to start a job it was wrongly allowed to."""
 
 
 class ScriptedRuns:
-    """Index runs that block until released, recording which requests ran."""
+    """Index runs that block until released, recording which requests ran, and when each started and ended."""
 
     def __init__(self) -> None:
         self.started: list[IndexRequest] = []
+        self.events: list[tuple[str, IndexRequest]] = []
         self.release = asyncio.Event()
         self.fail_with: Exception | None = None
 
     async def __call__(self, request: IndexRequest, progress: ProgressReporter) -> IndexResult:
         self.started.append(request)
-        await progress.report("embedding", Progress(10, 3, 30))
-        await self.release.wait()
-        if self.fail_with:
-            raise self.fail_with
-        return IndexResult(files_indexed=10, chunks_written=30, embedding_calls=2)
+        self.events.append(("start", request))
+        try:
+            await progress.report("embedding", Progress(10, 3, 30))
+            await self.release.wait()
+            if self.fail_with:
+                raise self.fail_with
+            return IndexResult(files_indexed=10, chunks_written=30, embedding_calls=2)
+        finally:
+            self.events.append(("end", request))
 
 
 async def wait_for_state(queue: InProcessJobQueue, job_id: str, state: JobState) -> None:
@@ -82,6 +94,46 @@ async def test_requests_for_the_same_repository_coalesce(tmp_path: Path) -> None
     later = await queue.submit(REQUEST)
     assert later.id != first.id
     await queue.wait_idle()
+    await queue.stop()
+
+
+async def test_another_ref_of_a_running_repository_gets_its_own_job_which_runs_after(tmp_path: Path) -> None:
+    runs = ScriptedRuns()
+    queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs, workers=2)
+    await queue.start()
+    default_branch = await queue.submit(REQUEST)
+    await wait_for_state(queue, default_branch.id, JobState.RUNNING)
+
+    at_v1 = await queue.submit(AT_V1)
+    assert at_v1.id != default_branch.id and at_v1.request == AT_V1
+    assert (await queue.submit(AT_V1)).id == at_v1.id
+    assert (await queue.submit(REQUEST)).id == default_branch.id
+    await asyncio.sleep(SETTLE_SECONDS)  # a second worker is idle, yet the repository is busy
+    assert (await queue.get(at_v1.id)).state is JobState.QUEUED
+
+    runs.release.set()
+    await queue.wait_idle()
+    assert [(await queue.get(job.id)).state for job in (default_branch, at_v1)] == [JobState.SUCCEEDED] * 2
+    assert runs.events == [("start", REQUEST), ("end", REQUEST), ("start", AT_V1), ("end", AT_V1)]
+    await queue.stop()
+
+
+async def test_other_repositories_run_in_parallel_while_a_ref_waits_for_its_repository(tmp_path: Path) -> None:
+    runs = ScriptedRuns()
+    queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs, workers=2)
+    await queue.start()
+    default_branch = await queue.submit(REQUEST)
+    await wait_for_state(queue, default_branch.id, JobState.RUNNING)
+    at_v1 = await queue.submit(AT_V1)  # taken by the idle worker, and set aside
+    other = await queue.submit(OTHER_REPOSITORY)
+
+    await wait_for_state(queue, other.id, JobState.RUNNING)  # the worker was not held up by the waiting ref
+    assert (await queue.get(at_v1.id)).state is JobState.QUEUED
+    runs.release.set()
+    await queue.wait_idle()
+    assert {request for _, request in runs.events} == {REQUEST, AT_V1, OTHER_REPOSITORY}
+    assert runs.events.index(("end", REQUEST)) < runs.events.index(("start", AT_V1))
+    assert (await queue.get(at_v1.id)).state is JobState.SUCCEEDED
     await queue.stop()
 
 

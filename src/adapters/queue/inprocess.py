@@ -3,6 +3,13 @@
 Job records survive a crash: jobs left queued or running are run again on the next
 start, which is safe because indexing is idempotent (deterministic chunk ids, and the
 manifest swap happens last).
+
+A job is one ref of one repository in one collection: a submission joins the unfinished job
+of its ref, and jobs of one repository in one collection run one at a time whatever their
+ref, because one ref's finalize deletes the chunks no live manifest names, which may be
+chunks another ref's running job has written but not made live yet. A worker that takes a
+job whose repository is busy sets it aside until that repository's running job ends, and
+takes the next job meanwhile, so other repositories' jobs are not held up.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +34,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RunIndex = Callable[[IndexRequest, ProgressReporter], Awaitable[IndexResult]]
+RepositoryKey = tuple[str, str]
+"""(collection, repository): the jobs that must not run at the same time."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -75,6 +85,8 @@ class InProcessJobQueue(JobQueue):
         self._workers = workers
         self._pending: asyncio.Queue[str] = asyncio.Queue()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._busy: set[RepositoryKey] = set()
+        self._set_aside: dict[RepositoryKey, deque[str]] = {}
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._schema_ready = False
@@ -94,16 +106,19 @@ class InProcessJobQueue(JobQueue):
             task.cancel()
         await asyncio.gather(*self._worker_tasks, *self._running.values(), return_exceptions=True)
         self._worker_tasks = []
+        self._set_aside.clear()  # still queued in the record: the next start queues them again
 
     async def submit(self, request: IndexRequest) -> Job:
+        """The unfinished job of the request's ref of the repository in the collection, else a new one."""
         async with self._lock:
             repository = request.source.repository_id
             rows = await self._fetch(
-                "SELECT * FROM jobs WHERE repository = ? AND collection = ? AND state IN (?, ?)",
+                "SELECT * FROM jobs WHERE repository = ? AND collection = ? AND state IN (?, ?) ORDER BY created_at",
                 (repository, request.collection, *_UNFINISHED),
             )
-            if rows:
-                return _job(rows[0])
+            same_ref = [job for job in map(_job, rows) if job.request.source.ref == request.source.ref]
+            if same_ref:
+                return same_ref[0]
             job_id = uuid.uuid4().hex
             now = _now()
             await self._execute(
@@ -149,12 +164,34 @@ class InProcessJobQueue(JobQueue):
             try:
                 job = await self.get(job_id)
                 if job.state is JobState.QUEUED:
-                    task = asyncio.create_task(self._run(job))
-                    self._running[job_id] = task
-                    await asyncio.wait([task])
+                    await self._run_alone(job)
             finally:
-                self._running.pop(job_id, None)
                 self._pending.task_done()
+
+    async def _run_alone(self, job: Job) -> None:
+        """Run `job`, or set it aside while another job of its repository in its collection runs."""
+        key = (job.request.collection, job.repository)
+        if key in self._busy:
+            self._set_aside.setdefault(key, deque()).append(job.id)
+            return
+        self._busy.add(key)
+        try:
+            task = asyncio.create_task(self._run(job))
+            self._running[job.id] = task
+            await asyncio.wait([task])
+        finally:
+            self._running.pop(job.id, None)
+            self._busy.discard(key)
+            self._queue_next_set_aside(key)
+
+    def _queue_next_set_aside(self, key: RepositoryKey) -> None:
+        """Queue the oldest job set aside for `key` again (before the job that ran is done, so `wait_idle` waits)."""
+        waiting = self._set_aside.get(key)
+        if not waiting:
+            return
+        self._pending.put_nowait(waiting.popleft())
+        if not waiting:
+            del self._set_aside[key]
 
     async def _run(self, job: Job) -> None:
         await self._update(job.id, state=JobState.RUNNING, stage="starting")
