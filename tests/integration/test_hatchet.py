@@ -3,8 +3,9 @@
 Needs the engine of `scripts/hatchet-dev.sh up` (CI runs it before pytest); without it these
 tests are skipped locally and fail on CI. Every process shares one Chroma server, and the
 embeddings come from the fake OpenAI server, whose injected latency keeps a job running long
-enough to kill, cancel or share it, and whose injected 500s make batches fail. Each test
-indexes into its own collection, so runs of one test never meet another's.
+enough to kill, cancel or share it, and whose injected 500s make batches fail. Refs come from
+the GitHub-shaped fake server. Each test indexes into its own collection, so runs of one test
+never meet another's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from hatchet_sdk import Hatchet, V1TaskStatus
 
 from tests.integration.cluster import WORKER_READY, hatchet_dev_env, job, private_namespace, submit, wait_for_progress
+from tests.integration.fake_github import FakeGitHub
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
 from tests.integration.helpers import (
     ROOT,
@@ -72,6 +74,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def gh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path_factory.mktemp("github")) as server:
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def _clean_fake(fake_openai: FakeOpenAI) -> Iterator[None]:
     fake_openai.reset()
@@ -81,12 +89,13 @@ def _clean_fake(fake_openai: FakeOpenAI) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def cluster_env(
-    hatchet_env: dict[str, str], chroma_server: str, fake_openai: FakeOpenAI, local_roots: str
+    hatchet_env: dict[str, str], chroma_server: str, fake_openai: FakeOpenAI, local_roots: str, gh: FakeGitHub
 ) -> dict[str, str]:
-    """What the API and the workers share: the engine, the Chroma server, the embeddings, the folders to index."""
+    """What the API and the workers share: the engine, the Chroma server, the embeddings, what to index."""
     return {
         **hatchet_env,
         "REPOCHAT_LOCAL_ROOTS": local_roots,
+        "REPOCHAT_GITHUB_API_URL": gh.api_url,
         "REPOCHAT_JOB_QUEUE": "hatchet",
         "REPOCHAT_CHROMA_URL": chroma_server,
         "REPOCHAT_EMBEDDINGS": "openai",
@@ -197,6 +206,14 @@ def chunk_ids(chroma_url: str, collection: str) -> list[str]:
     return ids
 
 
+def submit_ref(api: ApiServer, repository: str, ref: str | None, collection: str) -> str:
+    """Queue an index job of `ref` of the GitHub `repository` (None: its default branch); its id."""
+    response = api.client.post("/v1/repositories", json={"source": repository, "ref": ref, "collection": collection})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
 def batch_runs_ended(hatchet: Hatchet, job_id: str) -> bool:
     """Whether the engine has the job's run and all of its batch runs (children) finished."""
     unfinished = (V1TaskStatus.QUEUED, V1TaskStatus.RUNNING)
@@ -252,6 +269,32 @@ class TestWithOneWorker:
         assert other != first  # another collection, another job
         for job_id in (first, other):
             assert api.client.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
+
+    def test_refs_of_a_repository_are_jobs_of_their_own_that_run_one_after_the_other(
+        self, api: ApiServer, gh: FakeGitHub, fake_openai: FakeOpenAI, hatchet: Hatchet
+    ) -> None:
+        owner = unique("refs")
+        repo = gh.create_repo(owner, "widgets", {"guide.md": "# Guide\n\nConfigure the widget frobnicator.\n"})
+        repo.tag("v1")
+        repo.commit("two", {"guide.md": "# Guide\n\nCalibrate the widget frobnicator first.\n"})
+        add_latency(fake_openai, 1.0)  # each job embeds its one file for a second
+        collection = unique("refs")
+        repository = f"{owner}/widgets"
+
+        default_branch = submit_ref(api, repository, None, collection)
+        at_v1 = submit_ref(api, repository, "v1", collection)
+        assert at_v1 != default_branch
+        assert submit_ref(api, repository, "v1", collection) == at_v1
+        assert submit_ref(api, repository, None, collection) == default_branch
+
+        for job_id, commit in ((default_branch, repo.head()), (at_v1, repo.head("v1"))):
+            done = api.wait_for_job(job_id, timeout=120)
+            assert done["state"] == "succeeded", done
+            assert (done["result"]["files_indexed"], done["result"]["commit"]) == (1, commit), done
+        runs = sorted((hatchet.runs.get(job_id).run for job_id in (default_branch, at_v1)), key=lambda r: r.created_at)
+        first, second = runs
+        assert first.finished_at is not None and second.started_at is not None
+        assert second.started_at >= first.finished_at, [(r.started_at, r.finished_at) for r in runs]
 
     def test_cancel_keeps_the_previous_version_searchable(
         self, api: ApiServer, corpus: Path, tmp_path: Path, fake_openai: FakeOpenAI, hatchet: Hatchet

@@ -1,10 +1,11 @@
-"""Hatchet runs read as jobs, the progress line format, and the task inputs' JSON: no engine needed.
+"""Hatchet runs read as jobs, the progress line format, the task inputs' JSON and keys: no engine needed.
 
 The runs are the SDK's own REST models, built by hand with what the engine's API returns.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +15,18 @@ from hatchet_sdk.clients.rest.models.api_resource_meta import APIResourceMeta
 from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary
 from hatchet_sdk.clients.rest.models.v1_workflow_run import V1WorkflowRun
 from hatchet_sdk.clients.rest.models.v1_workflow_type import V1WorkflowType
+from pydantic import BaseModel
 
-from adapters.queue.hatchet.contract import BatchInput, IndexJobInput, SnapshotRef, job_input
+from adapters.queue.hatchet.contract import (
+    JOB_KEY,
+    BatchInput,
+    IndexJobInput,
+    SnapshotRef,
+    concurrency_key,
+    job_input,
+    job_key,
+    job_metadata,
+)
 from adapters.queue.hatchet.progress import LoggedProgress, ProgressLog, progress_line, read_progress_line
 from adapters.queue.hatchet.runs import IndexRun, job_of
 from application.ports import SourceSnapshot
@@ -45,7 +56,9 @@ REQUEST_JSON = {
     "collection": "team",
 }
 """The index request as the previous build (and this one) writes it into a run's input."""
-JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:acme/docs/site"}
+JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:main:acme/docs/site", "concurrency_key": "team:acme/docs/site"}
+PREVIOUS_JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:acme/docs/site"}
+"""A run's input as builds before refs wrote it: their job key was the concurrency key."""
 RESULT = IndexResult(
     files_indexed=3,
     files_unchanged=7,
@@ -234,7 +247,9 @@ def test_a_listed_run_is_read_from_its_summary_with_the_input_not_nested() -> No
     run = IndexRun.of_summary(summary(V1TaskStatus.RUNNING, started=STARTED, finished=GO_ZERO_TIME))
 
     assert run.id == RUN_ID
-    assert run.job_input == IndexJobInput(request=REQUEST, job_key="team:acme/docs/site")
+    assert run.job_input == IndexJobInput(
+        request=REQUEST, job_key="team:main:acme/docs/site", concurrency_key="team:acme/docs/site"
+    )
     assert run.updated_at == STARTED
     assert run.created == CREATED
 
@@ -247,11 +262,70 @@ def test_a_run_whose_input_is_not_a_repochat_job_is_no_job() -> None:
         job_of(run)
 
 
-def test_the_job_input_is_written_in_the_json_form_the_previous_build_reads_and_wrote() -> None:
+class PreviousJobInput(BaseModel):
+    """`IndexJobInput` of builds before refs (pydantic ignores fields a model does not declare)."""
+
+    request: IndexRequest
+    job_key: str
+
+
+def test_the_job_input_reads_back_and_the_previous_build_reads_it_too() -> None:
     written = job_input(REQUEST)
 
     assert written.model_dump(mode="json") == JOB_INPUT
     assert IndexJobInput.model_validate(JOB_INPUT) == written
+    assert PreviousJobInput.model_validate(JOB_INPUT).request == REQUEST
+
+
+def test_a_run_the_previous_build_queued_reads_with_its_request_and_the_concurrency_key_it_ran_under() -> None:
+    run = IndexRun.of_details(details(V1TaskStatus.QUEUED, task_input=PREVIOUS_JOB_INPUT))
+
+    assert run.job_input is not None
+    assert run.job_input.concurrency_key == PREVIOUS_JOB_INPUT["job_key"] == concurrency_key(REQUEST)
+    assert job_of(run).request == REQUEST
+
+
+def test_each_ref_of_a_repository_is_a_job_of_its_own_and_all_share_one_concurrency_key() -> None:
+    refs = [None, "main", "v1", "release/2.0", "0123abc"]
+    requests = [replace(REQUEST, source=replace(REQUEST.source, ref=ref)) for ref in refs]
+
+    assert len({job_key(request) for request in requests}) == len(refs)
+    assert {concurrency_key(request) for request in requests} == {"team:acme/docs/site"}
+    assert job_key(requests[0]) == "team::acme/docs/site"
+    assert job_key(requests[3]) == "team:release/2.0:acme/docs/site"
+
+
+def test_a_folder_named_like_a_ref_is_not_that_ref_of_another_folder() -> None:
+    """Colons may occur in a repository id: joined naively, both would read `team:local:/docs:v1`."""
+    folder_named_v1 = local_request("team", None, "local:/docs:v1")
+    folder_at_v1 = local_request("team", "v1", "local:/docs")
+
+    assert job_key(folder_named_v1) != job_key(folder_at_v1)
+
+
+def test_the_job_key_splits_back_into_collection_ref_and_repository() -> None:
+    request = local_request("team", "v1", "local:/srv/a:b")
+
+    collection, ref, repository = job_key(request).split(":", 2)
+    assert (collection, ref, repository) == ("team", "v1", "local:/srv/a:b")
+
+
+def test_the_metadata_holds_the_job_key_and_names_the_ref_when_there_is_one() -> None:
+    assert job_metadata(REQUEST) == {
+        JOB_KEY: "team:main:acme/docs/site",
+        "repository": "acme/docs/site",
+        "collection": "team",
+        "ref": "main",
+    }
+    default_branch = replace(REQUEST, source=replace(REQUEST.source, ref=None))
+    assert "ref" not in job_metadata(default_branch)
+    assert JOB_KEY != "repochat_job_key"  # the key of builds before refs, whose runs no submission joins
+
+
+def local_request(collection: str, ref: str | None, repository_id: str) -> IndexRequest:
+    """A request whose repository id is `repository_id` (`local:` + the folder)."""
+    assert repository_id.startswith("local:")
+    return IndexRequest(SourceSpec(SourceKind.LOCAL, repository_id.removeprefix("local:"), ref), collection)
 
 
 def test_a_batch_input_round_trips_its_request_snapshot_and_files() -> None:

@@ -1,7 +1,7 @@
 """The `JobQueue` port on a Hatchet engine: index jobs as runs of the `repochat-index` task.
 
-- `contract`: what the submitting side and the tasks share: task names, the job key, and the
-  typed task inputs and outputs.
+- `contract`: what the submitting side and the tasks share: task names, the job and concurrency
+  keys, and the typed task inputs and outputs.
 - `progress`: the progress lines a job logs, their writer and their reader.
 - `runs`: Hatchet runs as domain `Job`s (pure translation, no I/O).
 - `queue`: `HatchetJobQueue`, the port: submits, reads and cancels runs.

@@ -12,7 +12,9 @@ that still validate the old JSON.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from application.ports import SourceSnapshot
 from domain.documents import FileEntry, SkipCounts
@@ -22,16 +24,34 @@ INDEX_TASK = "repochat-index"
 BATCH_TASK = "repochat-index-batch"
 SYNC_TASK = "repochat-sync"
 """The cron-triggered tick of the sync schedule (`sync_workflow`); its input is empty."""
-JOB_KEY = "repochat_job_key"
-"""Additional-metadata key naming a job's collection and repository. One key only: the runs
-API combines several metadata filters with OR."""
+JOB_KEY = "repochat_job"
+"""Additional-metadata key whose value is the run's `job_key`: `submit` looks the unfinished run
+of a job up by it. One key only: the runs API combines several metadata filters with OR. Runs of
+builds before refs have `repochat_job_key` (collection and repository) instead: they are listed
+and read like any run, but no submission joins them."""
+
+CONCURRENCY_EXPRESSION = "has(input.concurrency_key) ? input.concurrency_key : input.job_key"
+"""What the engine groups `repochat-index` runs by (one run per group, the others wait): the
+input's `concurrency_key`, or the `job_key` of an input a build before refs wrote (which was its
+concurrency key), so such a build's API can still submit to workers of this one."""
+
+
+def _concurrency_key_of(fields: dict[str, Any]) -> str:
+    """The concurrency key of an input written without one (by a build before refs), from its validated request."""
+    return concurrency_key(fields["request"])
 
 
 class IndexJobInput(BaseModel):
-    """Input of `repochat-index`: the request and the key its concurrency is grouped by."""
+    """Input of `repochat-index`: the request, its `job_key`, and the key its concurrency is grouped by.
+
+    Builds before refs wrote only `request` and `job_key`, and their `job_key` was the
+    `concurrency_key` of today: a run they queued reads with the concurrency key of its request.
+    They read this input too (they ignore the field they do not know).
+    """
 
     request: IndexRequest
     job_key: str
+    concurrency_key: str = Field(default_factory=_concurrency_key_of)
 
 
 class SnapshotRef(BaseModel):
@@ -69,17 +89,36 @@ class BatchInput(BaseModel):
 
 
 def job_key(request: IndexRequest) -> str:
-    """`collection:repository`; collection names cannot contain ':' so the split is unambiguous."""
+    """`collection:ref:repository`, the ref empty for the default branch: what one job indexes.
+
+    A submission joins the unfinished run with its job key. Unambiguous: collection names and
+    refs contain no ':' (`normalize_ref` refuses it), so the first two ':' end them, and the
+    rest is the repository id, which may contain ':' (`local:/path`).
+    """
+    return f"{request.collection}:{request.source.ref or ''}:{request.source.repository_id}"
+
+
+def concurrency_key(request: IndexRequest) -> str:
+    """`collection:repository`: the jobs of one repository in one collection run one at a time, whatever their ref.
+
+    One ref's finalize deletes the chunks no live manifest names, which may be chunks another
+    ref's running job has written but not made live yet. Collection names contain no ':', so the
+    first ':' ends the collection.
+    """
     return f"{request.collection}:{request.source.repository_id}"
 
 
 def job_input(request: IndexRequest) -> IndexJobInput:
-    return IndexJobInput(request=request, job_key=job_key(request))
+    return IndexJobInput(request=request, job_key=job_key(request), concurrency_key=concurrency_key(request))
 
 
 def job_metadata(request: IndexRequest) -> dict[str, str]:
-    return {
+    """What the engine's listings show of a job, and `JOB_KEY` to look it up by."""
+    metadata = {
         JOB_KEY: job_key(request),
         "repository": request.source.repository_id,
         "collection": request.collection,
     }
+    if request.source.ref is not None:
+        metadata["ref"] = request.source.ref
+    return metadata

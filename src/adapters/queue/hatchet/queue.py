@@ -67,7 +67,8 @@ class HatchetJobQueue(JobQueue):
         return None
 
     async def submit(self, request: IndexRequest) -> Job:
-        """Return the repository's unfinished job if there is one, else trigger a run.
+        """Return the unfinished job of the request's ref of the repository in the collection if
+        there is one, else trigger a run (which waits while another ref's job of the repository runs).
 
         Two submissions racing past the lookup both trigger; the workflow's concurrency key
         then runs them one after the other.

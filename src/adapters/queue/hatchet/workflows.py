@@ -13,10 +13,11 @@ Why it is safe to run anywhere, any number of times:
   parent that runs again (retry, or reassigned after its worker died) gets the children it
   already spawned back from the engine instead of new ones.
 - The parent's concurrency key (collection + repository, one running, the rest queued) keeps
-  two jobs of one repository from interleaving, and a global cap on parents
-  (`index_jobs_in_parallel`) leaves a free slot for batches on any worker with more slots
-  than that cap: a waiting parent holds its slot, so without the cap parents could fill every
-  slot and wait forever for batches that cannot be scheduled.
+  two jobs of one repository from interleaving, whatever their refs: one ref's finalize deletes
+  the chunks no live manifest names, such as those another ref's running job wrote. A global
+  cap on parents (`index_jobs_in_parallel`) leaves a free slot for batches on any worker with
+  more slots than that cap: a waiting parent holds its slot, so without the cap parents could
+  fill every slot and wait forever for batches that cannot be scheduled.
 
 Progress is written by the parent as JSON log lines (`{"stage", "files_total", "files_done",
 "chunks_written"}`) through Hatchet's log API, which keeps them, unlike live streams;
@@ -41,7 +42,13 @@ from hatchet_sdk import (
 )
 from hatchet_sdk.runnables.workflow import BaseWorkflow, Standalone
 
-from adapters.queue.hatchet.contract import BATCH_TASK, INDEX_TASK, BatchInput, IndexJobInput
+from adapters.queue.hatchet.contract import (
+    BATCH_TASK,
+    CONCURRENCY_EXPRESSION,
+    INDEX_TASK,
+    BatchInput,
+    IndexJobInput,
+)
 from adapters.queue.hatchet.fan_out import BatchTask, FanOut
 from adapters.queue.hatchet.log_context import current_job, current_task
 from adapters.queue.hatchet.progress import ProgressLog
@@ -113,7 +120,9 @@ def register_index_workflows(
         schedule_timeout=QUEUED_JOB_TIMEOUT,
         concurrency=[
             ConcurrencyExpression(
-                expression="input.job_key", max_runs=1, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+                expression=CONCURRENCY_EXPRESSION,
+                max_runs=1,
+                limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
             ),
             ConcurrencyExpression(
                 expression="'all'", max_runs=jobs_in_parallel, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
