@@ -185,7 +185,11 @@ Question = Annotated[
 
 class IndexBody(StrictBody):
     source: str = Field(description="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder on the server")
-    ref: str | None = None
+    ref: str | None = Field(
+        default=None,
+        description="The branch, tag or commit SHA to index (GitHub only), beside the refs of the repository "
+        "already indexed; null: the ref the source names, else the default branch",
+    )
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     collection: str = DEFAULT_COLLECTION
