@@ -32,18 +32,14 @@ class ChromaManifestStore(ManifestStore):
     whatever a repository id holds; its metadata repeats the three (`ref` "" for the default
     branch) and a stamp of the document, so a reader parses only manifests saved since it last looked.
 
-    Migration: before refs side by side a record's id was `collection::repository`, its metadata
-    had no `ref`, and the manifest's ref was only inside the document. The first use of a store
-    in a process reads the metadata of every record (nothing more when every record is in the
-    new form); each record whose id is not the one its collection, repository and ref give is
-    written at that id (its ref normalized: "" or `HEAD` is the default branch) and then deleted,
-    so old data is read without a re-index. It is idempotent (a crash between the write and the
-    delete leaves a record the next run finds in place and only deletes), and two processes
-    migrating at once write the same record twice. A record already at the new id is replaced
-    only by an old-form one with a strictly later `indexed_at`, so a manifest saved since by a
-    process that migrated first is not rolled back (Chroma has no conditional write: only a save
-    landing between this check and the write, milliseconds apart, could be). Records in the old form written after the
-    migration (by a repochat of before, still running) are not listed until the next migration.
+    Migration: before refs side by side a record's id was `collection::repository` and its ref was
+    only inside the document. The first use of a store in a process reads every record's metadata
+    (nothing more when all are in the new form) and moves each record whose id is not its key's
+    to that id (its ref normalized: "" or `HEAD` is the default branch), so old data is read
+    without a re-index. Moving writes the new record, then deletes the old: a crash in between
+    leaves a record the next run only deletes, and two processes migrating at once write the same
+    record. A record already at the new id is replaced only by an old one indexed strictly later,
+    so a manifest saved since by a process that migrated first is not rolled back.
     """
 
     def __init__(self, client: ClientAPI) -> None:
