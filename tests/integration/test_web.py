@@ -3,24 +3,28 @@ against `repochat serve` on loopback.
 
 Most tests share one server whose answers come from the OpenAI-shaped fake, streaming its reply
 a token at a time with a pause between tokens (`PacedStreams`), so the page really receives
-tokens over time. The API-key test starts its own server with REPOCHAT_API_KEYS and the
-extractive answerer. chromium comes from apt (scripts/install-browser.sh); without it the tests
-skip, or fail when CI=true. On failure each test saves a screenshot and prints its path.
+tokens over time, and whose GitHub is the GitHub-shaped fake (a repository indexed at two refs).
+The API-key test starts its own server with REPOCHAT_API_KEYS and the extractive answerer.
+chromium comes from apt (scripts/install-browser.sh); without it the tests skip, or fail when
+CI=true. On failure each test saves a screenshot and prints its path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Locator, Page, Request, expect, sync_playwright
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.integration.fake_github import FakeGitHub, GitRepo
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
 from tests.integration.helpers import ApiServer, ServeFactory, repochat_env
 
@@ -57,6 +61,12 @@ WIDGETS = {
     "src/widgets/client.py": 'def connect(timeout=None):\n    """Reads the timeout option when it connects."""\n',
 }
 GUIDES = {"guide/start.md": "# Getting started\n\nCreate a widget.\n", "guide/faq.md": "# FAQ\n\nWidgets are small.\n"}
+ACME = "acme/widgets"
+SETUP_AT = {
+    "v1": "# Setup\n\nInstall the widget with easy_install, then call configure_widget() once.\n",
+    "main": "# Setup\n\nInstall the widget with pip, then call configure_widget() once.\n",
+}
+INSTALL_QUESTION = "How do I install the widget?"
 
 
 class PacedStreams:
@@ -164,7 +174,17 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(fake: FakeOpenAI, folders: Path) -> Iterator[ApiServer]:
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    """The GitHub-shaped fake with `acme/widgets`: tag v1, then a commit on main changing docs/setup.md."""
+    with FakeGitHub(tmp_path_factory.mktemp("web-github")) as gh:
+        repo = gh.create_repo("acme", "widgets", {"docs/setup.md": SETUP_AT["v1"]})
+        repo.tag("v1")
+        repo.commit("pip", {"docs/setup.md": SETUP_AT["main"]})
+        yield gh
+
+
+@pytest.fixture(scope="module")
+def server(fake: FakeOpenAI, folders: Path, github: FakeGitHub) -> Iterator[ApiServer]:
     env = repochat_env(
         folders / "data",
         OPENAI_API_KEY=KEY,
@@ -172,6 +192,7 @@ def server(fake: FakeOpenAI, folders: Path) -> Iterator[ApiServer]:
         REPOCHAT_EMBEDDINGS="openai",
         REPOCHAT_LLM="openai",
         REPOCHAT_LOCAL_ROOTS=str(folders),
+        REPOCHAT_GITHUB_API_URL=github.api_url,
     )
     api = ApiServer(env, folders / "serve.log", cwd=folders)
     try:
@@ -188,6 +209,36 @@ def widgets(server: ApiServer, folders: Path) -> str:
     job = server.wait_for_job(accepted.json()["job_id"], timeout=60)
     assert job["state"] == "succeeded", job
     return str(accepted.json()["repository"])
+
+
+@pytest.fixture
+def acme(server: ApiServer, github: FakeGitHub) -> GitRepo:
+    """`acme/widgets` indexed at its default branch and at v1 (again, if a test forgot one); its git repository."""
+    for body in ({"source": ACME}, {"source": ACME, "ref": "v1"}):
+        accepted = server.client.post("/v1/repositories", json=body)
+        assert accepted.status_code == 202, accepted.text
+        assert server.wait_for_job(accepted.json()["job_id"], timeout=60)["state"] == "succeeded"
+    return github.hosted("acme", "widgets").git
+
+
+def acme_refs(server: ApiServer) -> list[tuple[str | None, str, bool]]:
+    """The refs of `acme/widgets` GET /v1/repositories lists: (ref, commit, searched_by_default)."""
+    listed = server.client.get("/v1/repositories").json()["repositories"]
+    return sorted(((r["ref"], r["commit"], r["searched_by_default"]) for r in listed if r["id"] == ACME), key=str)
+
+
+def install_tool_of_the_passage(body: dict[str, object]) -> str:
+    """The fake model's reply: which install tool the setup passage it was given names."""
+    prompt = json.dumps(body["messages"])
+    tools = [tool for tool in ("easy_install", "pip") if f"Install the widget with {tool}" in prompt]
+    return f"Install it with `{' and '.join(tools) or 'nothing'}` [1]."
+
+
+@pytest.fixture
+def model_quoting_the_setup(fake: FakeOpenAI) -> Iterator[None]:
+    fake.reply = install_tool_of_the_passage
+    yield
+    fake.reply = REPLY
 
 
 def open_page(page: Page, url: str) -> None:
@@ -416,6 +467,81 @@ def test_the_page_fits_a_narrow_screen_in_dark_mode_and_works_by_keyboard(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.keyboard.press("Escape")
     expect(page.locator("#citation-dialog")).to_be_hidden()
+
+
+# -- refs side by side
+
+
+def acme_entry(page: Page, name: str) -> Locator:
+    """The repository entry whose title is exactly `name`."""
+    return page.locator(".repository").filter(has=page.locator("strong").get_by_text(name, exact=True))
+
+
+def test_each_ref_of_a_repository_is_an_entry_showing_its_ref(page: Page, server: ApiServer, acme: GitRepo) -> None:
+    open_page(page, server.url)
+
+    expect(page.locator(".repository").filter(has_text=ACME)).to_have_count(2)
+    expect(acme_entry(page, ACME).locator("p")).to_contain_text(
+        f"default branch · commit {acme.head('main')[:7]} · 1 files · 1 chunks · indexed"
+    )
+    expect(acme_entry(page, f"{ACME} @ v1").locator("p")).to_contain_text(
+        f"v1 · commit {acme.head('v1')[:7]} · 1 files · 1 chunks · indexed"
+    )
+    options = page.get_by_label("Search in").locator("option").all_text_contents()
+    assert [o for o in options if o.startswith(ACME)] == [ACME, f"{ACME} @ v1"]
+
+
+@pytest.mark.usefixtures("model_quoting_the_setup")
+def test_asking_in_a_ref_entry_answers_from_that_ref(page: Page, server: ApiServer, acme: GitRepo) -> None:
+    open_page(page, server.url)
+    cases = [(f"{ACME} @ v1", {"repository": ACME, "ref": "v1"}, "v1", "easy_install")]
+    cases.append((ACME, {"repository": ACME}, "main", "pip"))  # the default branch is what naming no ref reads
+    for label, filters, ref, tool in cases:
+        page.get_by_role("button", name="New chat").click()  # no history: no rewritten query
+        page.get_by_label("Search in").select_option(label=label)
+
+        sent = ask(page, INSTALL_QUESTION)
+
+        assert sent.post_data_json["filters"] == filters, label
+        answer = page.locator(".answer").last
+        expect(answer.locator(".markdown")).to_have_text(f"Install it with {tool} [1].")
+        expect(answer.locator(".sources li")).to_have_count(1)
+        answer.get_by_role("button", name=re.compile(r"^Source \[1\]")).click()
+        dialog = page.locator("#citation-dialog")
+        expect(dialog).to_contain_text(f"{ACME} · commit {acme.head(ref)[:7]} · lines")
+        expect(dialog.locator("code")).to_contain_text(f"Install the widget with {tool}, then")
+        expect(dialog.get_by_role("link")).to_have_attribute("href", re.compile(acme.head(ref)))
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+
+
+def forget_from_the_page(page: Page, name: str) -> dict[str, list[str]]:
+    """Click "Forget" on the entry `name` and confirm; the query of the DELETE the page sent."""
+    page.once("dialog", lambda confirm: confirm.accept())
+    with page.expect_request(lambda r: r.method == "DELETE") as sent:
+        page.get_by_role("button", name=f"Forget {name}", exact=True).click()
+    return parse_qs(urlsplit(sent.value.url).query)
+
+
+def test_forgetting_the_v1_entry_leaves_the_default_branch(page: Page, server: ApiServer, acme: GitRepo) -> None:
+    open_page(page, server.url)
+
+    assert forget_from_the_page(page, f"{ACME} @ v1") == {"collection": ["default"], "ref": ["v1"]}
+
+    expect(acme_entry(page, f"{ACME} @ v1")).to_have_count(0)
+    expect(acme_entry(page, ACME)).to_contain_text(f"default branch · commit {acme.head('main')[:7]}")
+    expect(page.get_by_label("Search in").locator("option", has_text=ACME)).to_have_count(1)
+    assert acme_refs(server) == [(None, acme.head("main"), True)]
+
+
+def test_forgetting_the_default_branch_entry_leaves_v1(page: Page, server: ApiServer, acme: GitRepo) -> None:
+    open_page(page, server.url)
+
+    assert forget_from_the_page(page, ACME) == {"collection": ["default"], "ref": ["HEAD"]}
+
+    expect(acme_entry(page, ACME)).to_have_count(0)
+    expect(acme_entry(page, f"{ACME} @ v1")).to_contain_text(f"v1 · commit {acme.head('v1')[:7]}")
+    assert acme_refs(server) == [("v1", acme.head("v1"), True)]
 
 
 # -- API keys
