@@ -116,7 +116,7 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
     spec = source_spec(args.source, args.ref, args.include or (), args.exclude or ())
     job = await container.submit_index_job().execute(IndexRequest(spec, args.collection))
     if args.no_wait:
-        _print_json(JobView.of(job)) if args.json else print(f"queued job {job.id} for {job.repository}")
+        _print_json(JobView.of(job)) if args.json else print(f"queued job {job.id} for {_job_name(job)}")
         return 0
     progress = _ProgressLine(enabled=not args.json)
     while not job.state.finished:
@@ -310,7 +310,7 @@ def _print_outcome(job: Job) -> None:
         return
     r = job.result
     print(
-        f"indexed {job.repository}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
+        f"indexed {_job_name(job)}: {r.files_indexed} files indexed, {r.files_unchanged} unchanged, "
         f"{r.files_deleted} deleted, {r.files_skipped} skipped; {r.chunks_written} chunks written, "
         f"{r.chunks_deleted} deleted, {r.embedding_calls} embedding calls, {r.chunks_reused} vectors reused"
     )
@@ -318,7 +318,13 @@ def _print_outcome(job: Job) -> None:
 
 def _print_job_line(job: Job) -> None:
     p = job.progress
-    print(f"{job.id}  {job.state.value:9}  {job.stage:24}  {p.files_done}/{p.files_total} files  {job.repository}")
+    print(f"{job.id}  {job.state.value:9}  {job.stage:24}  {p.files_done}/{p.files_total} files  {_job_name(job)}")
+
+
+def _job_name(job: Job) -> str:
+    """`repository`, or `repository @ ref` for a job of a named ref."""
+    ref = job.request.source.ref
+    return f"{job.repository} @ {ref}" if ref else job.repository
 
 
 def _print_json(view: BaseModel) -> None:

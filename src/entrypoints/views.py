@@ -61,6 +61,7 @@ class JobView(BaseModel):
     id: str
     repository: str
     collection: str
+    ref: str | None = Field(description="The branch, tag or commit SHA the job indexes; null for the default branch")
     state: JobState
     stage: str = Field(description="what the job is doing now, for people")
     progress: Progress
@@ -75,6 +76,7 @@ class JobView(BaseModel):
             id=job.id,
             repository=job.repository,
             collection=job.request.collection,
+            ref=job.request.source.ref,
             state=job.state,
             stage=job.stage,
             progress=job.progress,

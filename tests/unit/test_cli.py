@@ -15,6 +15,8 @@ from application.answering import AskRequest, GeneratedAnswer
 from application.repositories import IndexedRepository
 from application.search import SearchRequest
 from domain.documents import Manifest
+from domain.jobs import IndexRequest, Job, JobState
+from domain.sources import SourceKind, SourceSpec
 from entrypoints import cli
 from entrypoints.container import Container
 from entrypoints.settings import Settings
@@ -121,3 +123,18 @@ def test_the_help_of_ref_says_what_no_ref_means(subcommand: str, capsys: pytest.
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--ref REF" in help_text and "HEAD: the default branch" in help_text
     assert ("without it, every ref" if subcommand == "forget" else "without it, each repository") in help_text
+
+
+async def test_jobs_name_the_ref_of_a_job_of_a_named_ref(
+    container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SourceSpec(SourceKind.GITHUB, "acme/widgets")
+    default = Job("job-1", "acme/widgets", IndexRequest(spec), JobState.QUEUED, "queued")
+    tagged = Job("job-2", "acme/widgets", IndexRequest(replace(spec, ref="v1")), JobState.QUEUED, "queued")
+    use(container.list_jobs, RecordingUseCase([default, tagged]))
+
+    assert await command(container, "jobs") == 0
+
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("job-1") and first.endswith("acme/widgets")
+    assert second.startswith("job-2") and second.endswith("acme/widgets @ v1")

@@ -254,6 +254,15 @@ async def test_index_request_queues_a_job_and_answers_202_with_it(
     assert (request.source.location, request.source.ref, request.source.include) == ("owner/repo", "v2", ("docs/**",))
 
 
+async def test_a_job_of_a_named_ref_says_which(container: Container, client: httpx.AsyncClient) -> None:
+    tagged = replace(FINISHED_JOB, request=IndexRequest(replace(SPEC, ref="v2"), "docs"))
+    use(container.get_job, RecordingUseCase(tagged))
+
+    job = (await client.get("/v1/jobs/job-1")).json()
+
+    assert (job["repository"], job["ref"]) == ("owner/repo", "v2")
+
+
 async def test_a_job_is_shown_with_its_progress_and_result(container: Container, client: httpx.AsyncClient) -> None:
     get = RecordingUseCase(FINISHED_JOB)
     use(container.get_job, get)
@@ -265,6 +274,7 @@ async def test_a_job_is_shown_with_its_progress_and_result(container: Container,
         "id": "job-1",
         "repository": "owner/repo",
         "collection": "docs",
+        "ref": None,
         "state": "succeeded",
         "stage": "done",
         "progress": {"files_total": 4, "files_done": 4, "chunks_written": 12},

@@ -388,10 +388,11 @@ function jobSummary(job) {
 }
 
 function jobItem(job) {
-  const progress = element("progress", { "aria-label": `Progress of ${job.repository}` });
+  const name = job.ref ? `${job.repository} @ ${job.ref}` : job.repository;
+  const progress = element("progress", { "aria-label": `Progress of ${name}` });
   const status = element("p", { class: "job-status", role: "status" });
-  const cancel = element("button", { type: "button", class: "danger", "aria-label": `Cancel indexing ${job.repository}` }, "Cancel");
-  const item = element("li", { class: "job" }, element("strong", {}, job.repository), progress, status, cancel);
+  const cancel = element("button", { type: "button", class: "danger", "aria-label": `Cancel indexing ${name}` }, "Cancel");
+  const item = element("li", { class: "job" }, element("strong", {}, name), progress, status, cancel);
   const update = (current) => {
     const { files_total, files_done } = current.progress;
     item.dataset.state = current.state;
