@@ -66,6 +66,8 @@ EDIT_EVERY = 10
 REMOVE_EVERY = 40
 """Every 40th page, counted from the 5th, is removed in v2."""
 ADDED_PAGES = 3
+PAGE_SUFFIXES = (".md", ".mdx", ".rst")
+"""What counts as a page of the docs: Markdown, MDX (Hatchet's docs) and reStructuredText (Python's)."""
 WARM = "refs"
 """The collection A, B and the fork are indexed into, one after another."""
 
@@ -126,7 +128,7 @@ def make_releases(corpus: Path, gh: FakeGitHub) -> Releases:
     files = release_files(corpus)
     repo = gh.create_repo("owner", "docs", files)
     repo.tag("v1")
-    pages = [path for path in files if path.endswith(".md")]
+    pages = [path for path in files if path.endswith(PAGE_SUFFIXES)]
     edits = pages[::EDIT_EVERY]
     removals = [p for p in pages[4::REMOVE_EVERY] if p not in edits]
     changes = {path: edited(files[path].decode(), n).encode() for n, path in enumerate(edits)}
