@@ -52,7 +52,7 @@ from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
-from application.ports import Embedder
+from application.ports.embeddings import Embedder
 from application.search import SearchDocuments, SearchRequest
 from domain.chunking import chunk_file, embedding_text
 from domain.documents import Chunk, FileEntry

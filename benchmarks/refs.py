@@ -57,7 +57,7 @@ from adapters.sources.github import GitHubArchiveSource  # noqa: E402
 from adapters.vectorstore.chroma_index import ChromaVectorIndex  # noqa: E402
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore  # noqa: E402
 from application.indexing import IndexRepository  # noqa: E402
-from application.ports import Embedder  # noqa: E402
+from application.ports.embeddings import Embedder  # noqa: E402
 from domain.jobs import IndexRequest, IndexResult  # noqa: E402
 from domain.sources import parse_source  # noqa: E402
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from application.ports import NO_OPTIONS, AnswerGenerator, GenerationEnd, GenerationOptions, QueryRewriter
+from application.ports.generation import NO_OPTIONS, AnswerGenerator, GenerationEnd, GenerationOptions, QueryRewriter
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import (
     QUOTED_PASSAGES,

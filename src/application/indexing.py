@@ -29,17 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from application.ports import (
-    CodeOutline,
-    DocumentSource,
-    Embedder,
-    ManifestStore,
-    ProgressReporter,
-    SourceSnapshot,
-    StageNote,
-    VectorIndex,
-    no_note,
-)
+from application.ports.embeddings import Embedder
+from application.ports.jobs import ProgressReporter
+from application.ports.sources import CodeOutline, DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.stores import ManifestStore, VectorIndex
 from domain.chunking import CodeSymbol, chunk_file, embedding_text
 from domain.collections import validate_collection
 from domain.content_keys import content_key

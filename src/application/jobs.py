@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from application.indexing import pick_source
-from application.ports import DocumentSource, JobQueue
+from application.ports.jobs import JobQueue
+from application.ports.sources import DocumentSource
 from domain.collections import validate_collection
 from domain.jobs import IndexRequest, Job
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from application.indexing import pick_source
-from application.ports import DocumentSource, ManifestStore, SourceSnapshot
+from application.ports.sources import DocumentSource, SourceSnapshot
+from application.ports.stores import ManifestStore
 from domain.answers import citation_url
 from domain.documents import FileEntry, Manifest, SkipCounts
 from domain.errors import InvalidInput, NotFound

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from application.ports import ManifestStore, SyncStatusStore, VectorIndex
+from application.ports.stores import ManifestStore, SyncStatusStore, VectorIndex
 from application.sync import SyncLedger, sync_key
 from domain.collections import validate_collection
 from domain.documents import Manifest

@@ -11,7 +11,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from application.ports import Embedder, KeywordIndex, ManifestStore, VectorIndex
+from application.ports.embeddings import Embedder
+from application.ports.stores import KeywordIndex, ManifestStore, VectorIndex
 from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest

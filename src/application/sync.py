@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from application.ports import JobQueue, ManifestStore, SyncStatusStore
+from application.ports.jobs import JobQueue
+from application.ports.stores import ManifestStore, SyncStatusStore
 from domain.documents import Manifest
 from domain.errors import NotFound, RepochatError
 from domain.jobs import IndexRequest, Job

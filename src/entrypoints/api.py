@@ -34,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
-from application.ports import JobQueue, VectorIndex
+from application.ports.jobs import JobQueue
+from application.ports.stores import VectorIndex
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
 from application.search import MAX_K, SearchDocuments, SearchRequest
 from application.sync import QueuedSync, SyncPushedRef

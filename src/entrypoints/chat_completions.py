@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer,
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from application.answering import AnswerEvent, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
-from application.ports import GenerationEnd, GenerationOptions, TokenUsage
+from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
 from domain.answers import ChatTurn, Citation, cited_sources
 from domain.collections import DEFAULT_COLLECTION

@@ -25,17 +25,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.queue.inprocess import RunIndex
-from application.ports import (
+from application.ports.embeddings import Embedder
+from application.ports.generation import (
     NO_OPTIONS,
     AnswerGenerator,
-    Embedder,
     Generated,
     GenerationEnd,
     GenerationOptions,
-    JobQueue,
-    ProgressReporter,
     TokenUsage,
 )
+from application.ports.jobs import JobQueue, ProgressReporter
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.errors import RepochatError

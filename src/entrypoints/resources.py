@@ -15,7 +15,7 @@ import httpx
 
 from adapters.data_dir_lock import DataDirLock
 from adapters.sources.github import GitHubArchiveSource
-from application.ports import JobQueue
+from application.ports.jobs import JobQueue
 from application.sync import SyncIndexedRepositories
 from domain.sync import SyncSchedule
 from entrypoints.sync_scheduler import SyncScheduler

@@ -24,7 +24,7 @@ from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
-from application.ports import DocumentSource
+from application.ports.sources import DocumentSource
 from application.search import SearchDocuments, SearchRequest
 from domain.chunking import embedding_text
 from domain.content_keys import content_key

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from adapters.queue.inprocess import InProcessJobQueue
-from application.ports import ProgressReporter
+from application.ports.jobs import ProgressReporter
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress
 from domain.sources import SourceKind, SourceSpec

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from adapters.embeddings.openai import OpenAIEmbedder
 from adapters.llm.openai import OpenAIChatGenerator
-from application.ports import GenerationEnd, TokenUsage
+from application.ports.generation import GenerationEnd, TokenUsage
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 from domain.documents import Chunk
 from domain.errors import AccessDenied, RateLimited, UpstreamUnavailable

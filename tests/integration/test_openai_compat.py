@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from adapters.llm.openai import OpenAIChatGenerator
-from application.ports import GenerationEnd, GenerationOptions
+from application.ports.generation import GenerationEnd, GenerationOptions
 from domain.answers import SYSTEM_PROMPT
 from domain.errors import UpstreamUnavailable
 from domain.follow_ups import REWRITE_PROMPT

@@ -8,24 +8,18 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest
-from application.ports import (
+from application.ports.embeddings import Embedder
+from application.ports.generation import (
     NO_OPTIONS,
     AnswerGenerator,
-    DocumentSource,
-    Embedder,
     Generated,
     GenerationEnd,
     GenerationOptions,
-    JobQueue,
-    ManifestStore,
     QueryRewriter,
-    SourceSnapshot,
-    StageNote,
-    StoredChunk,
-    SyncStatusStore,
-    VectorIndex,
-    no_note,
 )
+from application.ports.jobs import JobQueue
+from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.stores import ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.content_keys import content_key

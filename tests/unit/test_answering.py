@@ -11,7 +11,7 @@ import pytest
 
 from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
 from application.answering import AnswerQuestion, AskRequest, CitationsEvent, GeneratedAnswer, StreamAnswer, TokenEvent
-from application.ports import AnswerGenerator, QueryRewriter
+from application.ports.generation import AnswerGenerator, QueryRewriter
 from application.search import SearchRequest
 from domain.answers import ChatTurn, SearchHit, cited_numbers, nothing_relevant
 from domain.documents import Chunk

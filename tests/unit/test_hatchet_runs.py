@@ -29,7 +29,7 @@ from adapters.queue.hatchet.contract import (
 )
 from adapters.queue.hatchet.progress import LoggedProgress, ProgressLog, progress_line, read_progress_line
 from adapters.queue.hatchet.runs import IndexRun, job_of
-from application.ports import SourceSnapshot
+from application.ports.sources import SourceSnapshot
 from domain.documents import FileEntry, SkipCounts
 from domain.errors import NotFound
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from adapters.data_dir_lock import DataDirLock
 from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
-from application.ports import GenerationEnd, GenerationOptions, TokenUsage
+from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
 from application.search import SearchRequest
 from application.sync import QueuedSync

@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from application.ports import NO_OPTIONS, GenerationEnd, GenerationOptions, ProgressReporter, TokenUsage
+from application.ports.generation import NO_OPTIONS, GenerationEnd, GenerationOptions, TokenUsage
+from application.ports.jobs import ProgressReporter
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.errors import InvalidInput, UpstreamUnavailable

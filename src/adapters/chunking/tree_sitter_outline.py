@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from tree_sitter import Language, Node, Parser
 from tree_sitter_language_pack import SupportedLanguage, get_language
 
-from application.ports import CodeOutline
+from application.ports.sources import CodeOutline
 from domain.chunking import CodeSymbol
 
 Labeller = Callable[[Node], str | None]

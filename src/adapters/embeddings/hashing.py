@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from application.ports import Embedder
+from application.ports.embeddings import Embedder
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _STOPWORDS = frozenset((

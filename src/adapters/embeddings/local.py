@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from application.ports import Embedder
+from application.ports.embeddings import Embedder
 from domain.errors import UpstreamUnavailable
 
 A = TypeVar("A")

@@ -9,7 +9,7 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
 from adapters.openai_errors import translate_openai_error
-from application.ports import Embedder
+from application.ports.embeddings import Embedder
 
 
 class OpenAIEmbedder(Embedder):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from application.ports import Embedder
+from application.ports.embeddings import Embedder
 
 
 class QueryCachingEmbedder(Embedder):

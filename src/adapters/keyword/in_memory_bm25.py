@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from application.ports import KeywordIndex, VectorIndex
+from application.ports.stores import KeywordIndex, VectorIndex
 from domain.answers import SearchHit
 from domain.bm25 import Bm25Postings
 from domain.chunking import embedding_text

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from application.ports import NO_OPTIONS, AnswerGenerator, Generated, GenerationEnd, GenerationOptions, QueryRewriter
+from application.ports.generation import (
+    NO_OPTIONS,
+    AnswerGenerator,
+    Generated,
+    GenerationEnd,
+    GenerationOptions,
+    QueryRewriter,
+)
 from domain.answers import ChatTurn, SearchHit, extractive_answer
 from domain.follow_ups import SearchQuery, literal_query
 

@@ -14,7 +14,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from adapters.openai_errors import translate_openai_error
-from application.ports import (
+from application.ports.generation import (
     NO_OPTIONS,
     AnswerGenerator,
     Generated,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters.domain_json import INDEX_REQUEST, INDEX_RESULT, PROGRESS
-from application.ports import JobQueue, ProgressReporter
+from application.ports.jobs import JobQueue, ProgressReporter
 from domain.errors import NotFound, RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from application.ports import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import InvalidInput
 from domain.file_policy import FilePolicy, SkipReason, decode_text

@@ -12,7 +12,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
 from adapters.vectorstore.chroma_client import call_chroma
-from application.ports import StoredChunk, VectorIndex
+from application.ports.stores import StoredChunk, VectorIndex
 from domain.answers import SearchHit
 from domain.content_keys import content_key
 from domain.documents import Chunk

@@ -16,7 +16,7 @@ from chromadb.api.types import GetResult, Where
 
 from adapters.domain_json import MANIFEST
 from adapters.vectorstore.chroma_client import call_chroma
-from application.ports import ManifestStore
+from application.ports.stores import ManifestStore
 from domain.collections import MANIFEST_COLLECTION
 from domain.documents import Manifest
 from domain.errors import InvalidInput

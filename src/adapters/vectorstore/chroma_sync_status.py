@@ -15,7 +15,7 @@ from chromadb.api.types import Where
 
 from adapters.domain_json import SYNC_STATUS
 from adapters.vectorstore.chroma_client import call_chroma
-from application.ports import SyncStatusStore
+from application.ports.stores import SyncStatusStore
 from domain.collections import SYNC_STATUS_COLLECTION
 from domain.sync import SyncKey, SyncStatus
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from application.ports import SourceSnapshot
+from application.ports.sources import SourceSnapshot
 from domain.documents import FileEntry, SkipCounts
 from domain.jobs import IndexRequest
 

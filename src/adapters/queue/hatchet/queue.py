@@ -35,7 +35,7 @@ from hatchet_sdk.clients.rest.models.v1_log_line_order_by_direction import V1Log
 from adapters.queue.hatchet.contract import INDEX_TASK, JOB_KEY, IndexJobInput, job_input, job_key, job_metadata
 from adapters.queue.hatchet.progress import LoggedProgress, read_progress_line
 from adapters.queue.hatchet.runs import UNFINISHED, IndexRun, job_of
-from application.ports import JobQueue
+from application.ports.jobs import JobQueue
 from domain.errors import NotFound, RepochatError, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job
 

@@ -1,4 +1,4 @@
-"""GitHub document source: implements application.ports.DocumentSource over the GitHub REST API.
+"""GitHub document source: implements application.ports.sources.DocumentSource over the GitHub REST API.
 
 How a sync goes, and why it is cheap:
 

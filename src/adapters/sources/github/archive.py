@@ -21,7 +21,7 @@ from typing import Protocol
 import httpx
 
 from adapters.sources.github.http import JSON_MEDIA, GitHubHttp, Repo
-from application.ports import StageNote
+from application.ports.sources import StageNote
 from domain.documents import FileEntry, SkipCounts, git_blob_sha
 from domain.errors import UpstreamUnavailable
 from domain.file_policy import SkipReason, is_safe_relative_path

@@ -7,7 +7,7 @@ import base64
 from collections.abc import Sequence
 
 from adapters.sources.github.http import RAW_MEDIA, Answer, GitHubHttp, Repo
-from application.ports import StageNote
+from application.ports.sources import StageNote
 from domain.documents import FileEntry
 from domain.errors import UpstreamUnavailable
 

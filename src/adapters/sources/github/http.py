@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from application.ports import StageNote
+from application.ports.sources import StageNote
 from domain.errors import AccessDenied, NotFound, RateLimited, UpstreamUnavailable
 
 log = logging.getLogger(__name__)

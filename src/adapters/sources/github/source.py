@@ -26,7 +26,7 @@ from adapters.sources.github.archive import (
 )
 from adapters.sources.github.blobs import BlobReader
 from adapters.sources.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
-from application.ports import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, diff_manifest
 from domain.errors import InvalidInput, NotFound, UpstreamUnavailable
 from domain.file_policy import MAX_FILE_BYTES, FilePolicy, SkipReason, decode_text, is_safe_relative_path

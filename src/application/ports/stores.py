@@ -1,0 +1,128 @@
+"""Ports: where chunks, manifests and sync statuses are kept, and the keyword index over them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.answers import SearchHit
+from domain.documents import Chunk, Manifest
+from domain.sync import SyncKey, SyncStatus
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the index keeps it: enough to tell whether a manifest still names its file version."""
+
+    id: str
+    path: str
+    blob_sha: str
+
+
+class VectorIndex(Protocol):
+    """Chunks and their vectors, grouped in named collections."""
+
+    async def upsert(
+        self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+    ) -> None: ...
+
+    async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]: ...
+
+    async def query(
+        self,
+        collection: str,
+        embedder: str,
+        vector: Sequence[float],
+        k: int,
+        repository: str | None = None,
+        blob_shas: Collection[str] | None = None,
+    ) -> list[SearchHit]:
+        """The k nearest chunks, of `repository` only and of file versions in `blob_shas` only, when given."""
+        ...
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
+        """Every chunk of `repository` in `collection`, live or not (an unfinished job's too)."""
+        ...
+
+    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
+        ...
+
+    async def collections(self) -> list[str]:
+        """The names of the collections that hold chunks."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise UpstreamUnavailable when the store cannot be reached."""
+        ...
+
+    async def similarities(
+        self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of `vector` and each stored chunk of `ids` (ids not stored are left out)."""
+        ...
+
+    async def vectors_by_content(self, collection: str, embedder: str, keys: Collection[str]) -> dict[str, list[float]]:
+        """A stored vector for each of `keys` (`domain.content_keys`) that a stored chunk has, of any repository.
+
+        `upsert` records each chunk's content key, trusting that its vector is the embedder's for
+        `embedding_text(chunk)`; keys no stored chunk has are left out.
+        """
+        ...
+
+
+class KeywordIndex(Protocol):
+    """BM25 over the terms of stored chunks, for the keyword leg of search."""
+
+    async def query(
+        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
+    ) -> list[SearchHit]:
+        """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
+        names only.
+
+        `live` holds one manifest per repository, at whichever of its refs is searched: the next query
+        may pass another ref's manifest of the same repository, and must not cost a rebuild.
+        """
+        ...
+
+    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
+        """The BM25 score of each chunk of `ids` that matches `terms` (chunks a query of this collection synced)."""
+        ...
+
+
+class ManifestStore(Protocol):
+    """The live version of each indexed ref of each repository per collection; `save` is the atomic swap.
+
+    A manifest is keyed by (collection, repository, ref), `ref` as `domain.refs.normalize_ref` gives
+    it (None: the default branch), so each ref of a repository swaps independently.
+    """
+
+    async def get(self, collection: str, repository: str, ref: str | None) -> Manifest | None: ...
+
+    async def save(self, collection: str, manifest: Manifest) -> None:
+        """Replace the manifest of (collection, manifest.repository, manifest.ref)."""
+        ...
+
+    async def delete(self, collection: str, repository: str, ref: str | None) -> None: ...
+
+    async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
+        """(collection, manifest) pairs, of one collection or all: one per indexed ref, sorted by
+        repository, then collection, then ref (the default branch first)."""
+        ...
+
+
+class SyncStatusStore(Protocol):
+    """The sync status of each indexed ref (domain.sync), where every API replica and worker sees it."""
+
+    async def get(self, key: SyncKey) -> SyncStatus | None: ...
+
+    async def save(self, status: SyncStatus) -> None: ...
+
+    async def delete(self, key: SyncKey) -> None: ...
+
+    async def entries(self, collection: str | None = None) -> list[SyncStatus]:
+        """The statuses of one collection's refs, or of all."""
+        ...
