@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+
+from domain.path_globs import matches_any
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -48,10 +49,10 @@ class FilePolicy:
 
     def check(self, path: str, size: int) -> SkipReason | None:
         """Why `path` is skipped, or None when it should be indexed."""
-        if _matches_any(path, DEFAULT_EXCLUDE + self.exclude):
+        if matches_any(path, DEFAULT_EXCLUDE + self.exclude):
             return SkipReason.FILTERED
         if self.include:
-            if not _matches_any(path, self.include):
+            if not matches_any(path, self.include):
                 return SkipReason.FILTERED
         elif not _default_wanted(path):
             return SkipReason.FILTERED
@@ -99,36 +100,3 @@ def _default_wanted(path: str) -> bool:
     if name.endswith(DOC_SUFFIXES + CODE_SUFFIXES):
         return True
     return name.split(".", 1)[0] in PLAIN_NAMES
-
-
-def _matches_any(path: str, globs: Sequence[str]) -> bool:
-    return any(_glob_regex(glob).match(path) for glob in globs)
-
-
-@lru_cache(maxsize=512)
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    """Translate a path glob: `**` spans folders, `*` and `?` stay within one name.
-
-    A glob without a slash matches the file name in any folder, as .gitignore does.
-    """
-    if "/" not in glob:
-        glob = "**/" + glob
-    out = []
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return re.compile("^" + "".join(out) + "$")
