@@ -4,7 +4,7 @@ Who may name which local folder differs by caller. The CLI trusts its user: any 
 relative to the working directory, with any `include` glob. The API and the MCP tools serve
 callers that may not read the server's disk, so they pass `LocalFolders.for_remote_callers`:
 a folder must resolve (symlinks followed) inside one of REPOCHAT_LOCAL_ROOTS, a relative one
-is taken from the roots (never from the server's working directory), and `include` globs may
+is taken from the roots (never from the server's working directory), `~` is not expanded, and `include` globs may
 reach files outside the default kinds only with REPOCHAT_LOCAL_ALLOW_ANY_FILES.
 """
 
@@ -48,7 +48,7 @@ def source_spec(
     """A local folder is kept as its real absolute path, so the same folder is one repository
     whatever the working directory. Trusted, a SOURCE naming an existing folder is a folder
     (`docs/site` too); confined, only path forms are (`/srv/docs/site`, `./site`)."""
-    folder = _path(text)
+    folder = _path(text, expand_user=local.roots is None)
     is_folder = local.roots is None and bool(text.strip()) and folder.is_dir()
     spec = parse_source(text, ref=ref, include=tuple(include), exclude=tuple(exclude), looks_like_folder=is_folder)
     if spec.kind is not SourceKind.LOCAL:
@@ -74,7 +74,7 @@ def confined_folder(text: str, roots: Sequence[Path]) -> Path:
             "this server indexes no local folders for API or MCP callers; to allow some, set "
             f"REPOCHAT_LOCAL_ROOTS on the server to the folders it may index (separated by {os.pathsep!r})"
         )
-    folder = _path(text)
+    folder = _path(text, expand_user=False)
     candidates = [folder.resolve()] if folder.is_absolute() else [(root / folder).resolve() for root in roots]
     inside = [c for c in candidates if any(c.is_relative_to(root) for root in roots)]
     if not inside:
@@ -94,9 +94,13 @@ def _check_file_kinds(include: Sequence[str], any_files: bool) -> None:
         )
 
 
-def _path(text: str) -> Path:
+def _path(text: str, expand_user: bool) -> Path:
+    """`~` and `~user` are the CLI user's shorthand; for remote callers they are plain names, so that
+    the server's user names cannot be probed."""
     if "\0" in text:
         raise InvalidInput("the source contains a NUL character")
+    if not expand_user:
+        return Path(text.strip())
     try:
         return Path(text.strip()).expanduser()
     except RuntimeError as e:  # `~someone` naming no user

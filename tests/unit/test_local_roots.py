@@ -49,7 +49,7 @@ def test_folders_outside_every_root_are_not_allowed(srv: Path, name: str) -> Non
         source_spec(text, local=confined(srv))
 
 
-@pytest.mark.parametrize("text", ["..", "../../etc", "../secret", "./escape", "~"])
+@pytest.mark.parametrize("text", ["..", "../../etc", "../secret", "./escape"])
 def test_relative_paths_resolve_against_the_roots_never_the_cwd(srv: Path, text: str) -> None:
     with pytest.raises(NotAllowed):
         source_spec(text, local=confined(srv))
@@ -102,3 +102,21 @@ def test_the_settings_list_roots_by_path_separator_with_symlinks_resolved(srv: P
     assert settings.local_root_paths == (srv / "docs", srv / "docs2")
     assert LocalFolders.for_remote_callers(settings) == LocalFolders((srv / "docs", srv / "docs2"), False)
     assert LocalFolders.for_remote_callers(Settings(local_roots=None)).roots == ()
+
+
+@pytest.mark.parametrize("name", ["~root", "~nosuchuser", "~"])
+def test_remote_callers_cannot_probe_user_names_with_a_tilde(srv: Path, name: str) -> None:
+    """`~root` (a user that exists) and `~nosuchuser` are the same: a name under the roots that is not there."""
+    with pytest.raises(InvalidInput) as refused:
+        source_spec(f"{name}/docs", local=confined(srv))
+    assert str(refused.value) == f"folder '{name}/docs' does not exist or is not a folder"
+
+
+def test_a_folder_named_with_a_tilde_is_taken_from_the_roots(srv: Path) -> None:
+    (srv / "docs" / "~team").mkdir()
+    assert location("~team", confined(srv)) == str(srv / "docs" / "~team")
+
+
+def test_the_cli_expands_its_users_home(srv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(srv / "docs"))
+    assert location("~/guide", LocalFolders()) == str(srv / "docs" / "guide")
