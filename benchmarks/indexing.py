@@ -340,11 +340,11 @@ class NaiveOnnxEmbedder(Embedder):
         import onnxruntime
         from tokenizers import Tokenizer
 
-        model, tokenizer_file = packaged_model_files()
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        files = packaged_model_files()
+        self._tokenizer = Tokenizer.from_file(str(files.tokenizer))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding()
-        self._session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(str(files.model), providers=["CPUExecutionProvider"])
 
     @property
     def name(self) -> str:

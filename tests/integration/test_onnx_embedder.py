@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,12 +16,14 @@ from tokenizers import Tokenizer
 from adapters.embeddings.local import (
     MAX_TOKENS,
     RUN_TOKENS,
+    ModelFiles,
     OnnxMiniLMEmbedder,
     length_runs,
     open_session,
     packaged_model_files,
     without_nan_guards,
 )
+from domain.errors import UpstreamUnavailable
 
 PARAGRAPH = (
     "Query parameters become optional when you give them a default of None; FastAPI then documents "
@@ -46,7 +50,7 @@ def embedder() -> OnnxMiniLMEmbedder:
 
 
 def token_counts(texts: list[str]) -> list[int]:
-    tokenizer = Tokenizer.from_file(str(packaged_model_files()[1]))
+    tokenizer = Tokenizer.from_file(str(packaged_model_files().tokenizer))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return [len(e.ids) for e in tokenizer.encode_batch(texts)]
@@ -116,7 +120,7 @@ async def test_no_texts_make_no_vectors(embedder: OnnxMiniLMEmbedder) -> None:
 
 
 def test_session_runs_sequentially_on_the_given_threads_without_spinning() -> None:
-    session = open_session(packaged_model_files()[0].read_bytes(), threads=2)
+    session = open_session(packaged_model_files().model.read_bytes(), threads=2)
     options = session.get_session_options()
 
     assert options.intra_op_num_threads == 2
@@ -127,7 +131,7 @@ def test_session_runs_sequentially_on_the_given_threads_without_spinning() -> No
 
 
 def test_nan_guards_are_dropped_without_changing_the_output() -> None:
-    original = packaged_model_files()[0].read_bytes()
+    original = packaged_model_files().model.read_bytes()
     assert sum(node.op_type == "IsNaN" for node in onnx.load_from_string(original).graph.node) == 6
 
     guarded, unguarded = open_session(original, threads=1), open_session(without_nan_guards(original), threads=1)
@@ -137,3 +141,22 @@ def test_nan_guards_are_dropped_without_changing_the_output() -> None:
     ids = np.array([[101, 2054, 2003, 1037, 23032, 102, 0, 0], [101, 7592, 102, 0, 0, 0, 0, 0]], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64), "token_type_ids": np.zeros_like(ids)}
     assert np.abs(guarded.run(None, feeds)[0] - unguarded.run(None, feeds)[0]).max() < TOLERANCE
+
+
+async def test_model_files_changed_after_installation_are_refused(tmp_path: Path) -> None:
+    """A copy of the installed files loads; the same copy with one byte changed is refused, saying what to do."""
+    installed = packaged_model_files()
+    copy = ModelFiles(tmp_path / "model.onnx", tmp_path / "tokenizer.json")
+    shutil.copyfile(installed.model, copy.model)
+    shutil.copyfile(installed.tokenizer, copy.tokenizer)
+    assert len(await OnnxMiniLMEmbedder(files=copy).embed_query("intact")) == 384
+
+    tokenizer = bytearray(copy.tokenizer.read_bytes())
+    tokenizer[-2] ^= 0x01
+    copy.tokenizer.write_bytes(bytes(tokenizer))
+    with pytest.raises(UpstreamUnavailable, match="not the file repochat was built with; reinstall"):
+        await OnnxMiniLMEmbedder(files=copy).embed_query("tampered")
+
+    copy.tokenizer.unlink()
+    with pytest.raises(UpstreamUnavailable, match="cannot be read"):
+        await OnnxMiniLMEmbedder(files=copy).embed_query("missing")

