@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from application.ports.jobs import JobQueue
-from application.ports.stores import ManifestStore, SyncStatusStore
+from application.ports.stores import DeliveryLog, ManifestStore, SyncStatusStore
 from domain.documents import Manifest
 from domain.errors import NotFound, RepochatError
 from domain.jobs import IndexRequest, Job
 from domain.sources import spec_of_description
 from domain.sync import SyncKey, SyncSchedule, SyncStatus, SyncTrigger
-from domain.webhooks import Push
+from domain.webhooks import DELIVERY_MEMORY, Push
 
 Clock = Callable[[], datetime]
 
@@ -165,17 +165,42 @@ class QueuedSync:
     job: Job
 
 
-class SyncPushedRef:
-    """A push GitHub told of: sync each indexed ref it moved (none when it names no indexed ref)."""
+@dataclass(frozen=True)
+class PushSyncs:
+    queued: Sequence[QueuedSync] = ()
+    replay_of: datetime | None = None
+    """When the same delivery was handled before (then nothing is queued)."""
 
-    def __init__(self, manifests: ManifestStore, ledger: SyncLedger) -> None:
+
+class SyncPushedRef:
+    """A push GitHub told of: sync each indexed ref it moved (none when it names no indexed ref).
+
+    A delivery is handled once: a replay of its id (`X-GitHub-Delivery`) within
+    `DELIVERY_MEMORY` queues nothing. A delivery is remembered only once handled, so one that
+    failed (the queue unreachable) is handled again when GitHub redelivers it.
+    """
+
+    def __init__(
+        self, manifests: ManifestStore, ledger: SyncLedger, deliveries: DeliveryLog, clock: Clock = utc_now
+    ) -> None:
         self._manifests = manifests
         self._ledger = ledger
+        self._deliveries = deliveries
+        self._clock = clock
 
-    async def execute(self, push: Push) -> Sequence[QueuedSync]:
+    async def execute(self, push: Push, delivery: str | None = None) -> PushSyncs:
         """Raises what a refused submission raised (after recording it in the ref's status)."""
-        if push.deleted:
-            return []
+        if delivery:
+            handled_at = await self._deliveries.handled_at(delivery)
+            if handled_at is not None and handled_at > self._clock() - DELIVERY_MEMORY:
+                return PushSyncs(replay_of=handled_at)
+        queued = [] if push.deleted else await self._sync_moved_refs(push)
+        if delivery:
+            now = self._clock()
+            await self._deliveries.record(delivery, now, now - DELIVERY_MEMORY)
+        return PushSyncs(tuple(queued))
+
+    async def _sync_moved_refs(self, push: Push) -> list[QueuedSync]:
         queued: list[QueuedSync] = []
         for collection, manifest in await self._manifests.entries():
             if push.updates(manifest):

@@ -9,7 +9,9 @@ MANIFEST_COLLECTION = "repochat-manifests"
 """Reserved: where the live manifests are kept, beside the user's collections."""
 SYNC_STATUS_COLLECTION = "repochat-sync-status"
 """Reserved: where the sync status of each indexed ref is kept."""
-RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION)
+WEBHOOK_DELIVERY_COLLECTION = "repochat-webhook-deliveries"
+"""Reserved: the ids of the webhook deliveries handled lately."""
+RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION, WEBHOOK_DELIVERY_COLLECTION)
 
 _VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")

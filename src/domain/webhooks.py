@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from domain.documents import Manifest
@@ -19,6 +20,9 @@ from domain.errors import InvalidInput
 from domain.sources import SourceKind, spec_of_description
 
 SIGNATURE_PREFIX = "sha256="
+DELIVERY_MEMORY = timedelta(days=1)
+"""How long a delivery's id (`X-GitHub-Delivery`) is remembered: a replay within it queues nothing.
+GitHub retries and redeliveries keep the id; a day covers both."""
 _REF_PREFIXES = ("refs/heads/", "refs/tags/")
 
 

@@ -515,7 +515,10 @@ def _event(name: str, data: BaseModel | str) -> str:
     status_code=202,
     response_model=WebhookAnswer,
     responses={
-        200: {"model": WebhookAnswer, "description": "A `ping`: the webhook is set up and its secret matches"},
+        200: {
+            "model": WebhookAnswer,
+            "description": "A `ping` (the webhook is set up and its secret matches), or a delivery handled before",
+        },
         **error_responses(400, 401, 404, 413, 422, 503, meanings=WEBHOOK_ERROR_MEANINGS),
     },
 )
@@ -534,7 +537,8 @@ async def github_webhook(
     Needs no API key: each delivery must be signed with REPOCHAT_GITHUB_WEBHOOK_SECRET
     (`X-Hub-Signature-256`), else it is refused with 401 and nothing is queued; without the
     secret configured, the route is off (404). A `ping` answers 200; other events, and pushes
-    to refs nothing indexes, answer 202 with nothing queued. A sync joins a job of the
+    to refs nothing indexes, answer 202 with nothing queued. A delivery replayed within a day
+    (same `X-GitHub-Delivery`) answers 200 with nothing queued. A sync joins a job of the
     repository already queued or running. Payloads may be sent as JSON or form-encoded.
     """
     secret = settings.webhook_secret
@@ -552,9 +556,13 @@ async def github_webhook(
     if x_github_event != "push":
         return answer.model_copy(update={"message": f"{x_github_event or 'an unnamed'} event: nothing to sync"})
     push = push_of(_webhook_payload(body, request.headers.get("content-type", "")))
-    queued = await sync_pushed_ref.execute(push)
-    views = [QueuedSyncView.of(q) for q in queued]
-    return answer.model_copy(update={"queued": views, "message": _push_message(push, queued)})
+    syncs = await sync_pushed_ref.execute(push, x_github_delivery)
+    if syncs.replay_of is not None:
+        response.status_code = 200
+        handled = syncs.replay_of.isoformat(timespec="seconds")
+        return answer.model_copy(update={"message": f"this delivery was handled at {handled}: nothing queued"})
+    views = [QueuedSyncView.of(q) for q in syncs.queued]
+    return answer.model_copy(update={"queued": views, "message": _push_message(push, syncs.queued)})
 
 
 def _webhook_payload(body: bytes, content_type: str) -> dict[str, Any]:

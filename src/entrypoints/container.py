@@ -34,6 +34,7 @@ from adapters.queue.inprocess import InProcessJobQueue
 from adapters.sources.github import GitHubArchiveSource
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_client import open_chroma_server, open_embedded_chroma
+from adapters.vectorstore.chroma_deliveries import ChromaDeliveryLog
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
@@ -79,6 +80,7 @@ class Container(containers.DeclarativeContainer):
     vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)
     sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
+    webhook_deliveries = providers.Singleton(ChromaDeliveryLog, chroma_client)
 
     embedder = providers.Selector(
         settings.provided.embeddings,
@@ -176,7 +178,7 @@ class Container(containers.DeclarativeContainer):
     sync_indexed_repositories = providers.Factory(
         SyncIndexedRepositories, manifests, sync_ledger, settings.provided.sync_schedule
     )
-    sync_pushed_ref = providers.Factory(SyncPushedRef, manifests, sync_ledger)
+    sync_pushed_ref = providers.Factory(SyncPushedRef, manifests, sync_ledger, webhook_deliveries)
     sync_scheduler = providers.Resource(
         resources.schedule_syncs,
         sync_indexed_repositories.provider,

@@ -8,6 +8,7 @@ and what an unchanged repository costs GitHub per sync.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +40,14 @@ def push_payload(repository: str = "acme/widgets", ref: str = "refs/heads/main",
     return json.dumps(payload).encode()
 
 
-def deliver(api: ApiServer, event: str, body: bytes, signature: str | None = "") -> Any:
-    """A delivery as GitHub sends it; `signature` "" signs with SECRET, None sends no signature."""
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}
+def deliver(api: ApiServer, event: str, body: bytes, signature: str | None = "", delivery: str = "") -> Any:
+    """A delivery as GitHub sends it; `signature` "" signs with SECRET, None sends no signature;
+    `delivery` "" is a new delivery id."""
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
     if signature is not None:
         headers["X-Hub-Signature-256"] = signature or signature_of(SECRET, body)
     return api.client.post("/v1/webhooks/github", content=body, headers=headers)
@@ -89,6 +95,23 @@ def test_a_signed_push_resyncs_exactly_the_changed_file(gh: FakeGitHub, serve: S
     sync = repository(api)["sync"]
     assert (sync["last_result"], sync["last_trigger"], sync["last_job_id"]) == ("updated", "webhook", job["id"])
     assert sync["last_error"] is None and sync["next_sync_at"] is None  # no schedule on this server
+
+
+def test_a_replayed_delivery_queues_one_sync(gh: FakeGitHub, serve: ServeFactory) -> None:
+    repo = gh.create_repo("acme", "widgets", FILES)
+    api = serve(REPOCHAT_GITHUB_API_URL=gh.api_url, REPOCHAT_GITHUB_WEBHOOK_SECRET=SECRET)
+    index(api, "acme/widgets")
+    head = repo.commit("calibrate", {"docs/setup.md": NEW_SETUP})
+    jobs = job_ids(api)
+
+    first = deliver(api, "push", push_payload(after=head), delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    [queued] = first.json()["queued"]
+    assert api.wait_for_job(queued["job_id"])["state"] == "succeeded"
+    for _ in range(3):
+        replay = deliver(api, "push", push_payload(after=head), delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        assert replay.status_code == 200 and replay.json()["queued"] == [], replay.text
+        assert "was handled at" in replay.json()["message"]
+    assert job_ids(api) == [queued["job_id"], *jobs]
 
 
 def test_deliveries_that_are_not_a_signed_push_to_an_indexed_ref_change_nothing(

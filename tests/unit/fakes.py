@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest
@@ -19,7 +20,7 @@ from application.ports.generation import (
 )
 from application.ports.jobs import JobQueue
 from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
-from application.ports.stores import ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
+from application.ports.stores import DeliveryLog, ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.content_keys import content_key
@@ -390,3 +391,17 @@ class FinishingJobQueue(RecordingJobQueue):
         self.jobs[job_id] = replace(
             job, state=state, result=result, error=error, updated_at="2025-01-01T00:00:00+00:00"
         )
+
+
+class InMemoryDeliveryLog(DeliveryLog):
+    """Delivery ids and when they were handled."""
+
+    def __init__(self) -> None:
+        self.handled: dict[str, datetime] = {}
+
+    async def handled_at(self, delivery: str) -> datetime | None:
+        return self.handled.get(delivery)
+
+    async def record(self, delivery: str, at: datetime, forget_before: datetime) -> None:
+        self.handled = {d: t for d, t in self.handled.items() if t >= forget_before}
+        self.handled[delivery] = at

@@ -24,7 +24,7 @@ from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, T
 from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
 from application.search import SearchRequest
-from application.sync import QueuedSync
+from application.sync import PushSyncs, QueuedSync
 from domain.answers import ChatTurn, Citation, SearchHit
 from domain.documents import Chunk, Manifest, SkipCounts
 from domain.errors import NotFound, RepochatError, UpstreamUnavailable
@@ -1084,8 +1084,8 @@ async def deliver(
         return await http.post(WEBHOOK_PATH, content=body, headers=headers)
 
 
-def pushed(container: Container, *queued: QueuedSync) -> RecordingUseCase[list[QueuedSync]]:
-    fake = RecordingUseCase(list(queued))
+def pushed(container: Container, *queued: QueuedSync) -> RecordingUseCase[PushSyncs]:
+    fake = RecordingUseCase(PushSyncs(queued))
     use(container.sync_pushed_ref, fake)
     return fake
 
@@ -1097,7 +1097,7 @@ async def test_a_signed_push_queues_the_syncs_of_the_refs_it_moved(hooked: Conta
     response = await deliver(hooked, "push", json.dumps(PUSH).encode())
 
     assert response.status_code == 202, response.text
-    assert fake.calls == [(Push("Owner/Repo", "refs/heads/main", "main"),)]
+    assert fake.calls == [(Push("Owner/Repo", "refs/heads/main", "main"), "d-1")]
     assert response.json() == {
         "event": "push",
         "delivery": "d-1",

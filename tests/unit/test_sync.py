@@ -7,14 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
-from application.sync import SyncIndexedRepositories, SyncLedger, SyncPushedRef
+from application.sync import PushSyncs, SyncIndexedRepositories, SyncLedger, SyncPushedRef
 from domain.documents import Manifest
 from domain.errors import UpstreamUnavailable
 from domain.jobs import IndexResult
 from domain.sources import SourceKind, SourceSpec
 from domain.sync import SyncKey, SyncResult, SyncSchedule, SyncTrigger
 from domain.webhooks import Push
-from tests.unit.fakes import FinishingJobQueue, InMemoryManifestStore, InMemorySyncStatusStore, InMemoryVectorIndex
+from tests.unit.fakes import (
+    FinishingJobQueue,
+    InMemoryDeliveryLog,
+    InMemoryManifestStore,
+    InMemorySyncStatusStore,
+    InMemoryVectorIndex,
+)
 
 START = datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -48,7 +54,8 @@ class World:
         schedule = SyncSchedule(HOUR)
         self.ledger = SyncLedger(self.statuses, self._open_queue, schedule, self.clock)
         self.tick = SyncIndexedRepositories(self.manifests, self.ledger, schedule, self.clock)
-        self.push = SyncPushedRef(self.manifests, self.ledger)
+        self.deliveries = InMemoryDeliveryLog()
+        self.push = SyncPushedRef(self.manifests, self.ledger, self.deliveries, self.clock)
 
     def _open_queue(self) -> FinishingJobQueue:
         self.queue_opened += 1
@@ -123,14 +130,15 @@ async def test_a_refused_submission_is_a_failure_and_the_other_refs_still_sync(w
 
 
 async def test_a_push_resyncs_the_refs_it_moved_and_nothing_else(world: World) -> None:
-    queued = await world.push.execute(Push("acme/widgets", "refs/heads/main", "main"))
+    queued = (await world.push.execute(Push("acme/widgets", "refs/heads/main", "main"))).queued
     assert [(q.key, q.job.id) for q in queued] == [(WIDGETS_KEY, "job-1")]
     assert world.statuses.statuses[WIDGETS_KEY].last_trigger is SyncTrigger.WEBHOOK
 
-    assert await world.push.execute(Push("acme/widgets", "refs/heads/dev", "main")) == []
-    assert await world.push.execute(Push("acme/gadgets", "refs/tags/v1", "main")) == []
-    assert await world.push.execute(Push("acme/gadgets", "refs/tags/v2", "main", deleted=True)) == []
-    assert [q.key for q in await world.push.execute(Push("acme/gadgets", "refs/tags/v2", "main"))] == [GADGETS_KEY]
+    assert (await world.push.execute(Push("acme/widgets", "refs/heads/dev", "main"))).queued == ()
+    assert (await world.push.execute(Push("acme/gadgets", "refs/tags/v1", "main"))).queued == ()
+    assert (await world.push.execute(Push("acme/gadgets", "refs/tags/v2", "main", deleted=True))).queued == ()
+    gadgets = await world.push.execute(Push("acme/gadgets", "refs/tags/v2", "main"))
+    assert [q.key for q in gadgets.queued] == [GADGETS_KEY]
     assert len(world.queue.submitted) == 2
 
 
@@ -140,6 +148,29 @@ async def test_a_push_folds_in_the_previous_sync_before_queueing_the_next(world:
     await world.push.execute(Push("acme/widgets", "refs/heads/main", "main"))
     status = world.statuses.statuses[WIDGETS_KEY]
     assert (status.pending_job_id, status.last_job_id, status.consecutive_failures) == ("job-2", "job-1", 1)
+
+
+async def test_a_replayed_delivery_queues_nothing_for_a_day(world: World) -> None:
+    push = Push("acme/widgets", "refs/heads/main", "main")
+    first = await world.push.execute(push, delivery="d-1")
+    world.clock.now += HOUR
+    replay = await world.push.execute(push, delivery="d-1")
+    assert len(first.queued) == 1 and replay == PushSyncs(replay_of=START)
+    assert len(world.queue.submitted) == 1
+
+    assert len((await world.push.execute(push, delivery="d-2")).queued) == 1  # another delivery of the same push
+    world.clock.now += timedelta(days=1, minutes=1)
+    assert len((await world.push.execute(push, delivery="d-1")).queued) == 1  # forgotten after a day
+    assert set(world.deliveries.handled) == {"d-1"}  # d-2 was handled more than a day before
+
+
+async def test_a_delivery_that_failed_is_handled_again_when_redelivered(world: World) -> None:
+    push = Push("acme/widgets", "refs/heads/main", "main")
+    world.queue.refusal = UpstreamUnavailable("cannot reach Hatchet")
+    with pytest.raises(UpstreamUnavailable):
+        await world.push.execute(push, delivery="d-1")
+    world.queue.refusal = None
+    assert len((await world.push.execute(push, delivery="d-1")).queued) == 1
 
 
 async def test_a_refused_push_sync_is_recorded_then_raised(world: World) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from domain.answers import SearchHit
@@ -125,4 +126,16 @@ class SyncStatusStore(Protocol):
 
     async def entries(self, collection: str | None = None) -> list[SyncStatus]:
         """The statuses of one collection's refs, or of all."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """The webhook deliveries handled lately (by id), where every API replica sees them."""
+
+    async def handled_at(self, delivery: str) -> datetime | None:
+        """When `delivery` was handled, if it is still remembered."""
+        ...
+
+    async def record(self, delivery: str, at: datetime, forget_before: datetime) -> None:
+        """Remember `delivery` as handled `at`, and forget the deliveries handled before `forget_before`."""
         ...
