@@ -405,3 +405,14 @@ class InMemoryDeliveryLog(DeliveryLog):
     async def record(self, delivery: str, at: datetime, forget_before: datetime) -> None:
         self.handled = {d: t for d, t in self.handled.items() if t >= forget_before}
         self.handled[delivery] = at
+
+
+class CoalescingJobQueue(RecordingJobQueue):
+    """Returns the unfinished job of the same repository and ref instead of queueing a second one, as the queues do."""
+
+    async def submit(self, request: IndexRequest) -> Job:
+        for job in self.jobs.values():
+            same_ref = (job.repository, job.request.source.ref) == (request.source.repository_id, request.source.ref)
+            if same_ref and not job.state.finished:
+                return job
+        return await super().submit(request)
