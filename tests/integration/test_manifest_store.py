@@ -181,7 +181,9 @@ async def test_two_processes_migrating_at_once_leave_one_record(chroma_client: C
     collection = collection_name()
     save_the_old_way(chroma_client, collection, manifest("v1.0", "c1"))
 
-    await asyncio.gather(asyncio.to_thread(migrate_chroma, chroma_client), asyncio.to_thread(migrate_chroma, chroma_client))
+    await asyncio.gather(
+        asyncio.to_thread(migrate_chroma, chroma_client), asyncio.to_thread(migrate_chroma, chroma_client)
+    )
 
     assert await ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0") == manifest("v1.0", "c1")
     assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", "v1.0"]']

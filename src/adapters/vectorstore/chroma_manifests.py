@@ -70,7 +70,9 @@ class ChromaManifestStore(ManifestStore):
         """
         store = self._collection()
         listed = store.get(ids=ids, where=where, include=["metadatas"])
-        current = [(i, m) for i, m in zip(listed["ids"], listed["metadatas"] or [], strict=True) if in_current_form(i, m)]
+        current = [
+            (i, m) for i, m in zip(listed["ids"], listed["metadatas"] or [], strict=True) if in_current_form(i, m)
+        ]
         stale = [record for record, metadata in current if not self._fresh(record, metadata)]
         if stale:
             found = store.get(ids=stale, include=["documents", "metadatas"])

@@ -31,7 +31,9 @@ def migrate_chroma(client: ClientAPI) -> None:
         manifests = client.get_or_create_collection(MANIFEST_COLLECTION, embedding_function=None)
         move_manifests_to_one_record_per_ref(manifests)
     except Exception as e:
-        raise UpstreamUnavailable(f"Chroma failed to migrate the data of earlier builds: {type(e).__name__}: {e}") from e
+        raise UpstreamUnavailable(
+            f"Chroma failed to migrate the data of earlier builds: {type(e).__name__}: {e}"
+        ) from e
 
 
 def move_manifests_to_one_record_per_ref(store: Collection) -> None:
