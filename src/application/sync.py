@@ -1,7 +1,7 @@
 """Staying in sync: scheduled re-syncs of every indexed ref, re-syncs of the refs a push moved, and their status.
 
 A sync is an ordinary index job of the ref, its source rebuilt from the manifest (same ref, same
-include and exclude), so it is incremental and coalesces with a job of the repository already
+include and exclude), so it is incremental and coalesces with a job of that ref already
 queued or running (the queues do that). Its outcome is not reported by the queue: the status
 names the pending job, and whoever reads the status next (a scheduler tick, a webhook, a listing)
 asks the queue for that job and folds its outcome in (`SyncLedger.settled`). Folding is a function

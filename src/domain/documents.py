@@ -79,7 +79,7 @@ class Chunk:
     url: str = ""
     search_text: str = ""
     """`text` without its markup (front matter, imports, JSX tags): what is embedded and matched.
-    Empty when that is `text` itself, and in chunks read back from an index."""
+    Empty when that is `text` itself."""
 
 
 def chunk_id(repository: str, path: str, blob_sha: str, ordinal: int, chunker: str = CHUNKER_VERSION) -> str:

@@ -72,10 +72,13 @@ class Container(containers.DeclarativeContainer):
     http_client = providers.Singleton(httpx.AsyncClient, timeout=httpx.Timeout(30.0, connect=10.0))
     metrics = providers.Singleton(Metrics)
 
-    chroma_client = providers.Selector(
-        settings.provided.chroma_mode,
-        embedded=providers.Singleton(open_embedded_chroma, data_dir, data_dir_lock),
-        server=providers.Singleton(open_chroma_server, settings.provided.chroma_url),
+    chroma_client = providers.Singleton(
+        resources.migrated_chroma,
+        providers.Selector(
+            settings.provided.chroma_mode,
+            embedded=providers.Singleton(open_embedded_chroma, data_dir, data_dir_lock),
+            server=providers.Singleton(open_chroma_server, settings.provided.chroma_url),
+        ),
     )
     vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)

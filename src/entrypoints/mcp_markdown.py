@@ -22,10 +22,6 @@ MIN_TOKEN_BUDGET = 200
 MAX_TOKEN_BUDGET = 50_000
 
 
-def estimate_tokens(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN)
-
-
 def fenced(text: str) -> str:
     """A code fence longer than any backtick run inside `text`, so indexed content cannot close it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)

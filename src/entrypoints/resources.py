@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from chromadb.api import ClientAPI
 
 from adapters.data_dir_lock import DataDirLock
 from adapters.sources.github import GitHubArchiveSource
+from adapters.vectorstore.migrations import migrate_chroma
 from application.ports.jobs import JobQueue
 from application.sync import SyncIndexedRepositories
 from domain.sync import SyncSchedule
@@ -35,6 +37,16 @@ def hold_data_dir(data_dir: Path, owner: str) -> Iterator[DataDirLock]:
         yield lock
     finally:
         lock.release()
+
+
+def migrated_chroma(client: ClientAPI) -> ClientAPI:
+    """The Chroma client, once what earlier builds wrote there is in the current form.
+
+    The container opens Chroma through this, so each process migrates once, before any adapter
+    reads, and only processes that use Chroma open it (and lock an embedded data folder).
+    """
+    migrate_chroma(client)
+    return client
 
 
 def job_database(data_dir: Path, lock: DataDirLock) -> Path:

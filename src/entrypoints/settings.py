@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     max_hits_per_file: int = Field(default=2, ge=0)
+    """At most this many hits of one search come from one file; 0: no limit."""
     changelog_weight: float = Field(default=RetrievalPolicy.changelog_weight, ge=0, le=1)
     """Hybrid scores of changelog and release-notes files are multiplied by this; 1: no prior."""
-    """At most this many hits of one search come from one file; 0: no limit."""
     abstain_below: float | None = Field(default=None, ge=-1, le=1)
     """Answers abstain when the best dense similarity of the passages found is under this; unset: the
     embedder's measured threshold (ABSTAIN_BELOW_BY_EMBEDDINGS)."""

@@ -1,18 +1,24 @@
-"""ChromaManifestStore on embedded Chroma and on a real `chroma run` server: one manifest per ref, and the
-migration of records saved before refs side by side."""
+"""ChromaManifestStore on embedded Chroma and on a real `chroma run` server: one manifest per ref, and
+`migrate_chroma` moving records saved before refs side by side."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import numpy as np
 from chromadb.api import ClientAPI
 
+from adapters.data_dir_lock import DataDirLock
 from adapters.domain_json import MANIFEST
+from adapters.vectorstore.chroma_client import open_embedded_chroma
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from adapters.vectorstore.migrations import migrate_chroma
 from domain.collections import MANIFEST_COLLECTION
 from domain.documents import Manifest
+from entrypoints.container import Container, running
+from entrypoints.settings import Settings
 
 REPOSITORY = "acme/widgets"
 
@@ -93,13 +99,19 @@ async def test_a_repository_id_holding_the_separator_keys_apart(chroma_client: C
     assert await store.get(collection, "acme", "widgets") is None
 
 
-async def test_records_saved_before_refs_are_migrated_on_first_use(chroma_client: ClientAPI) -> None:
+def migrated_store(client: ClientAPI) -> ChromaManifestStore:
+    """A store as a process starting on `client` gets it: the migrations run first."""
+    migrate_chroma(client)
+    return ChromaManifestStore(client)
+
+
+async def test_records_saved_before_refs_are_migrated(chroma_client: ClientAPI) -> None:
     collection, tagged_collection = collection_name(), collection_name()
     default_branch, tag = manifest(None, "c1"), manifest("v1.0", "c2", repository="acme/gadgets")
     save_the_old_way(chroma_client, collection, default_branch)
     save_the_old_way(chroma_client, tagged_collection, tag)
 
-    store = ChromaManifestStore(chroma_client)
+    store = migrated_store(chroma_client)
 
     assert await store.get(collection, REPOSITORY, None) == default_branch
     assert await store.get(tagged_collection, "acme/gadgets", "v1.0") == tag
@@ -108,14 +120,24 @@ async def test_records_saved_before_refs_are_migrated_on_first_use(chroma_client
     assert await store.entries(tagged_collection) == [(tagged_collection, tag)]
     assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", null]']
 
-    await ChromaManifestStore(chroma_client).entries()  # a second process: nothing left to move
-    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, default_branch)]
+    assert await migrated_store(chroma_client).entries(collection) == [(collection, default_branch)]  # idempotent
+    assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", null]']
+
+
+async def test_a_record_of_an_earlier_build_is_not_read_before_it_is_migrated(chroma_client: ClientAPI) -> None:
+    collection = collection_name()
+    save_the_old_way(chroma_client, collection, manifest(None, "c1"))
+
+    store = ChromaManifestStore(chroma_client)
+
+    assert await store.get(collection, REPOSITORY, None) is None
+    assert await store.entries(collection) == []
 
 
 async def test_a_migrated_record_is_an_ordinary_one(chroma_client: ClientAPI) -> None:
     collection = collection_name()
     save_the_old_way(chroma_client, collection, manifest("main", "c1"))
-    store = ChromaManifestStore(chroma_client)
+    store = migrated_store(chroma_client)
 
     await store.save(collection, manifest("v1.0", "c2"))
     assert [m.ref for _, m in await store.entries(collection)] == ["main", "v1.0"]
@@ -127,7 +149,7 @@ async def test_the_migration_names_the_default_branch_as_refs_do_now(chroma_clie
     collection = collection_name()
     save_the_old_way(chroma_client, collection, manifest("HEAD", "c1"))
 
-    found = await ChromaManifestStore(chroma_client).get(collection, REPOSITORY, None)
+    found = await migrated_store(chroma_client).get(collection, REPOSITORY, None)
 
     assert found == manifest(None, "c1")
 
@@ -139,7 +161,7 @@ async def test_the_migration_keeps_a_newer_manifest_already_moved(chroma_client:
     await ChromaManifestStore(chroma_client).save(collection, newer)
     save_the_old_way(chroma_client, collection, manifest(None, "c1", indexed_at="2025-03-01T00:00:00+00:00"))
 
-    store = ChromaManifestStore(chroma_client)
+    store = migrated_store(chroma_client)
 
     assert await store.entries(collection) == [(collection, newer)]
     assert len(stored_ids(chroma_client, collection)) == 1
@@ -152,17 +174,28 @@ async def test_an_old_record_saved_later_than_the_moved_one_wins(chroma_client: 
     later = manifest(None, "c2", indexed_at="2025-03-02T00:00:00")
     save_the_old_way(chroma_client, collection, later)
 
-    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, later)]
+    assert await migrated_store(chroma_client).entries(collection) == [(collection, later)]
 
 
 async def test_two_processes_migrating_at_once_leave_one_record(chroma_client: ClientAPI) -> None:
     collection = collection_name()
     save_the_old_way(chroma_client, collection, manifest("v1.0", "c1"))
 
-    first, second = await asyncio.gather(
-        ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0"),
-        ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0"),
+    await asyncio.gather(
+        asyncio.to_thread(migrate_chroma, chroma_client), asyncio.to_thread(migrate_chroma, chroma_client)
     )
 
-    assert first == second == manifest("v1.0", "c1")
+    assert await ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0") == manifest("v1.0", "c1")
     assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", "v1.0"]']
+
+
+async def test_a_container_migrates_when_it_opens_chroma(tmp_path: Path) -> None:
+    old = manifest("v1.0", "c1")
+    lock = DataDirLock(tmp_path, "an earlier build")
+    lock.acquire()
+    save_the_old_way(open_embedded_chroma(tmp_path, lock), "default", old)
+    lock.release()
+    container = Container(settings=Settings(data_dir=tmp_path, embeddings="hashing"))
+
+    async with running(container):
+        assert await container.manifests().entries() == [("default", old)]

@@ -25,7 +25,7 @@ from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, SearchHit
 from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
-from domain.errors import NotFound, RepochatError
+from domain.errors import Conflict, NotFound, RepochatError
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
@@ -93,6 +93,11 @@ class RecordingEmbedder(Embedder):
         return _letters(text)
 
 
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    norms = math.hypot(*a) * math.hypot(*b)
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (norms or 1.0)
+
+
 def _letters(text: str) -> list[float]:
     vector = [float(text.lower().count(chr(ord("a") + i))) for i in range(26)]
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
@@ -112,10 +117,19 @@ class InMemoryVectorIndex(VectorIndex):
         """collection -> chunk id -> content key, as upsert records them (clear to mimic older chunks)."""
         self.content_lookups: list[frozenset[str]] = []
         """The keys of each lookup of vectors by content."""
+        self.embedders: dict[str, str] = {}
+        """collection -> the embedder of its vectors, as its first upsert labels it (as Chroma's metadata does)."""
+
+    def _check_embedder(self, collection: str, embedder: str) -> None:
+        stored = self.embedders.get(collection)
+        if stored and stored != embedder:
+            raise Conflict(f"collection {collection!r} holds vectors of {stored!r}: set REPOCHAT_EMBEDDINGS to match")
 
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
+        self._check_embedder(collection, embedder)
+        self.embedders.setdefault(collection, embedder)
         store = self.records.setdefault(collection, {})
         keys = self.content_keys.setdefault(collection, {})
         for chunk, vector in zip(chunks, vectors, strict=True):
@@ -136,8 +150,9 @@ class InMemoryVectorIndex(VectorIndex):
         blob_shas: Collection[str] | None = None,
     ) -> list[SearchHit]:
         self.queries.append(k)
+        self._check_embedder(collection, embedder)
         scored = [
-            SearchHit(chunk, sum(a * b for a, b in zip(vector, stored, strict=True)))
+            SearchHit(chunk, _cosine(vector, stored))
             for chunk, stored in self.records.get(collection, {}).values()
             if (repository is None or chunk.repository == repository)
             and (blob_shas is None or chunk.blob_sha in blob_shas)
@@ -147,8 +162,9 @@ class InMemoryVectorIndex(VectorIndex):
     async def similarities(
         self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]
     ) -> dict[str, float]:
+        self._check_embedder(collection, embedder)
         stored = self.records.get(collection, {})
-        return {i: sum(a * b for a, b in zip(vector, stored[i][1], strict=True)) for i in ids if i in stored}
+        return {i: _cosine(vector, stored[i][1]) for i in ids if i in stored}
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None:
         for chunk_id in ids:
@@ -173,6 +189,7 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def vectors_by_content(self, collection: str, embedder: str, keys: Collection[str]) -> dict[str, list[float]]:
         self.content_lookups.append(frozenset(keys))
+        self._check_embedder(collection, embedder)
         store = self.records.get(collection, {})
         stored = self.content_keys.get(collection, {}).items()
         return {key: list(store[chunk_id][1]) for chunk_id, key in stored if key in keys}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
@@ -160,7 +162,7 @@ async def test_hybrid_scores_each_candidate_by_both_legs() -> None:
     stored = {c.id: v for c, v in world.index.records["default"].values()}
     vector = await world.embedder.embed_query("UV_INDEX_URL --reload model_validator")
     for hit in hits:  # the similarity is the dense leg's own, whichever leg found the passage
-        assert hit.similarity == sum(a * b for a, b in zip(vector, stored[hit.chunk.id], strict=True))
+        assert hit.similarity == pytest.approx(sum(a * b for a, b in zip(vector, stored[hit.chunk.id], strict=True)))
 
 
 REPO = "acme/docs"

@@ -21,12 +21,15 @@ from domain.errors import InvalidInput, RepochatError, UpstreamUnavailable
 
 T = TypeVar("T")
 
-_CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False)
+
+def _chroma_settings() -> ChromaSettings:
+    """New settings for each client: chromadb writes the path or server address into the object it is given."""
+    return ChromaSettings(anonymized_telemetry=False)
 
 
 def open_embedded_chroma(data_dir: Path, lock: DataDirLock) -> ClientAPI:
     """`lock` is taken as an argument so the data folder is always locked before Chroma opens it."""
-    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=_CHROMA_SETTINGS)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=_chroma_settings())
 
 
 def open_chroma_server(url: str) -> ClientAPI:
@@ -38,7 +41,7 @@ def open_chroma_server(url: str) -> ClientAPI:
             host=parsed.hostname,
             port=parsed.port or (443 if parsed.scheme == "https" else 8000),
             ssl=parsed.scheme == "https",
-            settings=_CHROMA_SETTINGS,
+            settings=_chroma_settings(),
         )
     except Exception as e:
         raise UpstreamUnavailable(f"cannot reach the Chroma server at {url}: {e}") from e

@@ -103,7 +103,7 @@ class ChromaVectorIndex(VectorIndex):
     ) -> list[SearchHit]:
         def search() -> list[SearchHit]:
             target = self._open(collection, embedder, create=False)
-            if target is None:
+            if target is None or (blob_shas is not None and not blob_shas):  # Chroma refuses an empty `$in`
                 return []
             result = target.query(
                 query_embeddings=np.asarray([vector], dtype=np.float32),
@@ -199,6 +199,8 @@ class ChromaVectorIndex(VectorIndex):
             if target is None:
                 return {}
             found = target.get(ids=wanted, include=["embeddings"])
+            if not found["ids"]:
+                return {}
             stored = np.asarray(found["embeddings"], dtype=np.float32).reshape(len(found["ids"]), -1)
             query = np.asarray(vector, dtype=np.float32)
             norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
