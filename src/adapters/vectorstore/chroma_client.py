@@ -13,7 +13,10 @@ from typing import TypeVar
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
+import numpy.typing as npt
 from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
 from adapters.data_dir_lock import DataDirLock
@@ -63,3 +66,21 @@ async def call_chroma(action: str, function: Callable[[], T]) -> T:
         raise
     except Exception as e:
         raise UpstreamUnavailable(f"Chroma failed to {action}: {type(e).__name__}: {e}") from e
+
+
+RECORD_VECTOR: npt.NDArray[np.float32] = np.ones((1, 1), dtype=np.float32)
+"""The vector of a record in a reserved collection: Chroma stores one with every record, and nothing searches them."""
+
+
+class ReservedCollection:
+    """A collection of repochat's own records (manifests, sync statuses, deliveries), opened on first use."""
+
+    def __init__(self, client: ClientAPI, name: str) -> None:
+        self._client = client
+        self._name = name
+        self._collection: Collection | None = None
+
+    def __call__(self) -> Collection:
+        if self._collection is None:
+            self._collection = self._client.get_or_create_collection(self._name, embedding_function=None)
+        return self._collection

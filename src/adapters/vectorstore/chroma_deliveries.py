@@ -10,24 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
 
-from adapters.vectorstore.chroma_client import call_chroma
+from adapters.vectorstore.chroma_client import RECORD_VECTOR, ReservedCollection, call_chroma
 from application.ports.stores import DeliveryLog
 from domain.collections import WEBHOOK_DELIVERY_COLLECTION
 
 
 class ChromaDeliveryLog(DeliveryLog):
     def __init__(self, client: ClientAPI) -> None:
-        self._client = client
-        self._store: Collection | None = None
-
-    def _collection(self) -> Collection:
-        if self._store is None:
-            self._store = self._client.get_or_create_collection(WEBHOOK_DELIVERY_COLLECTION, embedding_function=None)
-        return self._store
+        self._collection = ReservedCollection(client, WEBHOOK_DELIVERY_COLLECTION)
 
     async def handled_at(self, delivery: str) -> datetime | None:
         def read() -> datetime | None:
@@ -43,8 +35,6 @@ class ChromaDeliveryLog(DeliveryLog):
             collection = self._collection()
             old: Any = {"at": {"$lt": forget_before.timestamp()}}
             collection.delete(where=old)
-            collection.upsert(
-                ids=[delivery], embeddings=np.ones((1, 1), dtype=np.float32), metadatas=[{"at": at.timestamp()}]
-            )
+            collection.upsert(ids=[delivery], embeddings=RECORD_VECTOR, metadatas=[{"at": at.timestamp()}])
 
         await call_chroma("record a webhook delivery", write)

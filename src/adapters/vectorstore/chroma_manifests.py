@@ -7,13 +7,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Where
 
 from adapters.domain_json import MANIFEST
-from adapters.vectorstore.chroma_client import call_chroma
+from adapters.vectorstore.chroma_client import RECORD_VECTOR, ReservedCollection, call_chroma
 from application.ports.stores import ManifestStore
 from domain.collections import MANIFEST_COLLECTION
 from domain.documents import Manifest
@@ -31,15 +30,9 @@ class ChromaManifestStore(ManifestStore):
     """
 
     def __init__(self, client: ClientAPI) -> None:
-        self._client = client
-        self._store: Collection | None = None
+        self._collection = ReservedCollection(client, MANIFEST_COLLECTION)
         self._cache: dict[str, tuple[str, Manifest]] = {}
         """record id -> (stamp, manifest) of manifests read before."""
-
-    def _collection(self) -> Collection:
-        if self._store is None:
-            self._store = self._client.get_or_create_collection(MANIFEST_COLLECTION, embedding_function=None)
-        return self._store
 
     async def get(self, collection: str, repository: str, ref: str | None) -> Manifest | None:
         def read() -> Manifest | None:
@@ -105,7 +98,7 @@ def write_manifest(store: Collection, collection: str, manifest: Manifest) -> No
     }
     store.upsert(
         ids=[manifest_record_id(collection, manifest.repository, manifest.ref)],
-        embeddings=np.ones((1, 1), dtype=np.float32),
+        embeddings=RECORD_VECTOR,
         documents=[document],
         metadatas=[metadata],
     )

@@ -8,13 +8,11 @@ its metadata repeats the three fields for filtering.
 
 from __future__ import annotations
 
-import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Where
 
 from adapters.domain_json import SYNC_STATUS
-from adapters.vectorstore.chroma_client import call_chroma
+from adapters.vectorstore.chroma_client import RECORD_VECTOR, ReservedCollection, call_chroma
 from application.ports.stores import SyncStatusStore
 from domain.collections import SYNC_STATUS_COLLECTION
 from domain.sync import SyncKey, SyncStatus
@@ -22,13 +20,7 @@ from domain.sync import SyncKey, SyncStatus
 
 class ChromaSyncStatusStore(SyncStatusStore):
     def __init__(self, client: ClientAPI) -> None:
-        self._client = client
-        self._store: Collection | None = None
-
-    def _collection(self) -> Collection:
-        if self._store is None:
-            self._store = self._client.get_or_create_collection(SYNC_STATUS_COLLECTION, embedding_function=None)
-        return self._store
+        self._collection = ReservedCollection(client, SYNC_STATUS_COLLECTION)
 
     async def get(self, key: SyncKey) -> SyncStatus | None:
         def read() -> SyncStatus | None:
@@ -44,7 +36,7 @@ class ChromaSyncStatusStore(SyncStatusStore):
         def write() -> None:
             self._collection().upsert(
                 ids=[_record_id(status.key)],
-                embeddings=np.ones((1, 1), dtype=np.float32),
+                embeddings=RECORD_VECTOR,
                 documents=[SYNC_STATUS.dumps(status)],
                 metadatas=[metadata],
             )
