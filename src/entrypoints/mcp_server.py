@@ -2,9 +2,10 @@
 
 One `MCPServer` (the official `mcp` SDK) with the same tools on both transports:
 `repochat mcp` serves it over stdio, and `repochat serve` mounts it at `/mcp` as streamable
-HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API and answer
-Markdown cut to a token budget (`mcp_markdown`). A domain error becomes a tool error whose
-text is the error's sentence; nothing else of the exception reaches the client.
+HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API (so they refuse
+the same input, `domain.limits`) and answer Markdown cut to a token budget (`mcp_markdown`). A
+domain error becomes a tool error whose text is the error's sentence; nothing else of the
+exception reaches the client.
 """
 
 from __future__ import annotations
