@@ -57,7 +57,7 @@ import bm25s  # noqa: E402
 from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E402
 
 from adapters.sources.local_folder import LocalFolderSource  # noqa: E402
-from application.search import SearchDocuments, SearchRequest  # noqa: E402
+from application.search import Search, SearchRequest  # noqa: E402
 from benchmarks.indexing import Latency, environment  # noqa: E402
 from domain.answers import SearchHit  # noqa: E402
 from domain.evaluation import (  # noqa: E402
@@ -205,10 +205,12 @@ def collection_of(spec: CorpusSpec) -> str:
 
 
 async def search_all(
-    search: SearchDocuments, questions: Sequence[str], collection: str, mode: RetrievalMode
+    search: Search, questions: Sequence[str], collection: str, mode: RetrievalMode
 ) -> list[list[SearchHit]]:
     """Each question's hits, best first."""
-    return [await search.execute(SearchRequest(question, K, collection, mode=mode)) for question in questions]
+    return [
+        list((await search.execute(SearchRequest(question, K, collection, mode=mode))).hits) for question in questions
+    ]
 
 
 async def timed_searches(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.search import SearchDocuments, SearchRequest
+from application.search import Search, SearchRequest
 from domain.errors import InvalidInput
 from domain.evaluation import EvalCase, EvalReport, score_case, summarize
 
 
 class EvaluateRetrieval:
-    def __init__(self, search: SearchDocuments) -> None:
+    def __init__(self, search: Search) -> None:
         self._search = search
 
     async def execute(self, cases: Sequence[EvalCase], collection: str, k: int) -> EvalReport:
@@ -18,6 +18,6 @@ class EvaluateRetrieval:
             raise InvalidInput("the evaluation file has no cases")
         scores = []
         for case in cases:
-            hits = await self._search.execute(SearchRequest(case.question, k, collection))
-            scores.append(score_case(case, [h.chunk.path for h in hits], k))
+            found = await self._search.execute(SearchRequest(case.question, k, collection))
+            scores.append(score_case(case, [h.chunk.path for h in found.hits], k))
         return summarize(scores, k)

@@ -1,5 +1,8 @@
 """Search the live version of indexed repositories: dense, keyword, or both fused (hybrid).
 
+`Search` is the port the use cases built on search (answering, evaluation) take: `SearchDocuments`,
+or a decorator around it (the metrics' timing).
+
 Each leg returns chunks of live file versions only, best first; hybrid fuses the two rankings
 by reciprocal rank fusion, and the top hits are then capped per file so one page cannot fill
 them (domain.ranking). Hits leave with the permalink of the live commit they belong to.
@@ -10,19 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from application.ports.embeddings import Embedder
 from application.ports.stores import KeywordIndex, ManifestStore, VectorIndex
 from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
-from domain.errors import InvalidInput
 from domain.keywords import keyword_terms
+from domain.limits import InputLimits
 from domain.ranking import demote_changelogs, limit_per_file, reciprocal_rank_fusion
 from domain.refs import RefChoice, live_manifests, not_indexed_at
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 
-MAX_K = 50
 CANDIDATES_PER_HIT = 4
 MIN_CANDIDATES = 30
 """Each leg ranks this many live chunks (at least), so fusion and the per-file cap have room to work."""
@@ -48,7 +51,7 @@ class SearchRequest:
     collection: str = DEFAULT_COLLECTION
     repository: str | None = None
     mode: RetrievalMode | None = None
-    """None: the configured default (REPOCHAT_RETRIEVAL)."""
+    """None: the configured default (`RetrievalPolicy.mode`, REPOCHAT_RETRIEVAL)."""
     keyword_context: str = ""
     """More text whose terms join the keyword leg's query only (earlier turns of a conversation)."""
     ref: str | None = None
@@ -56,7 +59,22 @@ class SearchRequest:
     else its ref indexed last (`domain.refs`)."""
 
 
-class SearchDocuments:
+@dataclass(frozen=True)
+class SearchResults:
+    hits: tuple[SearchHit, ...]
+    """Best first, each with the permalink of its live commit."""
+    mode: RetrievalMode
+    """The mode that ranked them: the request's, else the configured default."""
+
+
+class Search(Protocol):
+    async def execute(self, request: SearchRequest) -> SearchResults:
+        """InvalidInput when the request is outside `InputLimits`; NotFound when no repository searched
+        is indexed at the ref asked for."""
+        ...
+
+
+class SearchDocuments(Search):
     def __init__(
         self,
         embedder: Embedder,
@@ -64,24 +82,27 @@ class SearchDocuments:
         manifests: ManifestStore,
         keywords: KeywordIndex,
         policy: RetrievalPolicy | None = None,
+        limits: InputLimits | None = None,
     ) -> None:
         self._embedder = embedder
         self._index = index
         self._manifests = manifests
         self._keywords = keywords
         self._policy = policy or RetrievalPolicy()
+        self._limits = limits or InputLimits()
 
-    async def execute(self, request: SearchRequest) -> list[SearchHit]:
-        query = request.query.strip()
-        if not query:
-            raise InvalidInput("the query is empty")
-        if not 1 <= request.k <= MAX_K:
-            raise InvalidInput(f"k must be between 1 and {MAX_K}")
+    async def execute(self, request: SearchRequest) -> SearchResults:
+        self._limits.check_text(request.query, "query")
+        self._limits.check_k(request.k)
+        query, mode = request.query.strip(), self._policy.mode_for(request.mode)
+        return SearchResults(tuple(await self._ranked(request, query, mode)), mode)
+
+    async def _ranked(self, request: SearchRequest, query: str, mode: RetrievalMode) -> list[SearchHit]:
         collection = validate_collection(request.collection)
         manifests = await self._live_manifests(collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []
-        policy, mode = self._policy, request.mode or self._policy.mode
+        policy = self._policy
         depth = max(request.k * CANDIDATES_PER_HIT, MIN_CANDIDATES)
         terms = dict.fromkeys(keyword_terms(request.keyword_context), CONTEXT_WEIGHT)
         terms |= dict.fromkeys(keyword_terms(query), 1.0)

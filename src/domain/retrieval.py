@@ -18,6 +18,7 @@ class RetrievalMode(StrEnum):
 @dataclass(frozen=True)
 class RetrievalPolicy:
     mode: RetrievalMode = RetrievalMode.HYBRID
+    """The mode of a search that names none."""
     rrf_k: int = 10
     """Reciprocal rank fusion's constant: a hit at rank r adds weight / (rrf_k + r). Smaller than
     the customary 60, so a leg's first hits count clearly more than its tenth (measured with
@@ -34,3 +35,7 @@ class RetrievalPolicy:
     """Hybrid scores of changelog and release-notes files are multiplied by this (1 = no prior).
     They mention every feature in passing, so both legs like them; the page that documents a
     feature should outrank the entry that announced it, which still ranks when it alone matches."""
+
+    def mode_for(self, requested: RetrievalMode | None) -> RetrievalMode:
+        """The mode a search ranks by: the one it asked for, else the policy's default."""
+        return requested or self.mode

@@ -32,12 +32,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from application.answering import AnswerEvent, AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
 from application.ports.jobs import JobQueue
-from application.ports.stores import VectorIndex
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
-from application.search import MAX_K, SearchDocuments, SearchRequest
+from application.search import Search, SearchRequest
 from application.sync import QueuedSync, SyncPushedRef
 from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
@@ -53,6 +53,7 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.jobs import IndexRequest
+from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
 from domain.webhooks import Push, is_signed_by, push_of
 from entrypoints.chat_completions import (
@@ -389,13 +390,14 @@ async def cancel_job(job_id: str, cancel: Annotated[CancelJob, Depends(Provide[C
 @inject
 async def search(
     body: SearchBody,
-    search_documents: Annotated[SearchDocuments, Depends(Provide[Container.search])],
+    search_documents: Annotated[Search, Depends(Provide[Container.search])],
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> SearchResponse:
     check_question(body.query, settings.max_question_bytes, "query")
     filters = body.filters
     request = SearchRequest(body.query, body.k, body.collection, filters.repository, body.mode, ref=filters.ref)
-    return SearchResponse.of(body.mode or settings.retrieval, await search_documents.execute(request))
+    found = await search_documents.execute(request)
+    return SearchResponse.of(found.mode, found.hits)
 
 
 @router.post(
@@ -413,13 +415,12 @@ async def search(
 async def ask(
     body: AskBody,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
-    stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> AnswerView | StreamingResponse:
     request = body.request(settings.max_question_bytes)
     if not body.stream:
         return AnswerView.of(await answer_question.execute(request))
-    events = await _started(stream_answer.execute(request))
+    events = await _started(answer_question.stream(request))
     return event_stream(_answer_events(events))
 
 
@@ -435,7 +436,6 @@ async def ask(
 async def chat_completions(
     body: ChatCompletionRequest,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
-    stream_answer: Annotated[StreamAnswer, Depends(Provide[Container.stream_answer])],
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> ChatCompletion | StreamingResponse:
@@ -444,7 +444,7 @@ async def chat_completions(
     request = body.ask_request(collections, settings.max_question_bytes)
     if not body.stream:
         return chat_completion(body.model, await answer_question.execute(request))
-    events = await _started(stream_answer.execute(request))
+    events = await _started(answer_question.stream(request))
     return event_stream(chat_completion_chunks(body, events, status_of))
 
 
@@ -600,7 +600,7 @@ async def healthz() -> Health:
 @inject
 async def readyz(
     response: Response,
-    vector_index: Annotated[VectorIndex, Depends(Provide[Container.vector_index])],
+    vector_index: Annotated[ChromaVectorIndex, Depends(Provide[Container.vector_index])],
     job_queue: Annotated[JobQueue, Depends(Provide[Container.job_queue])],
 ) -> Readiness:
     """The vector store and the job queue are reachable."""

@@ -133,8 +133,8 @@ async def _index(container: Container, args: argparse.Namespace) -> int:
 
 async def _search(container: Container, args: argparse.Namespace) -> int:
     request = SearchRequest(args.query, args.k, args.collection, args.repository, args.mode, ref=args.ref)
-    hits = await container.search().execute(request)
-    found = SearchResponse.of(args.mode or container.settings().retrieval, hits)
+    results = await container.search().execute(request)
+    found = SearchResponse.of(results.mode, results.hits)
     if args.json:
         _print_json(found)
         return 0
@@ -151,7 +151,7 @@ async def _ask(container: Container, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(AnswerView.of(await container.answer_question().execute(request)))
         return 0
-    async for event in container.stream_answer().execute(request):
+    async for event in container.answer_question().stream(request):
         if isinstance(event, TokenEvent):
             print(event.text, end="", flush=True)
         elif isinstance(event, CitationsEvent):

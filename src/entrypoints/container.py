@@ -38,7 +38,7 @@ from adapters.vectorstore.chroma_deliveries import ChromaDeliveryLog
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
-from application.answering import AnswerQuestion, StreamAnswer
+from application.answering import AnswerQuestion
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
@@ -162,15 +162,17 @@ class Container(containers.DeclarativeContainer):
             manifests,
             keyword_index,
             settings.provided.retrieval_policy,
+            settings.provided.input_limits,
         ),
         metrics,
-        settings.provided.retrieval,
     )
     answer_question = providers.Factory(
-        AnswerQuestion, search, metered_answer_generator, query_rewriter, settings.provided.abstain_threshold
-    )
-    stream_answer = providers.Factory(
-        StreamAnswer, search, metered_answer_generator, query_rewriter, settings.provided.abstain_threshold
+        AnswerQuestion,
+        search,
+        metered_answer_generator,
+        query_rewriter,
+        settings.provided.abstain_threshold,
+        settings.provided.input_limits,
     )
     evaluate = providers.Factory(EvaluateRetrieval, search)
     submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)

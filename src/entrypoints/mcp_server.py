@@ -2,9 +2,10 @@
 
 One `MCPServer` (the official `mcp` SDK) with the same tools on both transports:
 `repochat mcp` serves it over stdio, and `repochat serve` mounts it at `/mcp` as streamable
-HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API and answer
-Markdown cut to a token budget (`mcp_markdown`). A domain error becomes a tool error whose
-text is the error's sentence; nothing else of the exception reaches the client.
+HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API (so they refuse
+the same input, `domain.limits`) and answer Markdown cut to a token budget (`mcp_markdown`). A
+domain error becomes a tool error whose text is the error's sentence; nothing else of the
+exception reaches the client.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from pydantic import BaseModel, Field
 
 from application.answering import AskRequest
 from application.reading import ReadFileRequest
-from application.search import MAX_K, SearchRequest
+from application.search import SearchRequest
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import DataDirBusy, RepochatError
 from domain.jobs import IndexRequest
+from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
 from entrypoints import mcp_markdown as md
 from entrypoints.container import Container, running
@@ -122,8 +124,8 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         """Search the indexed documentation and code. Returns passages with their file, line range,
         commit permalink and score, best first."""
         with _tool_errors():
-            hits = await tools.search().execute(SearchRequest(query, k, collection, repository, mode, ref=ref))
-        return md.passages([Citation.of(hit) for hit in hits], max_tokens)
+            found = await tools.search().execute(SearchRequest(query, k, collection, repository, mode, ref=ref))
+        return md.passages([Citation.of(hit) for hit in found.hits], max_tokens)
 
     @server.tool(annotations=reading)
     async def read_file(

@@ -13,7 +13,7 @@ from application.answering import AnswerQuestion
 from application.jobs import GetJob, SubmitIndexJob
 from application.reading import ReadIndexedFile
 from application.repositories import ListRepositories, ResolveRepository
-from application.search import SearchDocuments
+from application.search import Search
 from entrypoints.source_input import LocalFolders
 
 
@@ -21,7 +21,7 @@ from entrypoints.source_input import LocalFolders
 class RepochatTools:
     list_repositories: Callable[[], ListRepositories]
     resolve_repository: Callable[[], ResolveRepository]
-    search: Callable[[], SearchDocuments]
+    search: Callable[[], Search]
     read_file: Callable[[], ReadIndexedFile]
     answer_question: Callable[[], AnswerQuestion]
     submit_index_job: Callable[[], SubmitIndexJob]

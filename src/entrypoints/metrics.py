@@ -8,7 +8,7 @@ application code never sees Prometheus.
 - `TimedRequests`: pure ASGI middleware timing each request to the last byte of its body, so a
   streamed answer counts its whole length, not the moment its first event left.
 - `MeteredEmbedder`, `MeteredAnswerGenerator`: every embedding and LLM call, its latency and outcome.
-- `MeteredSearch`: search latency by retrieval mode.
+- `MeteredSearch`: search latency by the retrieval mode the search ranked by.
 - `MeteredIndexing`: index jobs run in this process (the in-process queue): duration, final state,
   files and chunks. Jobs waiting or running are read from the queue's records at each scrape.
 """
@@ -26,20 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.queue.inprocess import RunIndex
 from application.ports.embeddings import Embedder
-from application.ports.generation import (
-    NO_OPTIONS,
-    AnswerGenerator,
-    Generated,
-    GenerationEnd,
-    GenerationOptions,
-    TokenUsage,
-)
+from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, TokenUsage
 from application.ports.jobs import JobQueue, ProgressReporter
-from application.search import SearchDocuments, SearchRequest
-from domain.answers import ChatTurn, SearchHit
+from application.search import Search, SearchRequest, SearchResults
 from domain.errors import RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState
-from domain.retrieval import RetrievalMode
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +141,14 @@ async def _job_records(queue: JobQueue | None) -> list[Job] | None:
 
 
 @contextmanager
-def timed(histogram: Histogram, **labels: str) -> Iterator[None]:
-    """Observe the block's duration with an `outcome` label: ok, error (it raised), or cancelled."""
+def timed(histogram: Histogram, **labels: str) -> Iterator[dict[str, str]]:
+    """Observe the block's duration with an `outcome` label: ok, error (it raised), or cancelled.
+
+    The block may change the labels it is given (a value it learns only once it has run)."""
     started = time.perf_counter()
     outcome = "cancelled"  # unless the block ends or raises an Exception: a cancellation is neither
     try:
-        yield
+        yield labels
         outcome = "ok"
     except Exception:
         outcome = "error"
@@ -234,7 +227,7 @@ class MeteredEmbedder(Embedder):
         with self._call("query", 1):
             return await self._embedder.embed_query(text)
 
-    def _call(self, kind: str, texts: int) -> AbstractContextManager[None]:
+    def _call(self, kind: str, texts: int) -> AbstractContextManager[dict[str, str]]:
         self._metrics.embedded_texts.labels(self.name, kind).inc(texts)
         return timed(self._metrics.embedding_seconds, embedder=self.name, kind=kind)
 
@@ -251,46 +244,35 @@ class MeteredAnswerGenerator(AnswerGenerator):
     def generative(self) -> bool:
         return self._generator.generative
 
-    async def generate(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> Generated:
+    async def generate(self, request: GenerationRequest) -> Generated:
         with timed(self._metrics.llm_seconds, generator=self._name, operation="generate"):
-            generated = await self._generator.generate(question, hits, history, options)
+            generated = await self._generator.generate(request)
         self._metrics.count_tokens(self._name, generated.end.usage)
         return generated
 
-    async def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
         with timed(self._metrics.llm_seconds, generator=self._name, operation="stream"):
-            async for piece in self._generator.stream(question, hits, history, options):
+            async for piece in self._generator.stream(request):
                 if isinstance(piece, GenerationEnd):
                     self._metrics.count_tokens(self._name, piece.usage)
                 yield piece
 
 
-class MeteredSearch(SearchDocuments):
-    """Times a search by retrieval mode.
+class MeteredSearch(Search):
+    """Times each search, labelled by the retrieval mode its results say ranked them. The default mode
+    is the search's to decide, not the timer's: a failed search is labelled by the mode it asked for,
+    `default` when it named none."""
 
-    A subclass only because the use cases built on search (AnswerQuestion, StreamAnswer) take a
-    SearchDocuments: it keeps none of the parent's state and sends every search to `search`."""
-
-    def __init__(self, search: SearchDocuments, metrics: Metrics, default_mode: RetrievalMode) -> None:
+    def __init__(self, search: Search, metrics: Metrics) -> None:
         self._search = search
         self._metrics = metrics
-        self._default_mode = default_mode
 
-    async def execute(self, request: SearchRequest) -> list[SearchHit]:
-        with timed(self._metrics.search_seconds, mode=(request.mode or self._default_mode).value):
-            return await self._search.execute(request)
+    async def execute(self, request: SearchRequest) -> SearchResults:
+        asked = request.mode.value if request.mode else "default"
+        with timed(self._metrics.search_seconds, mode=asked) as labels:
+            found = await self._search.execute(request)
+            labels["mode"] = found.mode.value
+        return found
 
 
 class MeteredIndexing:

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import InvalidInput
+from domain.limits import DEFAULT_MAX_HISTORY_BYTES, DEFAULT_MAX_QUESTION_BYTES, InputLimits
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 from domain.sync import SyncSchedule
 
@@ -60,8 +61,10 @@ class Settings(BaseSettings):
     """Answers abstain when the best dense similarity of the passages found is under this; unset: the
     embedder's measured threshold (ABSTAIN_BELOW_BY_EMBEDDINGS)."""
 
-    max_question_bytes: int = Field(default=16 * 1024, ge=1)
-    """The longest question (or search query) accepted, in UTF-8 bytes: longer ones are a 422."""
+    max_question_bytes: int = Field(default=DEFAULT_MAX_QUESTION_BYTES, ge=1)
+    """The longest question (or search query) accepted, in UTF-8 bytes, by every entrypoint."""
+    max_history_bytes: int = Field(default=DEFAULT_MAX_HISTORY_BYTES, ge=0)
+    """The most UTF-8 bytes the earlier turns of a question hold together, by every entrypoint."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     """The largest request body accepted, in bytes: larger ones are a 413 (GitHub's webhooks may send more)."""
 
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
             max_hits_per_file=self.max_hits_per_file,
             changelog_weight=self.changelog_weight,
         )
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(self.max_question_bytes, self.max_history_bytes)
 
     @property
     def abstain_threshold(self) -> float | None:

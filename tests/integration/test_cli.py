@@ -48,6 +48,8 @@ def test_bad_input_exits_with_a_message_and_no_traceback(tmp_path: Path) -> None
         (("search", "   "), 2, "empty"),
         (("ask", ""), 2, "empty"),
         (("search", "x", "--collection", "no"), 2, "invalid collection"),
+        (("search", "é" * 8193), 2, "the query is 16386 bytes, over the limit of 16384 (REPOCHAT_MAX_QUESTION_BYTES)"),
+        (("ask", "é" * 8193), 2, "the question is 16386 bytes, over the limit of 16384 (REPOCHAT_MAX_QUESTION_BYTES)"),
         (("forget", "owner/none"), 3, "not indexed"),
         (("eval", str(tmp_path / "none.jsonl")), 2, "does not exist"),
     ]

@@ -136,7 +136,9 @@ async def test_a_fork_of_a_folder_embeds_only_its_differing_chunks_and_cites_its
     assert indexing.embedded() == expected and expected and all(t.startswith(f"{FORKED}:") for t in expected)
     assert result.chunks_reused == result.chunks_written - len(expected)
     search = SearchDocuments(indexing.embedder, indexing.index, indexing.manifests, InMemoryBm25Index(indexing.index))
-    hits = await search.execute(SearchRequest("path parameters", 5, indexing.collection, fork_spec.repository_id))
+    hits = (
+        await search.execute(SearchRequest("path parameters", 5, indexing.collection, fork_spec.repository_id))
+    ).hits
     assert hits and all(h.chunk.url.startswith(f"{fork.resolve().as_uri()}/") for h in hits)
 
 

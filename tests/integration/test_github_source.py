@@ -130,9 +130,11 @@ class Rig:
         return [(hit.chunk.path, hit.chunk.url) for hit in await self.hits(query, k)]
 
     async def hits(self, query: str, k: int = 50) -> list[SearchHit]:
-        return await SearchDocuments(
-            self.embedder, self.vectors, self.manifests, InMemoryBm25Index(self.vectors)
-        ).execute(SearchRequest(query, k))
+        return (
+            await SearchDocuments(self.embedder, self.vectors, self.manifests, InMemoryBm25Index(self.vectors)).execute(
+                SearchRequest(query, k)
+            )
+        ).hits
 
     async def stored_chunks(self, path: str, blob_sha: str) -> set[str]:
         """Ids of the stored chunks of one file version (ids are deterministic)."""

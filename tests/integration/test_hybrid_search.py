@@ -46,20 +46,22 @@ async def test_replicas_agree_and_follow_a_change_and_a_delete(
     def ask(query: str, mode: RetrievalMode = RetrievalMode.KEYWORD) -> SearchRequest:
         return SearchRequest(query, 5, "hybrid-test", mode=mode)
 
-    upload = [hit.chunk.path for hit in await first.execute(ask("UploadFile"))]
+    upload = [hit.chunk.path for hit in (await first.execute(ask("UploadFile"))).hits]
     assert upload[0] == "tutorial/request-files.md"
-    assert [hit.chunk.path for hit in await second.execute(ask("UploadFile"))] == upload
-    hybrid = await first.execute(ask("UploadFile", RetrievalMode.HYBRID))
+    assert [hit.chunk.path for hit in (await second.execute(ask("UploadFile"))).hits] == upload
+    hybrid = (await first.execute(ask("UploadFile", RetrievalMode.HYBRID))).hits
     assert hybrid[0].chunk.path == "tutorial/request-files.md" and hybrid[0].keyword_score is not None
-    assert "advanced/events.md" in [hit.chunk.path for hit in await second.execute(ask("lifespan"))]
+    assert "advanced/events.md" in [hit.chunk.path for hit in (await second.execute(ask("lifespan"))).hits]
 
     (folder / "tutorial/request-files.md").write_text("# Request Files\n\nSend bytes with a multipart form.\n")
     (folder / "advanced/events.md").unlink()
     await indexer.execute(request)
 
     for search in (first, second):
-        texts = [hit.chunk.text for hit in await search.execute(ask("UploadFile lifespan"))]
+        texts = [hit.chunk.text for hit in (await search.execute(ask("UploadFile lifespan"))).hits]
         assert not any("UploadFile" in text or "lifespan" in text for text in texts)
-        multipart = await search.execute(ask("multipart"))
+        multipart = (await search.execute(ask("multipart"))).hits
         assert multipart[0].chunk.path == "tutorial/request-files.md"
-        assert all(hit.chunk.path != "advanced/events.md" for hit in await search.execute(ask("startup shutdown")))
+        assert all(
+            hit.chunk.path != "advanced/events.md" for hit in (await search.execute(ask("startup shutdown"))).hits
+        )

@@ -69,11 +69,11 @@ async def test_change_delete_add_reembed_exactly_the_changes(tmp_path: Path) -> 
     assert second.chunks_deleted == 2 and second.embedding_calls == 1
 
     async def paths_for(query: str) -> list[str]:
-        return [h.chunk.path for h in await search.execute(SearchRequest(query, k=10))]
+        return [h.chunk.path for h in (await search.execute(SearchRequest(query, k=10))).hits]
 
     assert (await paths_for("dingo function"))[0] == "guide/usage.md"
     assert "reference/api.md" not in await paths_for("cormorant endpoint")
-    hits = await search.execute(SearchRequest("badger dingo", k=10))
+    hits = (await search.execute(SearchRequest("badger dingo", k=10))).hits
     assert all("badger" not in h.chunk.text for h in hits)
     assert (await paths_for("emu"))[0] == "guide/new.md"
 
@@ -90,9 +90,11 @@ async def test_searching_gives_permanent_file_citations(tmp_path: Path, corpus: 
     embedder, index, manifests = HashingEmbedder(), ChromaVectorIndex(client), ChromaManifestStore(client)
     spec = source_spec(str(corpus / "tutorial"), include=["query-params*.md"])
     await IndexRepository([LocalFolderSource()], embedder, index, manifests).execute(IndexRequest(spec))
-    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
-        SearchRequest("optional query parameters")
-    )
+    hits = (
+        await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+            SearchRequest("optional query parameters")
+        )
+    ).hits
     assert hits and all(h.chunk.path.startswith("query-params") for h in hits)
     top = hits[0].chunk
     assert top.url == f"{(corpus / 'tutorial').resolve().as_uri()}/{top.path}#L{top.start_line}-L{top.end_line}"

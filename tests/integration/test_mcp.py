@@ -219,3 +219,19 @@ async def test_the_tools_take_a_ref_and_show_the_refs_indexed(tmp_path: Path) ->
             assert f"/blob/{old}/" in answer and f"/blob/{head}/" not in answer
             missing = await call_fails(client, "search_docs", query="install", ref="v9")
             assert "not indexed at v9; indexed: the default branch, v1" in missing
+
+
+async def test_the_tools_refuse_a_question_over_the_limit_the_http_api_refuses(tmp_path: Path) -> None:
+    env = repochat_env(tmp_path / "data", REPOCHAT_MAX_QUESTION_BYTES="1000", REPOCHAT_MAX_HISTORY_BYTES="2000")
+    server = StdioServerParameters(command=repochat_command(), args=["mcp"], env=env)
+    oversized = "why " * 160_000  # 640 KB
+    async with Client(server, read_timeout_seconds=60) as client:
+        asked = await call_fails(client, "ask", question=oversized)
+        searched = await call_fails(client, "search_docs", query=oversized)
+        history = [{"role": "user", "content": "x" * 1500}, {"role": "assistant", "content": "y" * 501}]
+        followed = await call_fails(client, "ask", question="and then?", history=history)
+
+    limit = "over the limit of 1000 (REPOCHAT_MAX_QUESTION_BYTES)"  # the SDK puts "Error executing tool ..." first
+    assert asked.endswith(f": the question is 640000 bytes, {limit}")
+    assert searched.endswith(f": the query is 640000 bytes, {limit}")
+    assert followed.endswith(": the history is 2001 bytes, over the limit of 2000 (REPOCHAT_MAX_HISTORY_BYTES)")

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from adapters.embeddings.openai import OpenAIEmbedder
 from adapters.llm.openai import OpenAIChatGenerator
-from application.ports.generation import GenerationEnd, TokenUsage
+from application.ports.generation import GenerationEnd, GenerationRequest, TokenUsage
 from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
 from domain.documents import Chunk
 from domain.errors import AccessDenied, RateLimited, UpstreamUnavailable
@@ -92,6 +92,9 @@ HITS = [
 ]
 HISTORY = [ChatTurn("user", "What is a widget?"), ChatTurn("assistant", "A widget is a gadget [1].")]
 QUESTION = "How do I declare the timeout option?"
+FOLLOW_UP = GenerationRequest(QUESTION, tuple(HITS), tuple(HISTORY))
+FIRST = GenerationRequest(QUESTION, tuple(HITS))
+"""The question with no earlier turns."""
 
 
 def reported_end(fake: FakeOpenAI) -> GenerationEnd:
@@ -113,7 +116,7 @@ def embedder(fake: FakeOpenAI, key: str = KEY) -> OpenAIEmbedder:
 
 @in_module_loop
 async def test_generate_returns_reply_and_sends_sources_history_and_question_last(fake: FakeOpenAI) -> None:
-    answer = await generator(fake).generate(QUESTION, HITS, HISTORY)
+    answer = await generator(fake).generate(FOLLOW_UP)
 
     assert answer.text == REPLY
     assert answer.end == reported_end(fake)
@@ -133,7 +136,7 @@ async def test_generate_returns_reply_and_sends_sources_history_and_question_las
 
 @in_module_loop
 async def test_stream_yields_several_tokens_that_join_to_the_reply(fake: FakeOpenAI) -> None:
-    *pieces, end = [piece async for piece in generator(fake).stream(QUESTION, HITS, HISTORY)]
+    *pieces, end = [piece async for piece in generator(fake).stream(FOLLOW_UP)]
 
     assert end == reported_end(fake)  # langchain asked for stream_options.include_usage
     assert len(pieces) > 3
@@ -150,13 +153,13 @@ async def test_stream_yields_several_tokens_that_join_to_the_reply(fake: FakeOpe
 async def test_refused_key_is_access_denied_without_the_key(fake: FakeOpenAI) -> None:
     """The fake's 401 quotes the key it was sent; repochat must not pass that on. 401 is not retried."""
     with pytest.raises(AccessDenied) as caught:
-        await generator(fake, key=WRONG_KEY).generate(QUESTION, HITS, [])
+        await generator(fake, key=WRONG_KEY).generate(FIRST)
     assert WRONG_KEY not in str(caught.value) and WRONG_KEY not in caught.value.message
     assert "OPENAI_API_KEY" in caught.value.message
     assert [r.status for r in fake.chat_requests] == [401]
 
     with pytest.raises(AccessDenied) as caught:
-        _ = [piece async for piece in generator(fake, key=WRONG_KEY).stream(QUESTION, HITS, [])]
+        _ = [piece async for piece in generator(fake, key=WRONG_KEY).stream(FIRST)]
     assert WRONG_KEY not in str(caught.value)
 
 
@@ -164,7 +167,7 @@ async def test_refused_key_is_access_denied_without_the_key(fake: FakeOpenAI) ->
 async def test_server_errors_are_retried_by_the_client(fake: FakeOpenAI) -> None:
     fake.fail_next(2, server_error(500), path="/v1/chat/completions")
 
-    assert (await generator(fake).generate(QUESTION, HITS, [])).text == REPLY
+    assert (await generator(fake).generate(FIRST)).text == REPLY
     assert [r.status for r in fake.chat_requests] == [500, 500, 200]
 
 
@@ -173,7 +176,7 @@ async def test_server_errors_past_the_retries_are_upstream_unavailable(fake: Fak
     fake.fail_next(5, server_error(500), path="/v1/chat/completions")
 
     with pytest.raises(UpstreamUnavailable) as caught:
-        await generator(fake).generate(QUESTION, HITS, [])
+        await generator(fake).generate(FIRST)
     assert "HTTP 500" in caught.value.message
     assert [r.status for r in fake.chat_requests] == [500, 500, 500]  # max_retries=2
 
@@ -183,7 +186,7 @@ async def test_stream_server_error_is_upstream_unavailable(fake: FakeOpenAI) -> 
     fake.fail_next(3, server_error(503), path="/v1/chat/completions")
 
     with pytest.raises(UpstreamUnavailable):
-        _ = [piece async for piece in generator(fake).stream(QUESTION, HITS, [])]
+        _ = [piece async for piece in generator(fake).stream(FIRST)]
     assert len(fake.chat_requests) == 3
 
 
@@ -192,7 +195,7 @@ async def test_persistent_rate_limit_is_rate_limited(fake: FakeOpenAI) -> None:
     fake.fail_next(3, rate_limited(0.05), path="/v1/chat/completions")
 
     with pytest.raises(RateLimited):
-        await generator(fake).generate(QUESTION, HITS, [])
+        await generator(fake).generate(FIRST)
     assert [r.status for r in fake.chat_requests] == [429, 429, 429]
 
 
@@ -202,7 +205,7 @@ async def test_slow_answer_times_out_as_upstream_unavailable(fake: FakeOpenAI) -
     started = time.monotonic()
 
     with pytest.raises(UpstreamUnavailable) as caught:
-        await generator(fake, timeout=0.3).generate(QUESTION, HITS, [])
+        await generator(fake, timeout=0.3).generate(FIRST)
     assert time.monotonic() - started < 4.5
     assert "cannot reach" in caught.value.message
     assert len(fake.chat_requests) == 3
@@ -214,7 +217,7 @@ async def test_connection_refused_is_upstream_unavailable() -> None:
         gen = OpenAIChatGenerator(CHAT_MODEL, KEY, f"http://127.0.0.1:{bound.getsockname()[1]}/v1", httpx.AsyncClient())
 
         with pytest.raises(UpstreamUnavailable) as caught:
-            await gen.generate(QUESTION, HITS, [])
+            await gen.generate(FIRST)
     assert "OPENAI_BASE_URL" in caught.value.message
     assert KEY not in caught.value.message
 
@@ -227,7 +230,7 @@ def test_generators_survive_a_new_event_loop(fake: FakeOpenAI) -> None:
     """
 
     async def once() -> str:  # timeout=61.5: a cache key no other test shares
-        return (await generator(fake, timeout=61.5).generate(QUESTION, HITS, [])).text
+        return (await generator(fake, timeout=61.5).generate(FIRST)).text
 
     assert asyncio.run(once()) == REPLY
     assert asyncio.run(once()) == REPLY
@@ -305,7 +308,7 @@ async def test_container_wires_the_openai_adapters_from_settings(fake: FakeOpenA
     assert isinstance(emb, OpenAIEmbedder) and isinstance(gen, OpenAIChatGenerator)
     assert emb.name == f"openai-{EMBEDDING_MODEL}"
     assert await emb.embed_query("hello") == embedding("hello", 64)
-    assert (await gen.generate(QUESTION, HITS, [])).text == REPLY
+    assert (await gen.generate(FIRST)).text == REPLY
     embedded, chat = fake.requests
     assert (embedded.path, embedded.body["model"]) == ("/v1/embeddings", EMBEDDING_MODEL)
     assert (chat.path, chat.body["model"]) == ("/v1/chat/completions", CHAT_MODEL)

@@ -18,13 +18,13 @@ import openai
 import pytest
 
 from adapters.llm.openai import OpenAIChatGenerator
-from application.ports.generation import GenerationEnd, GenerationOptions
+from application.ports.generation import GenerationEnd, GenerationOptions, GenerationRequest
 from domain.answers import SYSTEM_PROMPT
 from domain.errors import UpstreamUnavailable
 from domain.follow_ups import REWRITE_PROMPT
 from tests.integration.fake_openai import FakeOpenAI, broken_stream, chat_usage, server_error, tokens
 from tests.integration.helpers import ApiServer, repochat_env, sse_events
-from tests.integration.test_openai_adapters import HITS, QUESTION
+from tests.integration.test_openai_adapters import FIRST, HITS, QUESTION
 
 KEY = "sk-test-compat-0123456789"
 REPLY = "Declare the timeout option with a default of None [1]."
@@ -107,7 +107,7 @@ async def test_a_stream_the_upstream_breaks_off_raises_after_its_tokens(fake: Fa
     pieces: list[object] = []
 
     with pytest.raises(UpstreamUnavailable):
-        async for piece in generator.stream(QUESTION, HITS, []):
+        async for piece in generator.stream(FIRST):
             pieces.append(piece)
 
     assert pieces == tokens(REPLY)[:3]  # no GenerationEnd: the answer is not whole
@@ -118,8 +118,9 @@ async def test_the_adapter_sends_the_options_and_reports_a_cut_answer(fake: Fake
     generator = OpenAIChatGenerator("gpt-4o-mini", KEY, fake.base_url, httpx.AsyncClient(), temperature=0)
     options = GenerationOptions("Answer in French.", temperature=0.7, max_tokens=2, stop=("None",))
 
-    generated = await generator.generate(QUESTION, HITS, [], options)
-    *_, end = [piece async for piece in generator.stream(QUESTION, HITS, [], options)]
+    request = GenerationRequest(QUESTION, tuple(HITS), options=options)
+    generated = await generator.generate(request)
+    *_, end = [piece async for piece in generator.stream(request)]
 
     assert generated.text == "".join(tokens(REPLY)[:2]) and generated.end.truncated
     assert isinstance(end, GenerationEnd) and end.truncated

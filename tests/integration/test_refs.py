@@ -54,7 +54,7 @@ class Refs:
         return await indexer.execute(IndexRequest(spec, self.collection))
 
     async def search(self, query: str, ref: str | None = None) -> list[SearchHit]:
-        return await self.search_documents.execute(SearchRequest(query, 8, self.collection, REPOSITORY, ref=ref))
+        return (await self.search_documents.execute(SearchRequest(query, 8, self.collection, REPOSITORY, ref=ref))).hits
 
     async def text(self, query: str, ref: str | None = None) -> str:
         return "\n".join(hit.chunk.text for hit in await self.search(query, ref))

@@ -8,26 +8,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from application.answering import AnswerEvent, AskRequest
+from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
 from application.ports.embeddings import Embedder
-from application.ports.generation import (
-    NO_OPTIONS,
-    AnswerGenerator,
-    Generated,
-    GenerationEnd,
-    GenerationOptions,
-    QueryRewriter,
-)
+from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, QueryRewriter
 from application.ports.jobs import JobQueue
 from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
 from application.ports.stores import DeliveryLog, ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
-from application.search import SearchDocuments, SearchRequest
+from application.search import Search, SearchRequest, SearchResults
 from domain.answers import ChatTurn, SearchHit
 from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import Conflict, NotFound, RepochatError
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
+from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from domain.sync import SyncKey, SyncStatus
 
@@ -172,14 +166,12 @@ class InMemoryVectorIndex(VectorIndex):
             if self.records.get(collection, {}).pop(chunk_id, None):
                 self.deleted.append(chunk_id)
 
-    async def ping(self) -> None:
-        return None
-
     async def stored_chunks(self, collection: str, repository: str) -> list[StoredChunk]:
         stored = self.records.get(collection, {}).values()
         return [StoredChunk(c.id, c.path, c.blob_sha) for c, _ in stored if c.repository == repository]
 
     async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        """As ChromaVectorIndex reads them for the keyword index (not a method of the port)."""
         self.chunk_reads.append((repository, None if blob_shas is None else frozenset(blob_shas)))
         stored = self.records.get(collection, {}).values()
         return [c for c, _ in stored if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)]
@@ -220,45 +212,26 @@ class InMemoryManifestStore(ManifestStore):
 
 
 class ScriptedGenerator(AnswerGenerator):
-    """Answers with a fixed text; records the hits and history it was given, and the options apart."""
+    """Answers with a fixed text; records the request of each generation."""
 
     def __init__(self, text: str = "Use a default of None [1].", end: GenerationEnd | None = None) -> None:
         self.text = text
         self.end = end or GenerationEnd()
-        self.calls: list[tuple[str, list[SearchHit], list[ChatTurn]]] = []
-        self.options: list[GenerationOptions] = []
+        self.requests: list[GenerationRequest] = []
 
     @property
     def generative(self) -> bool:
         return True
 
-    async def generate(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> Generated:
-        self._record(question, hits, history, options)
+    async def generate(self, request: GenerationRequest) -> Generated:
+        self.requests.append(request)
         return Generated(self.text, self.end)
 
-    async def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
-        self._record(question, hits, history, options)
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
+        self.requests.append(request)
         for word in self.text.split(" "):
             yield word + " "
         yield self.end
-
-    def _record(
-        self, question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn], options: GenerationOptions
-    ) -> None:
-        self.calls.append((question, list(hits), list(history)))
-        self.options.append(options)
 
 
 class ScriptedRewriter(QueryRewriter):
@@ -276,17 +249,16 @@ class ScriptedRewriter(QueryRewriter):
         return SearchQuery(self.query)
 
 
-class ScriptedSearch(SearchDocuments):
-    """Stands in for SearchDocuments (a subclass, as the use cases built on search take one, keeping
-    none of its state): records each request and finds `hits`."""
+class ScriptedSearch(Search):
+    """Records each request and finds `hits`, ranked by the request's mode (hybrid when it names none)."""
 
     def __init__(self, hits: Sequence[SearchHit] = ()) -> None:
-        self.hits = list(hits)
+        self.hits = tuple(hits)
         self.requests: list[SearchRequest] = []
 
-    async def execute(self, request: SearchRequest) -> list[SearchHit]:
+    async def execute(self, request: SearchRequest) -> SearchResults:
         self.requests.append(request)
-        return list(self.hits)
+        return SearchResults(self.hits, request.mode or RetrievalMode.HYBRID)
 
 
 class RecordingProgress:
@@ -315,16 +287,24 @@ class RecordingUseCase(Generic[T]):
         return self.outcome
 
 
-class ScriptedAnswerStream:
-    """Stands in for StreamAnswer: records the requests, yields `events`, then raises `error` if given."""
+class ScriptedAnswers(RecordingUseCase[GeneratedAnswer]):
+    """Stands in for AnswerQuestion. `execute` records its request and returns `answer` (or raises it;
+    by default nothing whole is expected); `stream` records its request in `streamed`, yields `events`,
+    then raises `error` if given."""
 
-    def __init__(self, events: Sequence[AnswerEvent], error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        events: Sequence[AnswerEvent] = (),
+        error: Exception | None = None,
+        answer: GeneratedAnswer | Exception | None = None,
+    ) -> None:
+        super().__init__(AssertionError("a whole answer was not expected") if answer is None else answer)
         self.events = list(events)
         self.error = error
-        self.requests: list[AskRequest] = []
+        self.streamed: list[AskRequest] = []
 
-    async def execute(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
-        self.requests.append(request)
+    async def stream(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
+        self.streamed.append(request)
         for event in self.events:
             yield event
         if self.error is not None:

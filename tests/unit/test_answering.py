@@ -1,4 +1,4 @@
-"""AnswerQuestion and StreamAnswer: follow-up questions, abstaining, and the citations an answer used.
+"""AnswerQuestion, whole and streamed: follow-up questions, abstaining, and the citations an answer used.
 
 The search is a ScriptedSearch, so each test sets the similarities the evidence has.
 """
@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
-from application.answering import AnswerQuestion, AskRequest, CitationsEvent, GeneratedAnswer, StreamAnswer, TokenEvent
+from application.answering import AnswerQuestion, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
 from application.ports.generation import AnswerGenerator, QueryRewriter
 from application.search import SearchRequest
 from domain.answers import ChatTurn, SearchHit, cited_numbers, nothing_relevant
@@ -47,12 +47,14 @@ async def ask(
     abstain_below: float | None = 0.4,
     stream: bool = False,
 ) -> tuple[GeneratedAnswer, ScriptedSearch]:
-    """The answer of AnswerQuestion, or StreamAnswer's events gathered into the same shape."""
+    """The whole answer of AnswerQuestion, or its streamed events gathered into the same shape."""
     search = ScriptedSearch(hits)
-    parts = (search, generator or ScriptedGenerator(), rewriter or ScriptedRewriter(), abstain_below)
+    answer_question = AnswerQuestion(
+        search, generator or ScriptedGenerator(), rewriter or ScriptedRewriter(), abstain_below
+    )
     if not stream:
-        return await AnswerQuestion(*parts).execute(request), search
-    events = [event async for event in StreamAnswer(*parts).execute(request)]
+        return await answer_question.execute(request), search
+    events = [event async for event in answer_question.stream(request)]
     *tokens, last = events
     assert isinstance(last, CitationsEvent) and all(isinstance(t, TokenEvent) for t in tokens)
     text = "".join(t.text for t in tokens if isinstance(t, TokenEvent)).strip()  # ScriptedGenerator streams words
@@ -77,8 +79,8 @@ async def test_with_a_chat_model_a_follow_up_is_searched_as_its_standalone_rewri
     assert rewriter.calls == [(FOLLOW_UP, list(HISTORY))]
     assert search.requests == [SearchRequest(rewritten, 3, "docs", "owner/widgets", RetrievalMode.DENSE)]
     assert answer.search_query == rewritten
-    question, _, history = generator.calls[0]
-    assert (question, history) == (FOLLOW_UP, list(HISTORY))  # the model still answers what was asked
+    generated = generator.requests[0]
+    assert (generated.question, generated.history) == (FOLLOW_UP, HISTORY)  # the model still answers what was asked
 
 
 @both
@@ -158,7 +160,7 @@ async def test_weak_evidence_abstains_naming_what_was_searched_and_keeps_the_can
     assert answer.text == nothing_relevant("docs", "owner/widgets")
     assert "owner/widgets" in answer.text and "docs" in answer.text
     assert [(c.path, c.used) for c in answer.citations] == [("docs/a.md", False), ("docs/b.md", False)]
-    assert generator.calls == []  # no model is asked to answer from unrelated passages
+    assert generator.requests == []  # no model is asked to answer from unrelated passages
 
 
 @both

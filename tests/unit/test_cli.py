@@ -13,9 +13,10 @@ from dependency_injector import providers
 
 from application.answering import AskRequest, GeneratedAnswer
 from application.repositories import IndexedRepository
-from application.search import SearchRequest
+from application.search import SearchRequest, SearchResults
 from domain.documents import Manifest
 from domain.jobs import IndexRequest, Job, JobState
+from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from entrypoints import cli
 from entrypoints.container import Container
@@ -55,7 +56,7 @@ async def command(container: Container, *argv: str) -> int:
 async def test_search_and_ask_pass_the_repository_and_the_ref(
     container: Container, argv: tuple[str, ...], repository: str | None, ref: str | None
 ) -> None:
-    search = RecordingUseCase[list[object]]([])
+    search = RecordingUseCase(SearchResults((), RetrievalMode.HYBRID))
     answer = RecordingUseCase(GeneratedAnswer("Nothing.", (), False, search_query="setup"))
     use(container.search, search)
     use(container.answer_question, answer)

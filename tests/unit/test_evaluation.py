@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import math
-from typing import cast
 
 import pytest
 
 from application.evaluation import EvaluateRetrieval
-from application.search import SearchDocuments, SearchRequest
+from application.search import SearchRequest
 from domain.answers import SearchHit
 from domain.documents import Chunk
 from domain.errors import InvalidInput
@@ -21,7 +20,7 @@ from domain.evaluation import (
     separating_threshold,
     summarize,
 )
-from tests.unit.fakes import RecordingUseCase
+from tests.unit.fakes import ScriptedSearch
 
 
 def case(*gold: str) -> EvalCase:
@@ -109,14 +108,14 @@ def hit(path: str) -> SearchHit:
 
 
 async def test_evaluation_searches_each_question_and_scores_files() -> None:
-    search = RecordingUseCase([hit("a.md"), hit("a.md"), hit("b.md")])
-    evaluate = EvaluateRetrieval(cast(SearchDocuments, search))
+    search = ScriptedSearch([hit("a.md"), hit("a.md"), hit("b.md")])
+    evaluate = EvaluateRetrieval(search)
     report = await evaluate.execute([EvalCase("one", ("b.md",)), EvalCase("two", ("z.md",))], "docs", k=3)
-    assert [call[0] for call in search.calls] == [SearchRequest("one", 3, "docs"), SearchRequest("two", 3, "docs")]
+    assert search.requests == [SearchRequest("one", 3, "docs"), SearchRequest("two", 3, "docs")]
     assert report.mrr == pytest.approx(0.5 / 2)
     assert report.misses == ("two",)
 
 
 async def test_evaluation_refuses_an_empty_question_set() -> None:
     with pytest.raises(InvalidInput):
-        await EvaluateRetrieval(cast(SearchDocuments, RecordingUseCase([]))).execute([], "docs", k=3)
+        await EvaluateRetrieval(ScriptedSearch()).execute([], "docs", k=3)

@@ -23,7 +23,7 @@ from adapters.data_dir_lock import DataDirLock
 from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
 from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
-from application.search import SearchRequest
+from application.search import SearchRequest, SearchResults
 from application.sync import PushSyncs, QueuedSync
 from domain.answers import ChatTurn, Citation, SearchHit
 from domain.documents import Chunk, Manifest, SkipCounts
@@ -36,7 +36,7 @@ from domain.webhooks import Push, signature_of
 from entrypoints.api import ERROR_STATUS, WEBHOOK_PATH, create_app
 from entrypoints.container import Container
 from entrypoints.settings import Settings
-from tests.unit.fakes import RecordingJobQueue, RecordingUseCase, ScriptedAnswerStream
+from tests.unit.fakes import RecordingJobQueue, RecordingUseCase, ScriptedAnswers
 
 CITATION = Citation("docs/a.md", "owner/repo", "c0ffee", 3, 9, "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
                     "Use a default of None.", 0.123456, 0.612345, None, used=True)  # fmt: skip
@@ -82,7 +82,7 @@ def settings(**values: Any) -> Settings:
 
 
 USE_CASES = ("submit_index_job", "list_repositories", "get_repository", "forget_repository", "list_jobs",
-             "get_job", "cancel_job", "search", "answer_question", "stream_answer", "sync_pushed_ref")  # fmt: skip
+             "get_job", "cancel_job", "search", "answer_question", "sync_pushed_ref")  # fmt: skip
 
 
 def container_of(settings: Settings) -> Container:
@@ -300,21 +300,21 @@ async def test_search_passes_the_query_and_filters_and_answers_hits(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     chunk = Chunk("id", "owner/repo", "docs/a.md", "blob", "c0ffee", 0, CITATION.text, 3, 9, url=CITATION.url)
-    search = RecordingUseCase([SearchHit(chunk, 0.123456, 0.612345)])
+    search = RecordingUseCase(SearchResults((SearchHit(chunk, 0.123456, 0.612345),), RetrievalMode.HYBRID))
     use(container.search, search)
 
     body = {"query": "defaults", "k": 3, "collection": "docs", "filters": {"repository": "owner/repo"}}
     response = await client.post("/v1/search", json=body)
 
     assert search.calls == [(SearchRequest("defaults", 3, "docs", "owner/repo"),)]
-    assert response.json() == {"mode": "hybrid", "hits": [HIT_JSON]}  # mode: the configured default
+    assert response.json() == {"mode": "hybrid", "hits": [HIT_JSON]}  # mode: the one the search says ranked them
 
 
 @pytest.mark.parametrize("mode", list(RetrievalMode))
 async def test_search_and_ask_pass_the_retrieval_mode_and_say_which_ranked_the_hits(
     container: Container, client: httpx.AsyncClient, mode: RetrievalMode
 ) -> None:
-    search, answer = RecordingUseCase[list[SearchHit]]([]), RecordingUseCase(ANSWER)
+    search, answer = RecordingUseCase(SearchResults((), mode)), RecordingUseCase(ANSWER)
     use(container.search, search)
     use(container.answer_question, answer)
 
@@ -327,11 +327,10 @@ async def test_search_and_ask_pass_the_retrieval_mode_and_say_which_ranked_the_h
 
 
 async def test_search_and_ask_pass_the_ref_filter(container: Container, client: httpx.AsyncClient) -> None:
-    search, answer = RecordingUseCase[list[SearchHit]]([]), RecordingUseCase(ANSWER)
-    stream = ScriptedAnswerStream([CitationsEvent((CITATION,), True, GenerationEnd())])
+    search = RecordingUseCase(SearchResults((), RetrievalMode.HYBRID))
+    answer = ScriptedAnswers([CitationsEvent((CITATION,), True, GenerationEnd())], answer=ANSWER)
     use(container.search, search)
     use(container.answer_question, answer)
-    use(container.stream_answer, stream)
     filters = {"repository": "owner/repo", "ref": "v1"}
 
     await client.post("/v1/search", json={"query": "defaults", "filters": filters})
@@ -340,16 +339,15 @@ async def test_search_and_ask_pass_the_ref_filter(container: Container, client: 
 
     assert search.calls == [(SearchRequest("defaults", repository="owner/repo", ref="v1"),)]
     assert (asked(answer).repository, asked(answer).ref) == ("owner/repo", "v1")
-    assert [(r.repository, r.ref) for r in stream.requests] == [(None, "HEAD")]  # the use case reads HEAD
+    assert [(r.repository, r.ref) for r in answer.streamed] == [(None, "HEAD")]  # the use case reads HEAD
 
 
 async def test_a_ref_no_repository_is_indexed_at_is_a_404_from_search_and_ask_streamed_or_not(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     missing = NotFound("repository 'owner/repo' is not indexed at v9; indexed: the default branch, v1")
-    use(container.search, RecordingUseCase[list[SearchHit]](missing))
-    use(container.answer_question, RecordingUseCase[GeneratedAnswer](missing))
-    use(container.stream_answer, ScriptedAnswerStream([], missing))
+    use(container.search, RecordingUseCase[SearchResults](missing))
+    use(container.answer_question, ScriptedAnswers([], missing, answer=missing))
     filters = {"repository": "owner/repo", "ref": "v9"}
 
     for path, body in (
@@ -416,8 +414,8 @@ async def test_a_streamed_answer_is_tokens_then_citations_then_done(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     use(
-        container.stream_answer,
-        ScriptedAnswerStream(
+        container.answer_question,
+        ScriptedAnswers(
             [TokenEvent("Use "), TokenEvent("None [1]."), CitationsEvent((CITATION, UNUSED), True, search_query="Def")]
         ),
     )
@@ -438,7 +436,7 @@ async def test_a_streamed_answer_that_abstains_says_so_in_its_last_event(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     events = [TokenEvent(ABSTAINED.text), CitationsEvent((UNUSED,), False, search_query="Sourdough?", abstained=True)]
-    use(container.stream_answer, ScriptedAnswerStream(events))
+    use(container.answer_question, ScriptedAnswers(events))
 
     response = await client.post("/v1/ask", json={"question": "Sourdough?", "stream": True})
 
@@ -449,7 +447,7 @@ async def test_a_streamed_answer_that_abstains_says_so_in_its_last_event(
 async def test_a_stream_that_fails_before_its_first_token_is_an_error_status(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    use(container.stream_answer, ScriptedAnswerStream([], UpstreamUnavailable("Chroma is down")))
+    use(container.answer_question, ScriptedAnswers([], UpstreamUnavailable("Chroma is down")))
 
     response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
 
@@ -460,7 +458,7 @@ async def test_a_stream_that_fails_before_its_first_token_is_an_error_status(
 async def test_a_stream_that_fails_midway_ends_with_an_error_event(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use ")], UpstreamUnavailable("OpenAI is down")))
+    use(container.answer_question, ScriptedAnswers([TokenEvent("Use ")], UpstreamUnavailable("OpenAI is down")))
 
     response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
 
@@ -566,8 +564,8 @@ async def test_readiness_reports_each_dependency(container: Container, client: h
 
 
 @pytest.fixture
-def answer_question(container: Container) -> RecordingUseCase[GeneratedAnswer]:
-    fake = RecordingUseCase(ANSWER)
+def answer_question(container: Container) -> ScriptedAnswers:
+    fake = ScriptedAnswers(answer=ANSWER)
     use(container.answer_question, fake)
     return fake
 
@@ -722,10 +720,9 @@ async def test_chat_reads_the_text_parts_of_a_content_list(
 
 
 async def test_chat_takes_repochat_s_repository_ref_and_mode_from_the_body(
-    container: Container, client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
+    client: httpx.AsyncClient, answer_question: ScriptedAnswers
 ) -> None:
-    stream = ScriptedAnswerStream([CitationsEvent((CITATION,), True, GenerationEnd())])
-    use(container.stream_answer, stream)
+    answer_question.events = [CitationsEvent((CITATION,), True, GenerationEnd())]
     extras = {"repository": "owner/repo", "ref": "v1", "mode": "keyword"}
 
     await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}) | extras)
@@ -735,15 +732,14 @@ async def test_chat_takes_repochat_s_repository_ref_and_mode_from_the_body(
     expected = ("owner/repo", "v1", RetrievalMode.KEYWORD)
     requests = [request for (request,) in answer_question.calls if isinstance(request, AskRequest)]
     assert [(r.repository, r.ref, r.mode) for r in requests] == [expected, (None, None, None)]
-    assert [(r.repository, r.ref, r.mode) for r in stream.requests] == [expected]
+    assert [(r.repository, r.ref, r.mode) for r in answer_question.streamed] == [expected]
 
 
 async def test_chat_at_a_ref_not_indexed_is_a_404_in_openai_s_error_shape(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     missing = NotFound("collection 'default' is not indexed at v9; indexed: the default branch")
-    use(container.answer_question, RecordingUseCase[GeneratedAnswer](missing))
-    use(container.stream_answer, ScriptedAnswerStream([], missing))
+    use(container.answer_question, ScriptedAnswers([], missing, answer=missing))
 
     for stream in (False, True):
         body = chat({"role": "user", "content": "Hi"}, stream=stream) | {"ref": "v9"}
@@ -776,9 +772,7 @@ async def test_a_streamed_chat_is_chunks_then_citations_then_done(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     end = GenerationEnd(TokenUsage(120, 8))
-    use(
-        container.stream_answer, ScriptedAnswerStream([TokenEvent("Use None."), CitationsEvent((CITATION,), True, end)])
-    )
+    use(container.answer_question, ScriptedAnswers([TokenEvent("Use None."), CitationsEvent((CITATION,), True, end)]))
 
     response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True))
 
@@ -803,7 +797,7 @@ async def test_a_streamed_chat_ends_with_the_usage_when_asked_for(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     end = GenerationEnd(TokenUsage(120, 8))
-    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use None."), CitationsEvent((), True, end)]))
+    use(container.answer_question, ScriptedAnswers([TokenEvent("Use None."), CitationsEvent((), True, end)]))
 
     body = chat({"role": "user", "content": "Hi"}, stream=True) | {"stream_options": {"include_usage": True}}
     *_, usage, done = chunks_of(await client.post("/v1/chat/completions", json=body))
@@ -816,8 +810,8 @@ async def test_a_streamed_chat_ends_with_the_usage_when_asked_for(
 async def test_a_streamed_chat_that_breaks_off_ends_with_an_error_chunk_and_no_finish(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    broken = ScriptedAnswerStream([TokenEvent("Use ")], UpstreamUnavailable("the stream broke off"))
-    use(container.stream_answer, broken)
+    broken = ScriptedAnswers([TokenEvent("Use ")], UpstreamUnavailable("the stream broke off"))
+    use(container.answer_question, broken)
 
     response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True))
 
@@ -830,7 +824,7 @@ async def test_a_streamed_chat_that_breaks_off_ends_with_an_error_chunk_and_no_f
 async def test_a_stream_that_breaks_off_on_a_bug_ends_with_an_internal_error(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    use(container.stream_answer, ScriptedAnswerStream([TokenEvent("Use ")], RuntimeError("secret detail")))
+    use(container.answer_question, ScriptedAnswers([TokenEvent("Use ")], RuntimeError("secret detail")))
 
     response = await client.post("/v1/ask", json={"question": "Defaults?", "stream": True})
 

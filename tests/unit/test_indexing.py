@@ -49,9 +49,8 @@ class World:
         return [h.chunk.text for h in await self.hits(query, k)]
 
     async def hits(self, query: str, k: int = 10, repository: str | None = None) -> list[SearchHit]:
-        return await SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index)).execute(
-            SearchRequest(query, k, repository=repository)
-        )
+        search = SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index))
+        return list((await search.execute(SearchRequest(query, k, repository=repository))).hits)
 
     async def index_other(self, request: IndexRequest, files: dict[str, str]) -> IndexResult:
         """Index another repository (a fork, a copy) holding `files`, into the same index with the same embedder."""

@@ -36,7 +36,7 @@ class World:
         await IndexRepository([self.source], self.embedder, self.index, self.manifests).execute(IndexRequest(SPEC))
 
     async def paths(self, query: str, mode: RetrievalMode = RetrievalMode.KEYWORD, k: int = 3) -> list[str]:
-        return [hit.chunk.path for hit in await self.search.execute(SearchRequest(query, k, mode=mode))]
+        return [hit.chunk.path for hit in (await self.search.execute(SearchRequest(query, k, mode=mode))).hits]
 
 
 async def test_keyword_mode_finds_identifiers_and_flags() -> None:
@@ -46,7 +46,7 @@ async def test_keyword_mode_finds_identifiers_and_flags() -> None:
     assert (await world.paths("UV_INDEX_URL"))[0] == "settings.md"
     assert (await world.paths("--reload"))[0] == "server.md"
     assert (await world.paths("what does model_validator do"))[0] == "models.md"
-    hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=RetrievalMode.KEYWORD))
+    hits = (await world.search.execute(SearchRequest("UV_INDEX_URL", mode=RetrievalMode.KEYWORD))).hits
     assert hits[0].keyword_score is not None and hits[0].similarity is None
     assert hits[0].chunk.url.startswith("file:///fake/settings.md#L")
 
@@ -60,7 +60,9 @@ async def test_a_changed_file_loses_its_old_keyword_hits_and_a_deleted_one_all_o
     del world.source.files["server.md"]
     await world.index_files()
 
-    texts = [hit.chunk.text for hit in await world.search.execute(SearchRequest("model_validator", mode=KEYWORD))]
+    texts = [
+        hit.chunk.text for hit in (await world.search.execute(SearchRequest("model_validator", mode=KEYWORD))).hits
+    ]
     assert texts and not any("model_validator" in text for text in texts)  # only the new version matches
     assert await world.paths("field_validator") == ["models.md"]
     assert await world.paths("--reload") == []
@@ -88,7 +90,7 @@ async def test_the_keyword_leg_never_returns_chunks_of_versions_that_are_not_liv
     await world.index.upsert("default", world.embedder.name, [pending], [[1.0] * 26])
 
     for mode in RetrievalMode:
-        hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))
+        hits = (await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))).hits
         assert hits and all(hit.chunk.id != "next-1" for hit in hits), mode
 
 
@@ -96,7 +98,7 @@ async def test_hybrid_finds_what_either_leg_finds_and_carries_both_scores() -> N
     world = World(FILES)
     await world.index_files()
 
-    hits = await world.search.execute(SearchRequest("model_validator", k=3))
+    hits = (await world.search.execute(SearchRequest("model_validator", k=3))).hits
 
     assert hits[0].chunk.path == "models.md"
     assert hits[0].similarity is not None and hits[0].keyword_score is not None
@@ -118,12 +120,14 @@ async def test_keyword_context_terms_join_the_keyword_query() -> None:
     world = World(FILES)
     await world.index_files()
 
-    plain = await world.search.execute(SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD))
-    followed = await world.search.execute(
-        SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD, keyword_context="the --reload flag")
-    )
+    plain = (await world.search.execute(SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD))).hits
+    followed = (
+        await world.search.execute(
+            SearchRequest("how do I turn it on", mode=RetrievalMode.KEYWORD, keyword_context="the --reload flag")
+        )
+    ).hits
 
-    assert plain == [] and followed[0].chunk.path == "server.md"
+    assert plain == () and followed[0].chunk.path == "server.md"
 
 
 async def test_chunks_another_chunker_cut_of_a_live_version_stay_hidden_until_the_swap() -> None:
@@ -134,7 +138,7 @@ async def test_chunks_another_chunker_cut_of_a_live_version_stay_hidden_until_th
     await world.index.upsert("default", world.embedder.name, [recut], [[1.0] * 26])
 
     for mode in RetrievalMode:
-        hits = await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))
+        hits = (await world.search.execute(SearchRequest("UV_INDEX_URL", mode=mode))).hits
         assert [hit.chunk.id for hit in hits if hit.chunk.path == "settings.md"] == [live.id], mode
 
 
@@ -155,7 +159,7 @@ async def test_hybrid_scores_each_candidate_by_both_legs() -> None:
     world = World(FILES)
     await world.index_files()
 
-    hits = await world.search.execute(SearchRequest("UV_INDEX_URL --reload model_validator", k=3))
+    hits = (await world.search.execute(SearchRequest("UV_INDEX_URL --reload model_validator", k=3))).hits
 
     assert {hit.chunk.path for hit in hits} == set(FILES)
     assert all(hit.similarity is not None and hit.keyword_score for hit in hits)

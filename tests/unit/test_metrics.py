@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 import pytest
@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from application.ports.generation import NO_OPTIONS, GenerationEnd, GenerationOptions, TokenUsage
+from application.ports.generation import GenerationEnd, GenerationRequest, TokenUsage
 from application.ports.jobs import ProgressReporter
 from application.search import SearchDocuments, SearchRequest
-from domain.answers import ChatTurn, SearchHit
 from domain.errors import InvalidInput, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
-from domain.retrieval import RetrievalMode
+from domain.retrieval import RetrievalMode, RetrievalPolicy
 from domain.sources import SourceKind, SourceSpec
 from entrypoints.metrics import (
     MeteredAnswerGenerator,
@@ -82,17 +81,14 @@ async def test_a_failing_embedding_call_is_counted_as_an_error_and_still_raises(
 # -- LLM calls
 
 
+QUESTION = GenerationRequest("q", ())
+
+
 class SlowStream(ScriptedGenerator):
     """Streams its words one by one, each after STREAM_PAUSE seconds."""
 
-    async def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
-        async for piece in super().stream(question, hits, history, options):
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
+        async for piece in super().stream(request):
             await asyncio.sleep(STREAM_PAUSE)
             yield piece
 
@@ -101,7 +97,7 @@ async def test_the_metered_generator_times_a_generation_and_counts_its_tokens() 
     metrics = Metrics()
     generator = MeteredAnswerGenerator(ScriptedGenerator(end=GenerationEnd(TokenUsage(120, 8))), metrics, "openai")
 
-    generated = await generator.generate("q", [], [])
+    generated = await generator.generate(QUESTION)
 
     assert generated.text == "Use a default of None [1]." and generator.generative
     labels = {"generator": "openai", "operation": "generate", "outcome": "ok"}
@@ -115,7 +111,7 @@ async def test_a_stream_is_timed_to_its_last_piece_and_passed_on_whole() -> None
     end = GenerationEnd(TokenUsage(50, 6))
     generator = MeteredAnswerGenerator(SlowStream("a b c", end), metrics, "openai")
 
-    pieces = [piece async for piece in generator.stream("q", [], [])]
+    pieces = [piece async for piece in generator.stream(QUESTION)]
 
     assert pieces == ["a ", "b ", "c ", end]
     labels = {"generator": "openai", "operation": "stream", "outcome": "ok"}
@@ -126,7 +122,7 @@ async def test_a_stream_is_timed_to_its_last_piece_and_passed_on_whole() -> None
 
 async def test_a_stream_its_reader_leaves_early_is_counted_as_cancelled() -> None:
     metrics = Metrics()
-    stream = MeteredAnswerGenerator(SlowStream("a b c"), metrics, "openai").stream("q", [], [])
+    stream = MeteredAnswerGenerator(SlowStream("a b c"), metrics, "openai").stream(QUESTION)
     assert isinstance(stream, AsyncGenerator)
 
     assert await anext(stream) == "a "
@@ -144,16 +140,31 @@ async def test_the_metered_search_times_each_search_by_mode_and_outcome() -> Non
     metrics = Metrics()
     index = InMemoryVectorIndex()
     searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
-    search = MeteredSearch(searching, metrics, RetrievalMode.HYBRID)
+    search = MeteredSearch(searching, metrics)
 
-    assert await search.execute(SearchRequest("anything")) == []
-    assert await search.execute(SearchRequest("anything", mode=RetrievalMode.KEYWORD)) == []
+    assert (await search.execute(SearchRequest("anything"))).hits == ()
+    assert (await search.execute(SearchRequest("anything", mode=RetrievalMode.KEYWORD))).hits == ()
     with pytest.raises(InvalidInput):
         await search.execute(SearchRequest("  "))
+    with pytest.raises(InvalidInput):
+        await search.execute(SearchRequest("  ", mode=RetrievalMode.DENSE))
 
     assert value(metrics, "repochat_search_seconds_count", mode="hybrid", outcome="ok") == 1
     assert value(metrics, "repochat_search_seconds_count", mode="keyword", outcome="ok") == 1
-    assert value(metrics, "repochat_search_seconds_count", mode="hybrid", outcome="error") == 1
+    assert value(metrics, "repochat_search_seconds_count", mode="default", outcome="error") == 1
+    assert value(metrics, "repochat_search_seconds_count", mode="dense", outcome="error") == 1
+
+
+async def test_the_metered_search_labels_by_the_default_mode_the_search_decided() -> None:
+    metrics = Metrics()
+    index = InMemoryVectorIndex()
+    policy = RetrievalPolicy(mode=RetrievalMode.DENSE)
+    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index), policy)
+
+    found = await MeteredSearch(searching, metrics).execute(SearchRequest("anything"))
+
+    assert found.mode is RetrievalMode.DENSE
+    assert value(metrics, "repochat_search_seconds_count", mode="dense", outcome="ok") == 1
 
 
 # -- index jobs

@@ -48,7 +48,7 @@ class World:
 
     async def texts(self, query: str, ref: str | None = None, mode: RetrievalMode | None = None) -> str:
         search = SearchDocuments(self.embedder, self.index, self.manifests, self.keywords)
-        hits = await search.execute(SearchRequest(query, 10, repository=REPO, mode=mode, ref=ref))
+        hits = (await search.execute(SearchRequest(query, 10, repository=REPO, mode=mode, ref=ref))).hits
         return " ".join(hit.chunk.text for hit in hits)
 
     async def manifest(self, ref: str | None) -> Manifest:
@@ -77,7 +77,7 @@ async def test_two_refs_are_live_at_once_and_searched_separately(world: World, m
 async def test_hits_cite_the_commit_of_the_ref_searched(world: World) -> None:
     search = SearchDocuments(world.embedder, world.index, world.manifests, world.keywords)
     for ref in (None, "v1"):
-        hits = await search.execute(SearchRequest("install with pip", 3, ref=ref))
+        hits = (await search.execute(SearchRequest("install with pip", 3, ref=ref))).hits
         commit = (await world.manifest(ref)).commit
         assert hits and all(hit.chunk.commit == commit for hit in hits)
 

@@ -1,11 +1,11 @@
-"""SearchDocuments, AnswerQuestion and StreamAnswer against recording fakes."""
+"""SearchDocuments and AnswerQuestion (whole and streamed) against recording fakes."""
 
 from __future__ import annotations
 
 import pytest
 
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from application.answering import AnswerQuestion, AskRequest, CitationsEvent, StreamAnswer, TokenEvent
+from application.answering import AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from application.indexing import IndexRepository
 from application.search import MIN_CANDIDATES, OVERFETCH, SearchDocuments, SearchRequest
 from domain.answers import ChatTurn, nothing_relevant
@@ -35,8 +35,9 @@ async def search() -> SearchDocuments:
 
 
 async def test_search_returns_citable_hits_of_the_live_version(search: SearchDocuments) -> None:
-    hits = await search.execute(SearchRequest("quokka", k=1))
-    assert [h.chunk.path for h in hits] == ["a.md"]
+    found = await search.execute(SearchRequest("quokka", k=1))
+    hits = found.hits
+    assert [h.chunk.path for h in hits] == ["a.md"] and found.mode is RetrievalMode.HYBRID
     chunk = hits[0].chunk
     assert (chunk.start_line, chunk.end_line) == (1, 3)
     assert chunk.url == "file:///fake/a.md#L1-L3"
@@ -63,9 +64,9 @@ async def test_answer_passes_hits_and_history_to_the_generator(search: SearchDoc
     answer = await AnswerQuestion(search, generator, rewriter, None).execute(AskRequest("quokka?", history, k=1))
     assert answer.text == generator.text and answer.generated
     assert rewriter.calls == [("quokka?", list(history))] and answer.search_query == "quokka"
-    question, hits, seen_history = generator.calls[0]
-    assert question == "quokka?" and [h.chunk.path for h in hits] == ["a.md"]
-    assert seen_history == list(history)
+    generated = generator.requests[0]
+    assert generated.question == "quokka?" and [h.chunk.path for h in generated.hits] == ["a.md"]
+    assert generated.history == history
     assert [c.path for c in answer.citations] == ["a.md"]
 
 
@@ -75,7 +76,7 @@ async def test_nothing_indexed_answers_without_calling_the_generator() -> None:
     empty = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
     answer = await AnswerQuestion(empty, generator, ScriptedRewriter(), None).execute(AskRequest("anything?"))
     assert answer.text == nothing_relevant("default", None) and answer.abstained
-    assert answer.citations == () and generator.calls == []
+    assert answer.citations == () and generator.requests == []
 
 
 async def test_empty_question_is_rejected(search: SearchDocuments) -> None:
@@ -85,8 +86,8 @@ async def test_empty_question_is_rejected(search: SearchDocuments) -> None:
 
 async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> None:
     generator = ScriptedGenerator("Zebras are striped [1].")
-    stream = StreamAnswer(search, generator, ScriptedRewriter(), None)
-    events = [e async for e in stream.execute(AskRequest("zebra", k=1))]
+    answer_question = AnswerQuestion(search, generator, ScriptedRewriter(), None)
+    events = [e async for e in answer_question.stream(AskRequest("zebra", k=1))]
     tokens = [e for e in events if isinstance(e, TokenEvent)]
     assert "".join(t.text for t in tokens).strip() == "Zebras are striped [1]."
     assert isinstance(events[-1], CitationsEvent) and all(isinstance(e, TokenEvent) for e in events[:-1])
@@ -104,9 +105,10 @@ async def test_search_asks_the_index_for_live_versions_only() -> None:
     ]
     await index.upsert("default", embedder.name, pending, await embedder.embed_documents([c.text for c in pending]))
 
-    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+    found = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
         SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
     )
+    hits = found.hits
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
     wanted = MIN_CANDIDATES * OVERFETCH
@@ -124,9 +126,10 @@ async def test_search_widens_past_chunks_whose_version_is_live_under_another_pat
     ]
     await index.upsert("default", embedder.name, copies, await embedder.embed_documents([c.text for c in copies]))
 
-    hits = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+    found = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
         SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
     )
+    hits = found.hits
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("copy-") for h in hits)
     assert index.queries[-1] > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch

@@ -22,8 +22,9 @@ import asyncio
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from application.ports.stores import KeywordIndex, VectorIndex
+from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
 from domain.bm25 import Bm25Postings
 from domain.chunking import embedding_text
@@ -56,8 +57,16 @@ class _Collection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+class ChunkReader(Protocol):
+    """What this index reads from the vector store (ChromaVectorIndex): the chunks' text."""
+
+    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
+        ...
+
+
 class InMemoryBm25Index(KeywordIndex):
-    def __init__(self, vectors: VectorIndex) -> None:
+    def __init__(self, vectors: ChunkReader) -> None:
         self._vectors = vectors
         self._collections: dict[str, _Collection] = {}
 

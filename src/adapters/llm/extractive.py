@@ -5,15 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from application.ports.generation import (
-    NO_OPTIONS,
-    AnswerGenerator,
-    Generated,
-    GenerationEnd,
-    GenerationOptions,
-    QueryRewriter,
-)
-from domain.answers import ChatTurn, SearchHit, extractive_answer
+from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, QueryRewriter
+from domain.answers import ChatTurn, extractive_answer
 from domain.follow_ups import SearchQuery, literal_query
 
 
@@ -24,23 +17,11 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
     def generative(self) -> bool:
         return False
 
-    async def generate(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> Generated:
-        return Generated(extractive_answer(question, hits))
+    async def generate(self, request: GenerationRequest) -> Generated:
+        return Generated(extractive_answer(request.question, request.hits))
 
-    async def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
-        for line in extractive_answer(question, hits).splitlines(keepends=True):
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
+        for line in extractive_answer(request.question, request.hits).splitlines(keepends=True):
             yield line
         yield GenerationEnd()
 

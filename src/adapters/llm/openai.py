@@ -15,15 +15,15 @@ from pydantic import SecretStr
 
 from adapters.openai_errors import translate_openai_error
 from application.ports.generation import (
-    NO_OPTIONS,
     AnswerGenerator,
     Generated,
     GenerationEnd,
     GenerationOptions,
+    GenerationRequest,
     QueryRewriter,
     TokenUsage,
 )
-from domain.answers import SYSTEM_PROMPT, ChatTurn, SearchHit, format_sources
+from domain.answers import SYSTEM_PROMPT, ChatTurn, format_sources
 from domain.errors import UpstreamUnavailable
 from domain.follow_ups import REWRITE_PROMPT, SearchQuery, rewrite_request, standalone_query
 
@@ -65,34 +65,22 @@ class OpenAIChatGenerator(AnswerGenerator):
         """The rewriter of follow-up questions, on this generator's model and client."""
         return OpenAIQueryRewriter(self._chat)
 
-    async def generate(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> Generated:
+    async def generate(self, request: GenerationRequest) -> Generated:
         try:
-            reply = await self._chat.ainvoke(_messages(question, hits, history, options), **_sampling(options))
+            reply = await self._chat.ainvoke(_messages(request), **_sampling(request.options))
         except Exception as e:
             raise translate_openai_error(e, ACTION) from e
         end = GenerationEnd(_usage(reply.usage_metadata), reply.response_metadata.get("finish_reason") == "length")
         return Generated(str(reply.content), end)
 
-    async def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
         """Pieces of text, then how it ended. A stream that ends without a finish reason (the
         connection closed early, a proxy cut it) raises UpstreamUnavailable: it is not a whole answer."""
         finish_reason: str | None = None
         usage: TokenUsage | None = None
         streamed = False
         try:
-            async for piece in self._chat.astream(_messages(question, hits, history, options), **_sampling(options)):
+            async for piece in self._chat.astream(_messages(request), **_sampling(request.options)):
                 if piece.content:
                     streamed = True
                     yield str(piece.content)
@@ -126,15 +114,14 @@ class OpenAIQueryRewriter(QueryRewriter):
         return SearchQuery(query)
 
 
-def _messages(
-    question: str, hits: Sequence[SearchHit], history: Sequence[ChatTurn], options: GenerationOptions
-) -> list[BaseMessage]:
+def _messages(request: GenerationRequest) -> list[BaseMessage]:
     """One system message (some models accept no other): repochat's instructions, the caller's, the sources."""
-    instructions = f"{SYSTEM_PROMPT}\n\n{options.instructions}" if options.instructions else SYSTEM_PROMPT
-    messages: list[BaseMessage] = [SystemMessage(f"{instructions}\n\nSources:\n\n{format_sources(hits)}")]
-    for turn in history:
+    own = request.options.instructions
+    instructions = f"{SYSTEM_PROMPT}\n\n{own}" if own else SYSTEM_PROMPT
+    messages: list[BaseMessage] = [SystemMessage(f"{instructions}\n\nSources:\n\n{format_sources(request.hits)}")]
+    for turn in request.history:
         messages.append(AIMessage(turn.content) if turn.role == "assistant" else HumanMessage(turn.content))
-    messages.append(HumanMessage(question))
+    messages.append(HumanMessage(request.question))
     return messages
 
 

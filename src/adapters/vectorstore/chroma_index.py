@@ -155,6 +155,8 @@ class ChromaVectorIndex(VectorIndex):
         return await call_chroma("list a repository's chunks", list_chunks)
 
     async def chunks(self, collection: str, repository: str, blob_shas: Iterable[str] | None = None) -> list[Chunk]:
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when
+        given: what the keyword index (`adapters.keyword`) reads, not a use case."""
         groups = [None] if blob_shas is None else _groups(sorted(blob_shas), VERSIONS_PER_READ)
 
         def read() -> list[Chunk]:
@@ -185,6 +187,7 @@ class ChromaVectorIndex(VectorIndex):
         return await call_chroma("list collections", names)
 
     async def ping(self) -> None:
+        """UpstreamUnavailable when Chroma cannot be reached (the readiness checks of the server and workers)."""
         await call_chroma("answer a heartbeat", self._client.heartbeat)
 
     async def similarities(

@@ -48,25 +48,24 @@ class Generated:
 NO_OPTIONS = GenerationOptions()
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What an answer is written from: the question, the passages found for it (cited as [n], in
+    this order), the conversation before it, and how the caller wants it written."""
+
+    question: str
+    hits: tuple[SearchHit, ...]
+    history: tuple[ChatTurn, ...] = ()
+    options: GenerationOptions = NO_OPTIONS
+
+
 class AnswerGenerator(Protocol):
     @property
     def generative(self) -> bool: ...
 
-    async def generate(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> Generated: ...
+    async def generate(self, request: GenerationRequest) -> Generated: ...
 
-    def stream(
-        self,
-        question: str,
-        hits: Sequence[SearchHit],
-        history: Sequence[ChatTurn],
-        options: GenerationOptions = NO_OPTIONS,
-    ) -> AsyncIterator[str | GenerationEnd]:
+    def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
         """The answer's text in pieces, then one GenerationEnd; a stream the model broke off raises instead."""
         ...
 

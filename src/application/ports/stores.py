@@ -22,7 +22,10 @@ class StoredChunk:
 
 
 class VectorIndex(Protocol):
-    """Chunks and their vectors, grouped in named collections."""
+    """Chunks and their vectors, grouped in named collections: what the use cases ask of them.
+
+    The adapter offers more to whom needs it: the keyword index reads the chunks' text through it,
+    and the readiness checks ping it."""
 
     async def upsert(
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
@@ -48,16 +51,8 @@ class VectorIndex(Protocol):
         """Every chunk of `repository` in `collection`, live or not (an unfinished job's too)."""
         ...
 
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
-        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        ...
-
     async def collections(self) -> list[str]:
         """The names of the collections that hold chunks."""
-        ...
-
-    async def ping(self) -> None:
-        """Raise UpstreamUnavailable when the store cannot be reached."""
         ...
 
     async def similarities(
