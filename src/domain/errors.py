@@ -49,3 +49,9 @@ class NotAllowed(RepochatError):
     """A valid request this deployment does not allow its caller (a local folder through the API)."""
 
     code = "not_allowed"
+
+
+class StorageFull(RepochatError):
+    """The disk holding repochat's data has too little room left to write more safely."""
+
+    code = "storage_full"

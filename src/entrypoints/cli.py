@@ -26,6 +26,7 @@ from domain.errors import (
     NotFound,
     RateLimited,
     RepochatError,
+    StorageFull,
     UpstreamUnavailable,
 )
 from domain.evaluation import EvalCase
@@ -55,6 +56,7 @@ EXIT_CODES: dict[type[RepochatError], int] = {
     NotAllowed: 6,
     RateLimited: 7,
     UpstreamUnavailable: 7,
+    StorageFull: 8,
 }
 EXIT_JOB_FAILED = 1
 POLL_SECONDS = 0.25

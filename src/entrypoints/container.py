@@ -25,6 +25,7 @@ from dependency_injector import containers, providers
 from pydantic import SecretStr
 
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline
+from adapters.disk_reserve import DiskReserve
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
 from adapters.embeddings.query_cache import QueryCachingEmbedder
@@ -80,7 +81,12 @@ class Container(containers.DeclarativeContainer):
             server=providers.Singleton(open_chroma_server, settings.provided.chroma_url),
         ),
     )
-    vector_index = providers.Singleton(ChromaVectorIndex, chroma_client)
+    disk_reserve = providers.Selector(
+        settings.provided.chroma_mode,
+        embedded=providers.Singleton(DiskReserve, data_dir, settings.provided.disk_reserve_bytes),
+        server=providers.Object(None),
+    )
+    vector_index = providers.Singleton(ChromaVectorIndex, chroma_client, disk_reserve)
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)
     sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
     webhook_deliveries = providers.Singleton(ChromaDeliveryLog, chroma_client)

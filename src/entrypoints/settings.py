@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REPOCHAT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path(".repochat")
+    disk_reserve_mb: int = Field(default=128, ge=0)
+    """Embedded Chroma: index jobs stop writing while less than this is free on the data folder's disk."""
     embeddings: Literal["local", "openai", "hashing"] = "local"
     embedding_model: str = "text-embedding-3-small"
     llm: Literal["openai", "extractive"] | None = None
@@ -123,6 +125,10 @@ class Settings(BaseSettings):
             max_hits_per_file=self.max_hits_per_file,
             changelog_weight=self.changelog_weight,
         )
+
+    @property
+    def disk_reserve_bytes(self) -> int:
+        return self.disk_reserve_mb * 1024 * 1024
 
     @property
     def input_limits(self) -> InputLimits:

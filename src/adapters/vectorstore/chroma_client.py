@@ -7,6 +7,7 @@ passed in: Chroma's default embedding function downloads a model at run time, an
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -20,9 +21,10 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
 from adapters.data_dir_lock import DataDirLock
-from domain.errors import InvalidInput, RepochatError, UpstreamUnavailable
+from domain.errors import InvalidInput, RepochatError, StorageFull, UpstreamUnavailable
 
 T = TypeVar("T")
+FULL_DISK_SIGNS = ("No space left on device", "Failed to apply logs to the metadata segment")
 
 
 def _chroma_settings() -> ChromaSettings:
@@ -65,7 +67,16 @@ async def call_chroma(action: str, function: Callable[[], T]) -> T:
     except RepochatError:
         raise
     except Exception as e:
-        raise UpstreamUnavailable(f"Chroma failed to {action}: {type(e).__name__}: {e}") from e
+        failure = f"Chroma failed to {action}: {type(e).__name__}: {e}"
+        if _looks_like_a_full_disk(e):
+            raise StorageFull(f"{failure}; the disk holding Chroma's data is most likely full: free some space") from e
+        raise UpstreamUnavailable(failure) from e
+
+
+def _looks_like_a_full_disk(error: Exception) -> bool:
+    """Embedded Chroma reports a full disk as an OSError, or as a log it failed to apply."""
+    text = str(error)
+    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or any(sign in text for sign in FULL_DISK_SIGNS)
 
 
 RECORD_VECTOR: npt.NDArray[np.float32] = np.ones((1, 1), dtype=np.float32)

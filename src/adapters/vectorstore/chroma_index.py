@@ -11,6 +11,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
+from adapters.disk_reserve import DiskReserve
 from adapters.vectorstore.chroma_client import call_chroma
 from application.ports.stores import StoredChunk, VectorIndex
 from domain.answers import SearchHit
@@ -29,8 +30,10 @@ KEYS_PER_READ = 500
 
 
 class ChromaVectorIndex(VectorIndex):
-    def __init__(self, client: ClientAPI) -> None:
+    def __init__(self, client: ClientAPI, reserve: DiskReserve | None = None) -> None:
+        """`reserve`: the room writes leave free on the data folder's disk (embedded Chroma; a server keeps its own)."""
         self._client = client
+        self._reserve = reserve
         self._collections: dict[str, Collection] = {}
 
     def _open(self, name: str, embedder: str | None, create: bool) -> Collection | None:
@@ -64,6 +67,8 @@ class ChromaVectorIndex(VectorIndex):
         self, collection: str, embedder: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
         def write() -> None:
+            if self._reserve is not None:
+                self._reserve.check()
             target = self._open(collection, embedder, create=True)
             assert target is not None
             for start in range(0, len(chunks), WRITE_BATCH):
