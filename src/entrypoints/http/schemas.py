@@ -1,0 +1,134 @@
+"""The bodies of repochat's own routes, and the HTTP-only answers (the shapes the CLI shares are in views)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from application.answering import AskRequest, CitationsEvent
+from application.search import MAX_K
+from domain.answers import ChatTurn
+from domain.collections import DEFAULT_COLLECTION
+from domain.retrieval import RetrievalMode
+from entrypoints.views import ABSTAINED, GENERATED, REF_FILTER, SEARCH_QUERY, CitationView
+
+
+class StrictBody(BaseModel):
+    """Request bodies take JSON's own types: `"3"` is not a number, `true` not a count."""
+
+    model_config = ConfigDict(strict=True)
+
+
+QUESTION_LIMIT = "at most REPOCHAT_MAX_QUESTION_BYTES (16384 by default) UTF-8 bytes, else a 422"
+
+
+def check_question(question: str, max_bytes: int, field: str) -> None:
+    """A question (or query) over REPOCHAT_MAX_QUESTION_BYTES is a 422 naming the body `field` and the limit."""
+    size = len(question.encode())
+    if size > max_bytes:
+        message = f"the text is {size} bytes, over the limit of {max_bytes} (REPOCHAT_MAX_QUESTION_BYTES)"
+        raise RequestValidationError([{"loc": ("body", field), "msg": message, "type": "string_too_long"}])
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("it is blank")
+    return text
+
+
+Question = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"pattern": r"\S"}, description=f"not blank; {QUESTION_LIMIT}"),
+    AfterValidator(_not_blank),  # what the schema's pattern says, with a message that says it
+]
+
+
+class IndexBody(StrictBody):
+    source: str = Field(description="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder on the server")
+    ref: str | None = Field(
+        default=None,
+        description="The branch, tag or commit SHA to index (GitHub only), beside the refs of the repository "
+        "already indexed; null: the ref the source names, else the default branch",
+    )
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    collection: str = DEFAULT_COLLECTION
+
+
+class SearchFilters(StrictBody):
+    repository: str | None = Field(default=None, description="Only this repository (an id of `GET /v1/repositories`)")
+    ref: str | None = Field(default=None, description=REF_FILTER)
+
+
+Mode = Annotated[
+    RetrievalMode | None,
+    Field(
+        strict=False, description="how to rank passages; omitted: the server's REPOCHAT_RETRIEVAL (hybrid by default)"
+    ),
+]
+
+
+class SearchBody(StrictBody):
+    query: Question
+    k: int = Field(5, ge=1, le=MAX_K)
+    collection: str = DEFAULT_COLLECTION
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    mode: Mode = None
+
+
+class Turn(StrictBody):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskBody(StrictBody):
+    question: Question
+    history: list[Turn] = Field(default_factory=list)
+    collection: str = DEFAULT_COLLECTION
+    k: int = Field(5, ge=1, le=MAX_K)
+    stream: bool = False
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    mode: Mode = None
+
+    def request(self, max_question_bytes: int) -> AskRequest:
+        check_question(self.question, max_question_bytes, "question")
+        history = tuple(ChatTurn(t.role, t.content) for t in self.history)
+        filters = self.filters
+        return AskRequest(
+            self.question, history, self.collection, self.k, filters.repository, mode=self.mode, ref=filters.ref
+        )
+
+
+class StreamedToken(BaseModel):
+    """The data of a `token` event of a streamed answer."""
+
+    text: str
+
+
+class StreamedCitations(BaseModel):
+    """The data of the `citations` event, sent once after the last token."""
+
+    citations: list[CitationView]
+    generated: bool = Field(description=GENERATED)
+    search_query: str = Field(description=SEARCH_QUERY)
+    abstained: bool = Field(description=ABSTAINED)
+
+    @classmethod
+    def of(cls, event: CitationsEvent) -> StreamedCitations:
+        return cls(
+            citations=CitationView.all_of(event.citations),
+            generated=event.generated,
+            search_query=event.search_query,
+            abstained=event.abstained,
+        )
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="`ok`, or why a dependency is not reachable, by dependency")

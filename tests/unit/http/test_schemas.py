@@ -1,0 +1,47 @@
+"""Request bodies: JSON's own types, no blank text, the question's size limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.unit.http.helpers import chat
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/search", {"query": "x", "k": "3"}), ("/v1/search", {"query": "x", "k": True}),
+     ("/v1/search", {"query": "x", "k": 2.0}), ("/v1/search", {"query": ""}), ("/v1/search", {"query": " \n"}),
+     ("/v1/search", {"query": 3}), ("/v1/ask", {"question": "x", "stream": "true"}), ("/v1/ask", {"question": ""}),
+     ("/v1/ask", {"question": "x", "history": [{"role": "system", "content": "x"}]}),
+     ("/v1/repositories", {"source": "owner/repo", "include": "docs/**"})],
+    ids=["k as text", "k true", "k float", "empty query", "blank query", "query a number", "stream as text",
+         "empty question", "history role system", "include a string"],
+)  # fmt: skip
+async def test_bodies_take_json_s_own_types_and_no_blank_text(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> None:
+    response = await client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/ask", {"question": "é" * 6}), ("/v1/search", {"query": "x" * 11}),
+     ("/v1/chat/completions", chat({"role": "user", "content": "x" * 11}))],
+    ids=["ask", "search", "chat"],
+)  # fmt: skip
+async def test_a_question_over_the_limit_is_a_422_that_says_so(
+    limited: FastAPI, path: str, body: dict[str, Any]
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://repochat") as http:
+        response = await http.post(path, json=body)
+
+    assert response.status_code == 422
+    assert "over the limit of 10" in response.json()["error"]["message"]
+    assert "REPOCHAT_MAX_QUESTION_BYTES" in response.json()["error"]["message"]
