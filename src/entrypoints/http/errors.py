@@ -47,7 +47,10 @@ ERROR_MEANINGS: dict[int, str] = {
     404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
-    422: "The request does not match its schema, or its question is over REPOCHAT_MAX_QUESTION_BYTES",
+    422: (
+        "The request does not match its schema (a field of the wrong type, or one the body does not have), "
+        "or its question is over REPOCHAT_MAX_QUESTION_BYTES"
+    ),
     429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
     503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
 }
@@ -55,6 +58,8 @@ ERROR_MEANINGS: dict[int, str] = {
 V1_ERRORS = (401, 403, 409, 413, 422, 503)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
+MISPLACED_FIELDS = {"ref": "filters.ref", "repository": "filters.repository"}
+"""Top-level fields of a search or a question that belong under `filters`: the 422 says where."""
 
 
 class AuthError(Exception):
@@ -120,6 +125,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def problems(errors: Sequence[Any]) -> str:
     """`field.path: what is wrong` for each validation error, without the `body` prefix."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}" for e in errors
-    )
+    return "; ".join(f"{_field(e)}: {_problem(e)}" for e in errors)
+
+
+def _field(error: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """Pydantic's message, or for a field the body does not have, that it has none and where a misplaced one goes."""
+    if error.get("type") != "extra_forbidden":
+        return str(error.get("msg"))
+    where = MISPLACED_FIELDS.get(_field(error))
+    return f"not a field of this body; send it as {where}" if where else "not a field of this body"

@@ -16,9 +16,10 @@ from entrypoints.views import ABSTAINED, GENERATED, REF_FILTER, SEARCH_QUERY, Ci
 
 
 class StrictBody(BaseModel):
-    """Request bodies take JSON's own types: `"3"` is not a number, `true` not a count."""
+    """Request bodies take JSON's own types (`"3"` is not a number, `true` not a count) and only their own
+    fields: a field the body does not have is a 422 naming it, not silently ignored."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 QUESTION_LIMIT = "at most REPOCHAT_MAX_QUESTION_BYTES (16384 by default) UTF-8 bytes, else a 422"

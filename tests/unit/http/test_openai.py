@@ -138,6 +138,18 @@ async def test_chat_passes_system_messages_and_sampling_options_to_the_model(
     assert first.history == ()
 
 
+async def test_chat_accepts_the_fields_openai_clients_send_that_repochat_does_not_use(
+    client: httpx.AsyncClient, answer_question: RecordingUseCase[GeneratedAnswer]
+) -> None:
+    message = {"role": "user", "content": "What is a path parameter?", "name": "ada"}
+    body = chat(message) | {"n": 1, "top_p": 1.0, "user": "ada", "seed": 7, "presence_penalty": 0.0}
+
+    response = await client.post("/v1/chat/completions", json=body)
+
+    assert response.status_code == 200, response.text
+    assert asked(answer_question).question == "What is a path parameter?"
+
+
 @pytest.mark.parametrize(
     "extra",
     [{"temperature": 3}, {"temperature": "0.5"}, {"max_tokens": 0}, {"max_tokens": True}, {"stream": "yes"},

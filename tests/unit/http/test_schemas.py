@@ -1,4 +1,4 @@
-"""Request bodies: JSON's own types, no blank text, the question's size limit."""
+"""Request bodies: JSON's own types, no blank text, only their own fields, the question's size limit."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from tests.unit.http.helpers import chat
 @pytest.mark.parametrize(
     ("path", "body"),
     [("/v1/search", {"query": "x", "k": "3"}), ("/v1/search", {"query": "x", "k": True}),
-     ("/v1/search", {"query": "x", "k": 2.0}), ("/v1/search", {"query": ""}), ("/v1/search", {"query": " \n"}),
+     ("/v1/search", {"query": "x", "k": 2.5}), ("/v1/search", {"query": ""}), ("/v1/search", {"query": " \n"}),
      ("/v1/search", {"query": 3}), ("/v1/ask", {"question": "x", "stream": "true"}), ("/v1/ask", {"question": ""}),
      ("/v1/ask", {"question": "x", "history": [{"role": "system", "content": "x"}]}),
      ("/v1/repositories", {"source": "owner/repo", "include": "docs/**"})],
-    ids=["k as text", "k true", "k float", "empty query", "blank query", "query a number", "stream as text",
+    ids=["k as text", "k true", "k a fraction", "empty query", "blank query", "query a number", "stream as text",
          "empty question", "history role system", "include a string"],
 )  # fmt: skip
 async def test_bodies_take_json_s_own_types_and_no_blank_text(
@@ -45,3 +45,32 @@ async def test_a_question_over_the_limit_is_a_422_that_says_so(
     assert response.status_code == 422
     assert "over the limit of 10" in response.json()["error"]["message"]
     assert "REPOCHAT_MAX_QUESTION_BYTES" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [("/v1/repositories", {"source": "owner/repo", "branch": "main"}, "branch"),
+     ("/v1/search", {"query": "x", "top_k": 3}, "top_k"),
+     ("/v1/search", {"query": "x", "filters": {"path": "docs/"}}, "filters.path"),
+     ("/v1/ask", {"question": "x", "history": [{"role": "user", "content": "x", "name": "me"}]}, "history.0.name")],
+    ids=["index", "search", "nested filters", "a turn"],
+)  # fmt: skip
+async def test_a_field_the_body_does_not_have_is_a_422_naming_it(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post(path, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "invalid_request", "message": f"{field}: not a field of this body"}
+
+
+@pytest.mark.parametrize(("path", "body"), [("/v1/search", {"query": "x"}), ("/v1/ask", {"question": "x"})])
+@pytest.mark.parametrize("field", ["ref", "repository"])
+async def test_a_filter_sent_beside_the_query_is_a_422_that_says_it_belongs_under_filters(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post(path, json=body | {field: "v1"})
+
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message == f"{field}: not a field of this body; send it as filters.{field}"
