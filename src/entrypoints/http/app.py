@@ -53,7 +53,7 @@ def create_app(container: Container) -> FastAPI:
     app.router.routes.append(Route(MCP_PATH, keyed_mcp, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
-    add_error_handlers(app)
+    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes])
     add_middleware(app, settings.max_body_bytes, container.metrics())
     return app
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from domain.errors import (
     AccessDenied,
@@ -97,7 +99,9 @@ def error_response(code: str, message: str, status: int, path: str = "") -> JSON
     return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
 
 
-def add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """The error shape for every failure; a 405 allows the methods of all `routes` of its path."""
+
     @app.exception_handler(RepochatError)
     async def domain_error(request: Request, error: RepochatError) -> JSONResponse:
         return error_response(error.code, error.message, status_of(error), request.url.path)
@@ -115,12 +119,21 @@ def add_error_handlers(app: FastAPI) -> None:
         """Starlette's own answers (404, 405 with its Allow header) in the error shape."""
         response = error_response(f"http_{error.status_code}", str(error.detail), error.status_code, request.url.path)
         response.headers.update(error.headers or {})
+        if error.status_code == 405 and (methods := allowed_methods(routes, request.scope)):
+            response.headers["allow"] = ", ".join(methods)
         return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method the routes of the request's path take (Starlette's 405 names only the first route's:
+    `GET` for `/v1/jobs/{job_id}`, which also takes `DELETE`)."""
+    matching = [route for route in routes if route.matches(scope)[0] != Match.NONE]
+    return sorted({method for route in matching for method in getattr(route, "methods", None) or ()})
 
 
 def problems(errors: Sequence[Any]) -> str:

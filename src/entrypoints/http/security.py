@@ -24,15 +24,25 @@ header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description=KEY_HE
 
 
 def check_api_key(headers: Mapping[str, str], accepted: frozenset[str]) -> None:
-    """With API keys configured, a request needs `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    """With API keys configured, a request needs `Authorization: Bearer <key>` or `X-API-Key: <key>`, and
+    every key it sends must be accepted: a wrong or malformed one is refused even beside a good one."""
     if not accepted:
         return
-    header = headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else headers.get("x-api-key", "")
-    if not key:
+    keys = [key for key in (_bearer_key(headers), headers.get("x-api-key", "")) if key]
+    if not keys:
         raise AuthError(401, "missing API key: send Authorization: Bearer <key>")
-    if not any(secrets.compare_digest(key, candidate) for candidate in accepted):
+    if not all(any(secrets.compare_digest(key, candidate) for candidate in accepted) for key in keys):
         raise AuthError(403, "this API key is not accepted")
+
+
+def _bearer_key(headers: Mapping[str, str]) -> str:
+    """The key of `Authorization: Bearer <key>`; "" without the header; a 401 for another scheme."""
+    if "authorization" not in headers:
+        return ""
+    scheme, _, key = headers["authorization"].partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthError(401, "the Authorization header is not `Bearer <key>`: send Authorization: Bearer <key>")
+    return key.strip()
 
 
 @inject

@@ -67,3 +67,13 @@ async def test_a_method_a_route_does_not_take_is_a_405_with_allow(client: httpx.
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["error"]["code"] == "http_405"
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/job-1", "/v1/repositories/owner/repo"])
+async def test_the_405_of_a_path_with_several_routes_allows_the_methods_of_all(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.options(path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET"

@@ -32,8 +32,18 @@ def keyed_client(tmp_path: Path) -> tuple[Container, FastAPI]:
         ({}, 401, "unauthenticated"),
         ({"authorization": "Bearer gamma"}, 403, "forbidden"),
         ({"x-api-key": "gamma"}, 403, "forbidden"),
+        ({"authorization": "Basic YWxwaGE6", "x-api-key": "alpha"}, 401, "unauthenticated"),
+        ({"authorization": "Bearer gamma", "x-api-key": "alpha"}, 403, "forbidden"),
+        ({"authorization": "Bearer beta", "x-api-key": "gamma"}, 403, "forbidden"),
     ],
-    ids=["no key", "wrong bearer key", "wrong X-API-Key"],
+    ids=[
+        "no key",
+        "wrong bearer key",
+        "wrong X-API-Key",
+        "another scheme beside a good key",
+        "a wrong bearer beside a good X-API-Key",
+        "a wrong X-API-Key beside a good bearer",
+    ],
 )
 async def test_with_api_keys_configured_a_call_without_an_accepted_key_is_refused(
     keyed_client: tuple[Container, FastAPI], headers: dict[str, str], status: int, code: str
@@ -47,7 +57,9 @@ async def test_with_api_keys_configured_a_call_without_an_accepted_key_is_refuse
 
 
 @pytest.mark.parametrize(
-    "headers", [{"authorization": "Bearer beta"}, {"x-api-key": "alpha"}], ids=["bearer", "X-API-Key"]
+    "headers",
+    [{"authorization": "Bearer beta"}, {"x-api-key": "alpha"}, {"authorization": "bearer beta", "x-api-key": "alpha"}],
+    ids=["bearer", "X-API-Key", "both"],
 )
 async def test_an_accepted_key_is_let_through_and_health_needs_none(
     keyed_client: tuple[Container, FastAPI], headers: dict[str, str]
