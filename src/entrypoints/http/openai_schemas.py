@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer, model_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_serializer, model_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from application.answering import AskRequest
@@ -20,7 +20,7 @@ from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound
 from domain.retrieval import RetrievalMode
-from entrypoints.http.schemas import check_question
+from entrypoints.http.schemas import check_question, whole_number
 from entrypoints.views import ABSTAINED, REF_FILTER, SEARCH_QUERY, CitationView
 
 MODEL = "repochat"
@@ -28,6 +28,10 @@ INSTRUCTION_ROLES = ("system", "developer")
 FinishReason = Literal["stop", "length"]
 CHUNK_EXTRAS = ("citations", "search_query", "abstained", "usage")
 """Fields of a chunk left out where they are not set: only the finish chunk (or the usage chunk) has them."""
+
+
+TokenCount = Annotated[int, Field(ge=1), BeforeValidator(whole_number)]
+"""A count of tokens: the bound first, so the published schema carries it as `minimum`."""
 
 
 class ModelNotFound(NotFound):
@@ -61,8 +65,8 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1, description="the newer name of max_tokens; wins over it")
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = Field(None, description="the newer name of max_tokens; wins over it")
     stop: str | list[str] | None = Field(None, description="up to 4 sequences where the model stops")
     repository: str | None = Field(
         None, description="repochat's own (`extra_body` of OpenAI's clients): only this repository, as /v1/search"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from application.answering import AskRequest, CitationsEvent
 from application.search import MAX_K
 from domain.answers import ChatTurn
-from domain.collections import DEFAULT_COLLECTION
+from domain.collections import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from domain.retrieval import RetrievalMode
 from entrypoints.views import ABSTAINED, GENERATED, REF_FILTER, SEARCH_QUERY, CitationView
 
@@ -33,6 +34,16 @@ def check_question(question: str, max_bytes: int, field: str) -> None:
         raise RequestValidationError([{"loc": ("body", field), "msg": message, "type": "string_too_long"}])
 
 
+async def single_query_values(request: Request) -> None:
+    """A query parameter given more than once is a 422 (else the route would silently take the last)."""
+    query = request.query_params
+    repeated = sorted({name for name in query if len(query.getlist(name)) > 1})
+    if repeated:
+        problems = [{"loc": ("query", name), "msg": "given more than once: send it once", "type": "repeated"}
+                    for name in repeated]  # fmt: skip
+        raise RequestValidationError(problems)
+
+
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("it is blank")
@@ -46,8 +57,30 @@ Question = Annotated[
 ]
 
 
+def whole_number(value: object) -> object:
+    """`22.0` as 22: JSON Schema's integer is any number without a fraction, whatever its spelling."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(whole_number)]
+"""An integer of a strict body that also takes an integral number written with a fraction (`22.0`)."""
+Collection = Annotated[
+    str,
+    Field(
+        json_schema_extra={"pattern": COLLECTION_PATTERN},
+        description="3-512 letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, "
+        "without `..`, not an IPv4 address; another name is a 400",
+    ),
+]
+"""The schema publishes the rules of `domain.collections`, which the use cases apply (a 400 names them)."""
+
+
 class IndexBody(StrictBody):
-    source: str = Field(description="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder on the server")
+    source: str = Field(
+        description="owner/repo, github:owner/repo@ref, a GitHub URL, or a folder on the server; "
+        "not blank (a blank one, or one of no such form, is a 400)",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
     ref: str | None = Field(
         default=None,
         description="The branch, tag or commit SHA to index (GitHub only), beside the refs of the repository "
@@ -55,7 +88,7 @@ class IndexBody(StrictBody):
     )
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
-    collection: str = DEFAULT_COLLECTION
+    collection: Collection = DEFAULT_COLLECTION
 
 
 class SearchFilters(StrictBody):
@@ -73,8 +106,8 @@ Mode = Annotated[
 
 class SearchBody(StrictBody):
     query: Question
-    k: int = Field(5, ge=1, le=MAX_K)
-    collection: str = DEFAULT_COLLECTION
+    k: JsonInt = Field(5, ge=1, le=MAX_K)
+    collection: Collection = DEFAULT_COLLECTION
     filters: SearchFilters = Field(default_factory=SearchFilters)
     mode: Mode = None
 
@@ -87,8 +120,8 @@ class Turn(StrictBody):
 class AskBody(StrictBody):
     question: Question
     history: list[Turn] = Field(default_factory=list)
-    collection: str = DEFAULT_COLLECTION
-    k: int = Field(5, ge=1, le=MAX_K)
+    collection: Collection = DEFAULT_COLLECTION
+    k: JsonInt = Field(5, ge=1, le=MAX_K)
     stream: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
     mode: Mode = None

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.container import Container
 from entrypoints.http.errors import V1_ERRORS, AuthError, error_response, error_responses
+from entrypoints.http.schemas import single_query_values
 from entrypoints.settings import Settings
 
 KEY_HELP = "One of REPOCHAT_API_KEYS, when the server sets them (else no key is needed)"
@@ -58,8 +59,10 @@ async def require_api_key(
 
 
 def v1_router() -> APIRouter:
-    """A router of /v1 routes: behind the API keys, declaring the error statuses every /v1 call can give."""
-    return APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=error_responses(*V1_ERRORS))
+    """A router of /v1 routes: behind the API keys, each query parameter once, declaring the error statuses
+    every /v1 call can give."""
+    dependencies = [Depends(require_api_key), Depends(single_query_values)]
+    return APIRouter(prefix="/v1", dependencies=dependencies, responses=error_responses(*V1_ERRORS))
 
 
 class KeyedApp:

@@ -73,3 +73,10 @@ async def test_the_jobs_limit_reaches_the_use_case(container: Container, client:
 
     assert (await client.get("/v1/jobs", params={"limit": "500"})).status_code == 200
     assert jobs.calls == [(500,)]
+
+
+async def test_a_query_parameter_given_twice_is_a_422_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs?limit=1&limit=2")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "query.limit: given more than once: send it once"

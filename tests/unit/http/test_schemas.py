@@ -8,7 +8,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.unit.http.helpers import chat
+from application.search import SearchRequest
+from domain.answers import SearchHit
+from entrypoints.container import Container
+from tests.unit.fakes import RecordingUseCase
+from tests.unit.http.helpers import chat, use
 
 
 @pytest.mark.parametrize(
@@ -28,6 +32,17 @@ async def test_bodies_take_json_s_own_types_and_no_blank_text(
 
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_an_integer_may_be_written_with_a_zero_fraction(container: Container, client: httpx.AsyncClient) -> None:
+    search = RecordingUseCase[list[SearchHit]]([])
+    use(container.search, search)
+
+    response = await client.post("/v1/search", json={"query": "x", "k": 22.0})
+
+    assert response.status_code == 200, response.text
+    (request,) = search.calls[-1]
+    assert isinstance(request, SearchRequest) and request.k == 22 and isinstance(request.k, int)
 
 
 @pytest.mark.parametrize(

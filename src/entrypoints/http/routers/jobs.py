@@ -35,7 +35,9 @@ async def get_job(job_id: str, get: Annotated[GetJob, Depends(Provide[Container.
     return JobView.of(await get.execute(job_id))
 
 
-@router.delete("/jobs/{job_id}", response_model=JobView, responses=error_responses(404))
+@router.delete("/jobs/{job_id}", response_model=JobView, responses=error_responses(404), summary="Cancel Job")
 @inject
 async def cancel_job(job_id: str, cancel: Annotated[CancelJob, Depends(Provide[Container.cancel_job])]) -> JobView:
+    """Cancels the job, and does not delete it: it stays readable at `GET /v1/jobs/{job_id}`, `cancelled`,
+    or in the state it had already ended in (a finished job is left as it is)."""
     return JobView.of(await cancel.execute(job_id))

@@ -22,8 +22,26 @@ from entrypoints.views import Forgotten, IndexAccepted, RepositoryDetail, Reposi
 
 router = v1_router()
 
+JOB_LINKS = {
+    "GetJob": {"operationRef": "#/paths/~1v1~1jobs~1{job_id}/get", "parameters": {"job_id": "$response.body#/job_id"}},
+    "CancelJob": {
+        "operationRef": "#/paths/~1v1~1jobs~1{job_id}/delete",
+        "parameters": {"job_id": "$response.body#/job_id"},
+    },
+    "GetRepository": {
+        "operationRef": "#/paths/~1v1~1repositories~1{repository}/get",
+        "parameters": {"repository": "$response.body#/repository"},
+    },
+}
+"""OpenAPI links: the job an index request queued, and the repository it indexes (once the job is done)."""
 
-@router.post("/repositories", status_code=202, response_model=IndexAccepted, responses=error_responses(400))
+
+@router.post(
+    "/repositories",
+    status_code=202,
+    response_model=IndexAccepted,
+    responses={202: {"description": "The index job, queued", "links": JOB_LINKS}, **error_responses(400)},
+)
 @inject
 async def index_repository(
     body: IndexBody,
@@ -67,5 +85,6 @@ async def forget_repository(
         ),
     ] = None,
 ) -> Forgotten:
-    """Forget a repository, at every ref or at one: its passages leave the index, and searches."""
+    """Forget a repository, at every ref or at one: its passages leave the index, and searches.
+    With `ref` or `collection`, the repository's other refs and collections stay readable here."""
     return Forgotten.of(await forget.execute(repository, collection, ref))
