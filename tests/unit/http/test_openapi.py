@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from domain.collections import COLLECTION_PATTERN
 from entrypoints.http.middleware import WEBHOOK_PATH
 from tests.unit.http.helpers import ANY_TEXT
 
@@ -110,3 +111,24 @@ async def test_openapi_describes_the_refs_of_searches_listings_forgetting_and_ch
     assert {"ref", "collection"} <= set(forget) and "default branch" in forget["ref"]["description"]
     chat_body = schemas["ChatCompletionRequest"]["properties"]
     assert all("extra_body" in chat_body[name]["description"] for name in ("repository", "ref", "mode"))
+
+
+async def test_openapi_publishes_the_rules_the_server_applies(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schemas, paths = document["components"]["schemas"], document["paths"]
+
+    assert {name for name, schema in schemas.items() if schema.get("additionalProperties") is False} == {
+        "IndexBody", "SearchBody", "SearchFilters", "AskBody", "Turn"
+    }  # fmt: skip
+    assert (
+        schemas["IndexBody"]["properties"]["source"] | {"minLength": 1, "pattern": r"\S"}
+        == (schemas["IndexBody"]["properties"]["source"])
+    )
+    assert schemas["SearchBody"]["properties"]["collection"]["pattern"] == COLLECTION_PATTERN
+    assert "Cancels the job, and does not delete it" in paths["/v1/jobs/{job_id}"]["delete"]["description"]
+    links = paths["/v1/repositories"]["post"]["responses"]["202"]["links"]
+    assert links["GetJob"] == {
+        "operationRef": "#/paths/~1v1~1jobs~1{job_id}/get",
+        "parameters": {"job_id": "$response.body#/job_id"},
+    }
+    assert set(links) == {"GetJob", "CancelJob", "GetRepository"}
