@@ -38,3 +38,7 @@ class DiskReserve:
                 f"{self._reserve_bytes / MB:.0f} MB kept free for the stored data (REPOCHAT_DISK_RESERVE_MB): "
                 "nothing more is written; free some space or grow the disk, then index again"
             )
+
+    async def ping(self) -> None:
+        """check() for readiness probes."""
+        self.check()

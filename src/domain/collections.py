@@ -13,7 +13,9 @@ WEBHOOK_DELIVERY_COLLECTION = "repochat-webhook-deliveries"
 """Reserved: the ids of the webhook deliveries handled lately."""
 RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION, WEBHOOK_DELIVERY_COLLECTION)
 
-_VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$"
+"""The characters and length of a collection name (beside it: no `..`, not an IPv4 address, not reserved)."""
+_VALID = re.compile(COLLECTION_PATTERN)
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 

@@ -245,7 +245,7 @@ async def _eval(container: Container, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from entrypoints.api import create_app
+    from entrypoints.http.app import create_app
 
     container = Container(settings=settings, process_name="repochat serve")
     uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="info")

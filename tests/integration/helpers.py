@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
@@ -145,6 +145,15 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: f
             process.kill()
             process.wait()
     return process.returncode
+
+
+def unavailable(message: str) -> NoReturn:
+    """A test whose tool or service is missing: skipped on a laptop, failed on CI (`CI=true`)."""
+    import pytest  # only tests call it: benchmarks import this module without pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def repochat_command() -> str:

@@ -168,3 +168,15 @@ def test_two_refs_of_a_repository_are_searched_apart_and_forgotten_one_at_a_time
     assert [r["ref"] for r in server.client.get("/v1/repositories").json()["repositories"]] == [None]
     assert {h["commit"] for h in search()} == {head}
     assert server.client.post("/v1/search", json={"query": "install", "filters": {"ref": "v1"}}).status_code == 404
+
+
+def test_a_question_over_the_limit_is_refused_alike_by_every_route(serve: ServeFactory) -> None:
+    """The limit is the use cases' own (domain/limits.py): the message is the one MCP and the CLI give."""
+    client = serve(REPOCHAT_MAX_QUESTION_BYTES="10").client
+    chat = {"model": "repochat", "messages": [{"role": "user", "content": "x" * 11}]}
+    for path, body in (("/v1/ask", {"question": "é" * 6}), ("/v1/search", {"query": "x" * 11}),
+                       ("/v1/chat/completions", chat)):  # fmt: skip
+        response = client.post(path, json=body)
+        assert response.status_code == 400, (path, response.text)
+        message = response.json()["error"]["message"]
+        assert "over the limit of 10 (REPOCHAT_MAX_QUESTION_BYTES)" in message, (path, message)

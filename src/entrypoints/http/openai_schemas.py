@@ -1,47 +1,37 @@
-"""POST /v1/chat/completions and GET /v1/models: repochat as a model in OpenAI's API shape.
-
-`model` names the collection: `repochat` for the default one, `repochat:<collection>` for a
-collection that holds indexed repositories; any other model is a 404 in OpenAI's error shape.
-The last user message is the question, earlier user and assistant turns are the history, and
-system (or developer) messages are the caller's instructions, given to the model after
-repochat's own. `temperature`, `max_tokens` (or `max_completion_tokens`) and `stop` go to
-the model. Beside OpenAI's fields, the body may carry repochat's filters of /v1/search and /v1/ask,
-`repository`, `ref` and `mode` (what the official `openai` client sends given `extra_body=...`).
-Citations come twice: appended to the answer as a numbered list of links to the
-sources it cites (for chat UIs that show only the text), and as a top-level `citations` list
-of the same objects /v1/ask answers, each with `used` (in the completion, and in the last chunk
-of a stream). Beside them, as /v1/ask has them, `search_query` (what was searched) and
-`abstained`; top-level fields OpenAI's clients keep in `model_extra` and otherwise ignore. An
-abstained answer lists no sources in its text. `usage` counts what the upstream model
-reported; zeros when it did not say (the extractive answer has no tokens).
+"""The request and response shapes of the OpenAI-compatible routes (/v1/chat/completions, /v1/models),
+and the translation of a chat request into repochat's question: the last user message is the question,
+earlier turns the history, system and developer messages the caller's instructions, and `model` names the
+collection. docs/openai-compatibility.md says what is honoured, what is added and what is ignored.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer, model_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_serializer, model_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
-from application.answering import AnswerEvent, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
-from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
+from application.answering import AskRequest
+from application.ports.generation import GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
-from domain.answers import ChatTurn, Citation, cited_sources
+from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
-from domain.errors import InvalidInput, NotFound, RepochatError
+from domain.errors import InvalidInput, NotFound
 from domain.retrieval import RetrievalMode
-from entrypoints.views import ABSTAINED, REF_FILTER, SEARCH_QUERY, CitationView, OpenAIErrorResponse
+from entrypoints.http.schemas import whole_number
+from entrypoints.views import ABSTAINED, REF_FILTER, SEARCH_QUERY, CitationView
 
 MODEL = "repochat"
 INSTRUCTION_ROLES = ("system", "developer")
 FinishReason = Literal["stop", "length"]
 CHUNK_EXTRAS = ("citations", "search_query", "abstained", "usage")
 """Fields of a chunk left out where they are not set: only the finish chunk (or the usage chunk) has them."""
+
+
+TokenCount = Annotated[int, Field(ge=1), BeforeValidator(whole_number)]
+"""A count of tokens: the bound first, so the published schema carries it as `minimum`."""
 
 
 class ModelNotFound(NotFound):
@@ -75,8 +65,8 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1, description="the newer name of max_tokens; wins over it")
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = Field(None, description="the newer name of max_tokens; wins over it")
     stop: str | list[str] | None = Field(None, description="up to 4 sequences where the model stops")
     repository: str | None = Field(
         None, description="repochat's own (`extra_body` of OpenAI's clients): only this repository, as /v1/search"
@@ -89,13 +79,12 @@ class ChatCompletionRequest(BaseModel):
         "omitted: the server's REPOCHAT_RETRIEVAL (hybrid by default)",
     )
 
-    def ask_request(self, collections: Iterable[str], max_question_bytes: int) -> AskRequest:
+    def ask_request(self, collections: Iterable[str]) -> AskRequest:
         """The question, history and options; ModelNotFound for a model that names no collection."""
         turns = [m for m in self.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise InvalidInput("the last message must be a non-empty user message")
         question = turns[-1].text()
-        check_question(question, max_question_bytes, "messages")
         history = tuple(ChatTurn(m.role, m.text()) for m in turns[:-1])
         collection = collection_of(self.model, collections)
         return AskRequest(
@@ -124,14 +113,6 @@ class ChatCompletionRequest(BaseModel):
     @property
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
-
-
-def check_question(question: str, max_bytes: int, field: str) -> None:
-    """A question (or query) over REPOCHAT_MAX_QUESTION_BYTES is a 422 naming the body `field` and the limit."""
-    size = len(question.encode())
-    if size > max_bytes:
-        message = f"the text is {size} bytes, over the limit of {max_bytes} (REPOCHAT_MAX_QUESTION_BYTES)"
-        raise RequestValidationError([{"loc": ("body", field), "msg": message, "type": "string_too_long"}])
 
 
 def collection_of(model: str, collections: Iterable[str]) -> str:
@@ -258,67 +239,3 @@ class ChatCompletionChunk(BaseModel):
     def _without_absent_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         return {name: value for name, value in data.items() if value is not None or name not in CHUNK_EXTRAS}
-
-
-def sources_text(citations: Sequence[Citation], abstained: bool) -> str:
-    """The numbered links of the sources the answer cites (all of them when it marks none); none when abstaining."""
-    if abstained or not citations:
-        return ""
-    return "\n\nSources:\n" + "\n".join(f"[{n}] {c.url or c.path}" for n, c in cited_sources(citations))
-
-
-def _completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def _finish_reason(end: GenerationEnd) -> FinishReason:
-    return "length" if end.truncated else "stop"
-
-
-def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
-    message = AssistantMessage(content=answer.text + sources_text(answer.citations, answer.abstained))
-    return ChatCompletion(
-        id=_completion_id(),
-        created=int(time.time()),
-        model=model,
-        choices=[Choice(message=message, finish_reason=_finish_reason(answer.end))],
-        usage=Usage.of(answer.end.usage),
-        citations=CitationView.all_of(answer.citations),
-        search_query=answer.search_query,
-        abstained=answer.abstained,
-    )
-
-
-async def chat_completion_chunks(
-    body: ChatCompletionRequest, events: AsyncIterator[AnswerEvent], status_of: Callable[[RepochatError], int]
-) -> AsyncIterator[str]:
-    """The role, the tokens, the sources, a finish chunk with the citations, [DONE]. An answer that
-    breaks off ends with an error chunk instead (OpenAI's clients raise it), never a finish_reason."""
-    completion_id, created = _completion_id(), int(time.time())
-
-    def chunk(choices: list[ChunkChoice], **extras: Any) -> str:
-        return _data(
-            ChatCompletionChunk(id=completion_id, created=created, model=body.model, choices=choices, **extras)
-        )
-
-    yield chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
-    try:
-        async for event in events:
-            if isinstance(event, TokenEvent):
-                yield chunk([ChunkChoice(delta=Delta(content=event.text))])
-            elif isinstance(event, CitationsEvent):
-                if sources := sources_text(event.citations, event.abstained):
-                    yield chunk([ChunkChoice(delta=Delta(content=sources))])
-                finish = ChunkChoice(delta=Delta(), finish_reason=_finish_reason(event.end))
-                citations = CitationView.all_of(event.citations)
-                yield chunk([finish], citations=citations, search_query=event.search_query, abstained=event.abstained)
-                if body.include_usage:
-                    yield chunk([], usage=Usage.of(event.end.usage))
-    except RepochatError as e:
-        yield _data(OpenAIErrorResponse.of(e.code, e.message, status_of(e)))
-        return
-    yield "data: [DONE]\n\n"
-
-
-def _data(payload: BaseModel) -> str:
-    return f"data: {payload.model_dump_json()}\n\n"

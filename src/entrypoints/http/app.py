@@ -1,0 +1,70 @@
+"""The HTTP API (FastAPI): the /v1 routes of `routers/`, health, readiness and metrics, the MCP server
+at /mcp and the chat page at /.
+
+Routes receive the use cases they call from the container, through dependency-injector's wiring
+(`@inject` with `Provide[Container.x]`), and declare what they answer: a response model for success
+and `ErrorResponse` for each error status they can give, so /openapi.json tells the truth about every
+body the app sends.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import Route
+
+from entrypoints.container import Container, running
+from entrypoints.http import security
+from entrypoints.http.errors import add_error_handlers
+from entrypoints.http.middleware import add_middleware
+from entrypoints.http.routers import answers, jobs, openai, operations, repositories, search, webhooks
+from entrypoints.mcp_server import create_mcp_server
+from entrypoints.settings import Settings
+
+MCP_PATH = "/mcp"
+MCP_METHODS = ["GET", "POST", "DELETE"]
+ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations)
+"""The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
+WEB = Path(__file__).parent.parent / "web"
+"""The chat page: static files, no build step, no API key to load."""
+
+
+def create_app(container: Container) -> FastAPI:
+    settings = container.settings()
+    mcp = create_mcp_server(container.mcp_tools(), read_only=settings.mcp_read_only)
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=_mcp_security(settings)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(container, run_schedule=True), mcp.session_manager.run():
+            yield
+
+    container.wire(modules=[security, *ROUTERS])
+    app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    keyed_mcp = security.KeyedApp(mcp_app, settings.accepted_api_keys)
+    app.router.routes.append(Route(MCP_PATH, keyed_mcp, methods=MCP_METHODS))
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
+    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes])
+    add_middleware(app, settings.max_body_bytes, container.metrics())
+    return app
+
+
+def _mcp_security(settings: Settings) -> TransportSecuritySettings:
+    """Without API keys, /mcp answers only requests addressed to this machine by a local page or
+    client (DNS-rebinding protection, as MCP asks of local servers); with keys, the key decides."""
+    if settings.accepted_api_keys:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    local = ["127.0.0.1", "localhost", "[::1]"]
+    return TransportSecuritySettings(
+        allowed_hosts=[f"{host}:*" for host in local] + local,
+        allowed_origins=[f"http://{host}:*" for host in local],
+    )

@@ -1,0 +1,156 @@
+"""Errors over HTTP: the domain error → status map, the error bodies and handlers, and the
+error responses each route declares in OpenAPI."""
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
+
+from domain.errors import (
+    AccessDenied,
+    Conflict,
+    DataDirBusy,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+    RepochatError,
+    StorageFull,
+    UpstreamUnavailable,
+)
+from entrypoints.views import ErrorResponse, OpenAIErrorResponse
+
+log = logging.getLogger(__name__)
+
+ERROR_STATUS: dict[type[RepochatError], int] = {
+    InvalidInput: 400,
+    AccessDenied: 403,
+    NotAllowed: 403,
+    NotFound: 404,
+    Conflict: 409,
+    DataDirBusy: 409,
+    RateLimited: 429,
+    UpstreamUnavailable: 503,
+    StorageFull: 507,
+}
+
+ERROR_MEANINGS: dict[int, str] = {
+    400: (
+        "Invalid input (an empty query, an unknown source, a bad collection name, a question over "
+        "REPOCHAT_MAX_QUESTION_BYTES or a history over REPOCHAT_MAX_HISTORY_BYTES)"
+    ),
+    401: "No API key was sent (only when REPOCHAT_API_KEYS is set)",
+    403: (
+        "The API key is not accepted, a local folder is outside REPOCHAT_LOCAL_ROOTS, "
+        "or an upstream (GitHub, OpenAI) refused repochat's credentials"
+    ),
+    404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
+    409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
+    413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
+    422: "The request does not match its schema (a field of the wrong type, or one the body does not have)",
+    429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
+    503: "An upstream (Chroma, the job queue, OpenAI, GitHub) is failing or unreachable",
+    507: "The disk holding the stored data is full (embedded Chroma: under REPOCHAT_DISK_RESERVE_MB free)",
+}
+
+V1_ERRORS = (401, 403, 409, 413, 422, 503, 507)
+OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
+"""Routes whose error bodies also carry OpenAI's `type` and `param`."""
+MISPLACED_FIELDS = {"ref": "filters.ref", "repository": "filters.repository"}
+"""Top-level fields of a search or a question that belong under `filters`: the 422 says where."""
+
+
+class AuthError(Exception):
+    """A request without an accepted API key (401, 403) or webhook signature (401)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        return "unauthenticated" if self.status == 401 else "forbidden"
+
+
+def error_responses(
+    *statuses: int, model: type[BaseModel] = ErrorResponse, meanings: Mapping[int, str] = ERROR_MEANINGS
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring `model` (ErrorResponse) as the body of each status."""
+    return {status: {"model": model, "description": meanings[status]} for status in statuses}
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The statuses of an OpenAI-shaped route, the /v1 ones included, with OpenAIErrorResponse bodies."""
+    return error_responses(*V1_ERRORS, *statuses, model=OpenAIErrorResponse)
+
+
+def status_of(error: RepochatError) -> int:
+    return next((s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), 500)
+
+
+def error_response(code: str, message: str, status: int, path: str = "") -> JSONResponse:
+    """The error body; on the OpenAI-shaped routes, with OpenAI's `type` and `param` too."""
+    if path.startswith(OPENAI_PREFIXES):
+        return JSONResponse(OpenAIErrorResponse.of(code, message, status).model_dump(), status)
+    return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
+
+
+def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """The error shape for every failure; a 405 allows the methods of all `routes` of its path."""
+
+    @app.exception_handler(RepochatError)
+    async def domain_error(request: Request, error: RepochatError) -> JSONResponse:
+        return error_response(error.code, error.message, status_of(error), request.url.path)
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, error: AuthError) -> JSONResponse:
+        return error_response(error.code, error.message, error.status, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response("invalid_request", problems(error.errors()) or "invalid request", 422, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own answers (404, 405 with its Allow header) in the error shape."""
+        response = error_response(f"http_{error.status_code}", str(error.detail), error.status_code, request.url.path)
+        response.headers.update(error.headers or {})
+        if error.status_code == 405 and (methods := allowed_methods(routes, request.scope)):
+            response.headers["allow"] = ", ".join(methods)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method the routes of the request's path take (Starlette's 405 names only the first route's:
+    `GET` for `/v1/jobs/{job_id}`, which also takes `DELETE`)."""
+    matching = [route for route in routes if route.matches(scope)[0] != Match.NONE]
+    return sorted({method for route in matching for method in getattr(route, "methods", None) or ()})
+
+
+def problems(errors: Sequence[Any]) -> str:
+    """`field.path: what is wrong` for each validation error, without the `body` prefix."""
+    return "; ".join(f"{_field(e)}: {_problem(e)}" for e in errors)
+
+
+def _field(error: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """Pydantic's message, or for a field the body does not have, that it has none and where a misplaced one goes."""
+    if error.get("type") != "extra_forbidden":
+        return str(error.get("msg"))
+    where = MISPLACED_FIELDS.get(_field(error))
+    return f"not a field of this body; send it as {where}" if where else "not a field of this body"

@@ -1,0 +1,110 @@
+"""/v1/webhooks/github: GitHub's push deliveries queue syncs of the refs they moved.
+
+Without the API key of /v1: GitHub authenticates its deliveries with their signature instead.
+Routes evaluate their annotations at import (no `from __future__ import annotations`):
+dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from application.sync import QueuedSync, SyncPushedRef
+from domain.errors import InvalidInput, NotFound
+from domain.webhooks import Push, is_signed_by, push_of
+from entrypoints.container import Container
+from entrypoints.http.errors import ERROR_MEANINGS, AuthError, error_responses
+from entrypoints.http.middleware import WEBHOOK_PATH
+from entrypoints.settings import Settings
+from entrypoints.views import QueuedSyncView, WebhookAnswer
+
+WEBHOOK_ERROR_MEANINGS: dict[int, str] = {
+    **ERROR_MEANINGS,
+    400: "The payload is not JSON, or not a push event's",
+    401: "The X-Hub-Signature-256 header is missing or does not sign the body with the webhook's secret",
+    404: "Webhooks are off: REPOCHAT_GITHUB_WEBHOOK_SECRET is not set",
+    413: "The delivery is over 25 MB, GitHub's own cap on webhook payloads",
+    503: "The job queue or the vector store is failing or unreachable",
+}
+
+router = APIRouter()
+
+
+@router.post(
+    WEBHOOK_PATH,
+    status_code=202,
+    response_model=WebhookAnswer,
+    responses={
+        200: {
+            "model": WebhookAnswer,
+            "description": "A `ping` (the webhook is set up and its secret matches), or a delivery handled before",
+        },
+        **error_responses(400, 401, 404, 413, 422, 503, meanings=WEBHOOK_ERROR_MEANINGS),
+    },
+)
+@inject
+async def github_webhook(
+    request: Request,
+    response: Response,
+    sync_pushed_ref: Annotated[SyncPushedRef, Depends(Provide[Container.sync_pushed_ref])],
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    x_github_event: Annotated[str, Header(description="The event: `push` and `ping` are acted on")] = "",
+    x_hub_signature_256: Annotated[str | None, Header(description="`sha256=` HMAC-SHA256 of the body")] = None,
+    x_github_delivery: Annotated[str | None, Header(description="The delivery's id")] = None,
+) -> WebhookAnswer:
+    """GitHub's webhooks: a `push` to an indexed ref of an indexed repository queues a sync of that ref.
+
+    Needs no API key: each delivery must be signed with REPOCHAT_GITHUB_WEBHOOK_SECRET
+    (`X-Hub-Signature-256`), else it is refused with 401 and nothing is queued; without the
+    secret configured, the route is off (404). A `ping` answers 200; other events, and pushes
+    to refs nothing indexes, answer 202 with nothing queued. A delivery replayed within a day
+    (same `X-GitHub-Delivery`) answers 200 with nothing queued. A sync joins a job of the
+    repository already queued or running. Payloads may be sent as JSON or form-encoded.
+    """
+    secret = settings.webhook_secret
+    if secret is None:
+        raise NotFound("GitHub webhooks are off on this server: set REPOCHAT_GITHUB_WEBHOOK_SECRET to turn them on")
+    body = await request.body()
+    if not is_signed_by(secret, body, x_hub_signature_256):
+        raise AuthError(
+            401, "X-Hub-Signature-256 is missing or does not sign this body with the webhook's secret: nothing queued"
+        )
+    answer = WebhookAnswer(event=x_github_event, delivery=x_github_delivery, queued=[], message="")
+    if x_github_event == "ping":
+        response.status_code = 200
+        return answer.model_copy(update={"message": "pong: the webhook is set up and its secret matches"})
+    if x_github_event != "push":
+        return answer.model_copy(update={"message": f"{x_github_event or 'an unnamed'} event: nothing to sync"})
+    push = push_of(_webhook_payload(body, request.headers.get("content-type", "")))
+    syncs = await sync_pushed_ref.execute(push, x_github_delivery)
+    if syncs.replay_of is not None:
+        response.status_code = 200
+        handled = syncs.replay_of.isoformat(timespec="seconds")
+        return answer.model_copy(update={"message": f"this delivery was handled at {handled}: nothing queued"})
+    views = [QueuedSyncView.of(q) for q in syncs.queued]
+    return answer.model_copy(update={"queued": views, "message": _push_message(push, syncs.queued)})
+
+
+def _webhook_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The JSON payload, sent as the body itself or as the `payload` field of a form."""
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body = parse_qs(body.decode(), strict_parsing=True)["payload"][0].encode()
+        payload = json.loads(body)
+    except (ValueError, KeyError) as e:
+        raise InvalidInput("the webhook's payload is not JSON (or a form with a JSON `payload` field)") from e
+    if not isinstance(payload, dict):
+        raise InvalidInput("the webhook's payload is not a JSON object")
+    return payload
+
+
+def _push_message(push: Push, queued: Sequence[QueuedSync]) -> str:
+    if push.deleted:
+        return f"the push deleted {push.ref}: nothing to sync"
+    if not queued:
+        return f"nothing indexed follows {push.ref} of {push.repository}: nothing queued"
+    return f"{len(queued)} sync{'s' if len(queued) > 1 else ''} of {push.ref} of {push.repository} queued"
