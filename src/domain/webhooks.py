@@ -33,9 +33,26 @@ def signature_of(secret: str, body: bytes) -> str:
 
 def is_signed_by(secret: str, body: bytes, signature: str | None) -> bool:
     """Whether `signature` (the header, None when missing) is GitHub's for `body`; compared in constant time."""
-    if not signature:
-        return False
-    return hmac.compare_digest(signature_of(secret, body).encode(), signature.strip().encode())
+    check = SignatureCheck(secret)
+    check.update(body)
+    return check.matches(signature)
+
+
+class SignatureCheck:
+    """GitHub's signature of a body read piece by piece, so a body need not be held whole to be checked."""
+
+    def __init__(self, secret: str) -> None:
+        self._mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+    def update(self, piece: bytes) -> None:
+        self._mac.update(piece)
+
+    def matches(self, signature: str | None) -> bool:
+        """Whether `signature` (the header, None when missing) is the body's; compared in constant time."""
+        if not signature:
+            return False
+        expected = SIGNATURE_PREFIX + self._mac.hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.strip().encode())
 
 
 @dataclass(frozen=True)

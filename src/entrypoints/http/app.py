@@ -7,6 +7,7 @@ and `ErrorResponse` for each error status they can give, so /openapi.json tells 
 body the app sends.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -47,6 +48,7 @@ def create_app(container: Container) -> FastAPI:
 
     container.wire(modules=[security, *ROUTERS])
     app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
+    app.state.delivery_reads = asyncio.Semaphore(webhooks.READS_AT_ONCE)
     for module in ROUTERS:
         app.include_router(module.router)
     keyed_mcp = security.KeyedApp(mcp_app, settings.accepted_api_keys)

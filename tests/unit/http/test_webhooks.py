@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
@@ -129,3 +130,45 @@ async def test_a_delivery_may_be_larger_than_other_bodies(hooked: Container) -> 
     transport = httpx.ASGITransport(app=create_app(hooked), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
         assert (await http.post("/v1/search", content=large)).status_code == 413
+
+
+class CountedBody:
+    """A request body sent in pieces, counting the pieces the app asked for."""
+
+    def __init__(self, pieces: int, piece: bytes) -> None:
+        self.pieces, self.piece, self.sent = pieces, piece, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.pieces):
+            self.sent += 1
+            yield self.piece
+
+
+async def post_streamed(
+    container: Container, body: CountedBody, signature: str = "sha256=" + "0" * 64
+) -> httpx.Response:
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": signature}
+    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
+        return await http.post(WEBHOOK_PATH, content=body, headers=headers)
+
+
+async def test_without_a_secret_no_byte_of_a_delivery_is_read(container: Container) -> None:
+    body = CountedBody(100, b"x" * 65536)
+    response = await post_streamed(container, body)
+    assert response.status_code == 404 and body.sent <= 1
+
+
+async def test_a_delivery_past_githubs_cap_is_a_413_once_the_cap_is_passed(hooked: Container) -> None:
+    pushed(hooked)
+    body = CountedBody(30, b"x" * 1024 * 1024)  # 30 MB, no Content-Length
+    response = await post_streamed(hooked, body)
+    assert response.status_code == 413 and "26214400 bytes" in response.json()["error"]["message"]
+    assert body.sent == 26
+
+
+async def test_a_deeply_nested_signed_payload_is_a_400(hooked: Container) -> None:
+    fake = pushed(hooked)
+    response = await deliver(hooked, "push", b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400 and "not JSON" in response.json()["error"]["message"]
+    assert fake.calls == []

@@ -5,7 +5,9 @@ Routes evaluate their annotations at import (no `from __future__ import annotati
 dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
 """
 
+import asyncio
 import json
+import tempfile
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -15,10 +17,10 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from application.sync import QueuedSync, SyncPushedRef
 from domain.errors import InvalidInput, NotFound
-from domain.webhooks import Push, is_signed_by, push_of
+from domain.webhooks import Push, SignatureCheck, push_of
 from entrypoints.container import Container
-from entrypoints.http.errors import ERROR_MEANINGS, AuthError, error_responses
-from entrypoints.http.middleware import WEBHOOK_PATH
+from entrypoints.http.errors import ERROR_MEANINGS, AuthError, error_response, error_responses
+from entrypoints.http.middleware import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_PATH, too_large
 from entrypoints.settings import Settings
 from entrypoints.views import QueuedSyncView, WebhookAnswer
 
@@ -28,8 +30,14 @@ WEBHOOK_ERROR_MEANINGS: dict[int, str] = {
     401: "The X-Hub-Signature-256 header is missing or does not sign the body with the webhook's secret",
     404: "Webhooks are off: REPOCHAT_GITHUB_WEBHOOK_SECRET is not set",
     413: "The delivery is over 25 MB, GitHub's own cap on webhook payloads",
-    503: "The job queue or the vector store is failing or unreachable",
+    503: "The job queue or the vector store is failing or unreachable, or other deliveries are being read",
 }
+UNSIGNED = "X-Hub-Signature-256 is missing or does not sign this body with the webhook's secret: nothing queued"
+READS_AT_ONCE = 4
+"""Deliveries read at once; more wait, and past WAIT_TO_READ_SECONDS are a 503, their bodies unread."""
+WAIT_TO_READ_SECONDS = 10
+IN_MEMORY_BYTES = 256 * 1024
+"""Of a delivery being read, what is kept in memory; the rest waits in a temporary file until it is signed."""
 
 router = APIRouter()
 
@@ -55,7 +63,7 @@ async def github_webhook(
     x_github_event: Annotated[str, Header(description="The event: `push` and `ping` are acted on")] = "",
     x_hub_signature_256: Annotated[str | None, Header(description="`sha256=` HMAC-SHA256 of the body")] = None,
     x_github_delivery: Annotated[str | None, Header(description="The delivery's id")] = None,
-) -> WebhookAnswer:
+) -> WebhookAnswer | Response:
     """GitHub's webhooks: a `push` to an indexed ref of an indexed repository queues a sync of that ref.
 
     Needs no API key: each delivery must be signed with REPOCHAT_GITHUB_WEBHOOK_SECRET
@@ -68,11 +76,9 @@ async def github_webhook(
     secret = settings.webhook_secret
     if secret is None:
         raise NotFound("GitHub webhooks are off on this server: set REPOCHAT_GITHUB_WEBHOOK_SECRET to turn them on")
-    body = await request.body()
-    if not is_signed_by(secret, body, x_hub_signature_256):
-        raise AuthError(
-            401, "X-Hub-Signature-256 is missing or does not sign this body with the webhook's secret: nothing queued"
-        )
+    body = await _signed_body(request, secret, x_hub_signature_256)
+    if isinstance(body, Response):
+        return body
     answer = WebhookAnswer(event=x_github_event, delivery=x_github_delivery, queued=[], message="")
     if x_github_event == "ping":
         response.status_code = 200
@@ -89,13 +95,39 @@ async def github_webhook(
     return answer.model_copy(update={"queued": views, "message": _push_message(push, syncs.queued)})
 
 
+async def _signed_body(request: Request, secret: str, signature: str | None) -> bytes | Response:
+    """The body, read as it arrives and checked against `signature` before it is kept whole in memory;
+    a 413 past GitHub's cap, a 503 while READS_AT_ONCE other deliveries are being read."""
+    reads: asyncio.Semaphore = request.app.state.delivery_reads
+    try:
+        await asyncio.wait_for(reads.acquire(), WAIT_TO_READ_SECONDS)
+    except TimeoutError:
+        busy = error_response("busy", "other deliveries are being read: redeliver this one later", 503, WEBHOOK_PATH)
+        busy.headers["retry-after"] = str(WAIT_TO_READ_SECONDS)
+        return busy
+    try:
+        check = SignatureCheck(secret)
+        with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as spool:
+            async for piece in request.stream():
+                check.update(piece)
+                spool.write(piece)
+                if spool.tell() > WEBHOOK_MAX_BODY_BYTES:
+                    return too_large(WEBHOOK_MAX_BODY_BYTES, True, WEBHOOK_PATH)
+            if not check.matches(signature):
+                raise AuthError(401, UNSIGNED)
+            spool.seek(0)
+            return spool.read()
+    finally:
+        reads.release()
+
+
 def _webhook_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """The JSON payload, sent as the body itself or as the `payload` field of a form."""
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
             body = parse_qs(body.decode(), strict_parsing=True)["payload"][0].encode()
         payload = json.loads(body)
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError, RecursionError) as e:
         raise InvalidInput("the webhook's payload is not JSON (or a form with a JSON `payload` field)") from e
     if not isinstance(payload, dict):
         raise InvalidInput("the webhook's payload is not a JSON object")
