@@ -13,8 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from application.indexing import BatchOutcome
-from domain.documents import FileEntry, Manifest, SkipCounts
+from domain.documents import Manifest
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sync import SyncStatus
 
@@ -44,8 +43,5 @@ class JsonForm(Generic[T]):
 INDEX_REQUEST = JsonForm(IndexRequest)
 PROGRESS = JsonForm(Progress)
 INDEX_RESULT = JsonForm(IndexResult)
-SKIP_COUNTS = JsonForm(SkipCounts)
 MANIFEST = JsonForm(Manifest)
-FILE_ENTRY = JsonForm(FileEntry)
-BATCH_OUTCOME = JsonForm(BatchOutcome)
 SYNC_STATUS = JsonForm(SyncStatus)

@@ -63,8 +63,7 @@ def run_worker(settings: Settings, slots: int, name: str) -> int:
         raise UpstreamUnavailable(f"cannot reach Hatchet to set the embedding rate limit: {type(e).__name__}") from e
     workflows = register_index_workflows(
         hatchet,
-        lambda: container.index_repository(),
-        files_per_task=settings.index_files_per_task,
+        lambda batches: container.index_repository(files_per_batch=settings.index_files_per_task, batches=batches),
         jobs_in_parallel=settings.index_jobs_in_parallel,
     )
     sync = register_sync_workflow(hatchet, lambda: container.sync_indexed_repositories(), settings.sync_schedule)
