@@ -137,7 +137,7 @@ async def main(file_count: int) -> None:
                     spec = parse_source("bench/docs")
                     snapshot = await crawler.snapshot(spec, None)
                     files = snapshot.files or ()
-                    size = sum([len(f.text) async for f in crawler.read(spec, snapshot, files)])
+                    size = sum([len(f.text) async for f in crawler.read(spec, snapshot.version, files)])
                     return f"{len(files)} files, {size:,} characters read"
 
                 def change_one_file() -> None:

@@ -152,7 +152,7 @@ async def load_corpus(folder: Path) -> Corpus:
     outline = TreeSitterOutline()
     chunks = [
         chunk
-        async for file in source.read(spec, snapshot, entries)
+        async for file in source.read(spec, snapshot.version, entries)
         for chunk in chunk_file(file, "bench", "bench", outline.symbols(file.path, file.text))
     ]
     return Corpus(spec, Path(spec.location), entries, tuple(chunks))

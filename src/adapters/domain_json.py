@@ -13,7 +13,6 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from application.indexing import BatchOutcome
 from domain.documents import Manifest
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sync import SyncStatus
@@ -45,5 +44,4 @@ INDEX_REQUEST = JsonForm(IndexRequest)
 PROGRESS = JsonForm(Progress)
 INDEX_RESULT = JsonForm(IndexResult)
 MANIFEST = JsonForm(Manifest)
-BATCH_OUTCOME = JsonForm(BatchOutcome)
 SYNC_STATUS = JsonForm(SyncStatus)

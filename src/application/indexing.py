@@ -1,12 +1,13 @@
-"""Index a repository incrementally: plan, write new chunks, then swap the manifest.
+"""Index a repository incrementally: plan, write new chunks in batches, then swap the manifest.
 
 Each ref of a repository has its own manifest (`domain.refs`). After the swap, every chunk
 of the repository that no manifest of it names, at any ref, is deleted: those of replaced
 file versions, and those an earlier cancelled or failed job wrote and never made live. The
 queues run one job per repository at a time, so no other job's unswapped chunks are swept.
 
-The steps are separate methods so a distributed queue can run `write` batches on many
-workers; `execute` runs them in order for the in-process queue and the CLI.
+`execute` is the one indexing loop. Its batches run through a `BatchRunner`: one after another
+in this process unless the caller gives another (the Hatchet fan-out, whose batch tasks call
+`write` on any worker). Every batch is written by `write`, wherever it runs.
 
 A manifest records the chunker version that cut its chunks. When that is not the current one,
 `plan` lists the source again and counts every file as changed, so the job re-reads, re-chunks and
@@ -25,19 +26,28 @@ each remaining distinct text once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from application.ports.embeddings import Embedder
-from application.ports.jobs import ProgressReporter
-from application.ports.sources import CodeOutline, DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch, ProgressReporter
+from application.ports.sources import CodeOutline, DocumentSource, SourceVersion, StageNote, no_note
 from application.ports.stores import ManifestStore, VectorIndex
 from domain.chunking import CodeSymbol, chunk_file, embedding_text
 from domain.collections import validate_collection
 from domain.content_keys import content_key
-from domain.documents import CHUNKER_VERSION, Chunk, FileEntry, Manifest, ManifestDiff, SourceFile, diff_manifest
-from domain.errors import InvalidInput
+from domain.documents import (
+    CHUNKER_VERSION,
+    Chunk,
+    FileEntry,
+    Manifest,
+    ManifestDiff,
+    SkipCounts,
+    SourceFile,
+    diff_manifest,
+)
+from domain.errors import InvalidInput, RepochatError
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.refs import default_manifest, names_anywhere
 from domain.sources import SourceSpec
@@ -56,36 +66,71 @@ class NoCodeOutline:
 
 
 @dataclass(frozen=True)
-class IndexPlan:
-    request: IndexRequest
-    snapshot: SourceSnapshot
-    previous: Manifest | None
-    diff: ManifestDiff | None
-    """None when the source reported no change at all."""
-    baseline: Manifest | None = None
-    """What `diff` is against: `previous`, else (a ref indexed for the first time) the manifest of another
-    ref of the repository listed with the same filters and chunker, whose chunks it shares."""
+class SourceUnchanged:
+    """What `plan` found when the source reported no change since the ref's live manifest: nothing to do."""
+
+    commit: str
+    files: int
+    skipped: SkipCounts
+
+    def result(self) -> IndexResult:
+        return IndexResult(files_unchanged=self.files, commit=self.commit, skipped=self.skipped)
 
 
 @dataclass(frozen=True)
-class BatchOutcome:
-    """What writing one batch of files produced; outcomes add up across batches."""
+class IndexPlan:
+    """A job's work: the files to write (`diff.to_index`) at `version`, and those it keeps or drops."""
 
-    chunk_counts: dict[str, int] = field(default_factory=dict)
-    binary_files: tuple[str, ...] = ()
-    chunks_written: int = 0
-    embedding_calls: int = 0
-    chunks_reused: int = 0
-    """Of `chunks_written`, those whose vector was copied instead of embedded for them."""
+    request: IndexRequest
+    version: SourceVersion
+    skipped: SkipCounts
+    diff: ManifestDiff
+    baseline: Manifest | None = None
+    """What `diff` is against: the ref's live manifest, else (a ref indexed for the first time) the manifest
+    of another ref of the repository listed with the same filters and chunker, whose chunks it shares."""
 
-    def __add__(self, other: BatchOutcome) -> BatchOutcome:
-        return BatchOutcome(
-            {**self.chunk_counts, **other.chunk_counts},
-            self.binary_files + other.binary_files,
-            self.chunks_written + other.chunks_written,
-            self.embedding_calls + other.embedding_calls,
-            self.chunks_reused + other.chunks_reused,
-        )
+    def batches(self, files_per_batch: int) -> list[IndexBatch]:
+        todo = self.diff.to_index
+        size = max(1, files_per_batch)
+        slices = [todo[start : start + size] for start in range(0, len(todo), size)]
+        return [
+            IndexBatch(self.request, self.version, files, number, len(slices))
+            for number, files in enumerate(slices, start=1)
+        ]
+
+
+class SequentialBatches(BatchRunner):
+    """Writes the batches one after another in this process."""
+
+    def __init__(self, write: Callable[[IndexBatch], Awaitable[BatchOutcome]]) -> None:
+        self._write = write
+
+    async def run(self, batches: Sequence[IndexBatch], done: BatchDone) -> None:
+        for batch in batches:
+            await done(batch, await self._write(batch))
+
+
+class _Tally:
+    """The outcomes of a job's finished batches, added up, and the progress they make."""
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        self._reporter = reporter
+        self.outcome = BatchOutcome()
+        self.progress = Progress()
+
+    async def note(self, stage: str) -> None:
+        """A `StageNote`: the stage, with the counts so far."""
+        await self._reporter.report(stage, self.progress)
+
+    async def start(self, files_total: int) -> None:
+        self.progress = Progress(files_total=files_total)
+        await self.note("embedding")
+
+    async def done(self, batch: IndexBatch, outcome: BatchOutcome) -> None:
+        self.outcome = self.outcome + outcome
+        total, done = self.progress.files_total, self.progress.files_done + len(batch.files)
+        self.progress = Progress(total, min(done, total), self.outcome.chunks_written)
+        await self.note("embedding")
 
 
 def pick_source(sources: Sequence[DocumentSource], spec: SourceSpec) -> DocumentSource:
@@ -106,7 +151,9 @@ class IndexRepository:
         texts_per_embedding_call: int = 64,
         *,
         outline: CodeOutline | None = None,
+        batches: BatchRunner | None = None,
     ) -> None:
+        """`batches` runs the writes of the batches; None: `SequentialBatches` in this process."""
         self._sources = sources
         self._embedder = embedder
         self._index = index
@@ -114,32 +161,25 @@ class IndexRepository:
         self._files_per_batch = files_per_batch
         self._texts_per_call = texts_per_embedding_call
         self._outline = outline or NoCodeOutline()
+        self._batches = batches
 
     async def execute(self, request: IndexRequest, progress: ProgressReporter | None = None) -> IndexResult:
-        reporter = progress or SilentProgress()
-        current = Progress()
+        tally = _Tally(progress or SilentProgress())
+        await tally.note("listing files")
+        plan = await self.plan(request, tally.note)
+        if isinstance(plan, SourceUnchanged):
+            return plan.result()
+        await tally.start(len(plan.diff.to_index))
 
-        async def note(stage: str) -> None:
-            await reporter.report(stage, current)
+        async def write_here(batch: IndexBatch) -> BatchOutcome:
+            return await self.write(batch, tally.note)
 
-        await note("listing files")
-        plan = await self.plan(request, note)
-        if plan.diff is None:
-            return self.unchanged_result(plan)
-        todo = plan.diff.to_index
-        outcome = BatchOutcome()
-        total = len(todo)
-        current = Progress(files_total=total)
-        await note("embedding")
-        for start in range(0, total, self._files_per_batch):
-            batch = todo[start : start + self._files_per_batch]
-            outcome = outcome + await self.write(plan.request, plan.snapshot, batch, note)
-            current = Progress(total, min(start + len(batch), total), outcome.chunks_written)
-            await note("embedding")
-        await reporter.report("finalizing", Progress(total, total, outcome.chunks_written))
-        return await self.finalize(plan, outcome)
+        runner = self._batches or SequentialBatches(write_here)
+        await runner.run(plan.batches(self._files_per_batch), tally.done)
+        await tally.note("finalizing")
+        return await self.finalize(plan, tally.outcome)
 
-    async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan:
+    async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan | SourceUnchanged:
         """List the source and diff it against the ref's live manifest.
 
         A ref indexed for the first time is diffed against another ref of the repository instead
@@ -156,11 +196,14 @@ class IndexRepository:
         ):
             known = replace(baseline, commit="", etag=None)  # new filters or chunker: list again at the same commit
         snapshot = await pick_source(self._sources, spec).snapshot(spec, known, note)
-        if snapshot.files is None:
-            if previous is None and baseline is not None:  # another ref's commit: its files, as they are
-                return IndexPlan(request, snapshot, previous, _all_unchanged(baseline), baseline)
-            return IndexPlan(request, snapshot, previous, None, baseline)
-        return IndexPlan(request, snapshot, previous, diff_manifest(baseline, snapshot.files), baseline)
+        if snapshot.files is not None:
+            diff = diff_manifest(baseline, snapshot.files)
+        elif previous is None and baseline is not None:  # another ref's commit: its files, as they are
+            diff = _all_unchanged(baseline)
+        else:
+            files = len(previous.files) if previous else 0
+            return SourceUnchanged(snapshot.version.commit, files, snapshot.skipped)
+        return IndexPlan(request, snapshot.version, snapshot.skipped, diff, baseline)
 
     async def _sibling(self, request: IndexRequest) -> Manifest | None:
         """The manifest of another ref of the repository a new ref can start from (the one searched by default)."""
@@ -175,28 +218,26 @@ class IndexRepository:
         ]
         return default_manifest(siblings)
 
-    async def write(
-        self,
-        request: IndexRequest,
-        snapshot: SourceSnapshot,
-        entries: Sequence[FileEntry],
-        note: StageNote = no_note,
-    ) -> BatchOutcome:
-        """Read, chunk, embed and store `entries`. Chunks already stored, or whose text is, are not embedded again."""
-        spec = request.source
+    async def write(self, batch: IndexBatch, note: StageNote = no_note) -> BatchOutcome:
+        """Read, chunk, embed and store the batch's files, on any worker.
+
+        Chunks already stored, or whose text is, are not embedded again.
+        """
+        spec = batch.request.source
         source = pick_source(self._sources, spec)
         chunks: list[Chunk] = []
         counts: dict[str, int] = {}
-        async for file in source.read(spec, snapshot, entries, note):
+        async for file in source.read(spec, batch.version, batch.files, note):
             # Parsing and chunking a large file take tens of milliseconds: off the event loop, so the
             # requests a server has in flight are not held up by an index job.
-            file_chunks = await asyncio.to_thread(self._chunk, file, snapshot)
+            file_chunks = await asyncio.to_thread(self._chunk, file, batch.version)
             counts[file.path] = len(file_chunks)
             chunks.extend(file_chunks)
-        binary = tuple(entry.path for entry in entries if entry.path not in counts)
-        existing = await self._index.existing_ids(request.collection, [c.id for c in chunks])
+        binary = tuple(entry.path for entry in batch.files if entry.path not in counts)
+        collection = batch.request.collection
+        existing = await self._index.existing_ids(collection, [c.id for c in chunks])
         fresh = [c for c in chunks if c.id not in existing]
-        reused, calls = await self._store(request.collection, fresh)
+        reused, calls = await self._store(collection, fresh)
         return BatchOutcome(counts, binary, len(fresh), calls, reused)
 
     async def _store(self, collection: str, chunks: Sequence[Chunk]) -> tuple[int, int]:
@@ -231,13 +272,18 @@ class IndexRepository:
             )
         return len(chunks) - len(pending), calls
 
-    def _chunk(self, file: SourceFile, snapshot: SourceSnapshot) -> list[Chunk]:
+    def _chunk(self, file: SourceFile, version: SourceVersion) -> list[Chunk]:
         symbols = self._outline.symbols(file.path, file.text)
-        return chunk_file(file, snapshot.repository, snapshot.commit, symbols)
+        return chunk_file(file, version.repository, version.commit, symbols)
 
     async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
-        """Swap in the new manifest, then delete the repository's chunks it does not name."""
-        assert plan.diff is not None
+        """Swap in the new manifest, then delete the repository's chunks it does not name.
+
+        Only when `outcome` accounts for every file to index: a job never swaps in half a version.
+        """
+        missing = outcome.unaccounted(plan.diff.to_index)
+        if missing:
+            raise RepochatError(f"{len(missing)} files were not indexed (e.g. {missing[0]}); nothing was changed")
         old_counts = dict(plan.baseline.chunk_counts) if plan.baseline else {}
         files = {entry.path: entry.blob_sha for entry in plan.diff.unchanged}
         counts = {entry.path: old_counts.get(entry.path, 0) for entry in plan.diff.unchanged}
@@ -245,17 +291,17 @@ class IndexRepository:
             # Binary files are recorded with no chunks, so an unchanged one is not fetched again.
             files[entry.path] = entry.blob_sha
             counts[entry.path] = outcome.chunk_counts.get(entry.path, 0)
-        snapshot = plan.snapshot
+        version = plan.version
         manifest = Manifest(
-            repository=snapshot.repository,
+            repository=version.repository,
             source=plan.request.source.description,
-            commit=snapshot.commit,
+            commit=version.commit,
             files=files,
             chunk_counts=counts,
             indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ref=plan.request.source.ref,
-            etag=snapshot.etag,
-            web_url=snapshot.web_url,
+            etag=version.etag,
+            web_url=version.web_url,
             include=plan.request.source.include,
             exclude=plan.request.source.exclude,
             chunker=CHUNKER_VERSION,
@@ -263,7 +309,7 @@ class IndexRepository:
         await self._manifests.save(plan.request.collection, manifest)
         stale = await unnamed_chunk_ids(self._index, self._manifests, plan.request.collection, manifest.repository)
         await self._index.delete(plan.request.collection, stale)
-        skipped = snapshot.skipped
+        skipped = plan.skipped
         return IndexResult(
             files_indexed=len(outcome.chunk_counts),
             files_unchanged=len(plan.diff.unchanged),
@@ -272,15 +318,10 @@ class IndexRepository:
             chunks_written=outcome.chunks_written,
             chunks_deleted=len(stale),
             embedding_calls=outcome.embedding_calls,
-            commit=snapshot.commit,
+            commit=version.commit,
             skipped=skipped,
             chunks_reused=outcome.chunks_reused,
         )
-
-    def unchanged_result(self, plan: IndexPlan) -> IndexResult:
-        """What a job whose source reported no change (`plan.diff` None) did: nothing."""
-        files = len(plan.previous.files) if plan.previous else 0
-        return IndexResult(files_unchanged=files, commit=plan.snapshot.commit, skipped=plan.snapshot.skipped)
 
 
 def _all_unchanged(manifest: Manifest) -> ManifestDiff:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from application.indexing import pick_source
-from application.ports.sources import DocumentSource, SourceSnapshot
+from application.ports.sources import DocumentSource, SourceVersion
 from application.ports.stores import ManifestStore
 from domain.answers import citation_url
-from domain.documents import FileEntry, Manifest, SkipCounts
+from domain.documents import FileEntry, Manifest
 from domain.errors import InvalidInput, NotFound
 from domain.refs import RefChoice, not_indexed_at
 from domain.sources import spec_of_description
@@ -94,8 +94,8 @@ class ReadIndexedFile:
 
     async def _text(self, manifest: Manifest, entry: FileEntry) -> str:
         spec = spec_of_description(manifest.source, manifest.ref, manifest.include, manifest.exclude)
-        snapshot = SourceSnapshot(manifest.repository, manifest.commit, manifest.web_url, None, SkipCounts())
-        async for file in pick_source(self._sources, spec).read(spec, snapshot, [entry]):
+        version = SourceVersion(manifest.repository, manifest.commit, manifest.web_url, manifest.etag)
+        async for file in pick_source(self._sources, spec).read(spec, version, [entry]):
             return file.text
         raise NotFound(
             f"{entry.path} is no longer readable as indexed (binary, or changed or removed since): "

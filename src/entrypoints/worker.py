@@ -1,23 +1,12 @@
-"""`repochat worker`: run index jobs queued on a Hatchet engine.
+"""`repochat worker`: run index jobs queued on a Hatchet engine (docs/hatchet.md says how).
 
 Configuration is the API's (REPOCHAT_*), plus the Hatchet SDK's HATCHET_CLIENT_* variables.
 A worker needs:
 - REPOCHAT_JOB_QUEUE=hatchet, like the API that submits the jobs;
-- REPOCHAT_CHROMA_URL: workers and the API share one index and its manifests. Embedded Chroma
-  belongs to the one process holding the data folder's lock, so it cannot be shared, and a
-  worker refuses to start on it rather than index into a store nobody else can read;
+- REPOCHAT_CHROMA_URL: workers and the API share one index and its manifests (embedded Chroma
+  belongs to the one process holding the data folder's lock);
 - more slots than REPOCHAT_INDEX_JOBS_IN_PARALLEL: a job's parent task keeps its slot while
-  its batch tasks run, so a worker needs a slot left over for batches.
-
-On start the worker sets the shared rate limit of batch tasks
-(REPOCHAT_EMBEDDING_BATCHES_PER_MINUTE) and registers the index workflow, and the sync task with
-the cron expression of REPOCHAT_SYNC_INTERVAL (with none when it is unset, which stops a schedule
-registered before; give every worker the same interval). SIGTERM or SIGINT
-stop it gracefully: it takes no new task, lets running ones finish, then closes the container.
-SIGQUIT stops it at once; so does SIGKILL, after which Hatchet gives the worker's tasks to
-another worker once its heartbeats have been missing for 30 seconds. The heartbeats come from
-a child process the SDK starts, which dies with the worker even when only the worker's main
-process is killed (see worker_processes.py).
+  its batch tasks run.
 
 Log records carry the job (the parent run id) and the task run they belong to.
 """
@@ -63,8 +52,7 @@ def run_worker(settings: Settings, slots: int, name: str) -> int:
         raise UpstreamUnavailable(f"cannot reach Hatchet to set the embedding rate limit: {type(e).__name__}") from e
     workflows = register_index_workflows(
         hatchet,
-        lambda: container.index_repository(),
-        files_per_task=settings.index_files_per_task,
+        lambda batches: container.index_repository(files_per_batch=settings.index_files_per_task, batches=batches),
         jobs_in_parallel=settings.index_jobs_in_parallel,
     )
     sync = register_sync_workflow(hatchet, lambda: container.sync_indexed_repositories(), settings.sync_schedule)

@@ -1,23 +1,11 @@
 """The child processes of a `repochat worker` die with it, even when it is killed with SIGKILL.
 
-The Hatchet SDK runs a worker's connection to the engine, the "action listener" that takes
-tasks and sends the worker's heartbeats, in a child process started with multiprocessing's
-*spawn* method. Nothing ties that child to its parent: when the parent is killed at once
-(SIGKILL, the kernel's OOM killer), the child lives on and keeps heartbeating for a worker
-that no longer runs anything, so the engine never hands the dead worker's tasks to another
-one. (SIGTERM, SIGINT and SIGQUIT are not affected: the SDK stops the child itself then.)
-
-`make_children_die_with(worker)` has the SDK start its children as `ParentBoundProcess`es,
-which, first thing in the child, ask Linux for a SIGKILL when their parent dies
-(`prctl(PR_SET_PDEATHSIG)`). The kernel sends it when the thread that started the child
-ends; the SDK starts its listener from the worker's event loop, which runs on the main
-thread for the life of the process. On other systems a daemon thread of the child waits for
-the parent's end of a pipe to close instead. `os.register_at_fork` hooks cannot do this:
-spawn starts a new interpreter (fork + exec in C), which runs no at-fork hook.
-
-The SDK has no option for this (hatchet-sdk 1.37.5) and starts its children through its
-private `Worker._ctx` multiprocessing context; the worker refuses to start if that changes,
-rather than run without the guard.
+The Hatchet SDK's child process sends the worker's heartbeats; if it outlived a killed worker,
+the engine would never hand that worker's tasks to another (docs/hatchet.md, "The worker
+process"). `make_children_die_with(worker)` has the SDK start its children as
+`ParentBoundProcess`es, which ask Linux for a SIGKILL when their parent dies
+(`prctl(PR_SET_PDEATHSIG)`), or elsewhere watch the parent's end of a pipe. It goes through the
+SDK's private `Worker._ctx` (hatchet-sdk 1.37.5) and refuses to start if that changes.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ RST_TITLE = re.compile(r"^(?P<title>[^\s.].*)\n(?P<underline>([=\-~^\"'*+#])\3+)
 async def read_corpus(folder: Path) -> list[SourceFile]:
     source, spec = LocalFolderSource(), source_spec(str(folder))
     snapshot = await source.snapshot(spec, None)
-    return [file async for file in source.read(spec, snapshot, snapshot.files or ())]
+    return [file async for file in source.read(spec, snapshot.version, snapshot.files or ())]
 
 
 def fenced_lines(text: str) -> set[str]:

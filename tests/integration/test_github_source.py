@@ -13,7 +13,7 @@ import logging
 import random
 import tarfile
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -389,8 +389,8 @@ async def test_enterprise_web_url_is_used_for_citations(rig: Rig) -> None:
 
     snapshot = await source.snapshot(parse_source("owner/demo"), None)
 
-    assert snapshot.web_url == "https://ghe.example.com/owner/demo"
-    assert snapshot.repository == "owner/demo"
+    assert snapshot.version.web_url == "https://ghe.example.com/owner/demo"
+    assert snapshot.version.repository == "owner/demo"
     await source.aclose()
 
 
@@ -661,32 +661,39 @@ async def test_a_decompression_bomb_is_stopped(rig: Rig) -> None:
 # -- reading on another worker, blob forms, cleanup
 
 
-async def test_a_worker_that_did_not_take_the_snapshot_downloads_the_archive_once(rig: Rig) -> None:
+async def test_a_worker_that_did_not_take_the_snapshot_reads_as_the_snapshot_decided(rig: Rig) -> None:
+    """The version carries the fetch plan: batches on a worker with another threshold share one download."""
     spec = parse_source("owner/demo")
     snapshot = await rig.source.snapshot(spec, None)
     await rig.source.aclose()
     assert snapshot.files is not None
-    worker = rig.make_source()
+    worker = rig.make_source(archive_threshold=1000)
     rig.gh.forget_requests()
 
     texts = {}
     for start in range(0, len(snapshot.files), 8):  # the use case reads in batches
-        async for file in worker.read(spec, snapshot, snapshot.files[start : start + 8]):
+        async for file in worker.read(spec, snapshot.version, snapshot.files[start : start + 8]):
             texts[file.path] = file.text
-    small_batch = [entry for entry in snapshot.files if entry.path == "README.md"]
-    readme = [file.text async for file in worker.read(spec, snapshot, small_batch)]
 
-    assert len(texts) == INDEXED and readme == [texts["README.md"]]
-    assert sum("/tarball/" in p for p in rig.api_paths()) == 0  # batches of 8 < threshold: per file
-    worker_archive = rig.make_source(archive_threshold=5)
-    rig.gh.forget_requests()
-    for start in range(0, len(snapshot.files), 8):
-        async for _ in worker_archive.read(spec, snapshot, snapshot.files[start : start + 8]):
-            pass
+    assert len(texts) == INDEXED
     assert sum("/tarball/" in p for p in rig.api_paths()) == 1
     assert not any("/git/blobs/" in p for p in rig.api_paths())
-    await worker_archive.aclose()
-    assert is_empty(rig.temp)
+    assert is_empty(rig.temp)  # every file of the job read: the worker removed the archive
+
+
+async def test_a_version_without_a_fetch_plan_is_read_file_by_file(rig: Rig) -> None:
+    spec = parse_source("owner/demo")
+    snapshot = await rig.source.snapshot(spec, None)
+    assert snapshot.files is not None
+    readme = [entry for entry in snapshot.files if entry.path == "README.md"]
+    rig.gh.forget_requests()
+
+    files = [file async for file in rig.make_source().read(spec, replace(snapshot.version, fetch_plan=""), readme)]
+
+    assert [file.text for file in files] == [(rig.repo.path / "README.md").read_text()]
+    assert [p for p in rig.api_paths() if "/tarball/" in p or "/git/blobs/" in p] == [
+        f"/git/blobs/{readme[0].blob_sha}"
+    ]
 
 
 async def test_blobs_sent_as_base64_json_are_decoded(rig: Rig) -> None:
@@ -703,6 +710,6 @@ async def test_blobs_sent_as_base64_json_are_decoded(rig: Rig) -> None:
     }
     rig.gh.inject(r"/git/blobs/", Canned(200, {}, body))
 
-    files = [file async for file in rig.make_source().read(spec, snapshot, [readme])]
+    files = [file async for file in rig.make_source().read(spec, snapshot.version, [readme])]
 
     assert [(f.path, f.blob_sha, f.text) for f in files] == [("README.md", readme.blob_sha, content.decode())]

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
+from application.indexing import IndexRepository
 from application.ports.embeddings import Embedder
 from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, QueryRewriter
-from application.ports.jobs import JobQueue
-from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch, JobQueue
+from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from application.ports.stores import DeliveryLog, ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
 from application.search import Search, SearchRequest, SearchResults
 from domain.answers import ChatTurn, SearchHit
@@ -53,15 +54,35 @@ class FakeSource(DocumentSource):
         entries = tuple(FileEntry(path, git_blob_sha(text.encode()), len(text)) for path, text in sorted(files.items()))
         commit = git_blob_sha("".join(e.blob_sha for e in entries).encode())
         same = previous is not None and previous.commit == commit
-        return SourceSnapshot(spec.repository_id, commit, "file:///fake", None if same else entries, SkipCounts())
+        version = SourceVersion(spec.repository_id, commit, "file:///fake")
+        return SourceSnapshot(version, None if same else entries, SkipCounts())
 
     async def read(
-        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         for entry in entries:
             self.reads.append(entry.path)
             if entry.path not in self.binary:
                 yield SourceFile(entry.path, entry.blob_sha, self.files_at(spec.ref)[entry.path])
+
+
+class OtherWorkerBatches(BatchRunner):
+    """Runs the batches as a fan-out does: through another worker's use case, finishing in reverse order.
+
+    `lose` names batch numbers whose outcome comes back empty, as a cancelled batch task's does.
+    Records the batches it was given.
+    """
+
+    def __init__(self, worker: IndexRepository, lose: Collection[int] = ()) -> None:
+        self.worker = worker
+        self.lose = set(lose)
+        self.batches: list[IndexBatch] = []
+
+    async def run(self, batches: Sequence[IndexBatch], done: BatchDone) -> None:
+        self.batches.extend(batches)
+        for batch in reversed(batches):
+            outcome = await self.worker.write(batch)
+            await done(batch, BatchOutcome() if batch.number in self.lose else outcome)
 
 
 class RecordingEmbedder(Embedder):

@@ -7,8 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from adapters.domain_json import BATCH_OUTCOME, INDEX_REQUEST, INDEX_RESULT, MANIFEST, PROGRESS
-from application.indexing import BatchOutcome
+from adapters.domain_json import INDEX_REQUEST, INDEX_RESULT, MANIFEST, PROGRESS
 from domain.documents import Manifest, SkipCounts
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sources import SourceKind, SourceSpec
@@ -37,8 +36,6 @@ def test_round_trips_are_exact() -> None:
     assert INDEX_RESULT.loads(INDEX_RESULT.dumps(RESULT)) == RESULT
     assert PROGRESS.from_data(PROGRESS.to_data(Progress(9, 4, 12))) == Progress(9, 4, 12)
     assert MANIFEST.loads(MANIFEST.dumps(MANIFEST_VALUE)) == MANIFEST_VALUE
-    outcome = BatchOutcome({"a.md": 2}, ("logo.png",), 2, 1)
-    assert BATCH_OUTCOME.from_data(json.loads(json.dumps(BATCH_OUTCOME.to_data(outcome)))) == outcome
 
 
 def test_the_request_keeps_the_shape_job_records_and_task_inputs_were_written_in() -> None:

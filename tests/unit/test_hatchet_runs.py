@@ -15,13 +15,12 @@ from hatchet_sdk.clients.rest.models.api_resource_meta import APIResourceMeta
 from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary
 from hatchet_sdk.clients.rest.models.v1_workflow_run import V1WorkflowRun
 from hatchet_sdk.clients.rest.models.v1_workflow_type import V1WorkflowType
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 from adapters.queue.hatchet.contract import (
     JOB_KEY,
     BatchInput,
     IndexJobInput,
-    SnapshotRef,
     concurrency_key,
     job_input,
     job_key,
@@ -29,7 +28,8 @@ from adapters.queue.hatchet.contract import (
 )
 from adapters.queue.hatchet.progress import LoggedProgress, ProgressLog, progress_line, read_progress_line
 from adapters.queue.hatchet.runs import IndexRun, job_of
-from application.ports.sources import SourceSnapshot
+from application.ports.jobs import BatchOutcome, IndexBatch
+from application.ports.sources import SourceVersion
 from domain.documents import FileEntry, SkipCounts
 from domain.errors import NotFound
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress
@@ -55,9 +55,8 @@ REQUEST_JSON = {
     },
     "collection": "team",
 }
-"""The index request as the previous build (and this one) writes it into a run's input."""
+"""The index request as this build writes it into a run's input."""
 JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:main:acme/docs/site", "concurrency_key": "team:acme/docs/site"}
-PREVIOUS_JOB_INPUT = {"request": REQUEST_JSON, "job_key": "team:acme/docs/site"}
 """A run's input as builds before refs wrote it: their job key was the concurrency key."""
 RESULT = IndexResult(
     files_indexed=3,
@@ -262,27 +261,20 @@ def test_a_run_whose_input_is_not_a_repochat_job_is_no_job() -> None:
         job_of(run)
 
 
-class PreviousJobInput(BaseModel):
-    """`IndexJobInput` of builds before refs (pydantic ignores fields a model does not declare)."""
-
-    request: IndexRequest
-    job_key: str
-
-
-def test_the_job_input_reads_back_and_the_previous_build_reads_it_too() -> None:
+def test_the_job_input_reads_back_as_written() -> None:
     written = job_input(REQUEST)
 
     assert written.model_dump(mode="json") == JOB_INPUT
     assert IndexJobInput.model_validate(JOB_INPUT) == written
-    assert PreviousJobInput.model_validate(JOB_INPUT).request == REQUEST
 
 
-def test_a_run_the_previous_build_queued_reads_with_its_request_and_the_concurrency_key_it_ran_under() -> None:
-    run = IndexRun.of_details(details(V1TaskStatus.QUEUED, task_input=PREVIOUS_JOB_INPUT))
+def test_a_run_whose_input_an_earlier_build_wrote_without_a_concurrency_key_is_no_job() -> None:
+    earlier = {"request": REQUEST_JSON, "job_key": "team:acme/docs/site"}
+    run = IndexRun.of_details(details(V1TaskStatus.QUEUED, task_input=earlier))
 
-    assert run.job_input is not None
-    assert run.job_input.concurrency_key == PREVIOUS_JOB_INPUT["job_key"] == concurrency_key(REQUEST)
-    assert job_of(run).request == REQUEST
+    assert run.job_input is None
+    with pytest.raises(NotFound):
+        job_of(run)
 
 
 def test_each_ref_of_a_repository_is_a_job_of_its_own_and_all_share_one_concurrency_key() -> None:
@@ -319,7 +311,6 @@ def test_the_metadata_holds_the_job_key_and_names_the_ref_when_there_is_one() ->
     }
     default_branch = replace(REQUEST, source=replace(REQUEST.source, ref=None))
     assert "ref" not in job_metadata(default_branch)
-    assert JOB_KEY != "repochat_job_key"  # the key of builds before refs, whose runs no submission joins
 
 
 def local_request(collection: str, ref: str | None, repository_id: str) -> IndexRequest:
@@ -328,28 +319,28 @@ def local_request(collection: str, ref: str | None, repository_id: str) -> Index
     return IndexRequest(SourceSpec(SourceKind.LOCAL, repository_id.removeprefix("local:"), ref), collection)
 
 
-def test_a_batch_input_round_trips_its_request_snapshot_and_files() -> None:
-    snapshot = SourceSnapshot(
-        "acme/docs/site", "c0ffee", "https://github.com/acme/docs", (), SkipCounts(unsafe=2), "W/1"
-    )
-    batch = BatchInput(
-        request=REQUEST, snapshot=SnapshotRef.of(snapshot), files=[FileEntry("a.md", "b1", 12)], number=1, of=4
-    )
+def test_a_batch_input_round_trips_its_request_version_and_files() -> None:
+    version = SourceVersion("acme/docs/site", "c0ffee", "https://github.com/acme/docs", "W/1", '{"archive": true}')
+    batch = BatchInput(batch=IndexBatch(REQUEST, version, (FileEntry("a.md", "b1", 12),), 1, 4))
 
     data = batch.model_dump(mode="json")
-    assert data["snapshot"] == {
+    assert data["batch"]["version"] == {
         "repository": "acme/docs/site",
         "commit": "c0ffee",
         "web_url": "https://github.com/acme/docs",
         "etag": "W/1",
-        "skipped": {"binary": 0, "too_large": 0, "unsafe": 2, "filtered": 0},
+        "fetch_plan": '{"archive": true}',
     }
-    assert data["files"] == [{"path": "a.md", "blob_sha": "b1", "size": 12}]
-    read = BatchInput.model_validate(data)
-    assert read == batch
-    assert read.snapshot.without_listing() == SourceSnapshot(
-        "acme/docs/site", "c0ffee", "https://github.com/acme/docs", None, SkipCounts(unsafe=2), "W/1"
-    )
+    assert data["batch"]["files"] == [{"path": "a.md", "blob_sha": "b1", "size": 12}]
+    assert (data["batch"]["number"], data["batch"]["of"]) == (1, 4)
+    assert BatchInput.model_validate(data) == batch
+
+
+def test_a_batch_outcome_round_trips_as_the_sdk_writes_a_task_output() -> None:
+    outcome = BatchOutcome({"a.md": 2}, ("logo.png",), 2, 1, 1)
+    as_sdk = TypeAdapter(BatchOutcome)
+
+    assert as_sdk.validate_json(as_sdk.dump_json(outcome)) == outcome
 
 
 def test_a_progress_line_reads_back_as_what_was_written() -> None:
@@ -365,18 +356,18 @@ def test_other_log_lines_are_no_progress(message: str) -> None:
     assert read_progress_line(message) is None
 
 
-async def test_the_progress_log_writes_a_line_per_change_and_keeps_counts_across_stages() -> None:
+async def test_the_progress_log_writes_a_line_per_change() -> None:
     lines: list[str] = []
 
     async def write_line(line: str) -> None:
         lines.append(line)
 
     progress = ProgressLog(write_line)
-    await progress.write("embedding", Progress(4, 0, 0))
-    await progress.write("embedding", Progress(4, 0, 0))
-    await progress.note("waiting for rate limit")
-    await progress.note("waiting for rate limit")
-    await progress.write("embedding", Progress(4, 2, 9))
+    await progress.report("embedding", Progress(4, 0, 0))
+    await progress.report("embedding", Progress(4, 0, 0))
+    await progress.report("waiting for rate limit", Progress(4, 0, 0))
+    await progress.report("waiting for rate limit", Progress(4, 0, 0))
+    await progress.report("embedding", Progress(4, 2, 9))
 
     assert [read_progress_line(line) for line in lines] == [
         LoggedProgress("embedding", Progress(4, 0, 0)),

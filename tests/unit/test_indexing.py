@@ -9,18 +9,29 @@ import pytest
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.domain_json import MANIFEST
 from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
-from application.indexing import IndexRepository
+from application.indexing import IndexPlan, IndexRepository, SourceUnchanged
+from application.ports.jobs import BatchRunner, IndexBatch
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
 from domain.content_keys import content_key
-from domain.documents import CHUNKER_VERSION, FIRST_CHUNKER_VERSION, FileEntry, Manifest, chunk_id, diff_manifest
+from domain.documents import (
+    CHUNKER_VERSION,
+    FIRST_CHUNKER_VERSION,
+    FileEntry,
+    Manifest,
+    SkipCounts,
+    chunk_id,
+    diff_manifest,
+)
+from domain.errors import RepochatError
 from domain.jobs import IndexRequest, IndexResult
 from domain.sources import SourceKind, SourceSpec
 from tests.unit.fakes import (
     FakeSource,
     InMemoryManifestStore,
     InMemoryVectorIndex,
+    OtherWorkerBatches,
     RecordingEmbedder,
     RecordingProgress,
 )
@@ -35,6 +46,18 @@ FILES = {
 }
 
 
+async def planned(indexer: IndexRepository, request: IndexRequest) -> IndexPlan:
+    """The plan of a source that changed (not `SourceUnchanged`)."""
+    plan = await indexer.plan(request)
+    assert isinstance(plan, IndexPlan)
+    return plan
+
+
+def whole(plan: IndexPlan) -> IndexBatch:
+    """Every file of the plan as one batch."""
+    return IndexBatch(plan.request, plan.version, plan.diff.to_index, 1, 1)
+
+
 class World:
     def __init__(self, files: dict[str, str], binary: tuple[str, ...] = ()) -> None:
         self.source = FakeSource(files, binary)
@@ -42,8 +65,10 @@ class World:
         self.index = InMemoryVectorIndex()
         self.manifests = InMemoryManifestStore()
 
-    def indexer(self, embedder: RecordingEmbedder | None = None) -> IndexRepository:
-        return IndexRepository([self.source], embedder or self.embedder, self.index, self.manifests)
+    def indexer(self, embedder: RecordingEmbedder | None = None, batches: BatchRunner | None = None) -> IndexRepository:
+        return IndexRepository(
+            [self.source], embedder or self.embedder, self.index, self.manifests, files_per_batch=1, batches=batches
+        )
 
     async def search(self, query: str, k: int = 10) -> list[str]:
         return [h.chunk.text for h in await self.hits(query, k)]
@@ -113,9 +138,8 @@ async def test_readers_see_the_previous_version_until_the_manifest_swap() -> Non
     world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
     indexer = world.indexer()
 
-    plan = await indexer.plan(REQUEST)
-    assert plan.diff is not None
-    outcome = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+    plan = await planned(indexer, REQUEST)
+    outcome = await indexer.write(whole(plan))
     during = " ".join(await world.search("platypus quokka endpoint"))
     assert "quokka" in during and "platypus" not in during
 
@@ -142,12 +166,11 @@ async def test_a_failed_reindex_leaves_the_previous_version_whole() -> None:
 async def test_a_retried_write_is_idempotent_and_reuses_stored_chunks() -> None:
     world = World(FILES)
     indexer = world.indexer()
-    plan = await indexer.plan(REQUEST)
-    assert plan.diff is not None
-    first = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+    plan = await planned(indexer, REQUEST)
+    first = await indexer.write(whole(plan))
     ids_after_first = set(world.index.records["default"])
 
-    retry = await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)
+    retry = await indexer.write(whole(plan))
 
     assert retry.chunks_written == 0 and retry.embedding_calls == 0
     assert len(world.index.content_lookups) == 1  # the first write's: stored ids need no content lookup
@@ -192,9 +215,8 @@ async def test_progress_reports_stages_and_counts() -> None:
 async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> None:
     world = World(FILES)
     indexer = world.indexer()
-    plan = await indexer.plan(REQUEST)
-    assert plan.diff is not None
-    await indexer.write(REQUEST, plan.snapshot, plan.diff.to_index)  # then cancelled: no finalize
+    plan = await planned(indexer, REQUEST)
+    await indexer.write(whole(plan))  # then cancelled: no finalize
     orphans = set(world.index.records["default"])
     world.source.files = {"guide.md": FILES["guide.md"], "new.md": "# New\n\nA narwhal appears.\n"}
 
@@ -230,9 +252,8 @@ async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -
 async def test_the_sweep_leaves_other_repositories_alone() -> None:
     world = World(FILES)
     other = IndexRequest(SourceSpec(SourceKind.LOCAL, "/other"))
-    plan = await world.indexer().plan(other)
-    assert plan.diff is not None
-    await world.indexer().write(other, plan.snapshot, plan.diff.to_index)  # an unfinished job of /other
+    plan = await planned(world.indexer(), other)
+    await world.indexer().write(whole(plan))  # an unfinished job of /other
     unfinished = set(world.index.records["default"])
 
     await world.indexer().execute(REQUEST)
@@ -287,9 +308,9 @@ async def test_the_re_chunk_runs_through_plan_batches_and_finalize_as_a_distribu
     await chunked_by_the_previous_chunker(world)
     indexer = world.indexer()
 
-    plan = await indexer.plan(REQUEST)
-    assert plan.diff is not None and plan.diff.unchanged == () and len(plan.diff.to_index) == 3
-    outcomes = [await indexer.write(REQUEST, plan.snapshot, [entry]) for entry in plan.diff.to_index]
+    plan = await planned(indexer, REQUEST)
+    assert plan.diff.unchanged == () and len(plan.diff.to_index) == 3
+    outcomes = [await indexer.write(batch) for batch in plan.batches(1)]
     result = await indexer.finalize(plan, sum(outcomes[1:], outcomes[0]))
 
     assert result.files_indexed == 3
@@ -421,3 +442,44 @@ async def test_chunks_with_one_text_in_one_batch_are_embedded_once() -> None:
     assert (result.chunks_written, result.chunks_reused, len(world.embedder.embedded)) == (2, 1, 1)
     first, second = world.index.records["default"].values()
     assert first[0].start_line != second[0].start_line and first[1] == second[1]
+
+
+async def test_a_source_that_reports_no_change_plans_nothing_to_do() -> None:
+    world = World(FILES)
+    first = await world.indexer().execute(REQUEST)
+
+    plan = await world.indexer().plan(REQUEST)
+
+    assert plan == SourceUnchanged(first.commit, 3, SkipCounts())
+    assert plan.result() == IndexResult(files_unchanged=3, commit=first.commit)
+
+
+async def test_batches_run_on_another_worker_in_any_order_index_exactly_what_the_loop_here_does() -> None:
+    here, elsewhere = World(FILES), World(FILES)
+    runner = OtherWorkerBatches(elsewhere.indexer())
+    progress = RecordingProgress()
+
+    local = await here.indexer().execute(REQUEST)
+    distributed = await elsewhere.indexer(batches=runner).execute(REQUEST, progress)
+
+    assert distributed == local
+    assert [batch.number for batch in runner.batches] == [1, 2, 3] and {b.of for b in runner.batches} == {3}
+    assert sorted(entry.path for batch in runner.batches for entry in batch.files) == sorted(FILES)
+    assert await elsewhere.manifests.get("default", SPEC.repository_id, None) is not None
+    embedding = [p for stage, p in progress.reports if stage == "embedding"]
+    assert [p.files_done for p in embedding] == [0, 1, 2, 3]
+    assert progress.reports[-1] == ("finalizing", embedding[-1])
+
+
+async def test_a_batch_that_comes_back_empty_swaps_nothing_in() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    before = await world.manifests.get("default", SPEC.repository_id, None)
+    world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
+    world.source.files["new.md"] = "# New\n\nA narwhal appears.\n"
+    runner = OtherWorkerBatches(world.indexer(), lose={2})
+
+    with pytest.raises(RepochatError, match="1 files were not indexed"):
+        await world.indexer(batches=runner).execute(REQUEST)
+
+    assert await world.manifests.get("default", SPEC.repository_id, None) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from application.indexing import IndexRepository
+from application.indexing import IndexPlan, IndexRepository
 from application.repositories import ForgetRepository, GetRepository, ListRepositories
 from domain.errors import InvalidInput, NotFound
 from domain.jobs import IndexRequest
@@ -50,8 +50,9 @@ async def unfinished_index(index: InMemoryVectorIndex, manifests: InMemoryManife
     """Plan and write, then stop as a cancelled or failed job does: chunks stored, no manifest swapped."""
     indexer = IndexRepository([FakeSource({"b.md": "# B\n\nbeta\n"})], RecordingEmbedder(), index, manifests)
     plan = await indexer.plan(request)
-    assert plan.diff is not None
-    await indexer.write(request, plan.snapshot, plan.diff.to_index)
+    assert isinstance(plan, IndexPlan)
+    for batch in plan.batches(len(plan.diff.to_index)):
+        await indexer.write(batch)
 
 
 async def test_a_repository_never_fully_indexed_can_be_forgotten_in_every_collection() -> None:

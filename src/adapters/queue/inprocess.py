@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,12 +61,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+WriteProgress = Callable[[str, Progress], Awaitable[None]]
+"""Records a job's stage and progress."""
+
+
 class _JobProgress(ProgressReporter):
     """Writes progress to the job record, at most every `interval` seconds unless the stage changes."""
 
-    def __init__(self, queue: InProcessJobQueue, job_id: str, interval: float = 0.5) -> None:
-        self._queue = queue
-        self._job_id = job_id
+    def __init__(self, write: WriteProgress, interval: float = 0.5) -> None:
+        self._write = write
         self._interval = interval
         self._last_write = 0.0
         self._last_stage = ""
@@ -75,7 +79,7 @@ class _JobProgress(ProgressReporter):
         if stage == self._last_stage and now - self._last_write < self._interval:
             return
         self._last_write, self._last_stage = now, stage
-        await self._queue._update(self._job_id, state=JobState.RUNNING, stage=stage, progress=progress)
+        await self._write(stage, progress)
 
 
 class InProcessJobQueue(JobQueue):
@@ -196,7 +200,7 @@ class InProcessJobQueue(JobQueue):
     async def _run(self, job: Job) -> None:
         await self._update(job.id, state=JobState.RUNNING, stage="starting")
         try:
-            result = await self._run_index(job.request, _JobProgress(self, job.id))
+            result = await self._run_index(job.request, _JobProgress(partial(self._write_progress, job.id)))
         except asyncio.CancelledError:
             return
         except RepochatError as e:
@@ -209,6 +213,9 @@ class InProcessJobQueue(JobQueue):
         progress = Progress(result.files_indexed + result.files_unchanged, result.files_indexed
                             + result.files_unchanged, result.chunks_written)  # fmt: skip
         await self._update(job.id, state=JobState.SUCCEEDED, stage="done", progress=progress, result=result)
+
+    async def _write_progress(self, job_id: str, stage: str, progress: Progress) -> None:
+        await self._update(job_id, state=JobState.RUNNING, stage=stage, progress=progress)
 
     async def _update(
         self,

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import InvalidInput
 from domain.file_policy import FilePolicy, SkipReason, decode_text
@@ -33,17 +33,13 @@ class LocalFolderSource(DocumentSource):
         entries, skipped = await asyncio.to_thread(self._list, root, self._policy(spec))
         commit = _folder_digest(entries)
         unchanged = previous is not None and previous.commit == commit
-        return SourceSnapshot(
-            repository=spec.repository_id,
-            commit=commit,
-            web_url=root.as_uri(),
-            files=None if unchanged else tuple(entries),
-            skipped=skipped,
-        )
+        version = SourceVersion(repository=spec.repository_id, commit=commit, web_url=root.as_uri())
+        return SourceSnapshot(version, files=None if unchanged else tuple(entries), skipped=skipped)
 
     async def read(
-        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
+        """Each file as it is now, if it still has the content listed (the version is the listing's digest)."""
         root = _root(spec)
         for entry in entries:
             file = await asyncio.to_thread(_read, root, entry)

@@ -12,19 +12,33 @@ from domain.sources import SourceSpec
 
 
 @dataclass(frozen=True)
-class SourceSnapshot:
-    """A source's listing at one version.
+class SourceVersion:
+    """One version of a source, as `DocumentSource.read` needs it: all it reads by.
 
-    `files` is None when the source could tell cheaply that nothing changed since
-    `previous_commit` (same commit, or an ETag match): the caller does no more work.
+    It travels by value (a batch task on another worker gets it as JSON), so the source keeps no
+    state between `snapshot` and `read`: what `snapshot` decided about reading goes in `fetch_plan`.
     """
 
     repository: str
     commit: str
     web_url: str
+    etag: str | None = None
+    fetch_plan: str = ""
+    """How the source fetches this version's files, in its own terms (opaque to everyone else).
+    Empty: no plan, the source reads each file on its own (as when one indexed file is read again)."""
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """A source's listing at one version.
+
+    `files` is None when the source could tell cheaply that nothing changed since the previous
+    manifest (same commit, or an ETag match): the caller does no more work.
+    """
+
+    version: SourceVersion
     files: tuple[FileEntry, ...] | None
     skipped: SkipCounts
-    etag: str | None = None
 
 
 StageNote = Callable[[str], Awaitable[None]]
@@ -45,9 +59,13 @@ class DocumentSource(Protocol):
     ) -> SourceSnapshot: ...
 
     def read(
-        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
-        """Yield the decoded text of `entries`; files that turn out binary are not yielded."""
+        """Yield the decoded text of `entries`; files that turn out binary are not yielded.
+
+        Reads by `spec` and `version` alone, in any process: the batches of one snapshot may be
+        read by several workers, none of which took it.
+        """
         ...
 
 

@@ -6,9 +6,10 @@
 - `runs`: Hatchet runs as domain `Job`s (pure translation, no I/O).
 - `queue`: `HatchetJobQueue`, the port: submits, reads and cancels runs.
 - `client`: `connect_hatchet`, the SDK client configured by HATCHET_CLIENT_*.
-- `workflows`: the task declarations and bodies that `repochat worker` runs.
+- `workflows`: the task declarations that `repochat worker` runs; their bodies call
+  `IndexRepository.execute` (a job) and `IndexRepository.write` (a batch).
 - `sync_workflow`: the cron-triggered task that runs a tick of the sync schedule.
-- `fan_out`: how the parent task spreads its files over batch tasks and adds up their outcomes.
+- `fan_out`: `FanOutBatches`, the `BatchRunner` that runs a job's batches as child tasks on any worker.
 - `task_policy`: timeouts, retries and which failures are retried.
 - `log_context`: the job and task a worker's log record belongs to.
 

@@ -2,22 +2,19 @@
 
 Task inputs are pydantic models whose fields are the domain dataclasses themselves, so the
 SDK's own serialisation (a pydantic `TypeAdapter` over the input model) writes the same JSON as
-`adapters.domain_json`. Task outputs are the domain dataclasses `BatchOutcome` (a batch) and
+`adapters.domain_json`. Task outputs are the dataclasses `BatchOutcome` (a batch) and
 `IndexResult` (a job), returned as they are: the SDK serialises a dataclass return value through
 a `TypeAdapter` of the task's return annotation, which again is the `domain_json` shape.
 
-These shapes are read back from runs that an earlier build submitted: change them only in ways
-that still validate the old JSON.
+Only this build's shapes are read: a run queued by an earlier build is not a supported upgrade
+path (finish or cancel the queued jobs before upgrading), and `runs` lists it as no job.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel
 
-from pydantic import BaseModel, Field
-
-from application.ports.sources import SourceSnapshot
-from domain.documents import FileEntry, SkipCounts
+from application.ports.jobs import IndexBatch
 from domain.jobs import IndexRequest
 
 INDEX_TASK = "repochat-index"
@@ -26,66 +23,24 @@ SYNC_TASK = "repochat-sync"
 """The cron-triggered tick of the sync schedule (`sync_workflow`); its input is empty."""
 JOB_KEY = "repochat_job"
 """Additional-metadata key whose value is the run's `job_key`: `submit` looks the unfinished run
-of a job up by it. One key only: the runs API combines several metadata filters with OR. Runs of
-builds before refs have `repochat_job_key` (collection and repository) instead: they are listed
-and read like any run, but no submission joins them."""
+of a job up by it. One key only: the runs API combines several metadata filters with OR."""
 
-CONCURRENCY_EXPRESSION = "has(input.concurrency_key) ? input.concurrency_key : input.job_key"
-"""What the engine groups `repochat-index` runs by (one run per group, the others wait): the
-input's `concurrency_key`, or the `job_key` of an input a build before refs wrote (which was its
-concurrency key), so such a build's API can still submit to workers of this one."""
-
-
-def _concurrency_key_of(fields: dict[str, Any]) -> str:
-    """The concurrency key of an input written without one (by a build before refs), from its validated request."""
-    return concurrency_key(fields["request"])
+CONCURRENCY_EXPRESSION = "input.concurrency_key"
+"""What the engine groups `repochat-index` runs by: one run per group, the others wait."""
 
 
 class IndexJobInput(BaseModel):
-    """Input of `repochat-index`: the request, its `job_key`, and the key its concurrency is grouped by.
-
-    Builds before refs wrote only `request` and `job_key`, and their `job_key` was the
-    `concurrency_key` of today: a run they queued reads with the concurrency key of its request.
-    They read this input too (they ignore the field they do not know).
-    """
+    """Input of `repochat-index`: the request, its `job_key`, and the key its concurrency is grouped by."""
 
     request: IndexRequest
     job_key: str
-    concurrency_key: str = Field(default_factory=_concurrency_key_of)
-
-
-class SnapshotRef(BaseModel):
-    """What a batch needs of the parent's snapshot; the file listing stays with the parent."""
-
-    repository: str
-    commit: str
-    web_url: str
-    etag: str | None = None
-    skipped: SkipCounts = SkipCounts()
-
-    @classmethod
-    def of(cls, snapshot: SourceSnapshot) -> SnapshotRef:
-        return cls(
-            repository=snapshot.repository,
-            commit=snapshot.commit,
-            web_url=snapshot.web_url,
-            etag=snapshot.etag,
-            skipped=snapshot.skipped,
-        )
-
-    def without_listing(self) -> SourceSnapshot:
-        """The snapshot as a batch sees it: no listing (`files=None`), the batch's files come separately."""
-        return SourceSnapshot(self.repository, self.commit, self.web_url, None, self.skipped, self.etag)
+    concurrency_key: str
 
 
 class BatchInput(BaseModel):
-    """Input of `repochat-index-batch`: batch `number` of `of`, its files as references (never contents)."""
+    """Input of `repochat-index-batch`: one batch of a job, its files as references (never contents)."""
 
-    request: IndexRequest
-    snapshot: SnapshotRef
-    files: list[FileEntry]
-    number: int
-    of: int
+    batch: IndexBatch
 
 
 def job_key(request: IndexRequest) -> str:

@@ -1,6 +1,6 @@
-"""The parent task's fan-out: one batch task per slice of the files to index, outcomes added up as they finish.
+"""FanOutBatches: the batches of a job run as `repochat-index-batch` tasks on any worker (a `BatchRunner`).
 
-Children are spawned with a key made of the snapshot's commit and the batch number, so a parent
+Children are spawned with a key made of the version's commit and the batch number, so a parent
 that runs again (retry, or reassigned after its worker died) gets back the children it already
 spawned instead of new ones. Hatchet does not cancel children with their parent: a parent that
 gives up or is cancelled cancels them itself.
@@ -15,12 +15,8 @@ from collections.abc import Awaitable, Sequence
 from hatchet_sdk import BulkCancelReplayOpts, Context, FailedTaskRunExceptionGroup, Hatchet, NonRetryableException
 from hatchet_sdk.runnables.workflow import Standalone, TaskRunRef
 
-from adapters.queue.hatchet.contract import BatchInput, SnapshotRef
-from adapters.queue.hatchet.progress import ProgressLog
-from adapters.queue.hatchet.task_policy import unaccounted
-from application.indexing import BatchOutcome, IndexPlan
-from domain.documents import FileEntry
-from domain.jobs import Progress
+from adapters.queue.hatchet.contract import BatchInput
+from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch
 
 log = logging.getLogger(__name__)
 
@@ -28,36 +24,27 @@ TRIGGER_GROUP = 500
 """Child runs triggered per bulk call."""
 
 BatchTask = Standalone[BatchInput, BatchOutcome]
-Slices = Sequence[Sequence[FileEntry]]
 
 
-class FanOut:
-    """Runs the batches of one plan for the parent task `ctx`, writing progress as they finish."""
+class FanOutBatches(BatchRunner):
+    """Runs the batches of one job as child tasks of the parent task `ctx`."""
 
-    def __init__(
-        self, hatchet: Hatchet, batch: BatchTask, ctx: Context, progress: ProgressLog, files_per_task: int
-    ) -> None:
+    def __init__(self, hatchet: Hatchet, task: BatchTask, ctx: Context) -> None:
         self._hatchet = hatchet
-        self._batch = batch
+        self._task = task
         self._ctx = ctx
-        self._progress = progress
-        self._size = max(1, files_per_task)
         self._run_ids: list[str] = []
 
-    async def run(self, plan: IndexPlan) -> BatchOutcome:
-        assert plan.diff is not None
-        todo = plan.diff.to_index
-        slices = [todo[i : i + self._size] for i in range(0, len(todo), self._size)]
-        await self._progress.write("embedding", Progress(files_total=len(todo)))
-        if not slices:
-            return BatchOutcome()
-        waiting = await self._spawn(plan, slices)
+    async def run(self, batches: Sequence[IndexBatch], done: BatchDone) -> None:
+        if not batches:
+            return
+        waiting = await self._spawn(batches)
         try:
-            return await self._collect(waiting, slices, len(todo))
+            await self._collect(waiting, batches, done)
         except FailedTaskRunExceptionGroup as e:
             await self._cancel_children()
             number = _failed_batch(e, self._run_ids)
-            raise NonRetryableException(f"batch {number} of {len(slices)} failed: {_child_error(e)}") from None
+            raise NonRetryableException(f"batch {number} of {len(batches)} failed: {_child_error(e)}") from None
         except (asyncio.CancelledError, NonRetryableException):
             # Not on other errors: a retried parent gets these children back and waits for them.
             await asyncio.shield(self._cancel_children())
@@ -65,39 +52,33 @@ class FanOut:
         finally:
             for future in waiting:
                 future.cancel()
+        if self._ctx.is_cancelled:  # a job no longer wanted keeps its previous version
+            raise asyncio.CancelledError
 
     async def _collect(
-        self, waiting: list[asyncio.Future[tuple[int, BatchOutcome]]], slices: Slices, total: int
-    ) -> BatchOutcome:
-        outcome, done = BatchOutcome(), 0
+        self, waiting: list[asyncio.Future[tuple[int, BatchOutcome]]], batches: Sequence[IndexBatch], done: BatchDone
+    ) -> None:
         for finished in asyncio.as_completed(waiting):
-            number, batch_outcome = await finished
+            number, outcome = await finished
             if self._ctx.is_cancelled:  # the engine tells a task it is cancelled a second before it cancels it
                 raise asyncio.CancelledError
-            files = slices[number - 1]
-            if unaccounted(files, batch_outcome):
+            batch = batches[number - 1]
+            if outcome.unaccounted(batch.files):
                 # A finished batch accounts for every file it was given; a cancelled one has no output,
                 # which the SDK reads as an empty outcome.
-                raise NonRetryableException(f"batch {number} of {len(slices)} was cancelled")
-            outcome = outcome + batch_outcome
-            done += len(files)
-            await self._progress.write("embedding", Progress(total, done, outcome.chunks_written))
-        return outcome
+                raise NonRetryableException(f"batch {number} of {len(batches)} was cancelled")
+            await done(batch, outcome)
 
-    async def _spawn(self, plan: IndexPlan, slices: Slices) -> list[asyncio.Future[tuple[int, BatchOutcome]]]:
-        snapshot = SnapshotRef.of(plan.snapshot)
+    async def _spawn(self, batches: Sequence[IndexBatch]) -> list[asyncio.Future[tuple[int, BatchOutcome]]]:
         items = [
-            self._batch.create_bulk_run_item(
-                BatchInput(request=plan.request, snapshot=snapshot, files=list(files), number=n, of=len(slices)),
-                child_key=f"{snapshot.commit}-{n}",
-            )
-            for n, files in enumerate(slices, start=1)
+            self._task.create_bulk_run_item(BatchInput(batch=batch), child_key=f"{batch.version.commit}-{batch.number}")
+            for batch in batches
         ]
         refs: list[TaskRunRef[BatchInput, BatchOutcome]] = []
         for start in range(0, len(items), TRIGGER_GROUP):
-            refs.extend(await self._batch.aio_run_many(items[start : start + TRIGGER_GROUP], wait_for_result=False))
+            refs.extend(await self._task.aio_run_many(items[start : start + TRIGGER_GROUP], wait_for_result=False))
         self._run_ids = [ref.workflow_run_id for ref in refs]
-        log.info("spawned %d batch tasks for %d files", len(refs), sum(len(files) for files in slices))
+        log.info("spawned %d batch tasks for %d files", len(refs), sum(len(batch.files) for batch in batches))
         return [asyncio.ensure_future(_numbered(number, ref.aio_result())) for number, ref in enumerate(refs, 1)]
 
     async def _cancel_children(self) -> None:

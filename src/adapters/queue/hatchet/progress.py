@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from adapters.domain_json import PROGRESS
+from application.ports.jobs import ProgressReporter
 from domain.jobs import Progress
 
 
@@ -22,21 +23,15 @@ class LoggedProgress:
     progress: Progress
 
 
-class ProgressLog:
+class ProgressLog(ProgressReporter):
     """Writes progress lines through `write_line` (a task's `aio_log`), skipping repeats of the last line."""
 
     def __init__(self, write_line: Callable[[str], Awaitable[None]]) -> None:
         self._write_line = write_line
         self._line = ""
-        self._progress = Progress()
 
-    async def note(self, stage: str) -> None:
-        """A new stage with the counts so far (a `StageNote` for the use case's sources)."""
-        await self.write(stage)
-
-    async def write(self, stage: str, progress: Progress | None = None) -> None:
-        self._progress = progress or self._progress
-        line = progress_line(LoggedProgress(stage, self._progress))
+    async def report(self, stage: str, progress: Progress) -> None:
+        line = progress_line(LoggedProgress(stage, progress))
         if line != self._line:
             self._line = line
             await self._write_line(line)

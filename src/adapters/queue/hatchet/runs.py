@@ -16,6 +16,7 @@ from typing import Any
 from hatchet_sdk import TaskRunError, V1TaskStatus
 from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary
 from hatchet_sdk.clients.rest.models.v1_workflow_run import V1WorkflowRun
+from pydantic import ValidationError
 
 from adapters.domain_json import INDEX_RESULT
 from adapters.queue.hatchet.contract import IndexJobInput
@@ -39,7 +40,8 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 class IndexRun:
     """What a job is made of, from a run's details or from a run listing.
 
-    `job_input` is None for a run of the index workflow whose input is not a repochat job's.
+    `job_input` is None for a run of the index workflow whose input is not a repochat job's
+    as this build writes it.
     """
 
     id: str
@@ -109,7 +111,10 @@ def _job_input(data: Mapping[str, Any]) -> IndexJobInput | None:
     """A run's input, whether the API nests the task input under "input" (run details) or not."""
     for candidate in (data.get("input"), data):
         if isinstance(candidate, Mapping) and "request" in candidate and "job_key" in candidate:
-            return IndexJobInput.model_validate(candidate)
+            try:
+                return IndexJobInput.model_validate(candidate)
+            except ValidationError:
+                return None
     return None
 
 

@@ -6,13 +6,10 @@ fails its run at once with the domain error's message, which users then read as 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 from hatchet_sdk import NonRetryableException
 
-from application.indexing import BatchOutcome, IndexPlan
-from domain.documents import FileEntry
 from domain.errors import RateLimited, RepochatError, UpstreamUnavailable
 
 INDEX_TIMEOUT = timedelta(hours=3)
@@ -37,17 +34,3 @@ def task_error(error: RepochatError) -> Exception:
     if isinstance(error, UpstreamUnavailable | RateLimited):
         return BatchError(error.message)
     return NonRetryableException(error.message)
-
-
-def check_complete(plan: IndexPlan, outcome: BatchOutcome) -> None:
-    """Swap the manifest only when the batches accounted for every file to index."""
-    assert plan.diff is not None
-    missing = unaccounted(plan.diff.to_index, outcome)
-    if missing:
-        raise NonRetryableException(f"{len(missing)} files were not indexed (e.g. {missing[0]}); nothing was changed")
-
-
-def unaccounted(files: Sequence[FileEntry], outcome: BatchOutcome) -> list[str]:
-    """The paths of `files` that `outcome` neither chunked nor found binary."""
-    accounted = set(outcome.chunk_counts) | set(outcome.binary_files)
-    return [e.path for e in files if e.path not in accounted]

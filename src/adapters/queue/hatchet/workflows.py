@@ -1,32 +1,12 @@
-"""The index workflow on Hatchet: a parent task that plans, batch tasks that embed, then the swap.
+"""The index workflow on Hatchet: `repochat-index`, one run per job, and its `repochat-index-batch` tasks.
 
-`repochat-index` (one run per job; the run id is the job id) resolves and lists the source
-with `IndexRepository.plan`, fans the files to index out as `repochat-index-batch` child
-tasks (each gets the request, the snapshot's fields and its files as references, never
-contents), adds up their `BatchOutcome`s as they finish, and calls `finalize`, the atomic
-manifest swap. Readers see the previous version until that swap.
-
-Why it is safe to run anywhere, any number of times:
-- Chunk ids are deterministic and `write` skips stored chunks, so a retried or reassigned
-  batch redoes only what is missing.
-- Children are spawned with a key made of the snapshot's commit and the batch number, so a
-  parent that runs again (retry, or reassigned after its worker died) gets the children it
-  already spawned back from the engine instead of new ones.
-- The parent's concurrency key (collection + repository, one running, the rest queued) keeps
-  two jobs of one repository from interleaving, whatever their refs: one ref's finalize deletes
-  the chunks no live manifest names, such as those another ref's running job wrote. A global
-  cap on parents (`index_jobs_in_parallel`) leaves a free slot for batches on any worker with
-  more slots than that cap: a waiting parent holds its slot, so without the cap parents could
-  fill every slot and wait forever for batches that cannot be scheduled.
-
-Progress is written by the parent as JSON log lines (`{"stage", "files_total", "files_done",
-"chunks_written"}`) through Hatchet's log API, which keeps them, unlike live streams;
-`HatchetJobQueue.get` reads the newest one.
+Both are thin: the parent runs `IndexRepository.execute` with `FanOutBatches`, whose batch tasks
+run `IndexRepository.write` on any worker. docs/hatchet.md says why it is safe to run anywhere,
+any number of times.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -49,7 +29,7 @@ from adapters.queue.hatchet.contract import (
     BatchInput,
     IndexJobInput,
 )
-from adapters.queue.hatchet.fan_out import BatchTask, FanOut
+from adapters.queue.hatchet.fan_out import BatchTask, FanOutBatches
 from adapters.queue.hatchet.log_context import current_job, current_task
 from adapters.queue.hatchet.progress import ProgressLog
 from adapters.queue.hatchet.task_policy import (
@@ -62,16 +42,17 @@ from adapters.queue.hatchet.task_policy import (
     INDEX_TIMEOUT,
     QUEUED_BATCH_TIMEOUT,
     QUEUED_JOB_TIMEOUT,
-    check_complete,
     task_error,
 )
-from application.indexing import BatchOutcome, IndexRepository
+from application.indexing import IndexRepository
+from application.ports.jobs import BatchOutcome, BatchRunner
 from domain.errors import RepochatError
 from domain.jobs import IndexResult
 
 log = logging.getLogger(__name__)
 
-RepositoryFactory = Callable[[], IndexRepository]
+RepositoryFactory = Callable[[BatchRunner | None], IndexRepository]
+"""Builds the use case with the given runner of its batches (None: in this process, for a batch task)."""
 BatchBody = Callable[[BatchInput, Context], Coroutine[Any, Any, BatchOutcome]]
 IndexBody = Callable[[IndexJobInput, Context], Coroutine[Any, Any, IndexResult]]
 
@@ -94,10 +75,7 @@ def put_embedding_rate_limit(hatchet: Hatchet, batches_per_minute: int) -> None:
 
 
 def register_index_workflows(
-    hatchet: Hatchet,
-    repository: RepositoryFactory,
-    files_per_task: int = 32,
-    jobs_in_parallel: int = 4,
+    hatchet: Hatchet, repository: RepositoryFactory, jobs_in_parallel: int = 4
 ) -> IndexWorkflows:
     """Declare both tasks around `repository` (the use case, built by the caller's container)."""
     batch = hatchet.task(
@@ -128,7 +106,7 @@ def register_index_workflows(
                 expression="'all'", max_runs=jobs_in_parallel, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
             ),
         ],
-    )(_index_body(hatchet, repository, batch, files_per_task))
+    )(_index_body(hatchet, repository, batch))
     return IndexWorkflows(index, batch)
 
 
@@ -137,44 +115,34 @@ def _batch_body(repository: RepositoryFactory) -> BatchBody:
     async def run_batch(inp: BatchInput, ctx: Context) -> BatchOutcome:
         current_job.set(ctx.parent_workflow_run_id or ctx.workflow_run_id)
         current_task.set(ctx.task_run_id)
+        batch = inp.batch
 
         async def note(stage: str) -> None:
             await ctx.aio_log(stage)
 
-        log.info("batch %d of %d: %d files, attempt %d", inp.number, inp.of, len(inp.files), ctx.attempt_number)
+        log.info("batch %d of %d: %d files, attempt %d", batch.number, batch.of, len(batch.files), ctx.attempt_number)
         try:
-            outcome = await repository().write(inp.request, inp.snapshot.without_listing(), inp.files, note)
+            outcome = await repository(None).write(batch, note)
         except RepochatError as e:
-            log.warning("batch %d of %d failed: %s", inp.number, inp.of, e.message)
+            log.warning("batch %d of %d failed: %s", batch.number, batch.of, e.message)
             raise task_error(e) from e
         log.info(
             "batch %d of %d done: %d chunks written, %d embedding calls",
-            inp.number, inp.of, outcome.chunks_written, outcome.embedding_calls,
+            batch.number, batch.of, outcome.chunks_written, outcome.embedding_calls,
         )  # fmt: skip
         return outcome
 
     return run_batch
 
 
-def _index_body(hatchet: Hatchet, repository: RepositoryFactory, batch: BatchTask, files_per_task: int) -> IndexBody:
+def _index_body(hatchet: Hatchet, repository: RepositoryFactory, batch: BatchTask) -> IndexBody:
     async def run_index(inp: IndexJobInput, ctx: Context) -> IndexResult:
         current_job.set(ctx.workflow_run_id)
         current_task.set(ctx.task_run_id)
-        progress = ProgressLog(ctx.aio_log)
-        use_case = repository()
+        use_case = repository(FanOutBatches(hatchet, batch, ctx))
         log.info("indexing %s (attempt %d)", inp.job_key, ctx.attempt_number)
-        await progress.write("listing files")
         try:
-            plan = await use_case.plan(inp.request, progress.note)
-            if plan.diff is None:
-                result = use_case.unchanged_result(plan)
-            else:
-                outcome = await FanOut(hatchet, batch, ctx, progress, files_per_task).run(plan)
-                if ctx.is_cancelled:  # a job no longer wanted keeps its previous version
-                    raise asyncio.CancelledError
-                check_complete(plan, outcome)
-                await progress.write("finalizing")
-                result = await use_case.finalize(plan, outcome)
+            result = await use_case.execute(inp.request, ProgressLog(ctx.aio_log))
         except RepochatError as e:
             log.warning("indexing %s failed: %s", inp.job_key, e.message)
             raise task_error(e) from e

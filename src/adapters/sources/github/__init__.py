@@ -10,9 +10,10 @@ How a sync goes, and why it is cheap:
 2. Otherwise the tree is listed once (`git/trees/{sha}?recursive=1`): paths, sizes, blob SHAs.
    The adapter diffs it against the previous manifest to count the files to fetch.
 3. Contents come from one `tarball` download (streamed to a temporary file, extracted off the
-   event loop, only the wanted members kept) when at least `archive_threshold` files are to be
-   fetched, else from one `git/blobs/{sha}` request per file. The choice is made once per
-   snapshot, because the use case calls `read()` in many small batches.
+   event loop, only the listed files kept) when at least `archive_threshold` files are to be
+   fetched, else from one `git/blobs/{sha}` request per file. `snapshot` makes the choice once
+   and writes it into the version's `fetch_plan`, which `read` goes by alone: the use case reads
+   in many small batches, on any worker, and each worker downloads the archive at most once.
 4. A truncated tree (GitHub caps recursive listings) is listed from the archive instead.
 
 Rate limits (403 with `x-ratelimit-remaining: 0`, 403/429 with `retry-after`) are waited out

@@ -6,6 +6,7 @@ See the package docstring (`adapters.sources.github`) for how a sync goes and wh
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import OrderedDict
@@ -21,12 +22,13 @@ from adapters.sources.github.archive import (
     ArchiveDownloader,
     Decision,
     ExtractedStore,
+    Selector,
     expansion_limit,
     skip_counts,
 )
 from adapters.sources.github.blobs import BlobReader
 from adapters.sources.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
-from application.ports.sources import DocumentSource, SourceSnapshot, StageNote, no_note
+from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, diff_manifest
 from domain.errors import InvalidInput, NotFound, UpstreamUnavailable
 from domain.file_policy import MAX_FILE_BYTES, FilePolicy, SkipReason, decode_text, is_safe_relative_path
@@ -35,21 +37,44 @@ from domain.sources import SourceKind, SourceSpec
 READ_GROUP = 32
 """Files held in memory at once while reading extracted archive members."""
 MAX_KEPT_ARCHIVES = 4
-"""Extracted archives kept on disk for snapshots still being read (oldest dropped first)."""
+"""Extracted archives kept on disk for versions still being read (oldest dropped first)."""
+
+ArchiveKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+"""(repository id, commit, include, exclude): what an extracted archive holds."""
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """How `read` fetches the files of a version: what `snapshot` decided, as `SourceVersion.fetch_plan`.
+
+    No plan (a version read outside an index job) reads file by file.
+    """
+
+    archive: bool = False
+    """One tarball download per worker, else one `git/blobs` request per file."""
+    files: int = 0
+    """Files the job fetches: a worker that has read them all removes its extracted archive."""
+    byte_limit: int = DEFAULT_MAX_ARCHIVE_BYTES
+    """The most bytes the archive may expand to (see `archive.expansion_limit`)."""
+
+    def dumps(self) -> str:
+        return json.dumps({"archive": self.archive, "files": self.files, "byte_limit": self.byte_limit})
+
+    @classmethod
+    def loads(cls, text: str) -> FetchPlan:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(bool(data["archive"]), int(data["files"]), int(data["byte_limit"]))
 
 
 @dataclass
-class _Plan:
-    """What `snapshot` decided for reading one commit: which files, and how."""
+class _Extracted:
+    """One commit's archive as this worker extracted it: downloaded by the first batch that needs it."""
 
-    repo: Repo
-    commit: str
-    to_fetch: set[str]
-    use_archive: bool
-    byte_limit: int
     store: ExtractedStore | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    announced: bool = False
+    read: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -87,13 +112,13 @@ class GitHubArchiveSource(DocumentSource):
         rng: random.Random | None = None,
     ) -> None:
         self._http = GitHubHttp(client, api_url, token, max_rate_limit_wait, max_attempts, sleep, clock, rng)
-        self._archives = ArchiveDownloader(self._http, temp_dir, max_file_bytes)
+        self._downloader = ArchiveDownloader(self._http, temp_dir, max_file_bytes)
         self._blobs = BlobReader(self._http, max_file_bytes)
         self._web_url = web_url.rstrip("/")
         self._threshold = max(1, archive_threshold)
         self._max_file_bytes = max_file_bytes
         self._max_archive_bytes = max_archive_bytes
-        self._plans: OrderedDict[tuple[str, str], _Plan] = OrderedDict()
+        self._extracted: OrderedDict[ArchiveKey, _Extracted] = OrderedDict()
 
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.GITHUB
@@ -106,36 +131,36 @@ class GitHubArchiveSource(DocumentSource):
         commit, new_etag = await self._resolve(repo, ref, etag, previous, note)
         web_url = f"{self._web_url}/{repo.owner}/{repo.name}"
         if previous is not None and commit == previous.commit:
-            return SourceSnapshot(spec.repository_id, commit, web_url, None, SkipCounts(), new_etag)
+            return SourceSnapshot(SourceVersion(spec.repository_id, commit, web_url, new_etag), None, SkipCounts())
         listing = await self._list(repo, commit, spec, note)
-        self._remember(spec.repository_id, repo, commit, previous, listing)
-        return SourceSnapshot(spec.repository_id, commit, web_url, listing.files, listing.skipped, new_etag)
+        plan = await self._plan(spec, commit, previous, listing, note)
+        version = SourceVersion(spec.repository_id, commit, web_url, new_etag, plan.dumps())
+        return SourceSnapshot(version, listing.files, listing.skipped)
 
     async def read(
-        self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         if not entries:
             return
-        plan = self._plans.get((snapshot.repository, snapshot.commit)) or self._unplanned(spec, snapshot, entries)
-        await self._announce(plan, note)
+        repo = _repo_of(spec)
+        plan = FetchPlan.loads(version.fetch_plan)
         for start in range(0, len(entries), READ_GROUP):
             group = entries[start : start + READ_GROUP]
-            if plan.use_archive:
-                contents = await self._from_archive(plan, group, note)
+            if plan.archive:
+                contents = await self._from_archive(spec, version.commit, plan, group, note)
             else:
-                contents = await self._blobs.read_many(plan.repo, group, note)
+                contents = await self._blobs.read_many(repo, group, note)
             for entry in group:
-                plan.to_fetch.discard(entry.path)
                 raw = contents.get(entry.path)
                 text = decode_text(raw) if raw is not None else None
                 if text is not None:  # binary, unsafe or oversized content is not yielded
                     yield SourceFile(entry.path, entry.blob_sha, text)
-        if not plan.to_fetch:
-            self._forget((snapshot.repository, snapshot.commit))
+        if plan.archive:
+            self._note_read(_archive_key(spec, version.commit), entries, plan)
 
     async def aclose(self) -> None:
         """Remove temporary archive folders (the container calls this on shutdown)."""
-        for key in list(self._plans):
+        for key in list(self._extracted):
             self._forget(key)
 
     # -- resolving and listing
@@ -201,6 +226,13 @@ class GitHubArchiveSource(DocumentSource):
         return policy.check(path, size)
 
     async def _list_from_archive(self, repo: Repo, commit: str, spec: SourceSpec, note: StageNote) -> _Listing:
+        store, scan = await self._downloader.download_and_scan(
+            repo, commit, self._selector(spec), self._max_archive_bytes, True, note
+        )
+        return _Listing(tuple(scan.entries), scan.skipped, None, store)
+
+    def _selector(self, spec: SourceSpec) -> Selector:
+        """Which archive members are the listed files: those under the subfolder that the filters keep."""
         policy = self._policy(spec)
         prefix = f"{spec.subdir}/" if spec.subdir else ""
 
@@ -209,82 +241,80 @@ class GitHubArchiveSource(DocumentSource):
                 return Decision.IGNORE
             return policy.check(path, size) or Decision.READ
 
-        store, scan = await self._archives.download_and_scan(repo, commit, select, self._max_archive_bytes, True, note)
-        return _Listing(tuple(scan.entries), scan.skipped, None, store)
+        return select
 
     def _policy(self, spec: SourceSpec) -> FilePolicy:
         return FilePolicy(include=spec.include, exclude=spec.exclude, max_bytes=self._max_file_bytes)
 
     # -- planning reads
 
-    def _remember(self, key_repo: str, repo: Repo, commit: str, previous: Manifest | None, listing: _Listing) -> None:
-        to_fetch = {entry.path for entry in diff_manifest(previous, listing.files).to_index}
-        use_archive = listing.store is not None or len(to_fetch) >= self._threshold
+    async def _plan(
+        self, spec: SourceSpec, commit: str, previous: Manifest | None, listing: _Listing, note: StageNote
+    ) -> FetchPlan:
+        """Archive or file by file, decided once for all the job's batches, wherever they run."""
+        to_fetch = len(diff_manifest(previous, listing.files).to_index)
+        archive = listing.store is not None or to_fetch >= self._threshold
         limit = expansion_limit(listing.promised_bytes, len(listing.files), self._max_archive_bytes)
-        plan = _Plan(repo, commit, to_fetch, use_archive, limit, listing.store)
-        if to_fetch:
-            self._keep((key_repo, commit), plan)
-        else:
-            self._forget((key_repo, commit))
-            if listing.store is not None:
+        if listing.store is not None:
+            if to_fetch:  # listed from the archive: its batches read from the same download
+                self._keep(_archive_key(spec, commit), _Extracted(listing.store))
+            else:
                 listing.store.close()
+        if to_fetch:
+            how = "archive" if archive else "one request per file"
+            await note(f"fetching {to_fetch:,} files ({how})")
+        return FetchPlan(archive, to_fetch, limit)
 
-    def _unplanned(self, spec: SourceSpec, snapshot: SourceSnapshot, entries: Sequence[FileEntry]) -> _Plan:
-        """A plan for a snapshot taken elsewhere (another worker): decide from this batch alone.
-
-        An archive plan extracts every file the snapshot lists and is kept, so later batches on
-        this worker read from the same download; a per-file plan lasts for this call only.
-        """
-        repo = _repo_of(spec)
-        if len(entries) < self._threshold:
-            return _Plan(repo, snapshot.commit, {e.path for e in entries}, False, self._max_archive_bytes)
-        listed = snapshot.files or tuple(entries)
-        plan = _Plan(repo, snapshot.commit, {e.path for e in listed}, True, self._max_archive_bytes)
-        self._keep((snapshot.repository, snapshot.commit), plan)
-        return plan
-
-    def _keep(self, key: tuple[str, str], plan: _Plan) -> None:
+    def _keep(self, key: ArchiveKey, extracted: _Extracted) -> None:
         self._forget(key)
-        self._plans[key] = plan
-        while len(self._plans) > MAX_KEPT_ARCHIVES:
-            self._forget(next(iter(self._plans)))
+        self._extracted[key] = extracted
+        while len(self._extracted) > MAX_KEPT_ARCHIVES:
+            self._forget(next(iter(self._extracted)))
 
-    def _forget(self, key: tuple[str, str]) -> None:
-        plan = self._plans.pop(key, None)
-        if plan is not None and plan.store is not None:
-            plan.store.close()
+    def _forget(self, key: ArchiveKey) -> None:
+        extracted = self._extracted.pop(key, None)
+        if extracted is not None and extracted.store is not None:
+            extracted.store.close()
 
-    async def _announce(self, plan: _Plan, note: StageNote) -> None:
-        if plan.announced:
+    def _note_read(self, key: ArchiveKey, entries: Sequence[FileEntry], plan: FetchPlan) -> None:
+        """Remove the archive once this worker has read every file of the job (else it ages out)."""
+        extracted = self._extracted.get(key)
+        if extracted is None:
             return
-        plan.announced = True
-        how = "archive" if plan.use_archive else "one request per file"
-        await note(f"fetching {len(plan.to_fetch):,} files ({how})")
+        extracted.read.update(entry.path for entry in entries)
+        if len(extracted.read) >= plan.files:
+            self._forget(key)
 
     # -- reading contents
 
     async def _from_archive(
-        self, plan: _Plan, entries: Sequence[FileEntry], note: StageNote
+        self, spec: SourceSpec, commit: str, plan: FetchPlan, entries: Sequence[FileEntry], note: StageNote
     ) -> dict[str, bytes | None]:
-        store = await self._archive_store(plan, note)
+        repo = _repo_of(spec)
+        store = await self._archive_store(spec, commit, plan, note)
         found: dict[str, bytes | None] = dict(await asyncio.to_thread(store.get_many, [e.path for e in entries]))
         absent = [e for e in entries if e.path not in found and e.path not in store.rejected]
         if absent:  # e.g. `export-ignore`d in .gitattributes: not in archives, still in the tree
-            found.update(await self._blobs.read_many(plan.repo, absent, note))
+            found.update(await self._blobs.read_many(repo, absent, note))
         return found
 
-    async def _archive_store(self, plan: _Plan, note: StageNote) -> ExtractedStore:
-        async with plan.lock:
-            if plan.store is None:
-                wanted = set(plan.to_fetch)
-
-                def select(path: str, size: int) -> Decision | SkipReason:
-                    return Decision.READ if path in wanted else Decision.IGNORE
-
-                plan.store, _ = await self._archives.download_and_scan(
-                    plan.repo, plan.commit, select, plan.byte_limit, False, note
+    async def _archive_store(self, spec: SourceSpec, commit: str, plan: FetchPlan, note: StageNote) -> ExtractedStore:
+        """The version's archive, extracted once per worker: every listed file, so each batch finds its own."""
+        key = _archive_key(spec, commit)
+        extracted = self._extracted.get(key)
+        if extracted is None:
+            extracted = _Extracted()
+            self._keep(key, extracted)
+        async with extracted.lock:
+            if extracted.store is None:
+                extracted.store, _ = await self._downloader.download_and_scan(
+                    _repo_of(spec), commit, self._selector(spec), plan.byte_limit, False, note
                 )
-            return plan.store
+            return extracted.store
+
+
+def _archive_key(spec: SourceSpec, commit: str) -> ArchiveKey:
+    return spec.repository_id, commit, spec.include, spec.exclude
 
 
 def _repo_of(spec: SourceSpec) -> Repo:
