@@ -175,9 +175,25 @@ class IndexRepository:
             return await self.write(batch, tally.note)
 
         runner = self._batches or SequentialBatches(write_here)
-        await runner.run(plan.batches(self._files_per_batch), tally.done)
-        await tally.note("finalizing")
-        return await self.finalize(plan, tally.outcome)
+        try:
+            await runner.run(plan.batches(self._files_per_batch), tally.done)
+            await tally.note("finalizing")
+            return await self.finalize(plan, tally.outcome)
+        except BaseException:
+            await self._discard_unswapped(plan)
+            raise
+
+    async def _discard_unswapped(self, plan: IndexPlan) -> None:
+        """Delete what a failed or cancelled job wrote (the chunks no manifest names), so it does not
+        hold disk until the next job of the repository succeeds. Jobs of one repository run one at a
+        time, so none of these chunks is another job's. Best effort: the store may be what failed."""
+        collection, repository = plan.request.collection, plan.version.repository
+        try:
+            await self._index.delete(
+                collection, await unnamed_chunk_ids(self._index, self._manifests, collection, repository)
+            )
+        except RepochatError:
+            return
 
     async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan | SourceUnchanged:
         """List the source and diff it against the ref's live manifest.

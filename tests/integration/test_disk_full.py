@@ -12,7 +12,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import chromadb
 import pytest
+from chromadb.config import Settings as ChromaSettings
 
 from tests.integration.helpers import ROOT, repochat, repochat_env
 
@@ -54,6 +56,12 @@ def test_a_job_that_fills_the_disk_fails_clearly_and_the_previous_version_surviv
     listed = repochat("repos", env=env)
     assert listed.returncode == 0 and str(SMALL_DOCS.resolve()) in listed.stdout
     assert str(corpus) not in listed.stdout
+    assert stored_chunks(small_disk / "data", f"local:{corpus}") == 0  # the failed job's writes are gone
 
     again = repochat("index", str(SMALL_DOCS), env=env)
     assert again.returncode == 0, again.stderr
+
+
+def stored_chunks(data_dir: Path, repository: str) -> int:
+    chroma = chromadb.PersistentClient(str(data_dir / "chroma"), settings=ChromaSettings(anonymized_telemetry=False))
+    return len(chroma.get_collection("default").get(where={"repository": repository}, include=[])["ids"])

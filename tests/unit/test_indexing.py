@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -230,7 +232,7 @@ async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> 
     assert result.chunks_deleted == len(orphans - set(world.index.records["default"])) > 0
 
 
-async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -> None:
+async def test_a_failed_reindex_deletes_what_it_wrote_and_the_next_one_succeeds() -> None:
     world = World(FILES)
     await world.indexer().execute(REQUEST)
     world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
@@ -239,7 +241,9 @@ async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -
     with pytest.raises(RuntimeError):
         await failing.execute(REQUEST)  # after writing the chunks of one file
     before = await world.manifests.get("default", SPEC.repository_id, None)
-    assert before is not None and len(world.index.records["default"]) > before.chunk_total
+    assert before is not None and world.index.deleted  # the chunks it wrote went with it
+    assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(before.files.items())
+    assert len(world.index.records["default"]) == before.chunk_total
     world.source.files["new.md"] = "# New\n\nA capybara appears.\n"
 
     await world.indexer().execute(REQUEST)
@@ -247,6 +251,22 @@ async def test_a_failed_reindex_leaves_chunks_the_next_successful_one_sweeps() -
     manifest = await world.manifests.get("default", SPEC.repository_id, None)
     assert manifest is not None
     assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(manifest.files.items())
+
+
+async def test_a_job_cancelled_mid_way_deletes_what_it_wrote() -> None:
+    world = World(FILES)
+
+    class CancelledOnSecondCall(RecordingEmbedder):
+        async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            if self.calls == 1:
+                raise asyncio.CancelledError
+            return await super().embed_documents(texts)
+
+    indexer = IndexRepository([world.source], CancelledOnSecondCall(), world.index, world.manifests, 1)
+    with pytest.raises(asyncio.CancelledError):
+        await indexer.execute(REQUEST)
+
+    assert world.index.deleted and not world.index.records.get("default")
 
 
 async def test_the_sweep_leaves_other_repositories_alone() -> None:
