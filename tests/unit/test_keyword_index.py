@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
@@ -29,7 +29,7 @@ class World:
     def __init__(self, files: dict[str, str], policy: RetrievalPolicy | None = None) -> None:
         self.source = FakeSource(files)
         self.embedder, self.index, self.manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
-        self.keywords = InMemoryBm25Index(self.index)
+        self.keywords = TantivyKeywordIndex(self.index)
         self.search = SearchDocuments(self.embedder, self.index, self.manifests, self.keywords, policy)
 
     async def index_files(self) -> None:
@@ -179,7 +179,7 @@ class Refs:
 
     def __init__(self) -> None:
         self.index = InMemoryVectorIndex()
-        self.keywords = InMemoryBm25Index(self.index)
+        self.keywords = TantivyKeywordIndex(self.index)
 
     async def indexed(self, ref: str | None, files: dict[str, str], chunker: str = CHUNKER_VERSION) -> Manifest:
         """Store the chunks of `files` at `ref` and return the manifest that makes them live."""
