@@ -47,7 +47,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import MAX_TOKENS, MODEL_NAME, OnnxMiniLMEmbedder, mean_pooled, packaged_model_files
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
@@ -195,7 +195,7 @@ def build_repochat(client: ClientAPI, embedder: Embedder, spec: SourceSpec) -> R
     index, manifests = ChromaVectorIndex(client), ChromaManifestStore(client)
     indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests, outline=TreeSitterOutline())
     return Repochat(
-        indexer, SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)), IndexRequest(spec, COLLECTION)
+        indexer, SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)), IndexRequest(spec, COLLECTION)
     )
 
 

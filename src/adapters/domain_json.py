@@ -1,7 +1,7 @@
 """The one typed JSON form of the domain objects that leave a process.
 
-Job records (SQLite), Hatchet task inputs and outputs, manifests and sync statuses in Chroma
-and the HTTP/CLI views all turn a domain dataclass into JSON and back through a pydantic
+Job records (SQLite), Hatchet task inputs and outputs, manifests and sync statuses in Chroma,
+chunks in the keyword index and the HTTP/CLI views all turn a domain dataclass into JSON and back through a pydantic
 `TypeAdapter` over the dataclass itself, so the shape is declared once: by the dataclass's
 fields. The domain and application layers stay free of pydantic; only adapters and
 entrypoints use these.
@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from domain.documents import Manifest
+from domain.documents import Chunk, Manifest
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sync import SyncStatus
 
@@ -44,4 +44,5 @@ INDEX_REQUEST = JsonForm(IndexRequest)
 PROGRESS = JsonForm(Progress)
 INDEX_RESULT = JsonForm(IndexResult)
 MANIFEST = JsonForm(Manifest)
+CHUNK = JsonForm(Chunk)
 SYNC_STATUS = JsonForm(SyncStatus)

@@ -29,7 +29,6 @@ from adapters.disk_reserve import DiskReserve
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
 from adapters.embeddings.query_cache import QueryCachingEmbedder
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
 from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
 from adapters.queue.inprocess import InProcessJobQueue
 from adapters.sources.github import GitHubArchiveSource
@@ -157,7 +156,11 @@ class Container(containers.DeclarativeContainer):
         hatchet=providers.Resource(resources.run_jobs, hatchet_queue, clients),
     )
 
-    keyword_index = providers.Singleton(InMemoryBm25Index, vector_index)
+    keyword_index = providers.Resource(
+        resources.keyword_index,
+        vector_index,
+        providers.Callable(lambda s, d: s.keyword_index_dir or d / "keyword", settings, data_dir),
+    )
     query_embedder = providers.Singleton(QueryCachingEmbedder, metered_embedder)
     search = providers.Factory(
         MeteredSearch,

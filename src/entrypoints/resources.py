@@ -1,4 +1,5 @@
-"""Resources the container opens and closes: clients, the data folder lock, the job queue, the sync schedule.
+"""Resources the container opens and closes: clients, the data folder lock, the keyword index, the job queue,
+the sync schedule.
 
 Each is a generator for `providers.Resource`: what comes before `yield` opens, what comes after
 closes, when the container shuts its resources down.
@@ -15,6 +16,7 @@ import httpx
 from chromadb.api import ClientAPI
 
 from adapters.data_dir_lock import DataDirLock
+from adapters.keyword.tantivy_index import ChunkReader, TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
 from adapters.vectorstore.migrations import migrate_chroma
 from application.ports.jobs import JobQueue
@@ -37,6 +39,15 @@ def hold_data_dir(data_dir: Path, owner: str) -> Iterator[DataDirLock]:
         yield lock
     finally:
         lock.release()
+
+
+def keyword_index(vectors: ChunkReader, folder: Path) -> Iterator[TantivyKeywordIndex]:
+    """The keyword index kept in `folder`; closing it lets go of its folder's lock."""
+    index = TantivyKeywordIndex(vectors, folder)
+    try:
+        yield index
+    finally:
+        index.close()
 
 
 def migrated_chroma(client: ClientAPI) -> ClientAPI:

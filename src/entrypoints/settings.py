@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REPOCHAT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path(".repochat")
+    keyword_index_dir: Path | None = None
+    """Where this process keeps its keyword index (a folder per process that searches: each API replica
+    needs its own); unset: `keyword/` in the data folder."""
     disk_reserve_mb: int = Field(default=128, ge=0)
     """Embedded Chroma: index jobs stop writing while less than this is free on the data folder's disk."""
     embeddings: Literal["local", "openai", "hashing"] = "local"

@@ -18,7 +18,7 @@ import pytest
 from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
@@ -135,7 +135,7 @@ async def test_a_fork_of_a_folder_embeds_only_its_differing_chunks_and_cites_its
     expected = await indexing.texts_new_to(known, fork_spec.repository_id)
     assert indexing.embedded() == expected and expected and all(t.startswith(f"{FORKED}:") for t in expected)
     assert result.chunks_reused == result.chunks_written - len(expected)
-    search = SearchDocuments(indexing.embedder, indexing.index, indexing.manifests, InMemoryBm25Index(indexing.index))
+    search = SearchDocuments(indexing.embedder, indexing.index, indexing.manifests, TantivyKeywordIndex(indexing.index))
     hits = (
         await search.execute(SearchRequest("path parameters", 5, indexing.collection, fork_spec.repository_id))
     ).hits

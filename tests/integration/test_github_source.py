@@ -25,7 +25,7 @@ import pytest_asyncio
 from chromadb.config import Settings as ChromaSettings
 
 from adapters.embeddings.hashing import HashingEmbedder
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
@@ -130,11 +130,8 @@ class Rig:
         return [(hit.chunk.path, hit.chunk.url) for hit in await self.hits(query, k)]
 
     async def hits(self, query: str, k: int = 50) -> list[SearchHit]:
-        return (
-            await SearchDocuments(self.embedder, self.vectors, self.manifests, InMemoryBm25Index(self.vectors)).execute(
-                SearchRequest(query, k)
-            )
-        ).hits
+        search = SearchDocuments(self.embedder, self.vectors, self.manifests, TantivyKeywordIndex(self.vectors))
+        return (await search.execute(SearchRequest(query, k))).hits
 
     async def stored_chunks(self, path: str, blob_sha: str) -> set[str]:
         """Ids of the stored chunks of one file version (ids are deterministic)."""

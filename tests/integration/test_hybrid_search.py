@@ -12,7 +12,7 @@ from pathlib import Path
 from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
@@ -27,7 +27,7 @@ PAGES = ("tutorial/request-files.md", "tutorial/query-params.md", "tutorial/path
 
 def replica(client: ClientAPI) -> SearchDocuments:
     index = ChromaVectorIndex(client)
-    return SearchDocuments(HashingEmbedder(), index, ChromaManifestStore(client), InMemoryBm25Index(index))
+    return SearchDocuments(HashingEmbedder(), index, ChromaManifestStore(client), TantivyKeywordIndex(index))
 
 
 async def test_replicas_agree_and_follow_a_change_and_a_delete(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.data_dir_lock import DataDirLock
 from adapters.embeddings.hashing import HashingEmbedder
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_client import open_embedded_chroma
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
@@ -52,7 +52,7 @@ async def test_change_delete_add_reembed_exactly_the_changes(tmp_path: Path) -> 
     client = open_embedded_chroma(tmp_path / "state", lock)
     embedder, index, manifests = CountingEmbedder(), ChromaVectorIndex(client), ChromaManifestStore(client)
     indexer = IndexRepository([LocalFolderSource()], embedder, index, manifests)
-    search = SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index))
+    search = SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index))
     request = IndexRequest(source_spec(str(folder)))
 
     first = await indexer.execute(request)
@@ -91,7 +91,7 @@ async def test_searching_gives_permanent_file_citations(tmp_path: Path, corpus: 
     spec = source_spec(str(corpus / "tutorial"), include=["query-params*.md"])
     await IndexRepository([LocalFolderSource()], embedder, index, manifests).execute(IndexRequest(spec))
     hits = (
-        await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+        await SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)).execute(
             SearchRequest("optional query parameters")
         )
     ).hits

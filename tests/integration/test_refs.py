@@ -15,7 +15,7 @@ import httpx
 import pytest
 from chromadb.api import ClientAPI
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
@@ -44,7 +44,7 @@ class Refs:
         self.manifests = ChromaManifestStore(client)
         self.collection = f"refs-{uuid.uuid4().hex[:12]}"  # the `chroma run` server is shared by the session
         self.search_documents = SearchDocuments(
-            self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index)
+            self.embedder, self.index, self.manifests, TantivyKeywordIndex(self.index)
         )
 
     async def index_ref(self, ref: str | None) -> IndexResult:

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.domain_json import MANIFEST
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexPlan, IndexRepository, SourceUnchanged
 from application.ports.jobs import BatchRunner, IndexBatch
 from application.search import SearchDocuments, SearchRequest
@@ -76,7 +76,7 @@ class World:
         return [h.chunk.text for h in await self.hits(query, k)]
 
     async def hits(self, query: str, k: int = 10, repository: str | None = None) -> list[SearchHit]:
-        search = SearchDocuments(self.embedder, self.index, self.manifests, InMemoryBm25Index(self.index))
+        search = SearchDocuments(self.embedder, self.index, self.manifests, TantivyKeywordIndex(self.index))
         return list((await search.execute(SearchRequest(query, k, repository=repository))).hits)
 
     async def index_other(self, request: IndexRequest, files: dict[str, str]) -> IndexResult:

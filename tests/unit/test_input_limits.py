@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.answering import AnswerQuestion, AskRequest
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import ChatTurn
@@ -27,7 +27,7 @@ LIMITS = InputLimits(max_question_bytes=10, max_history_bytes=20)
 def search_documents(policy: RetrievalPolicy | None = None) -> SearchDocuments:
     index = InMemoryVectorIndex()
     return SearchDocuments(
-        RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index), policy, LIMITS
+        RecordingEmbedder(), index, InMemoryManifestStore(), TantivyKeywordIndex(index), policy, LIMITS
     )
 
 

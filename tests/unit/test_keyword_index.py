@@ -1,4 +1,4 @@
-"""InMemoryBm25Index and hybrid search over recording fakes: the keyword leg follows the manifests, per ref."""
+"""TantivyKeywordIndex in memory and hybrid search over recording fakes: the keyword leg follows manifests, per ref."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.ref_versions import RefVersions, Swap
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
@@ -29,7 +30,7 @@ class World:
     def __init__(self, files: dict[str, str], policy: RetrievalPolicy | None = None) -> None:
         self.source = FakeSource(files)
         self.embedder, self.index, self.manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
-        self.keywords = InMemoryBm25Index(self.index)
+        self.keywords = TantivyKeywordIndex(self.index)
         self.search = SearchDocuments(self.embedder, self.index, self.manifests, self.keywords, policy)
 
     async def index_files(self) -> None:
@@ -179,7 +180,7 @@ class Refs:
 
     def __init__(self) -> None:
         self.index = InMemoryVectorIndex()
-        self.keywords = InMemoryBm25Index(self.index)
+        self.keywords = TantivyKeywordIndex(self.index)
 
     async def indexed(self, ref: str | None, files: dict[str, str], chunker: str = CHUNKER_VERSION) -> Manifest:
         """Store the chunks of `files` at `ref` and return the manifest that makes them live."""
@@ -286,3 +287,33 @@ async def test_a_ref_chunked_anew_leaves_the_other_refs_results_as_they_were() -
     release_recut = await refs.indexed(RELEASE, RELEASE_FILES)
     assert await refs.texts(release_recut, "UV_INDEX_URL") == [RELEASE_FILES["settings.md"]]
     assert refs.reads[3:] == [frozenset({release.files["settings.md"]})]  # the rest was recut at main already
+
+
+def test_a_ref_swap_adds_what_no_ref_held_and_drops_what_no_ref_names() -> None:
+    refs = RefVersions()
+    a, b, c = ("2", "a.md", "sha-a"), ("2", "b.md", "sha-b"), ("2", "c.md", "sha-c")
+    assert refs.swap_to("v1", frozenset({a, b})) == Swap(frozenset({a, b}), frozenset())
+    refs.record("v1", frozenset({a, b}))
+
+    assert refs.swap_to(None, frozenset({a, c})) == Swap(frozenset({c}), frozenset())  # a is held by v1
+    refs.record(None, frozenset({a, c}))
+    assert refs.hidden_from("v1") == {c} and refs.hidden_from(None) == {b}
+
+    assert refs.swap_to("v1", frozenset({a})) == Swap(frozenset(), frozenset({b}))
+    assert refs.swap_to(None, frozenset({a, c})).changes_nothing
+
+
+async def test_bm25_prefers_rare_terms_and_shorter_chunks() -> None:
+    refs = Refs()
+    texts = {
+        "common.md": "the path of a file, the path again",
+        "rare.md": "pathlib.Path.glob finds files",
+        "long.md": "glob " + "padding words here " * 30,
+        "short.md": "glob patterns",
+    }
+    manifest = await refs.indexed(MAIN, texts)
+
+    ranked = await refs.texts(manifest, "glob")
+
+    assert ranked[0] == texts["short.md"] and ranked.index(texts["rare.md"]) < ranked.index(texts["long.md"])
+    assert texts["common.md"] not in ranked

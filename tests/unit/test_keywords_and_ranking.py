@@ -1,9 +1,8 @@
-"""Keyword terms, BM25 postings, reciprocal rank fusion and the per-file cap: pure policies."""
+"""Keyword terms, reciprocal rank fusion and the per-file cap: pure policies."""
 
 from __future__ import annotations
 
 from domain.answers import SearchHit
-from domain.bm25 import Bm25Postings
 from domain.documents import Chunk
 from domain.keywords import keyword_terms
 from domain.ranking import CHANGELOG, demote_changelogs, limit_per_file, reciprocal_rank_fusion
@@ -35,42 +34,6 @@ def test_an_identifier_in_a_question_matches_the_same_identifier_in_code() -> No
     question = set(keyword_terms("what does @model_validator(mode='after') do?"))
     code = set(keyword_terms('    @model_validator(mode="after")\n    def check(self) -> Self:'))
     assert {"model_validator", "model", "validator", "mode"} <= question & code
-
-
-def test_bm25_prefers_rare_terms_and_shorter_documents() -> None:
-    postings = Bm25Postings()
-    postings.add("common", keyword_terms("the path of a file, the path again"))
-    postings.add("rare", keyword_terms("pathlib.Path.glob finds files"))
-    postings.add("long", keyword_terms("glob " + "padding words here " * 30))
-    postings.add("short", keyword_terms("glob patterns"))
-
-    ranked = [key for key, _ in postings.top({"glob": 1.0}, 10, lambda key: True)]
-
-    assert ranked[0] == "short" and ranked.index("rare") < ranked.index("long") and "common" not in ranked
-
-
-def test_bm25_removal_forgets_a_document_and_its_statistics() -> None:
-    postings = Bm25Postings()
-    postings.add("a", ["alpha", "beta"])
-    postings.add("b", ["beta"])
-    before = postings.scores({"beta": 1.0})
-
-    postings.remove("a")
-    postings.add("a", ["gamma"])  # a new version of the document
-
-    assert postings.scores({"alpha": 1.0}) == {} and set(postings.scores({"beta": 1.0})) == {"b"}
-    assert postings.scores({"beta": 1.0})["b"] != before["b"]  # document frequency changed
-    assert len(postings) == 2 and "a" in postings
-
-
-def test_bm25_top_skips_what_is_not_accepted_and_weighs_terms() -> None:
-    postings = Bm25Postings()
-    postings.add("x", ["alpha"])
-    postings.add("y", ["beta"])
-    postings.add("z", ["alpha", "beta"])
-
-    assert [key for key, _ in postings.top({"alpha": 1.0, "beta": 1.0}, 2, lambda key: key != "z")] == ["x", "y"]
-    assert [key for key, _ in postings.top({"alpha": 1.0, "beta": 0.1}, 3, lambda key: key != "z")] == ["x", "y"]
 
 
 def test_rank_fusion_rewards_agreement_and_keeps_both_legs_scores() -> None:

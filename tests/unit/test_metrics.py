@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.ports.generation import GenerationEnd, GenerationRequest, TokenUsage
 from application.ports.jobs import ProgressReporter
 from application.search import SearchDocuments, SearchRequest
@@ -139,7 +139,7 @@ async def test_a_stream_its_reader_leaves_early_is_counted_as_cancelled() -> Non
 async def test_the_metered_search_times_each_search_by_mode_and_outcome() -> None:
     metrics = Metrics()
     index = InMemoryVectorIndex()
-    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
+    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), TantivyKeywordIndex(index))
     search = MeteredSearch(searching, metrics)
 
     assert (await search.execute(SearchRequest("anything"))).hits == ()
@@ -159,7 +159,7 @@ async def test_the_metered_search_labels_by_the_default_mode_the_search_decided(
     metrics = Metrics()
     index = InMemoryVectorIndex()
     policy = RetrievalPolicy(mode=RetrievalMode.DENSE)
-    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index), policy)
+    searching = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), TantivyKeywordIndex(index), policy)
 
     found = await MeteredSearch(searching, metrics).execute(SearchRequest("anything"))
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexRepository
 from application.reading import ReadFileRequest, ReadIndexedFile
 from application.repositories import ForgetRepository, ListRepositories, ResolveRepository
@@ -41,7 +41,7 @@ class World:
         self.embedder = RecordingEmbedder()
         self.index = InMemoryVectorIndex()
         self.manifests = InMemoryManifestStore()
-        self.keywords = InMemoryBm25Index(self.index)
+        self.keywords = TantivyKeywordIndex(self.index)
 
     async def index_ref(self, ref: str | None = None) -> IndexResult:
         return await IndexRepository([self.source], self.embedder, self.index, self.manifests).execute(request(ref))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.keyword.in_memory_bm25 import InMemoryBm25Index
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.answering import AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from application.indexing import IndexRepository
 from application.search import MIN_CANDIDATES, OVERFETCH, SearchDocuments, SearchRequest
@@ -31,7 +31,7 @@ async def search() -> SearchDocuments:
     files = {"a.md": "# Alpha\n\nquokka quokka\n", "b.md": "# Beta\n\nzebra zebra\n"}
     embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
     await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
-    return SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index))
+    return SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index))
 
 
 async def test_search_returns_citable_hits_of_the_live_version(search: SearchDocuments) -> None:
@@ -73,7 +73,7 @@ async def test_answer_passes_hits_and_history_to_the_generator(search: SearchDoc
 async def test_nothing_indexed_answers_without_calling_the_generator() -> None:
     generator = ScriptedGenerator()
     index = InMemoryVectorIndex()
-    empty = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), InMemoryBm25Index(index))
+    empty = SearchDocuments(RecordingEmbedder(), index, InMemoryManifestStore(), TantivyKeywordIndex(index))
     answer = await AnswerQuestion(empty, generator, ScriptedRewriter(), None).execute(AskRequest("anything?"))
     assert answer.text == nothing_relevant("default", None) and answer.abstained
     assert answer.citations == () and generator.requests == []
@@ -105,7 +105,7 @@ async def test_search_asks_the_index_for_live_versions_only() -> None:
     ]
     await index.upsert("default", embedder.name, pending, await embedder.embed_documents([c.text for c in pending]))
 
-    found = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+    found = await SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)).execute(
         SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
     )
     hits = found.hits
@@ -126,7 +126,7 @@ async def test_search_widens_past_chunks_whose_version_is_live_under_another_pat
     ]
     await index.upsert("default", embedder.name, copies, await embedder.embed_documents([c.text for c in copies]))
 
-    found = await SearchDocuments(embedder, index, manifests, InMemoryBm25Index(index)).execute(
+    found = await SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)).execute(
         SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
     )
     hits = found.hits

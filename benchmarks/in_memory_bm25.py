@@ -1,4 +1,7 @@
-"""InMemoryBm25Index: BM25 postings of the live chunks, kept in each process and synced from the store.
+"""The keyword index repochat had before tantivy, kept as the scale benchmark's baseline (not used by repochat).
+
+InMemoryBm25Index: BM25 postings of the live chunks, kept in each process and synced from the store,
+rebuilt by every process at its first search, scoring every match of a query and sorting them all.
 
 Chroma 1.5 refuses sparse vector indexes outside Chroma Cloud ("Sparse vector indexing is not
 enabled in local", on `PersistentClient` and on `chroma run` alike), so the keyword leg cannot
@@ -19,17 +22,94 @@ in with the query names them.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from adapters.keyword.tantivy_index import ChunkReader
 from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
-from domain.bm25 import Bm25Postings
 from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
 from domain.keywords import keyword_terms
+
+K1 = 1.2
+B = 0.75
+
+
+class Bm25Postings:
+    """Term -> {document key: term frequency}, with the lengths BM25 normalises by.
+
+    Documents are added and removed individually, so an index follows a repository's file
+    versions without being rebuilt; scores use the statistics of whatever it holds now.
+    """
+
+    def __init__(self, k1: float = K1, b: float = B) -> None:
+        self._k1 = k1
+        self._b = b
+        self._postings: dict[str, dict[str, int]] = {}
+        self._lengths: dict[str, int] = {}
+        self._terms: dict[str, tuple[str, ...]] = {}
+        """Each document's distinct terms, so removing it touches only its own postings."""
+        self._total_length = 0
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lengths
+
+    def add(self, key: str, terms: Iterable[str]) -> None:
+        self.remove(key)
+        counts = Counter(terms)
+        length = sum(counts.values())
+        self._lengths[key] = length
+        self._terms[key] = tuple(counts)
+        self._total_length += length
+        for term, count in counts.items():
+            self._postings.setdefault(term, {})[key] = count
+
+    def remove(self, key: str) -> None:
+        length = self._lengths.pop(key, None)
+        if length is None:
+            return
+        self._total_length -= length
+        for term in self._terms.pop(key):
+            documents = self._postings[term]
+            del documents[key]
+            if not documents:
+                del self._postings[term]
+
+    def scores(self, query: Mapping[str, float]) -> dict[str, float]:
+        """BM25 of every document matching a query term; `query` maps each term to its weight."""
+        count = len(self._lengths)
+        if not count:
+            return {}
+        average = self._total_length / count or 1.0
+        k1, b, lengths = self._k1, self._b, self._lengths
+        scores: dict[str, float] = {}
+        for term, weight in query.items():
+            documents = self._postings.get(term)
+            if not documents:
+                continue
+            idf = weight * math.log(1.0 + (count - len(documents) + 0.5) / (len(documents) + 0.5))
+            for key, frequency in documents.items():
+                norm = k1 * (1.0 - b + b * lengths[key] / average)
+                scores[key] = scores.get(key, 0.0) + idf * frequency * (k1 + 1.0) / (frequency + norm)
+        return scores
+
+    def top(self, query: Mapping[str, float], k: int, accept: Callable[[str], bool]) -> list[tuple[str, float]]:
+        """The k best accepted documents, best first (ties broken by key, so results are stable)."""
+        ranked = sorted(self.scores(query).items(), key=lambda item: (-item[1], item[0]))
+        best: list[tuple[str, float]] = []
+        for key, score in ranked:
+            if accept(key):
+                best.append((key, score))
+                if len(best) == k:
+                    break
+        return best
+
 
 WHOLE_READ_SHARE = 0.5
 """When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
@@ -55,14 +135,6 @@ class _Collection:
     refs: dict[str, dict[str | None, _Ref]] = field(default_factory=dict)
     """Repository id -> ref (None: the default branch) -> what was synced of it."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class ChunkReader(Protocol):
-    """What this index reads from the vector store (ChromaVectorIndex): the chunks' text."""
-
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
-        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        ...
 
 
 class InMemoryBm25Index(KeywordIndex):

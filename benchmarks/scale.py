@@ -1,0 +1,276 @@
+"""Scale benchmark: search in one collection of 10k, 100k or 1M chunks, tantivy against the old in-memory index.
+
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--baseline-up-to 100000] [--searches 60]
+
+For each size, a collection holds copies of FastAPI's docs (`load_corpus`: about 2,400 chunks) as
+many repositories as it takes, `org/repo-0`, `org/repo-1` ..., as an organisation's forks would:
+the same file versions, their own chunk ids. The generated chunks are written straight into the
+stores (embedded Chroma through `ChromaVectorIndex.upsert`, one manifest per repository through
+`ChromaManifestStore`) with `hashing` vectors, so the figures are the stores' and the search's,
+not an embedding model's or an index job's.
+
+Each replica is a process of its own (`--replica`, the container as `repochat serve` builds it,
+embedded Chroma, the `hashing` embedder) started on the data folder, which prints:
+- cold start: from the process's start to its first hybrid search answered (imports, opening
+  Chroma, the keyword index catching up from the store), and that first search alone;
+- keyword index RSS: the process's resident memory after the first keyword search less after a
+  dense-only search before it (so the vector store's share is left out), and its folder on disk;
+- hybrid, dense and keyword p50/p95 over `--searches` searches each (the corpus' headings, k=5,
+  the modes in a rotating order), and the server CPU ms per search (the process's CPU time, all
+  threads, over the timed searches, by the searches).
+The tantivy replica is then started again on the same folder: its first search after a restart.
+The old in-memory index (`benchmarks/in_memory_bm25.py`) is measured the same way, in the same
+run, at the sizes up to `--baseline-up-to` (it holds every chunk's postings in Python objects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from dependency_injector import providers  # noqa: E402
+
+from adapters.embeddings.hashing import HashingEmbedder  # noqa: E402
+from application.search import SearchRequest  # noqa: E402
+from benchmarks.in_memory_bm25 import InMemoryBm25Index  # noqa: E402
+from benchmarks.indexing import Corpus, Latency, default_corpus, environment, load_corpus, search_queries  # noqa: E402
+from domain.chunking import embedding_text  # noqa: E402
+from domain.documents import CHUNKER_VERSION, Manifest, chunk_id  # noqa: E402
+from domain.retrieval import RetrievalMode  # noqa: E402
+from entrypoints.container import Container, running  # noqa: E402
+from entrypoints.settings import Settings  # noqa: E402
+
+COLLECTION = "default"
+WRITE_BATCH = 5000
+MODES = {"hybrid": RetrievalMode.HYBRID, "dense": RetrievalMode.DENSE, "keyword": RetrievalMode.KEYWORD}
+INDEXES = ("tantivy", "in-memory")
+QUERIES = Path(tempfile.gettempdir(), "repochat-scale-queries.json")
+"""The queries, written by the run for its replica processes."""
+
+
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, embeddings="hashing", llm="extractive", chroma_url=None, job_queue="inprocess")
+
+
+# ---------------------------------------------------------------- the collection
+
+
+async def write_collection(data_dir: Path, corpus: Corpus, size: int) -> tuple[int, int]:
+    """Copies of the corpus' chunks as repositories until `size` chunks are stored: (chunks, repositories)."""
+    embedder = HashingEmbedder()
+    vectors = await embedder.embed_documents([embedding_text(chunk) for chunk in corpus.chunks])
+    files = {chunk.path: chunk.blob_sha for chunk in corpus.chunks}
+    counts: dict[str, int] = {}
+    for chunk in corpus.chunks:
+        counts[chunk.path] = counts.get(chunk.path, 0) + 1
+    container = Container(settings=settings(data_dir), process_name="repochat scale benchmark")
+    written, repositories = 0, 0
+    async with running(container):
+        index, manifests = container.vector_index(), container.manifests()
+        while written < size:
+            repository = f"org/repo-{repositories}"
+            copies = [
+                replace(c, id=chunk_id(repository, c.path, c.blob_sha, c.ordinal), repository=repository, commit="c")
+                for c in corpus.chunks
+            ]
+            for start in range(0, len(copies), WRITE_BATCH):
+                batch = slice(start, start + WRITE_BATCH)
+                await index.upsert(COLLECTION, embedder.name, copies[batch], vectors[batch])
+            manifest = Manifest(
+                repository,
+                "github",
+                "c",
+                files,
+                counts,
+                ref=None,
+                web_url=f"https://github.com/{repository}",
+                chunker=CHUNKER_VERSION,
+            )
+            await manifests.save(COLLECTION, manifest)
+            written, repositories = written + len(copies), repositories + 1
+            print(f"  {written:,} chunks written", end="\r", flush=True)
+    print()
+    return written, repositories
+
+
+# ---------------------------------------------------------------- a replica
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def replica(data_dir: Path, index: str, started: float, queries: Sequence[str], searches: int) -> dict[str, Any]:
+    """One replica's figures: first search, memory, latency by mode and CPU per search (see the module docstring)."""
+    container = Container(settings=settings(data_dir), process_name="repochat scale replica")
+    if index == "in-memory":
+        container.keyword_index.override(providers.Singleton(InMemoryBm25Index, container.vector_index))
+    async with running(container):
+        search = container.search()
+        first_started = time.perf_counter()
+        await search.execute(SearchRequest(queries[0], 5, COLLECTION, mode=RetrievalMode.HYBRID))
+        figures: dict[str, Any] = {
+            "cold_start_s": time.time() - started,
+            "first_search_s": time.perf_counter() - first_started,
+        }
+        await search.execute(SearchRequest(queries[1], 5, COLLECTION, mode=RetrievalMode.DENSE))
+        figures["rss_total_mb"] = rss_mb()
+        seconds: dict[str, list[float]] = {label: [] for label in MODES}
+        labels = list(MODES)
+        cpu_started = time.process_time()
+        for number in range(searches):
+            question = queries[number % len(queries)]
+            for label in labels[number % len(labels) :] + labels[: number % len(labels)]:
+                container.query_embedder.reset()
+                request = SearchRequest(question, 5, COLLECTION, mode=MODES[label])
+                start = time.perf_counter()
+                await search.execute(request)
+                seconds[label].append(time.perf_counter() - start)
+        figures["cpu_ms_per_search"] = 1000 * (time.process_time() - cpu_started) / (searches * len(MODES))
+        figures["latency_ms"] = {label: _latency_ms(values) for label, values in seconds.items()}
+        figures["rss_after_mb"] = rss_mb()
+    return figures
+
+
+def _latency_ms(seconds: Sequence[float]) -> dict[str, float]:
+    latency = Latency.of(seconds)
+    return {"p50": latency.p50_ms, "p95": latency.p95_ms}
+
+
+def keyword_rss_mb(data_dir: Path, index: str, queries: Sequence[str]) -> float:
+    """The resident memory a replica gains by its keyword index: after a keyword search, less after a dense one."""
+    figures = run_replica(data_dir, index, queries, 0, "--memory")
+    return float(figures["keyword_rss_mb"])
+
+
+async def memory_probe(data_dir: Path, index: str, queries: Sequence[str]) -> dict[str, Any]:
+    container = Container(settings=settings(data_dir), process_name="repochat scale replica")
+    if index == "in-memory":
+        container.keyword_index.override(providers.Singleton(InMemoryBm25Index, container.vector_index))
+    async with running(container):
+        search = container.search()
+        await search.execute(SearchRequest(queries[0], 5, COLLECTION, mode=RetrievalMode.DENSE))
+        dense_only = rss_mb()
+        await search.execute(SearchRequest(queries[0], 5, COLLECTION, mode=RetrievalMode.KEYWORD))
+        for question in queries[:20]:
+            await search.execute(SearchRequest(question, 5, COLLECTION, mode=RetrievalMode.KEYWORD))
+        return {"keyword_rss_mb": rss_mb() - dense_only}
+
+
+def run_replica(data_dir: Path, index: str, queries: Sequence[str], searches: int, *flags: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--replica", str(data_dir), "--index", index, "--searches", str(searches)]
+    result = subprocess.run(
+        [*command, "--started", repr(time.time()), *flags], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"replica failed:\n{result.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def disk_mb(folder: Path) -> float:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
+
+
+# ---------------------------------------------------------------- report
+
+
+def report_row(size: int, index: str, run: str, figures: dict[str, Any]) -> str:
+    latency = figures["latency_ms"]
+    return (
+        f"| {size:,} | {index} | {run} | {figures.get('keyword_rss_mb', 0):.0f} | {figures.get('disk_mb', 0):.0f} "
+        f"| {figures['cold_start_s']:.1f} | {figures['first_search_s']:.2f} "
+        f"| {size / figures['first_search_s'] if run == 'cold' else 0:,.0f} "
+        f"| {latency['hybrid']['p50']:.1f} / {latency['hybrid']['p95']:.1f} "
+        f"| {latency['dense']['p50']:.1f} / {latency['dense']['p95']:.1f} "
+        f"| {latency['keyword']['p50']:.1f} / {latency['keyword']['p95']:.1f} "
+        f"| {figures['cpu_ms_per_search']:.1f} | {figures['rss_total_mb']:.0f} |"
+    )
+
+
+HEADER = [
+    "| chunks | keyword index | run | keyword RSS MB | keyword disk MB | process start to first search s "
+    "| first search s | first search chunks/s | hybrid p50 / p95 ms | dense p50 / p95 ms | keyword p50 / p95 ms "
+    "| server CPU ms per search | process RSS MB |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="chunks per collection (%(default)s)")
+    parser.add_argument("--baseline-up-to", type=int, default=100_000, help="the in-memory index up to this size")
+    parser.add_argument("--searches", type=int, default=60, help="timed searches per mode (%(default)s)")
+    parser.add_argument("--corpus", type=Path, default=default_corpus(), help="the folder copied (%(default)s)")
+    parser.add_argument("--keep", type=Path, help="keep the data folders under this folder")
+    parser.add_argument("--replica", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--index", choices=INDEXES, help=argparse.SUPPRESS)
+    parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    print("\n".join(["repochat scale benchmark", *environment()]), flush=True)
+    corpus = await load_corpus(args.corpus)
+    queries = search_queries(corpus, 200)
+    QUERIES.write_text(json.dumps(queries))  # noqa: ASYNC240  (once, before any timing)
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="repochat-scale-", dir=args.keep) as folder:
+        for size in (int(s) for s in args.sizes.split(",")):
+            data_dir = Path(folder) / f"chunks-{size}"
+            started = time.perf_counter()
+            chunks, repositories = await write_collection(data_dir, corpus, size)
+            print(f"{chunks:,} chunks, {repositories} repositories, written in {time.perf_counter() - started:.0f} s")
+            for index in INDEXES:
+                if index == "in-memory" and size > args.baseline_up_to:
+                    continue
+                cold = run_replica(data_dir, index, queries, args.searches)
+                cold["keyword_rss_mb"] = keyword_rss_mb(data_dir, index, queries)
+                cold["disk_mb"] = disk_mb(data_dir / "keyword") if index == "tantivy" else 0.0
+                rows.append(report_row(chunks, index, "cold", cold))
+                print(rows[-1], flush=True)
+                if index == "tantivy":
+                    restarted = run_replica(data_dir, index, queries, args.searches)
+                    restarted |= {"keyword_rss_mb": cold["keyword_rss_mb"], "disk_mb": cold["disk_mb"]}
+                    rows.append(report_row(chunks, index, "restart", restarted))
+                    print(rows[-1], flush=True)
+            load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"load average {load}", flush=True)
+    print("\n" + "\n".join(HEADER + rows))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.replica is None:
+        asyncio.run(run(args))
+        return
+    queries = json.loads(QUERIES.read_text())
+    if args.memory:
+        figures = asyncio.run(memory_probe(args.replica, args.index, queries))
+    else:
+        figures = asyncio.run(replica(args.replica, args.index, args.started, queries, args.searches))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

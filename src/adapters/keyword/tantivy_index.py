@@ -1,0 +1,260 @@
+"""TantivyKeywordIndex: the keyword leg on tantivy, one on-disk index per collection, per process.
+
+Chroma 1.5 refuses sparse vector indexes outside Chroma Cloud, so the keyword leg cannot live in
+Chroma; the vector store stays the one source of truth and this index follows it. Each process
+that searches keeps its own index in a folder of its own (REPOCHAT_KEYWORD_INDEX_DIR, by default
+`keyword/` in the data folder): API replicas sharing a Chroma server each derive the same index
+from it, and nothing else has to be deployed or written by index jobs.
+
+It follows the manifests it is given, each ref of a repository on its own (`RefVersions`): when a
+ref's manifest is a new one, only the file versions no synced ref held are read from the store
+and written, and only the ones no ref names any more are deleted, in one commit, so the keyword
+leg changes exactly at the manifest swap; an unchanged manifest, or a query at another synced
+ref, writes nothing. A query sees the chunks of the versions its manifests name only: the held
+versions a ref does not name are excluded by term, and repositories not searched by a filter.
+
+What each ref names is kept beside the index (`SyncedRefs`), so a restarted process opens its
+index and answers at once; a process that died between a commit and that record left a marker,
+and the repository it was writing is read again whole at its next query.
+
+Chunks are indexed by the terms `domain.keywords` gives (pre-tokenised, split by tantivy at
+whitespace only), so the engine matches exactly what BM25 matched before, with tantivy's BM25
+(k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
+tantivy releases the GIL: writes and searches run in threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import tantivy
+
+from adapters.domain_json import CHUNK
+from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_of
+from adapters.keyword.synced_refs import SyncedRefs
+from application.ports.stores import KeywordIndex
+from domain.answers import SearchHit
+from domain.chunking import embedding_text
+from domain.documents import Chunk, Manifest
+from domain.errors import DataDirBusy
+from domain.keywords import keyword_terms
+
+WHOLE_READ_SHARE = 0.5
+"""When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
+WRITER_HEAP_BYTES = 64_000_000
+"""The indexing buffer of each collection's writer (tantivy flushes a segment when it is full)."""
+
+
+class ChunkReader(Protocol):
+    """What this index reads from the vector store (ChromaVectorIndex): the chunks' text."""
+
+    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
+        ...
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("repository", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("version", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
+    builder.add_bytes_field("chunk", stored=True)
+    return builder.build()
+
+
+SCHEMA = _schema()
+
+
+def version_key(repository: str, version: Version) -> str:
+    """The term every chunk of one file version of `repository` is indexed under."""
+    return hashlib.sha1("\0".join((repository, *version)).encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class _CollectionIndex:
+    """One collection's tantivy index, its writer (held: one process per folder), and what each ref names."""
+
+    index: tantivy.Index
+    writer: tantivy.IndexWriter
+    synced: SyncedRefs
+    refs: dict[str, RefVersions]
+    manifests: dict[tuple[str, str | None], Manifest] = field(default_factory=dict)
+    """The manifest object each ref was last synced with: the same object again costs nothing."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def open(cls, folder: Path | None) -> _CollectionIndex:
+        """The index in `folder` (created when new; None: in memory), after undoing an interrupted write."""
+        if folder is None:
+            index = tantivy.Index(SCHEMA)
+        else:
+            (folder / "index").mkdir(parents=True, exist_ok=True)
+            index = tantivy.Index(SCHEMA, path=str(folder / "index"))
+        try:
+            writer = index.writer(WRITER_HEAP_BYTES, 1)
+        except ValueError as e:
+            raise DataDirBusy(
+                f"the keyword index {folder} is in use by another process: each process that searches keeps "
+                "its own, so give this one a folder of its own with REPOCHAT_KEYWORD_INDEX_DIR"
+            ) from e
+        synced = SyncedRefs(None if folder is None else folder / "refs")
+        interrupted = synced.interrupted()
+        for repository in interrupted:
+            writer.delete_documents_by_term("repository", repository)
+        if interrupted:
+            writer.commit()
+            synced.forget(interrupted)
+        index.reload()
+        return cls(index, writer, synced, synced.load())
+
+    def sync_plan(self, repository: str, manifest: Manifest) -> tuple[Swap, frozenset[Version]] | None:
+        """What a swap of `manifest`'s ref to it changes, or None when it is the manifest synced last."""
+        key = (repository, manifest.ref)
+        if self.manifests.get(key) is manifest:
+            return None
+        versions = versions_of(manifest)
+        held = self.refs.setdefault(repository, RefVersions())
+        if held.refs.get(manifest.ref) == versions:
+            self.manifests[key] = manifest
+            return None
+        return held.swap_to(manifest.ref, versions), versions
+
+    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], chunks: list[Chunk]) -> None:
+        """Apply `swap` in one commit and record what `manifest`'s ref names (blocking: run in a thread).
+
+        `chunks` are those of `swap.added`, all cut by `manifest`'s chunker."""
+        repository, chunker = manifest.repository, manifest.chunked_by
+        self.synced.begin(repository)
+        for version in swap.dropped:
+            self.writer.delete_documents_by_term("version", version_key(repository, version))
+        for chunk in chunks:
+            key = version_key(repository, (chunker, chunk.path, chunk.blob_sha))
+            self.writer.add_document(_document(chunk, key))
+        self.writer.commit()
+        self.index.reload()
+        self.refs[repository].record(manifest.ref, versions)
+        self.synced.save(repository, manifest.ref, versions)
+
+    def top(
+        self, searcher: tantivy.Searcher, terms: Mapping[str, float], k: int, hidden: list[str], only: list[str] | None
+    ) -> list[SearchHit]:
+        clauses = [(tantivy.Occur.Must, _terms_query(terms))]
+        if only is not None:
+            clauses.append((tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "repository", only))))
+        if hidden:
+            clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(SCHEMA, "version", hidden)))
+        found = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
+        hits = [(float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found]
+        return [SearchHit(chunk, score, keyword_score=score) for score, chunk in hits]
+
+    def scores(self, searcher: tantivy.Searcher, terms: Mapping[str, float], ids: list[str]) -> dict[str, float]:
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, _terms_query(terms)),
+                (tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "id", ids))),
+            ]
+        )
+        found = searcher.search(query, len(ids), count=False).hits
+        return {str(searcher.doc(address)["id"][0]): float(score) for score, address in found}
+
+    def close(self) -> None:
+        self.writer.wait_merging_threads()
+
+
+class TantivyKeywordIndex(KeywordIndex):
+    def __init__(self, vectors: ChunkReader, folder: Path | None = None) -> None:
+        """`folder`: where each collection's index is kept (a subfolder each); None: in memory (tests)."""
+        self._vectors = vectors
+        self._folder = folder
+        self._collections: dict[str, _CollectionIndex] = {}
+        self._opening = asyncio.Lock()
+
+    async def query(
+        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
+    ) -> list[SearchHit]:
+        state = await self._opened(collection)
+        async with state.lock:
+            for repository, manifest in live.items():
+                await self._sync(collection, state, repository, manifest)
+            if not terms or not live:
+                return []
+            hidden = [
+                version_key(repository, version)
+                for repository, manifest in live.items()
+                for version in state.refs[repository].hidden_from(manifest.ref)
+            ]
+            only = sorted(live) if state.refs.keys() - live.keys() else None
+            searcher = state.index.searcher()  # a snapshot: what the manifests synced above name
+        return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only)
+
+    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
+        state = self._collections.get(collection)
+        if state is None or not terms or not ids:
+            return {}
+        return await asyncio.to_thread(state.scores, state.index.searcher(), terms, sorted(ids))
+
+    def close(self) -> None:
+        """Let go of every writer (and so of each folder's lock)."""
+        for state in self._collections.values():
+            state.close()
+        self._collections.clear()
+
+    async def _opened(self, collection: str) -> _CollectionIndex:
+        async with self._opening:
+            state = self._collections.get(collection)
+            if state is None:
+                folder = None if self._folder is None else self._folder / collection
+                state = self._collections[collection] = await asyncio.to_thread(_CollectionIndex.open, folder)
+            return state
+
+    async def _sync(self, collection: str, state: _CollectionIndex, repository: str, manifest: Manifest) -> None:
+        plan = state.sync_plan(repository, manifest)
+        if plan is None:
+            return
+        swap, versions = plan
+        chunks = await self._read(collection, repository, manifest, swap.added)
+        await asyncio.to_thread(state.write, manifest, swap, versions, chunks)
+        state.manifests[(repository, manifest.ref)] = manifest
+
+    async def _read(
+        self, collection: str, repository: str, manifest: Manifest, versions: frozenset[Version]
+    ) -> list[Chunk]:
+        """The chunks `manifest` names of `versions`, read from the store (all the repository's, when most are)."""
+        if not versions:
+            return []
+        whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
+        shas = None if whole else {blob_sha for _, _, blob_sha in versions}
+        stored = await self._vectors.chunks(collection, repository, shas)
+        wanted = {(path, blob_sha) for _, path, blob_sha in versions}
+        found = {c.id: c for c in stored if (c.path, c.blob_sha) in wanted and manifest.names(c)}
+        return list(found.values())
+
+
+def _document(chunk: Chunk, version: str) -> tantivy.Document:
+    return tantivy.Document(
+        id=chunk.id,
+        repository=chunk.repository,
+        version=version,
+        terms=" ".join(keyword_terms(embedding_text(chunk))),
+        chunk=CHUNK.dumps(chunk).encode(),
+    )
+
+
+def _terms_query(terms: Mapping[str, float]) -> tantivy.Query:
+    """BM25 summed over `terms`, each weighted (term -> weight)."""
+    weighted = [
+        tantivy.Query.boost_query(tantivy.Query.term_query(SCHEMA, "terms", term, "freq"), weight)
+        for term, weight in terms.items()
+    ]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, query) for query in weighted])
+
+
+def _filter(query: tantivy.Query) -> tantivy.Query:
+    """`query` as a filter: it must match and adds nothing to the score."""
+    return tantivy.Query.const_score_query(query, 0.0)
