@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     """Hatchet: files per batch task a job fans out to the workers."""
     index_jobs_in_parallel: int = Field(default=4, ge=1)
     """Hatchet: index jobs running at once, all workers together; each worker needs more slots than this."""
+    allowed_hosts: str | None = None
+    """Without API keys: host names besides localhost, 127.0.0.1 and ::1 that requests may address
+    (comma-separated); `*`: any."""
     local_roots: str | None = None
     """Folders the API and the MCP tools may index, separated by os.pathsep (`:`); unset: none."""
     local_allow_any_files: bool = False
@@ -160,6 +163,15 @@ class Settings(BaseSettings):
         """The real paths of `local_roots` (symlinks resolved), in the order given."""
         parts = (part.strip() for part in (self.local_roots or "").split(os.pathsep))
         return tuple(Path(part).expanduser().resolve() for part in parts if part)
+
+    @property
+    def allowed_host_names(self) -> frozenset[str] | None:
+        """The names requests may address: None (any) with API keys or `*`, else loopback's and
+        REPOCHAT_ALLOWED_HOSTS'."""
+        names = {name.strip().lower().rstrip(".") for name in (self.allowed_hosts or "").split(",") if name.strip()}
+        if self.accepted_api_keys or "*" in names:
+            return None
+        return frozenset({"localhost", "127.0.0.1", "::1", *names})
 
     @property
     def accepted_api_keys(self) -> frozenset[str]:

@@ -15,6 +15,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.integration.fake_github import FakeGitHub, GitRepo
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
-from tests.integration.helpers import ApiServer, ServeFactory, repochat_env
+from tests.integration.helpers import ApiServer, ServeFactory, free_port, repochat_env, stop, wait_for_http
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -291,6 +293,32 @@ def test_page_and_its_files_are_served_and_api_404s_stay_json(server: ApiServer)
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert "/" not in paths
     assert not [p for p in paths if p.startswith("/static")]
+
+
+def test_the_page_carries_its_security_headers_and_cannot_be_framed(
+    browser_context: BrowserContext, server: ApiServer, tmp_path: Path
+) -> None:
+    """Another site's page that frames the chat page gets an empty frame (frame-ancestors 'none')."""
+    headers = httpx.get(server.url + "/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "'unsafe-inline'" not in headers["content-security-policy"]
+    assert (headers["x-content-type-options"], headers["referrer-policy"]) == ("nosniff", "no-referrer")
+
+    (tmp_path / "framing.html").write_text(f'<iframe src="{server.url}/" width="600" height="400"></iframe>')
+    other_site = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port := free_port()), "--bind", "127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    tab = browser_context.new_page()
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/framing.html", other_site)
+        tab.goto(f"http://127.0.0.1:{port}/framing.html")
+        tab.wait_for_timeout(1000)
+        framed = [frame for frame in tab.frames if frame != tab.main_frame]
+        assert [frame.url for frame in framed] == ["chrome-error://chromewebdata/"]  # the browser refused it
+    finally:
+        tab.close()
+        stop(other_site)
 
 
 # -- indexing

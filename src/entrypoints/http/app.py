@@ -28,6 +28,8 @@ from entrypoints.settings import Settings
 
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
+PORTS = (":*", "")
+"""An origin's host with any port, or none."""
 ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations)
 """The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
 WEB = Path(__file__).parent.parent / "web"
@@ -56,17 +58,21 @@ def create_app(container: Container) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
     add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes])
-    add_middleware(app, settings.max_body_bytes, container.metrics())
+    add_middleware(app, settings.max_body_bytes, container.metrics(), settings.allowed_host_names)
     return app
 
 
 def _mcp_security(settings: Settings) -> TransportSecuritySettings:
-    """Without API keys, /mcp answers only requests addressed to this machine by a local page or
-    client (DNS-rebinding protection, as MCP asks of local servers); with keys, the key decides."""
-    if settings.accepted_api_keys:
+    """Without API keys, /mcp answers only requests addressed to the allowed hosts by a page or client of
+    them (DNS-rebinding protection, as MCP asks of local servers; the app's AllowedHosts does the same
+    for every route); with keys, the key decides."""
+    names = settings.allowed_host_names
+    if names is None:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    local = ["127.0.0.1", "localhost", "[::1]"]
+    hosts = sorted(f"[{name}]" if ":" in name else name for name in names)
     return TransportSecuritySettings(
-        allowed_hosts=[f"{host}:*" for host in local] + local,
-        allowed_origins=[f"http://{host}:*" for host in local],
+        allowed_hosts=[f"{host}:*" for host in hosts] + hosts,
+        allowed_origins=[
+            f"{scheme}://{host}{port}" for scheme in ("http", "https") for host in hosts for port in (":*", "")
+        ],
     )

@@ -1,11 +1,13 @@
-"""The app's middleware: the body limit, and the request timing of the metrics (outermost, so it
-counts every answer, a 413 too)."""
+"""The app's middleware, innermost first: the body limit; the host and origin check (without API
+keys); the security headers of every answer; the request timing of the metrics (outermost, so it
+counts every answer, a 413 or a 421 too)."""
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.errors import error_response
@@ -16,9 +18,99 @@ WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB: deliveries may be larger than REPOCHAT_MAX_BODY_BYTES."""
 
 
-def add_middleware(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Answered whatever the Host: probes address a replica by its IP, and neither says anything secret."""
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""The chat page and its assets: its own files only, no inline script, never framed."""
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+SWAGGER_POLICY = "frame-ancestors 'none'"
+"""/docs and /redoc load FastAPI's Swagger UI and ReDoc, inline script and CDN files included."""
+
+
+def add_middleware(app: FastAPI, max_body_bytes: int, metrics: Metrics, hosts: frozenset[str] | None) -> None:
+    """`hosts`: the names requests may address when no API keys are set (None: any)."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, streamed={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
+    if hosts is not None:
+        app.add_middleware(AllowedHosts, hosts=hosts)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(TimedRequests, metrics=metrics)  # the outermost middleware: it counts every answer
+
+
+class AllowedHosts:
+    """Answers only requests addressed to one of `hosts` (Host) and, when a browser sends them, from a
+    page of one of them (Origin): 421 and 403 otherwise.
+
+    Without API keys anyone who can reach the server may use it, which on a laptop means the programs
+    of its user. A web page the user visits can reach it too, by DNS rebinding (its own name made to
+    point at 127.0.0.1): the browser then sends that name as Host, so checking Host keeps such pages out.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self._app = app
+        self._hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBES:
+            await self._app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        origin = headers.get("origin")
+        if host_name(host) not in self._hosts:
+            message = (
+                f"this server answers requests addressed to {sorted(self._hosts)} only, not {host!r}: "
+                "add the name to REPOCHAT_ALLOWED_HOSTS, or set REPOCHAT_API_KEYS"
+            )
+            await error_response("misdirected_request", message, 421, scope["path"])(scope, receive, send)
+        elif origin is not None and host_name(urlsplit(origin).netloc) not in self._hosts:
+            message = f"requests from pages of {origin!r} are not accepted: add its name to REPOCHAT_ALLOWED_HOSTS"
+            await error_response("forbidden_origin", message, 403, scope["path"])(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+
+def host_name(authority: str) -> str:
+    """The lower-case name of a `host[:port]` (brackets of an IPv6 address dropped); "" when it is not one."""
+    try:
+        return (urlsplit(f"//{authority}").hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+class SecurityHeaders:
+    """Every answer: no MIME sniffing, no referrer, never framed; a Content-Security-Policy fitting it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        policy = content_policy(scope["path"])
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["content-security-policy"] = policy
+                headers["x-content-type-options"] = "nosniff"
+                headers["referrer-policy"] = "no-referrer"
+                headers["x-frame-options"] = "DENY"
+            await send(message)
+
+        await self._app(scope, receive, with_headers)
+
+
+def content_policy(path: str) -> str:
+    if path == "/" or path.startswith("/static/"):
+        return PAGE_POLICY
+    if path.startswith(("/docs", "/redoc")):
+        return SWAGGER_POLICY
+    return API_POLICY
 
 
 class BodyLimit:

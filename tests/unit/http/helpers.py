@@ -77,8 +77,11 @@ DOMAIN_ERRORS = sorted(ERROR_STATUS.items(), key=lambda item: item[1])
 
 
 def settings(**values: Any) -> Settings:
-    """The embedded default, whatever the environment says."""
-    defaults: dict[str, Any] = {"embeddings": "hashing", "job_queue": "inprocess", "chroma_url": None, "api_keys": None}
+    """The embedded default, whatever the environment says; `repochat` (the tests' base URL) an allowed host."""
+    defaults: dict[str, Any] = {
+        "embeddings": "hashing", "job_queue": "inprocess", "chroma_url": None, "api_keys": None,
+        "allowed_hosts": "repochat",
+    }  # fmt: skip
     return Settings(**(defaults | values))
 
 

@@ -1,12 +1,17 @@
-"""Middleware: the body limit, declared or streamed."""
+"""Middleware: the body limit, declared or streamed; the host and origin check; the security headers."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
+
+from entrypoints.http.app import create_app
+from tests.unit.http.helpers import container_of, settings
 
 
 async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: FastAPI) -> None:
@@ -24,3 +29,74 @@ async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: Fast
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "request_too_large"
         assert "REPOCHAT_MAX_BODY_BYTES" in response.json()["error"]["message"]
+
+
+async def call(app: FastAPI, method: str, path: str, **headers: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        return await http.request(method, path, headers=headers)
+
+
+@pytest.fixture
+def loopback_only(tmp_path: Path) -> FastAPI:
+    """No API keys, no REPOCHAT_ALLOWED_HOSTS: loopback names only."""
+    return create_app(container_of(settings(data_dir=tmp_path, allowed_hosts=None)))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/jobs"), ("DELETE", "/v1/repositories/acme/widgets"), ("POST", "/v1/search"), ("GET", "/"),
+     ("GET", "/static/app.js"), ("GET", "/openapi.json"), ("GET", "/metrics"), ("POST", "/mcp"),
+     ("POST", "/v1/webhooks/github")],
+)  # fmt: skip
+async def test_without_keys_a_foreign_host_is_refused_on_every_route(
+    loopback_only: FastAPI, method: str, path: str
+) -> None:
+    """A page of evil.example that rebinds its name to 127.0.0.1 sends `Host: evil.example`."""
+    response = await call(loopback_only, method, path, host="evil.example")
+    assert response.status_code == 421, response.text
+    assert "REPOCHAT_ALLOWED_HOSTS" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "localhost."])
+async def test_loopback_names_are_answered(loopback_only: FastAPI, host: str) -> None:
+    assert (await call(loopback_only, "GET", "/static/app.js", host=host)).status_code == 200
+
+
+async def test_a_page_of_another_origin_is_refused(loopback_only: FastAPI) -> None:
+    refused = await call(loopback_only, "GET", "/static/app.js", origin="http://evil.example")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_origin"
+    assert (await call(loopback_only, "GET", "/static/app.js", origin="null")).status_code == 403
+    assert (await call(loopback_only, "GET", "/static/app.js", origin="http://localhost:8000")).status_code == 200
+
+
+async def test_probes_answer_any_host(loopback_only: FastAPI) -> None:
+    assert (await call(loopback_only, "GET", "/healthz", host="10.1.2.3:8000")).status_code == 200
+
+
+async def test_allowed_hosts_add_names_and_a_star_allows_any(tmp_path: Path) -> None:
+    named = create_app(container_of(settings(data_dir=tmp_path, allowed_hosts="docs.example.com, intra")))
+    assert (await call(named, "GET", "/static/app.js", host="docs.example.com")).status_code == 200
+    assert (await call(named, "GET", "/static/app.js", host="intra:8000")).status_code == 200
+    assert (await call(named, "GET", "/static/app.js", host="evil.example")).status_code == 421
+    anyone = create_app(container_of(settings(data_dir=tmp_path, allowed_hosts="*")))
+    assert (await call(anyone, "GET", "/static/app.js", host="evil.example")).status_code == 200
+
+
+async def test_with_api_keys_the_key_decides_not_the_host(tmp_path: Path) -> None:
+    keyed = create_app(container_of(settings(data_dir=tmp_path, allowed_hosts=None, api_keys="k1")))
+    assert (await call(keyed, "GET", "/v1/jobs", host="docs.example.com")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "policy"),
+    [("/", "script-src 'self'"), ("/static/app.js", "script-src 'self'"), ("/openapi.json", "default-src 'none'"),
+     ("/v1/nope", "default-src 'none'"), ("/docs", "frame-ancestors 'none'")],
+)  # fmt: skip
+async def test_every_answer_carries_the_security_headers(client: httpx.AsyncClient, path: str, policy: str) -> None:
+    response = await client.get(path)
+    csp = response.headers["content-security-policy"]
+    assert policy in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-frame-options"] == "DENY"
