@@ -172,3 +172,11 @@ async def test_a_deeply_nested_signed_payload_is_a_400(hooked: Container) -> Non
     response = await deliver(hooked, "push", b"[" * 100_000 + b"]" * 100_000)
     assert response.status_code == 400 and "not JSON" in response.json()["error"]["message"]
     assert fake.calls == []
+
+
+async def test_a_delivery_without_a_signature_header_is_refused_unread(hooked: Container) -> None:
+    body = CountedBody(100, b"x" * 65536)
+    transport = httpx.ASGITransport(app=create_app(hooked), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
+        response = await http.post(WEBHOOK_PATH, content=body, headers={"X-GitHub-Event": "push"})
+    assert response.status_code == 401 and body.sent <= 1

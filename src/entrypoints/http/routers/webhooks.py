@@ -98,6 +98,8 @@ async def github_webhook(
 async def _signed_body(request: Request, secret: str, signature: str | None) -> bytes | Response:
     """The body, read as it arrives and checked against `signature` before it is kept whole in memory;
     a 413 past GitHub's cap, a 503 while READS_AT_ONCE other deliveries are being read."""
+    if not signature:  # nothing could match: refused before a byte is read
+        raise AuthError(401, UNSIGNED)
     reads: asyncio.Semaphore = request.app.state.delivery_reads
     try:
         await asyncio.wait_for(reads.acquire(), WAIT_TO_READ_SECONDS)
