@@ -153,9 +153,9 @@ def _latency_ms(seconds: Sequence[float]) -> dict[str, float]:
     return {"p50": latency.p50_ms, "p95": latency.p95_ms}
 
 
-def keyword_rss_mb(data_dir: Path, index: str, queries: Sequence[str]) -> float:
+def keyword_rss_mb(data_dir: Path, index: str) -> float:
     """The resident memory a replica gains by its keyword index: after a keyword search, less after a dense one."""
-    figures = run_replica(data_dir, index, queries, 0, "--memory")
+    figures = run_replica(data_dir, index, 0, "--memory")
     return float(figures["keyword_rss_mb"])
 
 
@@ -173,7 +173,7 @@ async def memory_probe(data_dir: Path, index: str, queries: Sequence[str]) -> di
         return {"keyword_rss_mb": rss_mb() - dense_only}
 
 
-def run_replica(data_dir: Path, index: str, queries: Sequence[str], searches: int, *flags: str) -> dict[str, Any]:
+def run_replica(data_dir: Path, index: str, searches: int, *flags: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--replica", str(data_dir), "--index", index, "--searches", str(searches)]
     result = subprocess.run(
         [*command, "--started", repr(time.time()), *flags], capture_output=True, text=True, check=False
@@ -244,13 +244,13 @@ async def run(args: argparse.Namespace) -> None:
             for index in INDEXES:
                 if index == "in-memory" and size > args.baseline_up_to:
                     continue
-                cold = run_replica(data_dir, index, queries, args.searches)
-                cold["keyword_rss_mb"] = keyword_rss_mb(data_dir, index, queries)
+                cold = run_replica(data_dir, index, args.searches)
+                cold["keyword_rss_mb"] = keyword_rss_mb(data_dir, index)
                 cold["disk_mb"] = disk_mb(data_dir / "keyword") if index == "tantivy" else 0.0
                 rows.append(report_row(chunks, index, "cold", cold))
                 print(rows[-1], flush=True)
                 if index == "tantivy":
-                    restarted = run_replica(data_dir, index, queries, args.searches)
+                    restarted = run_replica(data_dir, index, args.searches)
                     restarted |= {"keyword_rss_mb": cold["keyword_rss_mb"], "disk_mb": cold["disk_mb"]}
                     rows.append(report_row(chunks, index, "restart", restarted))
                     print(rows[-1], flush=True)

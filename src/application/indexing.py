@@ -54,14 +54,14 @@ from domain.sources import SourceSpec
 
 
 class SilentProgress:
-    async def report(self, stage: str, progress: Progress) -> None:
+    async def report(self, _stage: str, _progress: Progress) -> None:
         return None
 
 
 class NoCodeOutline:
     """Finds no symbols: code is packed from blank-line blocks like plain text."""
 
-    def symbols(self, path: str, text: str) -> tuple[CodeSymbol, ...]:
+    def symbols(self, _path: str, _text: str) -> tuple[CodeSymbol, ...]:
         return ()
 
 

@@ -140,7 +140,7 @@ class ForgetRepository:
         found = await _entries(self._manifests, repository, collection)
         for entry in found:
             await self._manifests.delete(entry.collection, repository, entry.manifest.ref)
-        await self._forget_statuses(repository, collection, lambda status: True)
+        await self._forget_statuses(repository, collection, lambda _status: True)
         names = [validate_collection(collection)] if collection else await self._index.collections()
         chunks = [await self._delete_chunks(name, repository) for name in names]
         if not found and not any(chunks):

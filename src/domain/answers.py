@@ -91,7 +91,7 @@ QUOTED_PASSAGES = 3
 """How many of the best passages the extractive answer quotes, as [1] to [3]."""
 
 
-def extractive_answer(question: str, hits: Sequence[SearchHit], max_passages: int = QUOTED_PASSAGES) -> str:
+def extractive_answer(hits: Sequence[SearchHit], max_passages: int = QUOTED_PASSAGES) -> str:
     """The no-LLM answer: the best passages quoted with where they come from.
 
     It says plainly that it was not generated, so nobody mistakes quotes for a summary.

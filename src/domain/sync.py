@@ -87,7 +87,7 @@ class SyncStatus:
 
     def refused(self, error: str, trigger: SyncTrigger, now: datetime) -> SyncStatus:
         """A sync's job could not even be queued: a failure like a failed job (a pending job stays pending)."""
-        return replace(self, last_attempt_at=_iso(now), last_trigger=trigger)._failed(None, error, now)
+        return replace(self, last_attempt_at=_iso(now), last_trigger=trigger).failed_with(None, error, now)
 
     def with_outcome(self, job: Job, now: datetime) -> SyncStatus:
         """Fold in the outcome of the pending job, once it is finished.
@@ -98,7 +98,8 @@ class SyncStatus:
             return self
         finished_at = job.updated_at or _iso(now)
         if job.state is JobState.FAILED:
-            return replace(self, pending_job_id=None)._failed(job.id, job.error or "the job failed", now, finished_at)
+            error = job.error or "the job failed"
+            return replace(self, pending_job_id=None).failed_with(job.id, error, now, finished_at)
         if job.state is JobState.CANCELLED or job.result is None:
             return replace(self, pending_job_id=None)
         result = job.result
@@ -118,7 +119,7 @@ class SyncStatus:
         """The pending job is gone from the queue's records: nothing will be known of it."""
         return replace(self, pending_job_id=None)
 
-    def _failed(self, job_id: str | None, error: str, now: datetime, at: str = "") -> SyncStatus:
+    def failed_with(self, job_id: str | None, error: str, now: datetime, at: str = "") -> SyncStatus:
         return replace(
             self,
             last_sync_at=at or _iso(now),

@@ -76,7 +76,7 @@ REF_HELP = (
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.command in ("serve", "worker") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -344,7 +344,7 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repochat", description="Chat with the docs and code of repositories.")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -60,7 +60,7 @@ def migrated_chroma(client: ClientAPI) -> ClientAPI:
     return client
 
 
-def job_database(data_dir: Path, lock: DataDirLock) -> Path:
+def job_database(data_dir: Path, _lock: DataDirLock) -> Path:
     """Where the in-process queue records jobs; needs the data folder locked first."""
     return data_dir / "jobs.sqlite3"
 
@@ -74,10 +74,10 @@ async def closing_clients(http_client: httpx.AsyncClient, github_source: GitHubA
         await http_client.aclose()
 
 
-async def run_jobs(queue: JobQueue, *used_by_jobs: object) -> AsyncIterator[JobQueue]:
+async def run_jobs(queue: JobQueue, *_used_by_jobs: object) -> AsyncIterator[JobQueue]:
     """Runs the queue's jobs in this process (where the queue runs them here at all) until shutdown.
 
-    `used_by_jobs` are the resources the jobs use (the clients, the data folder lock): depending
+    The other arguments are the resources the jobs use (the clients, the data folder lock): depending
     on them makes the container close them only after the queue has stopped.
     """
     await queue.start()
@@ -88,11 +88,11 @@ async def run_jobs(queue: JobQueue, *used_by_jobs: object) -> AsyncIterator[JobQ
 
 
 async def schedule_syncs(
-    sync: Callable[[], SyncIndexedRepositories], schedule: SyncSchedule | None, job_runner: object
+    sync: Callable[[], SyncIndexedRepositories], schedule: SyncSchedule | None, _job_runner: object
 ) -> AsyncIterator[None]:
     """Runs the in-process schedule of syncs (none when `schedule` is None) until shutdown.
 
-    It depends on the `job_runner`, so the schedule stops before the jobs it queues do.
+    It depends on the job runner, so the schedule stops before the jobs it queues do.
     """
     if schedule is None:
         yield None

@@ -49,7 +49,7 @@ def make_children_die_with(worker: Worker) -> None:
             "this hatchet-sdk no longer starts its worker's child processes through Worker._ctx; "
             "update entrypoints/worker_processes.py so that they die with the worker"
         )
-    worker._ctx = ParentBoundContext()
+    worker._ctx = ParentBoundContext()  # noqa: SLF001 - the SDK offers no public way to choose it
 
 
 def die_with_parent() -> None:

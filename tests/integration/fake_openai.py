@@ -329,62 +329,13 @@ class FakeOpenAI:
         created = int(time.time())
         usage = chat_usage(messages, text)
         if not body.get("stream"):
-            completion = {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": finish_reason,
-                    }
-                ],
-                "usage": usage,
-            }
+            completion = whole_completion(completion_id, created, model, text, finish_reason, usage)
             return JSONResponse(completion, headers=_request_id())
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None) -> str:
-            payload = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-            }
-            if include_usage:
-                payload["usage"] = None
-            return f"data: {json.dumps(payload)}\n\n"
-
-        async def events() -> AsyncIterator[str]:
-            yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-            for piece in tokens(text)[: cut.cut_after if cut else None]:
-                yield chunk({"content": piece}, None)
-            if cut is not None:
-                if cut.abrupt:
-                    raise ConnectionAbortedError("the fake drops the connection mid-stream")
-                return
-            yield chunk({}, finish_reason)
-            if include_usage:
-                last = {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [],
-                    "usage": usage,
-                }
-                yield f"data: {json.dumps(last)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream", headers=_request_id())
+        head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        events = streamed_completion(head, text, finish_reason, usage if include_usage else None, cut)
+        return StreamingResponse(events, media_type="text/event-stream", headers=_request_id())
 
     def _embeddings(self, body: dict[str, Any]) -> Response:
         model, given = body.get("model"), body.get("input")
@@ -429,3 +380,55 @@ class FakeOpenAI:
 
 def _request_id() -> dict[str, str]:
     return {"x-request-id": f"req_{uuid.uuid4().hex}"}
+
+
+def whole_completion(
+    completion_id: str, created: int, model: str, text: str, finish_reason: str, usage: dict[str, Any]
+) -> dict[str, Any]:
+    """A `chat.completion` object, as OpenAI answers a request without `stream`."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+async def streamed_completion(
+    head: dict[str, Any], text: str, finish_reason: str, usage: dict[str, Any] | None, cut: Fault | None
+) -> AsyncIterator[str]:
+    """The `chat.completion.chunk` events of a streamed answer (`usage`: sent last, when asked for);
+    `cut` ends the stream early, cleanly or by dropping the connection."""
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        payload: dict[str, Any] = {
+            **head,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if usage is not None:
+            payload["usage"] = None
+        return f"data: {json.dumps(payload)}\n\n"
+
+    yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
+    for piece in tokens(text)[: cut.cut_after if cut else None]:
+        yield chunk({"content": piece}, None)
+    if cut is not None:
+        if cut.abrupt:
+            raise ConnectionAbortedError("the fake drops the connection mid-stream")
+        return
+    yield chunk({}, finish_reason)
+    if usage is not None:
+        last = {**head, "system_fingerprint": "fp_fake", "choices": [], "usage": usage}
+        yield f"data: {json.dumps(last)}\n\n"
+    yield "data: [DONE]\n\n"

@@ -75,7 +75,7 @@ class Stages:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    async def report(self, stage: str, progress: Progress) -> None:
+    async def report(self, stage: str, _progress: Progress) -> None:
         if not self.seen or self.seen[-1] != stage:
             self.seen.append(stage)
 
@@ -551,7 +551,7 @@ async def test_an_invalid_spec_is_rejected_before_any_request(rig: Rig) -> None:
 # -- archives: truncated trees, hostile content
 
 
-async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig, tmp_path: Path) -> None:
+async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig) -> None:
     reference = await rig.source.snapshot(parse_source("owner/demo"), None)
     await rig.source.aclose()
     rig.gh.hosted("owner", "demo").truncate_tree = True

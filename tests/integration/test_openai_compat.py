@@ -250,7 +250,7 @@ def test_limits_are_refused_before_the_model_is_called(server: ApiServer, fake: 
     long = server.client.post("/v1/ask", json={"question": "x" * (16 * 1024 + 1)})
     huge = server.client.post("/v1/ask", content=b" " * (1024 * 1024 + 1), headers={"content-type": "application/json"})
 
-    assert long.status_code == 422 and "REPOCHAT_MAX_QUESTION_BYTES" in long.json()["error"]["message"]
+    assert long.status_code == 400 and "REPOCHAT_MAX_QUESTION_BYTES" in long.json()["error"]["message"]
     assert huge.status_code == 413 and "REPOCHAT_MAX_BODY_BYTES" in huge.json()["error"]["message"]
     assert fake.requests == []
 

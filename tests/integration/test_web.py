@@ -439,7 +439,8 @@ def test_a_citation_opens_its_lines_and_permalink(page: Page, server: ApiServer,
     assert page.evaluate("window.pwned") is None
 
 
-def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, fake: FakeOpenAI, widgets: str) -> None:
+@pytest.mark.usefixtures("widgets")
+def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, fake: FakeOpenAI) -> None:
     open_page(page, server.url)
     first = ask(page, QUESTION)
     follow_up = ask(page, FOLLOW_UP)
@@ -458,7 +459,8 @@ def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, f
     assert ask(page, QUESTION).post_data_json["history"] == []
 
 
-def test_an_upstream_failure_shows_its_message(page: Page, server: ApiServer, fake: FakeOpenAI, widgets: str) -> None:
+@pytest.mark.usefixtures("widgets")
+def test_an_upstream_failure_shows_its_message(page: Page, server: ApiServer, fake: FakeOpenAI) -> None:
     fake.fail_next(100, server_error(500), path="/v1/chat/completions")
     refused = server.client.post("/v1/ask", json={"question": QUESTION})
     assert refused.status_code == 503, refused.text

@@ -48,7 +48,7 @@ class FakeSource(DocumentSource):
     def files_at(self, ref: str | None) -> dict[str, str]:
         return self.files if ref is None else self.refs[ref]
 
-    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
+    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, _note: StageNote = no_note) -> SourceSnapshot:
         self.snapshots += 1
         files = self.files_at(spec.ref)
         entries = tuple(FileEntry(path, git_blob_sha(text.encode()), len(text)) for path, text in sorted(files.items()))
@@ -58,7 +58,7 @@ class FakeSource(DocumentSource):
         return SourceSnapshot(version, None if same else entries, SkipCounts())
 
     async def read(
-        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, _version: SourceVersion, entries: Sequence[FileEntry], _note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         for entry in entries:
             self.reads.append(entry.path)

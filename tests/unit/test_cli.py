@@ -41,7 +41,7 @@ def use(provider: providers.Provider[Any], fake: object) -> None:
 
 
 async def command(container: Container, *argv: str) -> int:
-    args = cli._parser().parse_args(list(argv))
+    args = cli.argument_parser().parse_args(list(argv))
     return await cli.COMMANDS[args.command](container, args)
 
 
@@ -119,7 +119,7 @@ async def test_forget_passes_the_ref_and_the_collection_and_says_which_refs_went
 @pytest.mark.parametrize("subcommand", ["search", "ask", "forget"])
 def test_the_help_of_ref_says_what_no_ref_means(subcommand: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        cli._parser().parse_args([subcommand, "--help"])
+        cli.argument_parser().parse_args([subcommand, "--help"])
 
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--ref REF" in help_text and "HEAD: the default branch" in help_text

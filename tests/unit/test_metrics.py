@@ -171,7 +171,7 @@ async def test_the_metered_search_labels_by_the_default_mode_the_search_decided(
 
 
 def indexing(outcome: IndexResult | BaseException, metrics: Metrics) -> MeteredIndexing:
-    async def run_index(request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+    async def run_index(_request: IndexRequest, progress: ProgressReporter) -> IndexResult:
         await progress.report("embedding", Progress())
         if isinstance(outcome, BaseException):
             raise outcome
@@ -230,7 +230,7 @@ async def test_queued_and_running_jobs_are_read_from_the_job_records_at_each_rea
 
 
 class UnreachableQueue(RecordingJobQueue):
-    async def recent(self, limit: int = 50) -> list[Job]:
+    async def recent(self, _limit: int = 50) -> list[Job]:
         raise UpstreamUnavailable("the job records cannot be read")
 
 
@@ -247,7 +247,7 @@ async def test_without_readable_job_records_no_job_figure_is_exported(queue: Rec
 # -- HTTP
 
 
-async def slow_events(request: Request) -> Response:
+async def slow_events(_request: Request) -> Response:
     async def events() -> AsyncIterator[str]:
         for n in range(4):
             await asyncio.sleep(STREAM_PAUSE)
@@ -256,7 +256,7 @@ async def slow_events(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-async def failing(request: Request) -> Response:
+async def failing(_request: Request) -> Response:
     raise RuntimeError("a bug")
 
 
@@ -265,7 +265,7 @@ def timed_app(metrics: Metrics) -> TimedRequests:
     app.add_api_route("/v1/stream", slow_events)
     app.add_api_route("/v1/items/{item}", lambda item: {"item": item})
     app.add_api_route("/v1/fail", failing)
-    app.router.routes.append(Route("/mcp", lambda request: JSONResponse({})))  # not a FastAPI route
+    app.router.routes.append(Route("/mcp", lambda _request: JSONResponse({})))  # not a FastAPI route
     return TimedRequests(app, metrics)
 
 

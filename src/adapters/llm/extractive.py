@@ -18,10 +18,10 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
         return False
 
     async def generate(self, request: GenerationRequest) -> Generated:
-        return Generated(extractive_answer(request.question, request.hits))
+        return Generated(extractive_answer(request.hits))
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str | GenerationEnd]:
-        for line in extractive_answer(request.question, request.hits).splitlines(keepends=True):
+        for line in extractive_answer(request.hits).splitlines(keepends=True):
             yield line
         yield GenerationEnd()
 

@@ -28,7 +28,7 @@ class LocalFolderSource(DocumentSource):
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.LOCAL
 
-    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
+    async def snapshot(self, spec: SourceSpec, previous: Manifest | None, _note: StageNote = no_note) -> SourceSnapshot:
         root = _root(spec)
         entries, skipped = await asyncio.to_thread(self._list, root, self._policy(spec))
         commit = _folder_digest(entries)
@@ -37,7 +37,7 @@ class LocalFolderSource(DocumentSource):
         return SourceSnapshot(version, files=None if unchanged else tuple(entries), skipped=skipped)
 
     async def read(
-        self, spec: SourceSpec, version: SourceVersion, entries: Sequence[FileEntry], note: StageNote = no_note
+        self, spec: SourceSpec, _version: SourceVersion, entries: Sequence[FileEntry], _note: StageNote = no_note
     ) -> AsyncIterator[SourceFile]:
         """Each file as it is now, if it still has the content listed (the version is the listing's digest)."""
         root = _root(spec)

@@ -32,8 +32,8 @@ def _chroma_settings() -> ChromaSettings:
     return ChromaSettings(anonymized_telemetry=False)
 
 
-def open_embedded_chroma(data_dir: Path, lock: DataDirLock) -> ClientAPI:
-    """`lock` is taken as an argument so the data folder is always locked before Chroma opens it."""
+def open_embedded_chroma(data_dir: Path, _lock: DataDirLock) -> ClientAPI:
+    """The lock is taken as an argument so the data folder is always locked before Chroma opens it."""
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=_chroma_settings())
 
 

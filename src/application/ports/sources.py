@@ -45,7 +45,7 @@ StageNote = Callable[[str], Awaitable[None]]
 """Lets an adapter say what it is doing now ("fetching archive", "waiting for rate limit")."""
 
 
-async def no_note(stage: str) -> None:
+async def no_note(_stage: str) -> None:
     return None
 
 

@@ -179,6 +179,11 @@ def _tag_end(lines: Sequence[str], row: int, column: int) -> tuple[int, int] | N
         return (row, after + 1) if line.startswith(">", after) else None
     if after < len(line) and line[after] not in " \t/>":
         return None
+    return _attributes_end(lines, row, after)
+
+
+def _attributes_end(lines: Sequence[str], row: int, after: int) -> tuple[int, int] | None:
+    """Past a tag's name at (row, after): where its `>` is, outside quotes and `{...}`; None at a `<`."""
     quote = ""
     depth = 0
     for current in range(row, min(len(lines), row + _MAX_TAG_LINES)):

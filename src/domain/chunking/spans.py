@@ -37,7 +37,7 @@ def has_text(lines: Sequence[str], start: int, end: int) -> bool:
 
 
 def blank_line_blocks(
-    lines: Sequence[str], start: int, end: int, joined: Callable[[int], bool] = lambda index: False
+    lines: Sequence[str], start: int, end: int, joined: Callable[[int], bool] = lambda _index: False
 ) -> list[Span]:
     """Blocks that end after a blank line, unless `joined(index)` says that blank line belongs to the block."""
     blocks: list[Span] = []

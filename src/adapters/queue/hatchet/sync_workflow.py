@@ -47,7 +47,7 @@ def register_sync_workflow(
 ) -> SyncTask:
     """Declare the tick around `sync` (the use case, built by the caller's container)."""
 
-    async def run_sync(inp: EmptyModel, ctx: Context) -> SyncReport:
+    async def run_sync(_input: EmptyModel, ctx: Context) -> SyncReport:
         current_job.set(ctx.workflow_run_id)
         current_task.set(ctx.task_run_id)
         if schedule is None:
