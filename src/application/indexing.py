@@ -182,6 +182,8 @@ class IndexRepository:
         except BaseException:
             await self._discard_unswapped(plan)
             raise
+        finally:
+            await pick_source(self._sources, request.source).release(request.source, plan.version)
 
     async def _discard_unswapped(self, plan: IndexPlan) -> None:
         """Delete what a failed or cancelled job wrote (the chunks no manifest names), so it does not
@@ -331,7 +333,9 @@ class IndexRepository:
             files_unchanged=len(plan.diff.unchanged),
             files_deleted=len(plan.diff.deleted),
             files_skipped=skipped.total + len(outcome.binary_files),
-            chunks_written=outcome.chunks_written,
+            # Every chunk of the files indexed is stored now; those a retried batch or an interrupted
+            # earlier run of this job stored were skipped by `write`, and count as this job's too.
+            chunks_written=sum(outcome.chunk_counts.values()),
             chunks_deleted=len(stale),
             embedding_calls=outcome.embedding_calls,
             commit=version.commit,
