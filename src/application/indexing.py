@@ -169,13 +169,13 @@ class IndexRepository:
         plan = await self.plan(request, tally.note)
         if isinstance(plan, SourceUnchanged):
             return plan.result()
-        await tally.start(len(plan.diff.to_index))
 
         async def write_here(batch: IndexBatch) -> BatchOutcome:
             return await self.write(batch, tally.note)
 
         runner = self._batches or SequentialBatches(write_here)
         try:
+            await tally.start(len(plan.diff.to_index))
             await runner.run(plan.batches(self._files_per_batch), tally.done)
             await tally.note("finalizing")
             return await self.finalize(plan, tally.outcome)

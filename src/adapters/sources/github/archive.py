@@ -280,7 +280,7 @@ class ArchiveDownloader:
             scan = await asyncio.to_thread(scan_archive, archive, store, select, budget, self._max_file_bytes, listing)
         except ArchiveOverBudget as e:
             await asyncio.to_thread(store.close)
-            raise InvalidInput(f"the archive of {name} {e or budget.too_many_bytes()}") from None
+            raise InvalidInput(f"the archive of {name} {str(e) or budget.too_many_bytes()}") from None
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
             await asyncio.to_thread(store.close)
             raise UpstreamUnavailable(f"the archive GitHub sent for {name} is unreadable ({type(e).__name__})") from e
