@@ -237,7 +237,7 @@ async def run(args: argparse.Namespace) -> None:
             flush=True,
         )
         async with httpx.AsyncClient(timeout=60) as http:
-            source = GitHubArchiveSource(http, api_url=gh.api_url, temp_dir=str(workspace))
+            source = GitHubArchiveSource(http, api_url=gh.api_url, extract_dir=workspace)
             rig = Rig(gh, source, open_chroma(workspace / "chroma"), embedder)
             a = await index("ref A (v1)", rig, "github:owner/docs@v1")
             b = await index("ref B (v2) beside A", rig, "github:owner/docs@v2")

@@ -169,19 +169,21 @@ class IndexRepository:
         plan = await self.plan(request, tally.note)
         if isinstance(plan, SourceUnchanged):
             return plan.result()
-        await tally.start(len(plan.diff.to_index))
 
         async def write_here(batch: IndexBatch) -> BatchOutcome:
             return await self.write(batch, tally.note)
 
         runner = self._batches or SequentialBatches(write_here)
         try:
+            await tally.start(len(plan.diff.to_index))
             await runner.run(plan.batches(self._files_per_batch), tally.done)
             await tally.note("finalizing")
             return await self.finalize(plan, tally.outcome)
         except BaseException:
             await self._discard_unswapped(plan)
             raise
+        finally:
+            await pick_source(self._sources, request.source).release(request.source, plan.version)
 
     async def _discard_unswapped(self, plan: IndexPlan) -> None:
         """Delete what a failed or cancelled job wrote (the chunks no manifest names), so it does not
@@ -331,7 +333,9 @@ class IndexRepository:
             files_unchanged=len(plan.diff.unchanged),
             files_deleted=len(plan.diff.deleted),
             files_skipped=skipped.total + len(outcome.binary_files),
-            chunks_written=outcome.chunks_written,
+            # Every chunk of the files indexed is stored now; those a retried batch or an interrupted
+            # earlier run of this job stored were skipped by `write`, and count as this job's too.
+            chunks_written=sum(outcome.chunk_counts.values()),
             chunks_deleted=len(stale),
             embedding_calls=outcome.embedding_calls,
             commit=version.commit,

@@ -48,10 +48,12 @@ class SkipCounts:
     too_large: int = 0
     unsafe: int = 0
     filtered: int = 0
+    bad_name: int = 0
+    """Names that are not valid UTF-8. Results recorded before this was counted load with 0."""
 
     @property
     def total(self) -> int:
-        return self.binary + self.too_large + self.unsafe + self.filtered
+        return self.binary + self.too_large + self.unsafe + self.filtered + self.bad_name
 
     def __add__(self, other: SkipCounts) -> SkipCounts:
         return SkipCounts(
@@ -59,6 +61,7 @@ class SkipCounts:
             self.too_large + other.too_large,
             self.unsafe + other.unsafe,
             self.filtered + other.filtered,
+            self.bad_name + other.bad_name,
         )
 
 

@@ -39,6 +39,8 @@ class SkipReason(StrEnum):
     TOO_LARGE = "too_large"
     BINARY = "binary"
     UNSAFE = "unsafe"
+    BAD_NAME = "bad_name"
+    """A name that is not valid UTF-8: it could not be stored, cited or searched by."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,16 @@ def decode_text(content: bytes) -> str | None:
         return content.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def is_valid_name(path: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (Python keeps them as lone surrogates, which
+    cannot be encoded again); JSON can carry such surrogates too."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_safe_relative_path(path: str) -> bool:

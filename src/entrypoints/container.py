@@ -130,6 +130,9 @@ class Container(containers.DeclarativeContainer):
         api_url=settings.provided.github_api_url,
         token=providers.Callable(_secret, settings.provided.github_token),
         web_url=settings.provided.github_web_url,
+        max_archive_bytes=settings.provided.archive_max_bytes,
+        max_archive_files=settings.provided.archive_max_files,
+        extract_dir=providers.Callable(lambda d: d / "tmp" / "archives", data_dir),
     )
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
     clients = providers.Resource(resources.closing_clients, http_client, github_source)

@@ -66,7 +66,9 @@ def job_database(data_dir: Path, _lock: DataDirLock) -> Path:
 
 
 async def closing_clients(http_client: httpx.AsyncClient, github_source: GitHubArchiveSource) -> AsyncIterator[None]:
-    """Closes the shared HTTP client, and the GitHub source's temporary folders, at the end."""
+    """Closes the shared HTTP client, and the GitHub source's extracted archives, at the end; at the start
+    the source removes the archives killed processes left."""
+    await github_source.open()
     try:
         yield None
     finally:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.sources.github.archive import DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MAX_ARCHIVE_FILES
 from domain.errors import InvalidInput
 from domain.limits import DEFAULT_MAX_HISTORY_BYTES, DEFAULT_MAX_QUESTION_BYTES, InputLimits
 from domain.retrieval import RetrievalMode, RetrievalPolicy
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_web_url: str = "https://github.com"
     """Where citations link to; change it with github_api_url for GitHub Enterprise."""
+    archive_max_files: int = Field(default=DEFAULT_MAX_ARCHIVE_FILES, ge=1)
+    """GitHub: the most files a repository's archive may hold; a larger one fails its job with a message."""
+    archive_max_bytes: int = Field(default=DEFAULT_MAX_ARCHIVE_BYTES, ge=1)
+    """GitHub: the most bytes an archive may expand to; the whole budget of one listed from a truncated
+    tree (else twice what the tree listing promises, plus slack, up to this)."""
     api_keys: str | None = None
     mcp_read_only: bool = False
     """MCP: leave out the tools that start and follow index jobs (index_repository, job_status)."""

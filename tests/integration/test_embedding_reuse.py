@@ -160,7 +160,7 @@ async def test_a_second_tag_and_a_fork_on_github_embed_only_their_differing_chun
     gh.create_repo("other", "demo", appended(v2, FORKED, "The fork documents the ocelot parameter."))
     indexing = Indexing(chroma_client)
     async with httpx.AsyncClient(timeout=10) as client:
-        source = GitHubArchiveSource(client, api_url=gh.api_url, temp_dir=str(tmp_path))
+        source = GitHubArchiveSource(client, api_url=gh.api_url, extract_dir=tmp_path)
 
         first = await indexing.run(source, parse_source("github:owner/demo@v1"))
         assert first.embedding_calls >= 1 and first.chunks_reused == 0

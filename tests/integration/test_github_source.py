@@ -6,14 +6,18 @@ Chroma in tmp_path, and looks at what the adapter asked the server for.
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import gzip
 import io
 import logging
+import os
 import random
+import subprocess
+import sys
 import tarfile
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +31,11 @@ from chromadb.config import Settings as ChromaSettings
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
+from adapters.sources.github.extraction import ExtractionFolder
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
+from application.repositories import ForgetRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import SearchHit
 from domain.documents import Manifest, SkipCounts, chunk_id
@@ -105,7 +111,7 @@ class Rig:
             "sleep": self.sleep,
             "clock": lambda: NOW,
             "max_file_bytes": MAX_FILE,
-            "temp_dir": str(self.temp),
+            "extract_dir": self.temp,
             "rng": random.Random(7),
             **overrides,
         }
@@ -450,7 +456,8 @@ async def test_an_unreachable_github_never_echoes_the_token(rig: Rig, caplog: py
 
 
 def is_empty(folder: Path) -> bool:
-    return not any(folder.iterdir())
+    """Nothing extracted is left: at most the extraction folders' lock files and empty folders."""
+    return not any(path.is_file() and path.suffix != ".lock" for path in folder.rglob("*"))
 
 
 def nothing_escaped(tmp_path: Path, temp: Path) -> bool:
@@ -648,65 +655,135 @@ async def test_a_decompression_bomb_is_stopped(rig: Rig) -> None:
     bomb: list[tuple[tarfile.TarInfo, bytes | None]] = [(member(TOP + "docs/guide-0.md"), bytes(40 << 20))]
     rig.gh.hosted("owner", "demo").tarball = tarball(bomb)
 
-    with pytest.raises(UpstreamUnavailable, match="decompression bomb"):
+    with pytest.raises(InvalidInput, match=r"far more than the [\d,]+ bytes its tree listing promised") as refused:
         await rig.index()
 
+    assert "decompression bomb" in refused.value.message
     assert await rig.manifest() is None
     assert is_empty(rig.temp)
 
 
-# -- reading on another worker, blob forms, cleanup
+async def test_an_archive_of_more_files_than_the_cap_is_refused_and_leaves_nothing(rig: Rig) -> None:
+    hosted = rig.gh.hosted("owner", "demo")
+    hosted.truncate_tree = True  # no listing to compare with
+    hosted.tarball = tarball([(member(TOP + f"docs/n{i}.md"), b"# n\n") for i in range(100_000)])
+    source = rig.make_source(max_archive_files=50_000)
+
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as refused:
+        await rig.index(source=source)
+
+    assert "holds more than 50,000 files" in refused.value.message
+    assert "REPOCHAT_ARCHIVE_MAX_FILES" in refused.value.message
+    assert time.monotonic() - started < 60
+    assert await rig.manifest() is None
+    assert is_empty(rig.temp)
 
 
-async def test_a_worker_that_did_not_take_the_snapshot_reads_as_the_snapshot_decided(rig: Rig) -> None:
-    """The version carries the fetch plan: batches on a worker with another threshold share one download."""
-    spec = parse_source("owner/demo")
-    snapshot = await rig.source.snapshot(spec, None)
-    await rig.source.aclose()
-    assert snapshot.files is not None
-    worker = rig.make_source(archive_threshold=1000)
-    rig.gh.forget_requests()
+async def test_a_bomb_without_a_listing_stops_at_the_absolute_cap_quickly(rig: Rig) -> None:
+    hosted = rig.gh.hosted("owner", "demo")
+    hosted.truncate_tree = True
+    hosted.tarball = tarball([(member(TOP + "docs/guide-0.md"), bytes(256 << 20))])
+    source = rig.make_source(max_archive_bytes=8 << 20)
 
-    texts = {}
-    for start in range(0, len(snapshot.files), 8):  # the use case reads in batches
-        async for file in worker.read(spec, snapshot.version, snapshot.files[start : start + 8]):
-            texts[file.path] = file.text
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as refused:
+        await rig.index(source=source)
 
-    assert len(texts) == INDEXED
-    assert sum("/tarball/" in p for p in rig.api_paths()) == 1
-    assert not any("/git/blobs/" in p for p in rig.api_paths())
-    assert is_empty(rig.temp)  # every file of the job read: the worker removed the archive
+    message = refused.value.message
+    assert "expanded beyond 8,388,608 bytes, the most an archive without a complete tree listing" in message
+    assert "REPOCHAT_ARCHIVE_MAX_BYTES" in message and "promised" not in message
+    assert time.monotonic() - started < 10
+    assert is_empty(rig.temp)
 
 
-async def test_a_version_without_a_fetch_plan_is_read_file_by_file(rig: Rig) -> None:
-    spec = parse_source("owner/demo")
-    snapshot = await rig.source.snapshot(spec, None)
-    assert snapshot.files is not None
-    readme = [entry for entry in snapshot.files if entry.path == "README.md"]
-    rig.gh.forget_requests()
+async def test_a_member_name_that_is_not_utf8_is_skipped_and_counted(rig: Rig) -> None:
+    hosted = rig.gh.hosted("owner", "demo")
+    hosted.truncate_tree = True
+    hosted.tarball = tarball(
+        [
+            (member(TOP + "README.md"), b"# Safe\n\nA readme about herons.\n"),
+            (member(TOP + os.fsdecode(b"docs/bad\xff\xfename.md")), b"# Bad name\n"),
+            (member(TOP + "docs/good.md"), b"# Good\n\nAbout egrets.\n"),
+        ]
+    )
 
-    files = [file async for file in rig.make_source().read(spec, replace(snapshot.version, fetch_plan=""), readme)]
+    result = await rig.index()
 
-    assert [file.text for file in files] == [(rig.repo.path / "README.md").read_text()]
-    assert [p for p in rig.api_paths() if "/tarball/" in p or "/git/blobs/" in p] == [
-        f"/git/blobs/{readme[0].blob_sha}"
-    ]
+    assert result.skipped == SkipCounts(bad_name=1) and result.files_skipped == 1
+    assert result.files_indexed == 2
+    manifest = await rig.manifest()
+    assert manifest is not None and sorted(manifest.files) == ["README.md", "docs/good.md"]
+    assert is_empty(rig.temp)
 
 
-async def test_blobs_sent_as_base64_json_are_decoded(rig: Rig) -> None:
-    spec = parse_source("owner/demo")
-    snapshot = await rig.source.snapshot(spec, None)
-    assert snapshot.files is not None
-    readme = next(entry for entry in snapshot.files if entry.path == "README.md")
-    content = (rig.repo.path / "README.md").read_bytes()
-    body = {
-        "sha": readme.blob_sha,
-        "size": len(content),
-        "encoding": "base64",
-        "content": base64.b64encode(content).decode(),
-    }
-    rig.gh.inject(r"/git/blobs/", Canned(200, {}, body))
+class HeldAtEmbedding:
+    """A progress reporter that holds the job once it starts writing batches (the archive is extracted)."""
 
-    files = [file async for file in rig.make_source().read(spec, snapshot.version, [readme])]
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
 
-    assert [(f.path, f.blob_sha, f.text) for f in files] == [("README.md", readme.blob_sha, content.decode())]
+    async def report(self, stage: str, progress: Progress) -> None:
+        if stage == "embedding":
+            self.reached.set()
+            await asyncio.Event().wait()
+
+
+async def test_a_cancelled_or_forgotten_job_leaves_nothing_extracted(rig: Rig) -> None:
+    rig.gh.hosted("owner", "demo").truncate_tree = True  # listed from the archive, kept for the batches
+    held = HeldAtEmbedding()
+    use_case = IndexRepository([rig.source], rig.embedder, rig.vectors, rig.manifests)
+    job = asyncio.create_task(use_case.execute(IndexRequest(parse_source("owner/demo")), held))
+    await asyncio.wait_for(held.reached.wait(), 30)
+    assert not is_empty(rig.temp)
+
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+
+    assert is_empty(rig.temp)
+    await rig.index()
+    await ForgetRepository(rig.manifests, rig.vectors).execute("owner/demo")
+    assert is_empty(rig.temp)
+
+
+KILLED_EXTRACTOR = """
+import os, sys
+from pathlib import Path
+from adapters.sources.github.extraction import ExtractionFolder
+folder = ExtractionFolder(Path(sys.argv[1])).new_job_folder()
+(folder / "extracted").write_bytes(b"x" * 1000)
+print(folder, flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_restart_removes_what_a_killed_process_left_and_keeps_live_ones(rig: Rig) -> None:
+    root = rig.temp / "archives"
+    alive = ExtractionFolder(root)  # another live process's folder (a lock file is per open file)
+    live_folder = alive.new_job_folder()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    victim = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_EXTRACTOR, str(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    assert victim.stdout is not None
+    left = Path((await victim.stdout.readline()).decode().strip())
+    victim.kill()
+    await victim.wait()
+    assert not is_empty(left)
+
+    restarted = rig.make_source(extract_dir=root)
+    await restarted.open()
+
+    assert existing(live_folder) and not existing(left)
+    alive.release()
+    await restarted.aclose()
+    assert nothing_in(root)
+
+
+def existing(path: Path) -> bool:
+    return path.exists()
+
+
+def nothing_in(folder: Path) -> bool:
+    return not any(folder.iterdir())

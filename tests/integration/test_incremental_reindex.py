@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -101,3 +102,25 @@ async def test_searching_gives_permanent_file_citations(tmp_path: Path, corpus: 
     lines = (corpus / "tutorial" / top.path).read_text().splitlines()
     assert top.text == "\n".join(lines[top.start_line - 1 : top.end_line])
     lock.release()
+
+
+def write_bytes_name(folder: Path, name: bytes, content: bytes) -> None:
+    """A file whose name is bytes (os.fsencode), as a filesystem allows and a str cannot say."""
+    with open(os.path.join(os.fsencode(folder), name), "wb") as file:
+        file.write(content)
+
+
+async def test_a_file_name_that_is_not_utf8_is_skipped_and_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    write(folder, {"guide.md": "# Guide\n\nThe heron.\n", "other.md": "# Other\n\nThe egret.\n"})
+    write_bytes_name(folder, b"bad\xff\xfename.md", b"# Bad name\n")
+    lock = DataDirLock(tmp_path / "state", "test")
+    lock.acquire()
+    client = open_embedded_chroma(tmp_path / "state", lock)
+    indexer = IndexRepository(
+        [LocalFolderSource()], HashingEmbedder(), ChromaVectorIndex(client), ChromaManifestStore(client)
+    )
+
+    result = await indexer.execute(IndexRequest(source_spec(str(folder))))
+
+    assert (result.files_indexed, result.files_skipped, result.skipped.bad_name) == (2, 1, 1)

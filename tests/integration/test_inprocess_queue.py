@@ -80,6 +80,37 @@ async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp
     await second.stop()
 
 
+async def test_a_job_whose_first_run_swapped_its_version_in_reports_what_that_run_wrote(tmp_path: Path) -> None:
+    """Killed after the manifest swap, before the record said done: the resumed run finds the version live."""
+    database = tmp_path / "jobs.sqlite3"
+
+    async def wrote_every_batch(request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+        await progress.report("finalizing", Progress(10, 10, 30))
+        await asyncio.Event().wait()
+        raise AssertionError("never ends")
+
+    first = InProcessJobQueue(database, wrote_every_batch)
+    await first.start()
+    job = await first.submit(REQUEST)
+
+    async def finalizing() -> bool:
+        return (await first.get(job.id)).progress == Progress(10, 10, 30)
+
+    await await_until(finalizing, 4, "the run's last progress in the record", interval=0.02)
+    await first.stop()
+
+    async def finds_it_unchanged(request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+        return IndexResult(files_unchanged=10, commit="c0ffee")
+
+    second = InProcessJobQueue(database, finds_it_unchanged)
+    await second.start()
+    await second.wait_idle()
+
+    finished = await second.get(job.id)
+    assert finished.result == IndexResult(files_indexed=10, chunks_written=30, commit="c0ffee")
+    await second.stop()
+
+
 async def test_requests_for_the_same_repository_coalesce(tmp_path: Path) -> None:
     runs = ScriptedRuns()
     queue = InProcessJobQueue(tmp_path / "jobs.sqlite3", runs)

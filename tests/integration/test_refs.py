@@ -85,7 +85,7 @@ async def refs(chroma_client: ClientAPI, gh: FakeGitHub, corpus: Path, tmp_path:
     repo.commit("next", {"tutorial/query-params.md": v1[PAGES[1]] + "\n## Ocelot\n\nThe ocelot query flag.\n"})
     repo.checkout("main")
     async with httpx.AsyncClient(timeout=10) as client:
-        yield Refs(chroma_client, GitHubArchiveSource(client, api_url=gh.api_url, temp_dir=str(tmp_path)), repo)
+        yield Refs(chroma_client, GitHubArchiveSource(client, api_url=gh.api_url, extract_dir=tmp_path), repo)
 
 
 async def test_three_refs_live_at_once_are_searched_separately_and_cite_their_commits(refs: Refs) -> None:

@@ -41,6 +41,7 @@ class FakeSource(DocumentSource):
         self.refs = dict(refs or {})
         self.reads: list[str] = []
         self.snapshots = 0
+        self.released: list[SourceVersion] = []
 
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.LOCAL
@@ -64,6 +65,9 @@ class FakeSource(DocumentSource):
             self.reads.append(entry.path)
             if entry.path not in self.binary:
                 yield SourceFile(entry.path, entry.blob_sha, self.files_at(spec.ref)[entry.path])
+
+    async def release(self, spec: SourceSpec, version: SourceVersion) -> None:
+        self.released.append(version)
 
 
 class OtherWorkerBatches(BatchRunner):

@@ -77,7 +77,7 @@ def test_a_manifest_saved_before_the_forms_existed_still_loads() -> None:
 
 def test_a_result_names_its_skip_reasons() -> None:
     data = INDEX_RESULT.to_data(RESULT)
-    assert data["skipped"] == {"binary": 1, "too_large": 0, "unsafe": 0, "filtered": 1}
+    assert data["skipped"] == {"binary": 1, "too_large": 0, "unsafe": 0, "filtered": 1, "bad_name": 0}
     assert data["commit"] == "c0ffee" and data["files_skipped"] == 2
 
 

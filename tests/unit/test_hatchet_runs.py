@@ -166,7 +166,7 @@ def test_a_succeeded_run_has_its_output_as_result_and_every_file_done() -> None:
         "chunks_deleted": 0,
         "embedding_calls": 2,
         "commit": "c0ffee",
-        "skipped": {"binary": 1, "too_large": 0, "unsafe": 0, "filtered": 0},
+        "skipped": {"binary": 1, "too_large": 0, "unsafe": 0, "filtered": 0, "bad_name": 0},
     }
     run = IndexRun.of_details(details(V1TaskStatus.COMPLETED, output=output, started=STARTED, finished=FINISHED))
 

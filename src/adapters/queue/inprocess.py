@@ -2,7 +2,10 @@
 
 Job records survive a crash: jobs left queued or running are run again on the next
 start, which is safe because indexing is idempotent (deterministic chunk ids, and the
-manifest swap happens last).
+manifest swap happens last). A resumed job reports what both runs wrote: the use case counts the
+chunks an earlier run stored as the job's, and when the earlier run had written every batch (it may
+have swapped the version in before the process died, so the resumed run finds it unchanged), the
+files and chunks that run recorded in its progress are the job's result.
 
 A job is one ref of one repository in one collection: a submission joins the unfinished job
 of its ref, and jobs of one repository in one collection run one at a time whatever their
@@ -21,6 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -94,11 +98,16 @@ class InProcessJobQueue(JobQueue):
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._schema_ready = False
+        self._finished_before_restart: dict[str, Progress] = {}
+        """Progress of resumed jobs whose earlier run had written every batch, by job id."""
 
     async def start(self) -> None:
         """Requeue what a previous process left unfinished and start the workers."""
-        rows = await self._fetch("SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED)
+        rows = await self._fetch("SELECT id, progress FROM jobs WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED)
         for row in rows:
+            earlier = PROGRESS.loads(row["progress"]) if row["progress"] else Progress()
+            if 0 < earlier.files_total == earlier.files_done:
+                self._finished_before_restart[row["id"]] = earlier
             log.info("resuming job %s left unfinished by a previous run", row["id"])
             await self._update(row["id"], state=JobState.QUEUED, stage="queued (resumed)")
             self._pending.put_nowait(row["id"])
@@ -210,6 +219,10 @@ class InProcessJobQueue(JobQueue):
             log.exception("job %s failed", job.id)
             await self._update(job.id, state=JobState.FAILED, stage="failed", error=f"{type(e).__name__}: {e}")
             return
+        finally:
+            earlier = self._finished_before_restart.pop(job.id, None)
+        if earlier is not None:
+            result = _with_earlier_run(result, earlier)
         progress = Progress(result.files_indexed + result.files_unchanged, result.files_indexed
                             + result.files_unchanged, result.chunks_written)  # fmt: skip
         await self._update(job.id, state=JobState.SUCCEEDED, stage="done", progress=progress, result=result)
@@ -264,6 +277,24 @@ class InProcessJobQueue(JobQueue):
                 db.close()
 
         return await asyncio.to_thread(run)
+
+
+def _with_earlier_run(result: IndexResult, earlier: Progress) -> IndexResult:
+    """The result of a job whose earlier run wrote every batch before the process died.
+
+    A resumed run that indexed nothing found the version already live: the earlier run swapped it in,
+    and what it recorded (files done, chunks written) is what the job wrote. Otherwise the resumed run
+    read every file again and its own counts include the earlier run's chunks.
+    """
+    if result.files_indexed or result.chunks_written:
+        return result
+    files = min(earlier.files_done, result.files_unchanged)
+    return replace(
+        result,
+        files_indexed=files,
+        files_unchanged=result.files_unchanged - files,
+        chunks_written=earlier.chunks_written,
+    )
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -11,7 +11,7 @@ from pathlib import Path
 from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import InvalidInput
-from domain.file_policy import FilePolicy, SkipReason, decode_text
+from domain.file_policy import FilePolicy, SkipReason, decode_text, is_valid_name
 from domain.sources import SourceKind, SourceSpec
 
 
@@ -46,6 +46,9 @@ class LocalFolderSource(DocumentSource):
             if file is not None:
                 yield file
 
+    async def release(self, spec: SourceSpec, version: SourceVersion) -> None:
+        """Nothing is kept between reads."""
+
     def _policy(self, spec: SourceSpec) -> FilePolicy:
         if self._max_file_bytes is None:
             return FilePolicy(spec.include, spec.exclude)
@@ -69,6 +72,7 @@ class LocalFolderSource(DocumentSource):
             too_large=counts[SkipReason.TOO_LARGE],
             unsafe=counts[SkipReason.UNSAFE],
             filtered=counts[SkipReason.FILTERED],
+            bad_name=counts[SkipReason.BAD_NAME],
         )
         return entries, skipped
 
@@ -81,6 +85,8 @@ def _root(spec: SourceSpec) -> Path:
 
 
 def _inspect(root: Path, path: Path, relative: str, policy: FilePolicy) -> tuple[SkipReason | None, FileEntry | None]:
+    if not is_valid_name(relative):
+        return SkipReason.BAD_NAME, None
     if path.is_symlink() and not path.resolve().is_relative_to(root):
         return SkipReason.UNSAFE, None
     if not path.is_file():

@@ -68,6 +68,11 @@ class DocumentSource(Protocol):
         """
         ...
 
+    async def release(self, spec: SourceSpec, version: SourceVersion) -> None:
+        """The job that listed `version` ended, in any state: let go of what this process kept to read it
+        (an extracted archive). Reading it again later still works, at the cost of fetching again."""
+        ...
+
 
 class CodeOutline(Protocol):
     """Finds the symbols (functions, classes, methods) of a source file, so code is chunked at their bounds."""

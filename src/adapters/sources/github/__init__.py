@@ -24,11 +24,15 @@ as codeload) and never appears in logs or error messages.
 
 Archive members are never written under their own names: their content is copied into files
 named by number, so paths that escape the root cannot write anywhere. Absolute or `..` paths,
-links, devices and oversized members are skipped and counted; an archive that expands far
-beyond what the tree listing promised is stopped as a decompression bomb.
+names that are not UTF-8, links, devices and oversized members are skipped and counted. An
+archive has a budget (`archive.ArchiveBudget`): a number of files, and bytes in proportion to
+what the tree listing promised or, without a listing, an absolute cap; past it the job fails
+with a message naming the cap and its setting. Archives are extracted under the data folder, in
+a folder of the process's own (`extraction`), removed when the job ends (`release`).
 
 Modules: `http` (requests, retries, rate limits, error translation), `archive` (tarball
-download and safe extraction), `blobs` (one request per file), `source` (GitHubArchiveSource).
+download, safe extraction, the budget), `extraction` (the folders archives go to), `blobs`
+(one request per file), `source` (GitHubArchiveSource).
 """
 
 from adapters.sources.github.source import GitHubArchiveSource

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,25 +21,36 @@ import httpx
 
 from adapters.sources.github.archive import (
     DEFAULT_MAX_ARCHIVE_BYTES,
+    DEFAULT_MAX_ARCHIVE_FILES,
+    ArchiveBudget,
     ArchiveDownloader,
     Decision,
     ExtractedStore,
     Selector,
-    expansion_limit,
     skip_counts,
 )
 from adapters.sources.github.blobs import BlobReader
+from adapters.sources.github.extraction import ExtractionFolder
 from adapters.sources.github.http import SHA_MEDIA, Answer, GitHubHttp, Repo, Sleep
 from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from domain.documents import FileEntry, Manifest, SkipCounts, SourceFile, diff_manifest
 from domain.errors import InvalidInput, NotFound, UpstreamUnavailable
-from domain.file_policy import MAX_FILE_BYTES, FilePolicy, SkipReason, decode_text, is_safe_relative_path
+from domain.file_policy import (
+    MAX_FILE_BYTES,
+    FilePolicy,
+    SkipReason,
+    decode_text,
+    is_safe_relative_path,
+    is_valid_name,
+)
 from domain.sources import SourceKind, SourceSpec
 
 READ_GROUP = 32
 """Files held in memory at once while reading extracted archive members."""
 MAX_KEPT_ARCHIVES = 4
 """Extracted archives kept on disk for versions still being read (oldest dropped first)."""
+MAX_IDLE_SECONDS = 15 * 60.0
+"""An extracted archive no batch has read for this long is removed (a job that ended on another worker)."""
 
 ArchiveKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
 """(repository id, commit, include, exclude): what an extracted archive holds."""
@@ -54,18 +67,21 @@ class FetchPlan:
     """One tarball download per worker, else one `git/blobs` request per file."""
     files: int = 0
     """Files the job fetches: a worker that has read them all removes its extracted archive."""
-    byte_limit: int = DEFAULT_MAX_ARCHIVE_BYTES
-    """The most bytes the archive may expand to (see `archive.expansion_limit`)."""
+    budget: ArchiveBudget = field(default_factory=ArchiveBudget)
+    """How far the archive may expand, decided from the tree listing."""
 
     def dumps(self) -> str:
-        return json.dumps({"archive": self.archive, "files": self.files, "byte_limit": self.byte_limit})
+        return json.dumps({"archive": self.archive, "files": self.files, "budget": asdict(self.budget)})
 
     @classmethod
     def loads(cls, text: str) -> FetchPlan:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(bool(data["archive"]), int(data["files"]), int(data["byte_limit"]))
+        budget = data.get("budget")
+        if budget is None:  # a plan written before budgets: only its byte limit
+            return cls(bool(data["archive"]), int(data["files"]), ArchiveBudget(max_bytes=int(data["byte_limit"])))
+        return cls(bool(data["archive"]), int(data["files"]), ArchiveBudget(**budget))
 
 
 @dataclass
@@ -75,6 +91,9 @@ class _Extracted:
     store: ExtractedStore | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     read: set[str] = field(default_factory=set)
+    used_at: float = field(default_factory=time.monotonic)
+    dropped: bool = False
+    """Removed from the cache (and its store closed): a reader waiting on `lock` takes a fresh entry."""
 
 
 @dataclass
@@ -83,6 +102,8 @@ class _Listing:
     skipped: SkipCounts
     promised_bytes: int | None
     """Sum of the sizes of every blob in the tree; None when listed from the archive."""
+    blobs: int = 0
+    """Every blob in the tree (the archive holds them all), whatever the filters keep."""
     store: ExtractedStore | None = None
 
 
@@ -92,6 +113,12 @@ class GitHubArchiveSource(DocumentSource):
     The container owns `client`. `archive_threshold` is the number of files to fetch from which
     one archive download beats one request per file. `sleep` and `clock` are injectable so tests
     need not wait for rate limits and backoff.
+
+    Archives are extracted under `extract_dir` (None: the system's temporary folder), in a folder of
+    this process's own (`extraction.ExtractionFolder`); `open` removes what killed processes left there.
+    An extracted archive goes when the job reading it ends (`release`), when this worker has read every
+    file of the job, when it was not read for `MAX_IDLE_SECONDS`, when more than `MAX_KEPT_ARCHIVES` are
+    kept (oldest first), and at `aclose`.
     """
 
     def __init__(
@@ -108,16 +135,20 @@ class GitHubArchiveSource(DocumentSource):
         clock: Callable[[], float] = time.time,
         max_file_bytes: int = MAX_FILE_BYTES,
         max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-        temp_dir: str | None = None,
+        max_archive_files: int = DEFAULT_MAX_ARCHIVE_FILES,
+        extract_dir: str | Path | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._http = GitHubHttp(client, api_url, token, max_rate_limit_wait, max_attempts, sleep, clock, rng)
-        self._downloader = ArchiveDownloader(self._http, temp_dir, max_file_bytes)
+        root = Path(extract_dir) if extract_dir is not None else Path(tempfile.gettempdir()) / "repochat-archives"
+        self._folder = ExtractionFolder(root)
+        self._downloader = ArchiveDownloader(self._http, self._folder, max_file_bytes)
         self._blobs = BlobReader(self._http, max_file_bytes)
         self._web_url = web_url.rstrip("/")
         self._threshold = max(1, archive_threshold)
         self._max_file_bytes = max_file_bytes
         self._max_archive_bytes = max_archive_bytes
+        self._max_archive_files = max_archive_files
         self._extracted: OrderedDict[ArchiveKey, _Extracted] = OrderedDict()
 
     def handles(self, spec: SourceSpec) -> bool:
@@ -156,12 +187,22 @@ class GitHubArchiveSource(DocumentSource):
                 if text is not None:  # binary, unsafe or oversized content is not yielded
                     yield SourceFile(entry.path, entry.blob_sha, text)
         if plan.archive:
-            self._note_read(_archive_key(spec, version.commit), entries, plan)
+            await self._note_read(_archive_key(spec, version.commit), entries, plan)
+
+    async def release(self, spec: SourceSpec, version: SourceVersion) -> None:
+        """The job reading `version` ended: remove the archive this process extracted for it."""
+        await self._forget(_archive_key(spec, version.commit))
+
+    async def open(self) -> None:
+        """Claim this process's extraction folder, removing what killed processes left (the container calls
+        this at start; the first download would otherwise)."""
+        await asyncio.to_thread(self._folder.claim)
 
     async def aclose(self) -> None:
-        """Remove temporary archive folders (the container calls this on shutdown)."""
+        """Remove every extracted archive and this process's folder (the container calls this on shutdown)."""
         for key in list(self._extracted):
-            self._forget(key)
+            await self._forget(key)
+        await asyncio.to_thread(self._folder.release)
 
     # -- resolving and listing
 
@@ -197,19 +238,25 @@ class GitHubArchiveSource(DocumentSource):
         if data.get("truncated"):
             await note("listing files from the archive (the tree is too large for one API call)")
             return await self._list_from_archive(repo, commit, spec, note)
-        return self._list_tree(data["tree"], spec)
+        listing = await asyncio.to_thread(self._list_tree, data["tree"], spec)  # 100k paths through the filters
+        if listing.blobs > self._max_archive_files:
+            raise InvalidInput(
+                f"{repo.full_name}@{commit[:7]} {ArchiveBudget(max_files=self._max_archive_files).too_many_files()}"
+            )
+        return listing
 
     def _list_tree(self, items: list[Any], spec: SourceSpec) -> _Listing:
         policy = self._policy(spec)
         prefix = f"{spec.subdir}/" if spec.subdir else ""
         files: list[FileEntry] = []
         counts: dict[SkipReason, int] = {}
-        promised = 0
+        promised = blobs = 0
         for item in items:
             if not isinstance(item, dict) or item.get("type") != "blob":
                 continue
             path, size = str(item.get("path", "")), int(item.get("size") or 0)
             promised += size
+            blobs += 1
             if not path.startswith(prefix):
                 continue
             reason = self._tree_skip(item, path, size, policy)
@@ -217,19 +264,20 @@ class GitHubArchiveSource(DocumentSource):
                 counts[reason] = counts.get(reason, 0) + 1
                 continue
             files.append(FileEntry(path, str(item["sha"]), size))
-        return _Listing(tuple(files), skip_counts(counts), promised)
+        return _Listing(tuple(files), skip_counts(counts), promised, blobs)
 
     @staticmethod
     def _tree_skip(item: Mapping[str, Any], path: str, size: int, policy: FilePolicy) -> SkipReason | None:
+        if not is_valid_name(path):
+            return SkipReason.BAD_NAME
         if not is_safe_relative_path(path) or item.get("mode") == "120000":
             return SkipReason.UNSAFE  # escaping path, or a symlink
         return policy.check(path, size)
 
     async def _list_from_archive(self, repo: Repo, commit: str, spec: SourceSpec, note: StageNote) -> _Listing:
-        store, scan = await self._downloader.download_and_scan(
-            repo, commit, self._selector(spec), self._max_archive_bytes, True, note
-        )
-        return _Listing(tuple(scan.entries), scan.skipped, None, store)
+        budget = ArchiveBudget(self._max_archive_files, self._max_archive_bytes)
+        store, scan = await self._downloader.download_and_scan(repo, commit, self._selector(spec), budget, True, note)
+        return _Listing(tuple(scan.entries), scan.skipped, None, store=store)
 
     def _selector(self, spec: SourceSpec) -> Selector:
         """Which archive members are the listed files: those under the subfolder that the filters keep."""
@@ -254,36 +302,41 @@ class GitHubArchiveSource(DocumentSource):
         """Archive or file by file, decided once for all the job's batches, wherever they run."""
         to_fetch = len(diff_manifest(previous, listing.files).to_index)
         archive = listing.store is not None or to_fetch >= self._threshold
-        limit = expansion_limit(listing.promised_bytes, len(listing.files), self._max_archive_bytes)
+        budget = ArchiveBudget(self._max_archive_files, self._max_archive_bytes, listing.promised_bytes, listing.blobs)
         if listing.store is not None:
             if to_fetch:  # listed from the archive: its batches read from the same download
-                self._keep(_archive_key(spec, commit), _Extracted(listing.store))
+                await self._keep(_archive_key(spec, commit), _Extracted(listing.store))
             else:
-                listing.store.close()
+                await asyncio.to_thread(listing.store.close)
         if to_fetch:
             how = "archive" if archive else "one request per file"
             await note(f"fetching {to_fetch:,} files ({how})")
-        return FetchPlan(archive, to_fetch, limit)
+        return FetchPlan(archive, to_fetch, budget)
 
-    def _keep(self, key: ArchiveKey, extracted: _Extracted) -> None:
-        self._forget(key)
+    async def _keep(self, key: ArchiveKey, extracted: _Extracted) -> None:
+        await self._forget(key)
         self._extracted[key] = extracted
-        while len(self._extracted) > MAX_KEPT_ARCHIVES:
-            self._forget(next(iter(self._extracted)))
+        now = time.monotonic()
+        for old_key, old in list(self._extracted.items()):
+            if now - old.used_at > MAX_IDLE_SECONDS or len(self._extracted) > MAX_KEPT_ARCHIVES:
+                await self._forget(old_key)
 
-    def _forget(self, key: ArchiveKey) -> None:
+    async def _forget(self, key: ArchiveKey) -> None:
         extracted = self._extracted.pop(key, None)
-        if extracted is not None and extracted.store is not None:
-            extracted.store.close()
+        if extracted is None:
+            return
+        extracted.dropped = True
+        if extracted.store is not None:
+            await asyncio.shield(asyncio.to_thread(extracted.store.close))
 
-    def _note_read(self, key: ArchiveKey, entries: Sequence[FileEntry], plan: FetchPlan) -> None:
+    async def _note_read(self, key: ArchiveKey, entries: Sequence[FileEntry], plan: FetchPlan) -> None:
         """Remove the archive once this worker has read every file of the job (else it ages out)."""
         extracted = self._extracted.get(key)
         if extracted is None:
             return
         extracted.read.update(entry.path for entry in entries)
         if len(extracted.read) >= plan.files:
-            self._forget(key)
+            await self._forget(key)
 
     # -- reading contents
 
@@ -301,16 +354,24 @@ class GitHubArchiveSource(DocumentSource):
     async def _archive_store(self, spec: SourceSpec, commit: str, plan: FetchPlan, note: StageNote) -> ExtractedStore:
         """The version's archive, extracted once per worker: every listed file, so each batch finds its own."""
         key = _archive_key(spec, commit)
-        extracted = self._extracted.get(key)
-        if extracted is None:
-            extracted = _Extracted()
-            self._keep(key, extracted)
-        async with extracted.lock:
-            if extracted.store is None:
-                extracted.store, _ = await self._downloader.download_and_scan(
-                    _repo_of(spec), commit, self._selector(spec), plan.byte_limit, False, note
-                )
-            return extracted.store
+        while True:
+            extracted = self._extracted.get(key)
+            if extracted is None:
+                extracted = _Extracted()
+                await self._keep(key, extracted)
+            async with extracted.lock:
+                if extracted.dropped:
+                    continue
+                extracted.used_at = time.monotonic()
+                if extracted.store is None:
+                    store, _ = await self._downloader.download_and_scan(
+                        _repo_of(spec), commit, self._selector(spec), plan.budget, False, note
+                    )
+                    if extracted.dropped:  # released while it downloaded
+                        await asyncio.to_thread(store.close)
+                        continue
+                    extracted.store = store
+                return extracted.store
 
 
 def _archive_key(spec: SourceSpec, commit: str) -> ArchiveKey:
