@@ -88,7 +88,8 @@ def test_api_keys_are_required_when_configured(serve: ServeFactory) -> None:
 def test_readiness_and_metrics(serve: ServeFactory) -> None:
     client = serve().client
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"vector_store": "ok", "job_queue": "ok", "disk": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"vector_store": "ok", "job_queue": "ok", "disk": "ok"}
     client.get("/v1/jobs")
     metrics = client.get("/metrics").text
     assert 'repochat_http_requests_total{method="GET",route="/v1/jobs",status="200"}' in metrics

@@ -723,7 +723,7 @@ class HeldAtEmbedding:
     def __init__(self) -> None:
         self.reached = asyncio.Event()
 
-    async def report(self, stage: str, progress: Progress) -> None:
+    async def report(self, stage: str, _progress: Progress) -> None:
         if stage == "embedding":
             self.reached.set()
             await asyncio.Event().wait()

@@ -84,7 +84,7 @@ async def test_a_job_whose_first_run_swapped_its_version_in_reports_what_that_ru
     """Killed after the manifest swap, before the record said done: the resumed run finds the version live."""
     database = tmp_path / "jobs.sqlite3"
 
-    async def wrote_every_batch(request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+    async def wrote_every_batch(_request: IndexRequest, progress: ProgressReporter) -> IndexResult:
         await progress.report("finalizing", Progress(10, 10, 30))
         await asyncio.Event().wait()
         raise AssertionError("never ends")
@@ -99,7 +99,7 @@ async def test_a_job_whose_first_run_swapped_its_version_in_reports_what_that_ru
     await await_until(finalizing, 4, "the run's last progress in the record", interval=0.02)
     await first.stop()
 
-    async def finds_it_unchanged(request: IndexRequest, progress: ProgressReporter) -> IndexResult:
+    async def finds_it_unchanged(_request: IndexRequest, _progress: ProgressReporter) -> IndexResult:
         return IndexResult(files_unchanged=10, commit="c0ffee")
 
     second = InProcessJobQueue(database, finds_it_unchanged)

@@ -66,7 +66,7 @@ class FakeSource(DocumentSource):
             if entry.path not in self.binary:
                 yield SourceFile(entry.path, entry.blob_sha, self.files_at(spec.ref)[entry.path])
 
-    async def release(self, spec: SourceSpec, version: SourceVersion) -> None:
+    async def release(self, _spec: SourceSpec, version: SourceVersion) -> None:
         self.released.append(version)
 
 
