@@ -40,8 +40,10 @@ NEW_TEXT = "The quokka zanzibar paragraph of version two."
 QUICK_TIMEOUT_WORKER = [
     sys.executable,
     "-c",
-    "import sys; from datetime import timedelta; import adapters.queue.hatchet.workflows as workflows; "
-    "workflows.BATCH_TIMEOUT = timedelta(seconds=60); from entrypoints.cli import main; sys.exit(main())",
+    "import sys; from dataclasses import replace; from datetime import timedelta; "
+    "import adapters.queue.hatchet.workflows as workflows; "
+    "workflows.BATCH_POLICY = replace(workflows.BATCH_POLICY, execution_timeout=timedelta(seconds=60)); "
+    "from entrypoints.cli import main; sys.exit(main())",
 ]
 """`repochat` whose batch tasks time out after 60 s instead of 15 min.
 
