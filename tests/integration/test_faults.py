@@ -63,9 +63,7 @@ def openai_env(fake_openai: FakeOpenAI, tmp_path: Path) -> Iterator[dict[str, st
     """Embeddings from the fake server (which starts each test without injected faults); the test's folder indexable."""
     fake_openai.reset()
     yield {
-        "REPOCHAT_EMBEDDINGS": "openai",
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake_openai.embeddings_env(),
         "REPOCHAT_LOCAL_ROOTS": str(tmp_path),
     }
     fake_openai.reset()
