@@ -31,6 +31,7 @@ from application.ports.jobs import JobQueue, ProgressReporter
 from application.search import Search, SearchRequest, SearchResults
 from domain.errors import RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState
+from entrypoints.http.asgi import HttpMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +161,18 @@ def timed(histogram: Histogram, **labels: str) -> Iterator[dict[str, str]]:
 # ---------------------------------------------------------------- HTTP
 
 
-class TimedRequests:
+class TimedRequests(HttpMiddleware):
     """Counts each HTTP request by method, route and status, and times it to the end of its body.
 
-    Pure ASGI (not `BaseHTTPMiddleware`, whose `call_next` returns at the first byte): the clock
-    stops at the body message with `more_body` false, or when the app returns without one (a
-    client that went away, an error answered by the server's outermost handler as a 500).
+    The clock stops at the body message with `more_body` false, or when the app returns without one
+    (a client that went away, an error answered by the server's outermost handler as a 500).
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self._app = app
+        super().__init__(app)
         self._metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
         ended: float | None = None

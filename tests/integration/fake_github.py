@@ -24,7 +24,7 @@ import secrets
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,9 @@ class HostedRepo:
     truncate_tree: bool = False
     tarball: bytes | None = None
     """Served instead of `git archive` (malicious archives)."""
+
+
+RepoEndpoint = Callable[[Request, HostedRepo], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -304,13 +307,22 @@ class FakeGitHub:
     def _routes(self) -> list[Route]:
         base = "/repos/{owner}/{repo}"
         return [
-            Route(base, self._repository),
-            Route(base + "/commits/{ref:path}", self._commit),
-            Route(base + "/git/trees/{sha:path}", self._tree),
-            Route(base + "/git/blobs/{sha}", self._blob),
-            Route(base + "/tarball/{ref:path}", self._tarball),
+            Route(base, self._authorized(self._repository)),
+            Route(base + "/commits/{ref:path}", self._authorized(self._commit)),
+            Route(base + "/git/trees/{sha:path}", self._authorized(self._tree)),
+            Route(base + "/git/blobs/{sha}", self._authorized(self._blob)),
+            Route(base + "/tarball/{ref:path}", self._authorized(self._tarball)),
             Route("/_codeload/{owner}/{repo}/legacy.tar.gz/{sha}", self._codeload),
         ]
+
+    def _authorized(self, endpoint: RepoEndpoint) -> Callable[[Request], Awaitable[Response]]:
+        """`endpoint`, answering only requests `_authorize` lets through, with the repository they address."""
+
+        async def guarded(request: Request) -> Response:
+            hosted = self._authorize(request)
+            return hosted if isinstance(hosted, Response) else await endpoint(request, hosted)
+
+        return guarded
 
     def _authorize(self, request: Request) -> HostedRepo | Response:
         """GitHub's rules: an unknown token is 401 anywhere; a private repo is 404 without access."""
@@ -323,19 +335,13 @@ class FakeGitHub:
             return JSONResponse({"message": "Not Found", "status": "404"}, 404)
         return hosted
 
-    async def _repository(self, request: Request) -> Response:
-        hosted = self._authorize(request)
-        if isinstance(hosted, Response):
-            return hosted
+    async def _repository(self, _request: Request, hosted: HostedRepo) -> Response:
         git = hosted.git
         return JSONResponse(
             {"full_name": f"{git.owner}/{git.name}", "default_branch": git.default_branch, "private": hosted.private}
         )
 
-    async def _commit(self, request: Request) -> Response:
-        hosted = self._authorize(request)
-        if isinstance(hosted, Response):
-            return hosted
+    async def _commit(self, request: Request, hosted: HostedRepo) -> Response:
         ref = unquote(request.path_params["ref"])
         sha = hosted.git.resolve(ref)
         if sha is None:
@@ -349,10 +355,7 @@ class FakeGitHub:
             return Response(sha, headers={"etag": etag, "content-type": "application/vnd.github.sha"})
         return JSONResponse({"sha": sha, "commit": {"message": "..."}}, headers={"etag": etag})
 
-    async def _tree(self, request: Request) -> Response:
-        hosted = self._authorize(request)
-        if isinstance(hosted, Response):
-            return hosted
+    async def _tree(self, request: Request, hosted: HostedRepo) -> Response:
         sha = hosted.git.resolve(unquote(request.path_params["sha"]))
         if sha is None:
             return JSONResponse({"message": "Not Found"}, 404)
@@ -365,10 +368,7 @@ class FakeGitHub:
         tree_sha = hosted.git.git("rev-parse", f"{sha}^{{tree}}").decode().strip()
         return JSONResponse({"sha": tree_sha, "tree": items, "truncated": truncated})
 
-    async def _blob(self, request: Request) -> Response:
-        hosted = self._authorize(request)
-        if isinstance(hosted, Response):
-            return hosted
+    async def _blob(self, request: Request, hosted: HostedRepo) -> Response:
         sha = request.path_params["sha"]
         content = hosted.git.blob(sha)
         if content is None:
@@ -378,10 +378,7 @@ class FakeGitHub:
         encoded = base64.encodebytes(content).decode()
         return JSONResponse({"sha": sha, "size": len(content), "content": encoded, "encoding": "base64"})
 
-    async def _tarball(self, request: Request) -> Response:
-        hosted = self._authorize(request)
-        if isinstance(hosted, Response):
-            return hosted
+    async def _tarball(self, request: Request, hosted: HostedRepo) -> Response:
         sha = hosted.git.resolve(unquote(request.path_params["ref"]))
         if sha is None:
             return JSONResponse({"message": "Not Found"}, 404)

@@ -204,6 +204,10 @@ class FakeOpenAI:
         """What OPENAI_BASE_URL / `base_url=` should be."""
         return self.url + "/v1"
 
+    def embeddings_env(self) -> dict[str, str]:
+        """The settings of a repochat that embeds through this server."""
+        return {"REPOCHAT_EMBEDDINGS": "openai", "OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": "sk-test"}
+
     def __enter__(self) -> FakeOpenAI:
         self._http.start()
         return self

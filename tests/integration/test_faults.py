@@ -40,8 +40,10 @@ NEW_TEXT = "The quokka zanzibar paragraph of version two."
 QUICK_TIMEOUT_WORKER = [
     sys.executable,
     "-c",
-    "import sys; from datetime import timedelta; import adapters.queue.hatchet.workflows as workflows; "
-    "workflows.BATCH_TIMEOUT = timedelta(seconds=60); from entrypoints.cli import main; sys.exit(main())",
+    "import sys; from dataclasses import replace; from datetime import timedelta; "
+    "import adapters.queue.hatchet.workflows as workflows; "
+    "workflows.BATCH_POLICY = replace(workflows.BATCH_POLICY, execution_timeout=timedelta(seconds=60)); "
+    "from entrypoints.cli import main; sys.exit(main())",
 ]
 """`repochat` whose batch tasks time out after 60 s instead of 15 min.
 
@@ -61,9 +63,7 @@ def openai_env(fake_openai: FakeOpenAI, tmp_path: Path) -> Iterator[dict[str, st
     """Embeddings from the fake server (which starts each test without injected faults); the test's folder indexable."""
     fake_openai.reset()
     yield {
-        "REPOCHAT_EMBEDDINGS": "openai",
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake_openai.embeddings_env(),
         "REPOCHAT_LOCAL_ROOTS": str(tmp_path),
     }
     fake_openai.reset()
@@ -115,6 +115,18 @@ def readiness(api: ApiServer) -> httpx.Response:
     return api.client.get("/readyz")
 
 
+def start_version_two(api: ApiServer, repo: Path, collection: str, fake_openai: FakeOpenAI) -> tuple[str, str]:
+    """Indexes version one, then starts indexing version two with slow embeddings and waits until
+    its first file is done: version one's commit and the running job's id."""
+    first = api.wait_for_job(submit(api, repo, collection), timeout=180)
+    assert first["state"] == "succeeded", first
+    write_version_two(repo)
+    add_latency(fake_openai, 0.3)
+    job_id = submit(api, repo, collection)
+    wait_for_progress(api, job_id, files_done=1)
+    return first["result"]["commit"], job_id
+
+
 # -- the Chroma server
 
 
@@ -125,12 +137,7 @@ def test_chroma_stopped_mid_index_fails_the_job_and_keeps_the_previous_version(
     try:
         api = serve(REPOCHAT_CHROMA_URL=chroma.url, **openai_env)
         collection = collection_name("chroma")
-        first = api.wait_for_job(submit(api, repo, collection), timeout=180)
-        assert first["state"] == "succeeded", first
-        write_version_two(repo)
-        add_latency(fake_openai, 0.3)
-        second = submit(api, repo, collection)
-        wait_for_progress(api, second, files_done=1)
+        first_commit, second = start_version_two(api, repo, collection, fake_openai)
 
         chroma.stop(signal.SIGKILL)
         down = readiness(api)
@@ -143,7 +150,7 @@ def test_chroma_stopped_mid_index_fails_the_job_and_keeps_the_previous_version(
 
         chroma.start()  # same port, same data folder
         wait_until(lambda: readiness(api).status_code == 200, 60, "/readyz once Chroma is back")
-        shows_version_one(api, repo, collection, first["result"]["commit"])
+        shows_version_one(api, repo, collection, first_commit)
         fake_openai.reset()
         again = api.wait_for_job(submit(api, repo, collection), timeout=180)
         assert again["state"] == "succeeded", again
@@ -161,18 +168,13 @@ def test_serve_killed_mid_index_resumes_the_job_on_restart(
     data = tmp_path / "data"
     api = serve(data_dir=data, **openai_env)
     collection = collection_name("serve")
-    first = api.wait_for_job(submit(api, repo, collection), timeout=180)
-    assert first["state"] == "succeeded", first
-    write_version_two(repo)
-    add_latency(fake_openai, 0.3)
-    job_id = submit(api, repo, collection)
-    wait_for_progress(api, job_id, files_done=1)
+    first_commit, job_id = start_version_two(api, repo, collection, fake_openai)
 
     api.stop(signal.SIGKILL)
     restarted = serve(data_dir=data, **openai_env)
     resumed = job(restarted, job_id)
     assert resumed["state"] in ("queued", "running"), resumed
-    shows_version_one(restarted, repo, collection, first["result"]["commit"])
+    shows_version_one(restarted, repo, collection, first_commit)
 
     fake_openai.reset()
     done = restarted.wait_for_job(job_id, timeout=180)

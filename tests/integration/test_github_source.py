@@ -177,17 +177,23 @@ async def rig(gh: FakeGitHub, tmp_path: Path) -> AsyncIterator[Rig]:
 # -- full index and incremental syncs
 
 
-async def test_a_full_index_downloads_one_archive_and_few_api_calls(rig: Rig) -> None:
-    result = await rig.index()
-
-    head = rig.repo.head()
-    assert rig.api_paths() == [
+def full_index_paths(head: str) -> list[str]:
+    """The requests of a full index of owner/demo at commit `head`: the repository, its branch, its
+    tree, and the one archive (a redirect to codeload)."""
+    return [
         "/",
         "/commits/main",
         f"/git/trees/{head}",
         f"/tarball/{head}",
         f"/_codeload/owner/demo/legacy.tar.gz/{head}",
     ]
+
+
+async def test_a_full_index_downloads_one_archive_and_few_api_calls(rig: Rig) -> None:
+    result = await rig.index()
+
+    head = rig.repo.head()
+    assert rig.api_paths() == full_index_paths(head)
     assert result.files_indexed == INDEXED
     assert result.skipped == EXPECTED_SKIPS
     assert result.files_skipped == EXPECTED_SKIPS.total + 1  # + docs/blob.md, binary
@@ -566,13 +572,7 @@ async def test_a_truncated_tree_is_listed_from_the_archive(rig: Rig) -> None:
     result = await rig.index()
 
     head = rig.repo.head()
-    assert rig.api_paths() == [
-        "/",
-        "/commits/main",
-        f"/git/trees/{head}",
-        f"/tarball/{head}",
-        f"/_codeload/owner/demo/legacy.tar.gz/{head}",
-    ]
+    assert rig.api_paths() == full_index_paths(head)
     assert "listing files from the archive (the tree is too large for one API call)" in rig.stages.seen
     assert result.files_indexed == INDEXED and result.skipped == EXPECTED_SKIPS
     manifest = await rig.manifest()

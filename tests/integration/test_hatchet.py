@@ -98,9 +98,7 @@ def cluster_env(
         "REPOCHAT_GITHUB_API_URL": gh.api_url,
         "REPOCHAT_JOB_QUEUE": "hatchet",
         "REPOCHAT_CHROMA_URL": chroma_server,
-        "REPOCHAT_EMBEDDINGS": "openai",
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake_openai.embeddings_env(),
         "REPOCHAT_INDEX_FILES_PER_TASK": str(FILES_PER_TASK),
         "REPOCHAT_INDEX_JOBS_IN_PARALLEL": str(JOBS_IN_PARALLEL),
     }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.answering import AnswerQuestion, AskRequest, CitationsEvent, TokenEvent
 from application.indexing import IndexRepository
 from application.search import MIN_CANDIDATES, OVERFETCH, SearchDocuments, SearchRequest
-from domain.answers import ChatTurn, nothing_relevant
+from domain.answers import ChatTurn, SearchHit, nothing_relevant
 from domain.documents import Chunk
 from domain.errors import InvalidInput
 from domain.jobs import IndexRequest
@@ -94,42 +96,60 @@ async def test_stream_yields_tokens_then_citations(search: SearchDocuments) -> N
     assert [(c.path, c.used) for c in events[-1].citations] == [("b.md", True)]
 
 
-async def test_search_asks_the_index_for_live_versions_only() -> None:
-    """An index job writes the new version's chunks before the swap: they must not crowd out live hits."""
-    files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
-    embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
-    await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
-    pending = [
-        Chunk(f"new-{n}", SPEC.repository_id, f"doc{n % 6}.md", f"next-{n}", "", 0, "quokka " * 9, 1, 1)
-        for n in range(200)
-    ]
-    await index.upsert("default", embedder.name, pending, await embedder.embed_documents([c.text for c in pending]))
+@dataclass(frozen=True)
+class IndexedNotes:
+    """Six quokka notes indexed from one source, and the stores a search of them reads."""
 
-    found = await SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)).execute(
-        SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
+    embedder: RecordingEmbedder
+    index: InMemoryVectorIndex
+    manifests: InMemoryManifestStore
+
+    async def write_beside(self, chunks: list[Chunk]) -> None:
+        """Chunks written into the collection beside the live version's, embedded."""
+        vectors = await self.embedder.embed_documents([c.text for c in chunks])
+        await self.index.upsert("default", self.embedder.name, chunks, vectors)
+
+    async def dense_top_five(self) -> list[SearchHit]:
+        search = SearchDocuments(self.embedder, self.index, self.manifests, TantivyKeywordIndex(self.index))
+        return (await search.execute(SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE))).hits
+
+
+@pytest.fixture
+async def notes() -> IndexedNotes:
+    files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
+    indexed = IndexedNotes(RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore())
+    await IndexRepository([FakeSource(files)], indexed.embedder, indexed.index, indexed.manifests).execute(
+        IndexRequest(SPEC)
     )
-    hits = found.hits
+    return indexed
+
+
+async def test_search_asks_the_index_for_live_versions_only(notes: IndexedNotes) -> None:
+    """An index job writes the new version's chunks before the swap: they must not crowd out live hits."""
+    await notes.write_beside(
+        [
+            Chunk(f"new-{n}", SPEC.repository_id, f"doc{n % 6}.md", f"next-{n}", "", 0, "quokka " * 9, 1, 1)
+            for n in range(200)
+        ]
+    )
+
+    hits = await notes.dense_top_five()
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
     wanted = MIN_CANDIDATES * OVERFETCH
-    assert index.queries == [wanted, wanted]  # a plain query came back crowded, then one of live versions only
+    assert notes.index.queries == [wanted, wanted]  # a plain query came back crowded, then one of live versions only
 
 
-async def test_search_widens_past_chunks_whose_version_is_live_under_another_path() -> None:
-    files = {f"doc{n}.md": f"# Doc {n}\n\nquokka notes number {n}\n" for n in range(6)}
-    embedder, index, manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
-    await IndexRepository([FakeSource(files)], embedder, index, manifests).execute(IndexRequest(SPEC))
-    live_sha = next(iter(index.records["default"].values()))[0].blob_sha
-    copies = [
-        Chunk(f"copy-{n}", SPEC.repository_id, f"moved/{n}.md", live_sha, "", 0, "quokka " * 9, 1, 1)
-        for n in range(400)
-    ]
-    await index.upsert("default", embedder.name, copies, await embedder.embed_documents([c.text for c in copies]))
-
-    found = await SearchDocuments(embedder, index, manifests, TantivyKeywordIndex(index)).execute(
-        SearchRequest("quokka", k=5, mode=RetrievalMode.DENSE)
+async def test_search_widens_past_chunks_whose_version_is_live_under_another_path(notes: IndexedNotes) -> None:
+    live_sha = next(iter(notes.index.records["default"].values()))[0].blob_sha
+    await notes.write_beside(
+        [
+            Chunk(f"copy-{n}", SPEC.repository_id, f"moved/{n}.md", live_sha, "", 0, "quokka " * 9, 1, 1)
+            for n in range(400)
+        ]
     )
-    hits = found.hits
+
+    hits = await notes.dense_top_five()
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("copy-") for h in hits)
-    assert index.queries[-1] > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch
+    assert notes.index.queries[-1] > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import httpx
 from langchain_openai import OpenAIEmbeddings
-from pydantic import SecretStr
 
+from adapters.openai_client import client_options
 from adapters.openai_errors import translate_openai_error
 from application.ports.embeddings import Embedder
 
@@ -20,12 +20,8 @@ class OpenAIEmbedder(Embedder):
         # check_embedding_ctx_length=False: otherwise langchain tokenizes with tiktoken, which
         # downloads its encodings at run time. Chunks are already sized for embedding.
         self._client = OpenAIEmbeddings(
-            model=model,
-            api_key=SecretStr(api_key) if api_key else None,
-            base_url=base_url,
-            http_async_client=http_client,
+            **client_options(model, api_key, base_url, http_client, timeout),
             check_embedding_ctx_length=False,
-            timeout=timeout,
             max_retries=3,
         )
 

@@ -11,8 +11,8 @@ import httpx
 from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
 
+from adapters.openai_client import client_options
 from adapters.openai_errors import translate_openai_error
 from application.ports.generation import (
     AnswerGenerator,
@@ -43,15 +43,9 @@ class OpenAIChatGenerator(AnswerGenerator):
         timeout: float = 120,
         temperature: float = 0,
     ) -> None:
-        # Our own client, opened and closed by the container: langchain's default is cached
-        # process-wide, never closed, and breaks once a second event loop uses it.
         # stream_usage: ask for the usage chunk OpenAI sends last (servers that lack it send none).
         self._chat = ChatOpenAI(
-            model=model,
-            api_key=SecretStr(api_key) if api_key else None,
-            base_url=base_url,
-            http_async_client=http_client,
-            timeout=timeout,
+            **client_options(model, api_key, base_url, http_client, timeout),
             temperature=temperature,
             max_retries=2,
             stream_usage=True,

@@ -13,32 +13,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from domain.errors import (
-    AccessDenied,
-    Conflict,
-    DataDirBusy,
-    InvalidInput,
-    NotAllowed,
-    NotFound,
-    RateLimited,
-    RepochatError,
-    StorageFull,
-    UpstreamUnavailable,
-)
+import domain.errors
 from entrypoints.views import ErrorResponse, OpenAIErrorResponse
 
 log = logging.getLogger(__name__)
 
-ERROR_STATUS: dict[type[RepochatError], int] = {
-    InvalidInput: 400,
-    AccessDenied: 403,
-    NotAllowed: 403,
-    NotFound: 404,
-    Conflict: 409,
-    DataDirBusy: 409,
-    RateLimited: 429,
-    UpstreamUnavailable: 503,
-    StorageFull: 507,
+ERROR_STATUS: dict[type[domain.errors.RepochatError], int] = {
+    domain.errors.InvalidInput: 400,
+    domain.errors.AccessDenied: 403,
+    domain.errors.NotAllowed: 403,
+    domain.errors.NotFound: 404,
+    domain.errors.Conflict: 409,
+    domain.errors.DataDirBusy: 409,
+    domain.errors.RateLimited: 429,
+    domain.errors.UpstreamUnavailable: 503,
+    domain.errors.StorageFull: 507,
 }
 
 ERROR_MEANINGS: dict[int, str] = {
@@ -91,7 +80,7 @@ def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return error_responses(*V1_ERRORS, *statuses, model=OpenAIErrorResponse)
 
 
-def status_of(error: RepochatError) -> int:
+def status_of(error: domain.errors.RepochatError) -> int:
     return next((s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), 500)
 
 
@@ -105,8 +94,8 @@ def error_response(code: str, message: str, status: int, path: str = "") -> JSON
 def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """The error shape for every failure; a 405 allows the methods of all `routes` of its path."""
 
-    @app.exception_handler(RepochatError)
-    async def domain_error(request: Request, error: RepochatError) -> JSONResponse:
+    @app.exception_handler(domain.errors.RepochatError)
+    async def domain_error(request: Request, error: domain.errors.RepochatError) -> JSONResponse:
         return error_response(error.code, error.message, status_of(error), request.url.path)
 
     @app.exception_handler(AuthError)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.errors import error_response
 from entrypoints.metrics import Metrics, TimedRequests
 
@@ -40,7 +41,7 @@ def add_middleware(app: FastAPI, max_body_bytes: int, metrics: Metrics, hosts: f
     app.add_middleware(TimedRequests, metrics=metrics)  # the outermost middleware: it counts every answer
 
 
-class AllowedHosts:
+class AllowedHosts(HttpMiddleware):
     """Answers only requests addressed to one of `hosts` (Host) and, when a browser sends them, from a
     page of one of them (Origin): 421 and 403 otherwise.
 
@@ -50,11 +51,11 @@ class AllowedHosts:
     """
 
     def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
-        self._app = app
+        super().__init__(app)
         self._hosts = hosts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PROBES:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in PROBES:
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -81,16 +82,10 @@ def host_name(authority: str) -> str:
         return ""
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """Every answer: no MIME sniffing, no referrer, never framed; a Content-Security-Policy fitting it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = content_policy(scope["path"])
 
         async def with_headers(message: Message) -> None:
@@ -113,7 +108,7 @@ def content_policy(path: str) -> str:
     return API_POLICY
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES) with a 413 before the app reads
     any of it: at once when Content-Length says so, else once the bytes received pass the limit.
 
@@ -122,14 +117,11 @@ class BodyLimit:
     limit, and otherwise passed on unread, so that no body waits in memory before its route looks at it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, streamed: Mapping[str, int]) -> None:
-        self._app = app
+        super().__init__(app)
         self._max_bytes = max_bytes
         self._streamed = streamed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         streamed = scope["path"] in self._streamed
         limit = self._streamed[scope["path"]] if streamed else self._max_bytes
         declared = Headers(scope=scope).get("content-length", "")

@@ -6,21 +6,34 @@ fails its run at once with the domain error's message, which users then read as 
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from hatchet_sdk import NonRetryableException
 
 from domain.errors import RateLimited, RepochatError, UpstreamUnavailable
 
-INDEX_TIMEOUT = timedelta(hours=3)
-BATCH_TIMEOUT = timedelta(minutes=15)
-QUEUED_JOB_TIMEOUT = timedelta(hours=24)
-"""How long a job may wait for its repository's previous job (or for a worker) before Hatchet drops it."""
-QUEUED_BATCH_TIMEOUT = timedelta(hours=3)
-INDEX_RETRIES = 2
-BATCH_RETRIES = 3
-BACKOFF_FACTOR = 2.0
-BACKOFF_MAX_SECONDS = 60
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How long a task may run, how long it may wait to start, how often it is retried and how it backs
+    off between tries: its fields are the keyword arguments of `hatchet.task` that set them."""
+
+    retries: int
+    execution_timeout: timedelta
+    schedule_timeout: timedelta
+    """How long a run may wait (for a worker, or for the runs it queues behind) before Hatchet drops it."""
+    backoff_factor: float = 2.0
+    backoff_max_seconds: int = 60
+
+    def options(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+INDEX_POLICY = TaskPolicy(retries=2, execution_timeout=timedelta(hours=3), schedule_timeout=timedelta(hours=24))
+"""A job waits for its repository's previous job (or for a worker) up to a day."""
+BATCH_POLICY = TaskPolicy(retries=3, execution_timeout=timedelta(minutes=15), schedule_timeout=timedelta(hours=3))
 EMBEDDING_RATE_LIMIT = "repochat-embedding-batches"
 """The rate limit every worker's batch tasks share, one unit per batch."""
 

@@ -33,15 +33,9 @@ from adapters.queue.hatchet.fan_out import BatchTask, FanOutBatches
 from adapters.queue.hatchet.log_context import current_job, current_task
 from adapters.queue.hatchet.progress import ProgressLog
 from adapters.queue.hatchet.task_policy import (
-    BACKOFF_FACTOR,
-    BACKOFF_MAX_SECONDS,
-    BATCH_RETRIES,
-    BATCH_TIMEOUT,
+    BATCH_POLICY,
     EMBEDDING_RATE_LIMIT,
-    INDEX_RETRIES,
-    INDEX_TIMEOUT,
-    QUEUED_BATCH_TIMEOUT,
-    QUEUED_JOB_TIMEOUT,
+    INDEX_POLICY,
     task_error,
 )
 from application.indexing import IndexRepository
@@ -81,21 +75,13 @@ def register_index_workflows(
     batch = hatchet.task(
         name=BATCH_TASK,
         input_validator=BatchInput,
-        retries=BATCH_RETRIES,
-        backoff_factor=BACKOFF_FACTOR,
-        backoff_max_seconds=BACKOFF_MAX_SECONDS,
-        execution_timeout=BATCH_TIMEOUT,
-        schedule_timeout=QUEUED_BATCH_TIMEOUT,
+        **BATCH_POLICY.options(),
         rate_limits=[RateLimit(static_key=EMBEDDING_RATE_LIMIT, units=1)],
     )(_batch_body(repository))
     index = hatchet.task(
         name=INDEX_TASK,
         input_validator=IndexJobInput,
-        retries=INDEX_RETRIES,
-        backoff_factor=BACKOFF_FACTOR,
-        backoff_max_seconds=BACKOFF_MAX_SECONDS,
-        execution_timeout=INDEX_TIMEOUT,
-        schedule_timeout=QUEUED_JOB_TIMEOUT,
+        **INDEX_POLICY.options(),
         concurrency=[
             ConcurrencyExpression(
                 expression=CONCURRENCY_EXPRESSION,
