@@ -342,13 +342,12 @@ def _verdicts(
     stated = claims(sentence.text)
     held = {n: [c for c in stated if _holds(passages[n - 1], lowered[n - 1], c)] for n in real}
     missing = [c for c in stated if real and not any(c in held[n] for n in real)]
-    names = _names(real)
     verdicts = []
     for number in sentence.numbers:
         if number not in held:
             verdicts.append(Verdict(number, False, f"[{number}] is not a passage of this answer"))
         elif missing:
-            verdicts.append(Verdict(number, False, f"{_listed(missing)} {_is_not(missing)} in {names}"))
+            verdicts.append(Verdict(number, False, f"{_listed(missing)} {_is_not(missing)} in {_names(real)}"))
         elif stated and not held[number]:
             verdicts.append(Verdict(number, False, f"[{number}] holds none of {_listed(stated)}"))
         elif close_enough is not None and number in similar and similar[number] < close_enough:
