@@ -204,7 +204,7 @@ _URL = re.compile(r"https?://[^\s)>\]]+")
 _PATHLIKE = re.compile(r"(?<![\w/.-])(?:~|\.{1,2})?/?[\w.-]+(?:/[\w.-]+)+/?")
 _WORD = re.compile(r"(?<![\w-])(?:--?[A-Za-z][\w-]*|[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)*(?![\w])")
-_CODE_TOKEN = re.compile(r"--?[A-Za-z][\w-]*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|\d+(?:\.\d+)*")
+_CODE_TOKEN = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*|\d+(?:\.\d+)*")
 _TRAILING = ".,;:!?'\")"
 _NOT_DOTTED_NAMES = {"e.g", "i.e", "etc", "vs"}
 

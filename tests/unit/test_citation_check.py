@@ -50,9 +50,11 @@ def reasons(text: str) -> list[str]:
         ("The API returns JSON for requests and dependencies, in 2 ways.", []),
         ("Python 3.11 works, e.g. with and/or without client/server setups.", ["3.11"]),
         ("Call `Depends()` with `get_db`.", ["`Depends`", "`get_db`"]),
+        ("Import `?no-inline` or pass `--log-level debug`.", ["`no-inline`", "`--log-level`", "`debug`"]),
     ],
     ids=["snake and number", "camel and dotted", "flag, constant, digits", "path and url", "quote",
-         "acronyms, plurals and single digits are words", "no path in and/or", "backticked code"],
+         "acronyms, plurals and single digits are words", "no path in and/or", "backticked code",
+         "hyphenated code"],
 )  # fmt: skip
 def test_what_a_sentence_states_is_its_identifiers_numbers_paths_and_quotes(sentence: str, stated: list[str]) -> None:
     assert [c.shown for c in claims(sentence)] == stated
