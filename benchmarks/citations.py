@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from tests.integration.fake_openai import FakeOpenAI  # noqa: E402
+
 from application.answering import AskRequest  # noqa: E402
 from benchmarks.indexing import environment  # noqa: E402
 from domain.citation_check import Passage, check_citations, cited_sentences, cosine  # noqa: E402
@@ -52,7 +54,6 @@ from domain.jobs import IndexRequest  # noqa: E402
 from entrypoints.container import Container, running  # noqa: E402
 from entrypoints.settings import CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS, Settings  # noqa: E402
 from entrypoints.source_input import source_spec  # noqa: E402
-from tests.integration.fake_openai import FakeOpenAI  # noqa: E402
 
 KEY = "sk-benchmark-citations"
 COLLECTION = "bench-citations"
