@@ -20,7 +20,7 @@ ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.43, "openai":
 threshold is the one measured for the model (README, "Follow-up questions and abstaining"); None
 where none was measured: abstain only when nothing is found."""
 
-CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.30, "openai": None, "hashing": None}
+CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.25, "openai": None, "hashing": None}
 """The cosine similarity a cited sentence needs to the passage it cites, per embedding model, measured
 with benchmarks/citations.py (README, "How citations are checked"); None where none was measured (or the
 vectors are not semantic, as hashing's): citations are checked by what they state only."""
