@@ -7,7 +7,7 @@ evidence is too weak (no hit, or the best dense similarity under `abstain_below`
 the answer says nothing relevant was found in what was searched, no model is asked, and the weak
 candidates come back as citations marked unused. Otherwise the generator answers, and each
 citation says whether the answer used it (its `[n]` markers; the passages the extractive answer
-quotes).
+quotes) and whether the passage supports what cites it (CheckCitations, domain.citation_check).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from application.ports.embeddings import Embedder
 from application.ports.generation import (
     NO_OPTIONS,
     AnswerGenerator,
@@ -35,6 +36,18 @@ from domain.answers import (
     mark_used,
     nothing_relevant,
     too_weak,
+)
+from domain.citation_check import (
+    NOT_CHECKED,
+    CheckSummary,
+    Passage,
+    UnsupportedCitations,
+    check_citations,
+    cited_sentences,
+    cosine,
+    drop_unsupported,
+    judged,
+    quoted,
 )
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import RepochatError
@@ -67,6 +80,7 @@ class GeneratedAnswer(Answer):
     end: GenerationEnd = field(default_factory=GenerationEnd)
     search_query: str = ""
     abstained: bool = False
+    citation_check: CheckSummary = NOT_CHECKED
 
 
 @dataclass(frozen=True)
@@ -83,15 +97,76 @@ class CitationsEvent:
     end: GenerationEnd = field(default_factory=GenerationEnd)
     search_query: str = ""
     abstained: bool = False
+    citation_check: CheckSummary = NOT_CHECKED
 
 
 AnswerEvent = TokenEvent | CitationsEvent
 
 
+@dataclass(frozen=True)
+class CheckedAnswer:
+    text: str
+    """The answer's text; with `drop`, without the markers of unsupported citations."""
+    citations: tuple[Citation, ...]
+    summary: CheckSummary
+
+
+class CheckCitations:
+    """Checks a generated answer's citations against the passages they cite (domain.citation_check).
+
+    With an embedder and a threshold (`close_enough`, measured per embedding model), each cited
+    sentence must also be close enough to the passages it cites: the sentences and the passages they
+    cite are embedded in one call. An embedder that fails leaves the lexical check alone (logged):
+    a check never fails an answer.
+    """
+
+    def __init__(
+        self,
+        policy: UnsupportedCitations = UnsupportedCitations.FLAG,
+        embedder: Embedder | None = None,
+        close_enough: float | None = None,
+    ) -> None:
+        self.policy = policy
+        self._embedder = embedder if close_enough is not None else None
+        self._close_enough = close_enough
+
+    async def check(self, text: str, citations: Sequence[Citation], generative: bool) -> CheckedAnswer:
+        """A generated answer checked; the extractive one's quotes are supported as they are."""
+        used = _mark_used(citations, text, generative)
+        if not generative:
+            quotes, summary = quoted(used)
+            return CheckedAnswer(text, quotes, summary)
+        passages = [Passage(c.path, c.text) for c in citations]
+        check = check_citations(text, passages, await self._closeness(text, passages), self._close_enough)
+        checked_text = drop_unsupported(text, check) if self.policy is UnsupportedCitations.DROP else text
+        return CheckedAnswer(checked_text, judged(used, check, self.policy), check.summary)
+
+    async def _closeness(self, text: str, passages: Sequence[Passage]) -> list[dict[int, float]] | None:
+        """Per cited sentence, its cosine similarity to each passage it cites; None without the dense model."""
+        sentences = cited_sentences(text)
+        if self._embedder is None or not sentences:
+            return None
+        cited = sorted({n for s in sentences for n in s.numbers if 1 <= n <= len(passages)})
+        try:
+            vectors = await self._embedder.embed_documents(
+                [s.text for s in sentences] + [passages[n - 1].text for n in cited]
+            )
+        except RepochatError as e:
+            log.warning("embedding the cited sentences failed (%s); citations are checked by their words only", e)
+            return None
+        by_number = dict(zip(cited, vectors[len(sentences) :], strict=True))
+        return [
+            {n: cosine(vector, by_number[n]) for n in s.numbers if n in by_number}
+            for s, vector in zip(sentences, vectors, strict=False)
+        ]
+
+
 class AnswerQuestion:
     """One answer to one question: whole (`execute`) or as tokens first and citations last (`stream`).
 
-    Both refuse a question or history outside `InputLimits` before anything is searched or generated."""
+    Both refuse a question or history outside `InputLimits` before anything is searched or generated.
+    With `drop`, a streamed generated answer is held until it is checked, then sent as one token
+    event: a marker once sent cannot be taken back."""
 
     def __init__(
         self,
@@ -100,12 +175,14 @@ class AnswerQuestion:
         rewriter: QueryRewriter,
         abstain_below: float | None,
         limits: InputLimits | None = None,
+        checker: CheckCitations | None = None,
     ) -> None:
         self._search = search
         self._generator = generator
         self._rewriter = rewriter
         self._abstain_below = abstain_below
         self._limits = limits or InputLimits()
+        self._checker = checker or CheckCitations()
 
     async def execute(self, request: AskRequest) -> GeneratedAnswer:
         evidence = await self._evidence(request)
@@ -115,8 +192,10 @@ class AnswerQuestion:
             )
         generative = self._generator.generative
         generated = await self._generator.generate(evidence.generation)
-        citations = _mark_used(evidence.citations, generated.text, generative)
-        return GeneratedAnswer(generated.text, citations, generative, generated.end, evidence.query)
+        checked = await self._checker.check(generated.text, evidence.citations, generative)
+        return GeneratedAnswer(
+            checked.text, checked.citations, generative, generated.end, evidence.query, citation_check=checked.summary
+        )
 
     async def stream(self, request: AskRequest) -> AsyncIterator[AnswerEvent]:
         """The answer of `execute` as events. A generation that breaks off raises from the iteration,
@@ -127,6 +206,7 @@ class AnswerQuestion:
             yield CitationsEvent(evidence.citations, False, search_query=evidence.query, abstained=True)
             return
         generative = self._generator.generative
+        held = generative and self._checker.policy is UnsupportedCitations.DROP
         end = GenerationEnd()
         pieces: list[str] = []
         async for piece in self._generator.stream(evidence.generation):
@@ -134,9 +214,12 @@ class AnswerQuestion:
                 end = piece
             else:
                 pieces.append(piece)
-                yield TokenEvent(piece)
-        citations = _mark_used(evidence.citations, "".join(pieces), generative)
-        yield CitationsEvent(citations, generative, end, evidence.query)
+                if not held:
+                    yield TokenEvent(piece)
+        checked = await self._checker.check("".join(pieces), evidence.citations, generative)
+        if held and checked.text:
+            yield TokenEvent(checked.text)
+        yield CitationsEvent(checked.citations, generative, end, evidence.query, citation_check=checked.summary)
 
     async def _evidence(self, request: AskRequest) -> _Evidence:
         """The passages found for the question: rewritten first when it follows earlier turns."""

@@ -35,6 +35,11 @@ class Citation:
     keyword_score: float | None = None
     used: bool = False
     """Whether the answer cites it: an `[n]` marker of a generated answer, a passage the extractive one quotes."""
+    supported: bool | None = None
+    """Whether the cited passage holds what the sentences citing it state (domain.citation_check);
+    None when the answer does not cite it."""
+    reason: str = ""
+    """Why it is supported or not, for people; empty when not cited."""
 
     @staticmethod
     def of(hit: SearchHit) -> Citation:
@@ -111,8 +116,9 @@ def extractive_answer(hits: Sequence[SearchHit], max_passages: int = QUOTED_PASS
 
 # -- which sources an answer used
 
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
-_MARKERS = re.compile(r"(?<![\w)\]])((?:\[\s*\d+(?:\s*,\s*\d+)*\s*\])+)")
+CODE_SPANS = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+"""Code blocks and spans of Markdown: brackets in them are no citation markers."""
+MARKER_CHAINS = re.compile(r"(?<![\w)\]])((?:\[\s*\d+(?:\s*,\s*\d+)*\s*\])+)")
 _NUMBER = re.compile(r"\d+")
 
 
@@ -123,8 +129,8 @@ def cited_numbers(text: str, sources: int) -> frozenset[int]:
     span) and brackets glued to a word or another bracket (`items[1]`, the `[1]` of a Markdown
     reference link `[text][1]`): those are not citations. Ranges (`[1-3]`) are not read.
     """
-    prose = _CODE.sub(" ", text)
-    numbers = (int(n) for chain in _MARKERS.findall(prose) for n in _NUMBER.findall(chain))
+    prose = CODE_SPANS.sub(" ", text)
+    numbers = (int(n) for chain in MARKER_CHAINS.findall(prose) for n in _NUMBER.findall(chain))
     return frozenset(n for n in numbers if 1 <= n <= sources)
 
 
@@ -135,10 +141,13 @@ def mark_used(citations: Iterable[Citation], used: Iterable[int]) -> tuple[Citat
 
 
 def cited_sources(citations: Sequence[Citation]) -> list[tuple[int, Citation]]:
-    """The citations an answer used, with their numbers; all of them when it marks none used
-    (a model that cited nothing still answered from them all)."""
+    """The citations an answer used, with their numbers; all of them when it marks none used and
+    the check dropped none (a model that cited nothing still answered from them all)."""
     numbered = list(enumerate(citations, start=1))
-    return [(n, c) for n, c in numbered if c.used] or numbered
+    used = [(n, c) for n, c in numbered if c.used]
+    if used or any(c.supported is False for c in citations):
+        return used
+    return numbered
 
 
 # -- abstaining: not answering from unrelated passages

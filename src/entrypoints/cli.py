@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from application.answering import AskRequest, CitationsEvent, TokenEvent
 from application.search import SearchRequest
+from domain.citation_check import flag_of
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import (
     AccessDenied,
@@ -174,7 +175,7 @@ def _print_sources(event: CitationsEvent) -> None:
         if group:
             print(f"\n{heading}")
         for n, c in group:
-            print(f"[{n}] {c.path} lines {c.start_line}-{c.end_line}  {c.url}")
+            print(f"[{n}] {c.path} lines {c.start_line}-{c.end_line}  {c.url}{flag_of(c)}")
 
 
 async def _jobs(container: Container, args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ from adapters.vectorstore.chroma_deliveries import ChromaDeliveryLog
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
-from application.answering import AnswerQuestion
+from application.answering import AnswerQuestion, CheckCitations
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
@@ -178,6 +178,12 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics,
     )
+    check_citations = providers.Singleton(
+        CheckCitations,
+        settings.provided.unsupported_citations,
+        metered_embedder,
+        settings.provided.citation_close_enough,
+    )
     answer_question = providers.Factory(
         AnswerQuestion,
         search,
@@ -185,6 +191,7 @@ class Container(containers.DeclarativeContainer):
         query_rewriter,
         settings.provided.abstain_threshold,
         settings.provided.input_limits,
+        check_citations,
     )
     evaluate = providers.Factory(EvaluateRetrieval, search)
     submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)

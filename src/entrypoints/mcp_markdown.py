@@ -14,6 +14,7 @@ from application.answering import GeneratedAnswer
 from application.reading import FileExcerpt
 from application.repositories import IndexedRepository, RepositoryMatch
 from domain.answers import Citation, cited_sources
+from domain.citation_check import flag_of, invented_lines
 from domain.jobs import Job
 
 CHARS_PER_TOKEN = 4
@@ -84,8 +85,9 @@ def excerpt(found: FileExcerpt, budget: int) -> str:
 
 
 def answer(found: GeneratedAnswer, budget: int) -> str:
-    """The answer, then the sources it cites (all found, when it marks none); an abstained answer
-    lists the weak passages it would not answer from apart, so none passes for a source."""
+    """The answer, then the sources it cites (all found, when it marks none), each unsupported one saying
+    why, and the markers naming no passage; an abstained answer lists the weak passages it would not
+    answer from apart, so none passes for a source."""
     label = (
         ""
         if found.generated or found.abstained
@@ -95,9 +97,10 @@ def answer(found: GeneratedAnswer, budget: int) -> str:
         heading, listed = "**Closest passages, too weak to answer from**", list(enumerate(found.citations, start=1))
     else:
         heading, listed = "**Sources**", cited_sources(found.citations)
-    sources = "\n".join(
-        f"[{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line}: {c.url}" for n, c in listed
-    )
+    lines = [
+        f"[{n}] {c.repository}: `{c.path}` lines {c.start_line}-{c.end_line}: {c.url}{flag_of(c)}" for n, c in listed
+    ]
+    sources = "\n".join(lines + invented_lines(found.citation_check))
     text = f"{label}{found.text}"
     if sources:
         text += f"\n\n{heading}\n{sources}"

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.sources.github.archive import DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MAX_ARCHIVE_FILES
+from domain.citation_check import UnsupportedCitations
 from domain.errors import InvalidInput
 from domain.limits import DEFAULT_MAX_HISTORY_BYTES, DEFAULT_MAX_QUESTION_BYTES, InputLimits
 from domain.retrieval import RetrievalMode, RetrievalPolicy
@@ -19,6 +20,11 @@ ABSTAIN_BELOW_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.43, "openai":
 """REPOCHAT_ABSTAIN_BELOW when unset: similarities are on each embedding model's own scale, so the
 threshold is the one measured for the model (README, "Follow-up questions and abstaining"); None
 where none was measured: abstain only when nothing is found."""
+
+CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS: dict[str, float | None] = {"local": 0.25, "openai": None, "hashing": None}
+"""The cosine similarity a cited sentence needs to the passage it cites, per embedding model, measured
+with benchmarks/citations.py (README, "How citations are checked"); None where none was measured (or the
+vectors are not semantic, as hashing's): citations are checked by what they state only."""
 
 
 class Settings(BaseSettings):
@@ -74,6 +80,10 @@ class Settings(BaseSettings):
     abstain_below: float | None = Field(default=None, ge=-1, le=1)
     """Answers abstain when the best dense similarity of the passages found is under this; unset: the
     embedder's measured threshold (ABSTAIN_BELOW_BY_EMBEDDINGS)."""
+
+    unsupported_citations: UnsupportedCitations = UnsupportedCitations.FLAG
+    """What answers do with citations whose passage does not hold what the sentence states: `flag`
+    marks them (supported: false, with the reason), `drop` removes their markers from the answer."""
 
     max_question_bytes: int = Field(default=DEFAULT_MAX_QUESTION_BYTES, ge=1)
     """The longest question (or search query) accepted, in UTF-8 bytes, by every entrypoint."""
@@ -145,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def input_limits(self) -> InputLimits:
         return InputLimits(self.max_question_bytes, self.max_history_bytes)
+
+    @property
+    def citation_close_enough(self) -> float | None:
+        """The measured similarity a cited sentence needs to its passage with the configured embedder."""
+        return CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS[self.embeddings]
 
     @property
     def abstain_threshold(self) -> float | None:

@@ -16,6 +16,7 @@ from application.answering import GeneratedAnswer
 from application.repositories import IndexedRepository
 from application.sync import QueuedSync
 from domain.answers import Citation, SearchHit
+from domain.citation_check import CheckSummary
 from domain.evaluation import EvalReport
 from domain.jobs import IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
@@ -145,12 +146,24 @@ class HitView(BaseModel):
 class CitationView(HitView):
     used: bool = Field(
         description="whether the answer cites this passage (a [n] marker of a generated answer, "
-        "a passage the extractive answer quotes); false for every passage of an abstained answer"
+        "a passage the extractive answer quotes); false for every passage of an abstained answer, "
+        "and for one whose every marker REPOCHAT_UNSUPPORTED_CITATIONS=drop removed"
     )
+    supported: bool | None = Field(
+        description="whether the passage holds what the sentences citing it state (their identifiers, numbers, "
+        "paths and quoted strings; with the local model, a similar enough meaning); true for every passage an "
+        "extractive answer quotes; null when the answer does not cite it"
+    )
+    reason: str = Field(description="why it is supported or not, for people; empty when not cited")
 
     @classmethod
     def of(cls, citation: Citation) -> CitationView:
-        return cls(**HitView.of(citation).model_dump(), used=citation.used)
+        return cls(
+            **HitView.of(citation).model_dump(),
+            used=citation.used,
+            supported=citation.supported,
+            reason=citation.reason,
+        )
 
     @classmethod
     def all_of(cls, citations: Sequence[Citation]) -> list[CitationView]:
@@ -178,12 +191,37 @@ ABSTAINED = (
 )
 
 
+class CitationCheckView(BaseModel):
+    """What checking the answer's citations found, counted by the numbers its markers name."""
+
+    cited: int = Field(description="distinct numbers the answer's [n] markers name (invented ones included)")
+    supported: int = Field(description="cited passages that hold what every sentence citing them states")
+    unsupported: int = Field(description="cited numbers that are not supported: see each citation's `reason`")
+    invented: list[int] = Field(description="numbers named by markers that are no passage of this answer")
+
+    @classmethod
+    def of(cls, summary: CheckSummary) -> CitationCheckView:
+        return cls(
+            cited=summary.cited,
+            supported=summary.supported,
+            unsupported=summary.unsupported,
+            invented=list(summary.invented),
+        )
+
+
+CITATION_CHECK = (
+    "what the check of the citations found in the answer as generated (REPOCHAT_UNSUPPORTED_CITATIONS=drop "
+    "then removes the unsupported markers); all zero when abstaining"
+)
+
+
 class AnswerView(BaseModel):
     answer: str
     generated: bool = Field(description=GENERATED)
     search_query: str = Field(description=SEARCH_QUERY)
     abstained: bool = Field(description=ABSTAINED)
     citations: list[CitationView]
+    citation_check: CitationCheckView = Field(description=CITATION_CHECK)
 
     @classmethod
     def of(cls, answer: GeneratedAnswer) -> AnswerView:
@@ -193,6 +231,7 @@ class AnswerView(BaseModel):
             search_query=answer.search_query,
             abstained=answer.abstained,
             citations=CitationView.all_of(answer.citations),
+            citation_check=CitationCheckView.of(answer.citation_check),
         )
 
 

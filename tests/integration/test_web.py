@@ -439,6 +439,50 @@ def test_a_citation_opens_its_lines_and_permalink(page: Page, server: ApiServer,
     assert page.evaluate("window.pwned") is None
 
 
+def misplaced_and_invented(body: dict[str, object]) -> str:
+    """The fake model's reply: a correct citation, the install command cited to the client's code, and [9]."""
+    prompt = "\n".join(str(m["content"]) for m in body["messages"])  # type: ignore[attr-defined]
+    numbers = {path: n for n, path in re.findall(r"^\[(\d+)\] \S+:(\S+) lines", prompt, re.MULTILINE)}
+    return (
+        f"The timeout option defaults to `None` [{numbers['docs/config.md']}]. "
+        f"Install it with `pip install widgets` [{numbers['src/widgets/client.py']}]. It is fast [9]."
+    )
+
+
+@pytest.fixture
+def model_citing_wrongly(fake: FakeOpenAI) -> Iterator[None]:
+    fake.reply = misplaced_and_invented
+    yield
+    fake.reply = REPLY
+
+
+@pytest.mark.usefixtures("model_citing_wrongly")
+def test_an_unsupported_citation_is_marked_with_its_reason(page: Page, server: ApiServer, widgets: str) -> None:
+    open_page(page, server.url)
+    page.get_by_label("Search in").select_option(label=widgets)
+
+    ask(page, "How do I install widgets and set the timeout?")
+
+    answer = page.locator(".answer").last
+    unsupported = answer.locator(".markdown button.cite.unsupported")
+    expect(unsupported).to_have_count(1)
+    expect(unsupported).to_have_attribute("title", re.compile(r"^Unsupported: `pip`, `install`, `widgets` are not in"))
+    expect(unsupported).to_have_accessible_name(re.compile(r"^Source \[\d\], unsupported \("))
+    expect(answer.locator(".markdown button.cite:not(.unsupported)")).to_have_count(1)
+    invented = answer.locator(".markdown span.cite.unsupported")
+    expect(invented).to_have_text("[9]")
+    expect(invented).to_have_attribute("title", "Unsupported: [9] is not a passage of this answer")
+    expect(answer.locator(".note")).to_have_text(
+        "2 of 3 citations are not supported by the passage they cite (marked)."
+    )
+    listed = answer.locator(".sources li.unsupported")
+    expect(listed).to_have_count(1)
+    expect(listed).to_contain_text("client.py")
+    expect(listed).to_contain_text("unsupported: `pip`")
+    color = unsupported.evaluate("(node) => getComputedStyle(node).borderTopStyle")
+    assert color == "dashed"  # the stylesheet marks it: no inline style is allowed by the page's CSP
+
+
 @pytest.mark.usefixtures("widgets")
 def test_a_follow_up_question_sends_the_history(page: Page, server: ApiServer, fake: FakeOpenAI) -> None:
     open_page(page, server.url)

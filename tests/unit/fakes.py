@@ -19,7 +19,7 @@ from application.search import Search, SearchRequest, SearchResults
 from domain.answers import ChatTurn, SearchHit
 from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
-from domain.errors import Conflict, NotFound, RepochatError
+from domain.errors import Conflict, NotFound, RepochatError, UpstreamUnavailable
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
@@ -110,6 +110,24 @@ class RecordingEmbedder(Embedder):
 
     async def embed_query(self, text: str) -> list[float]:
         return _letters(text)
+
+
+class FailingEmbedder(Embedder):
+    """An embedding service that is down, as an adapter says so: UpstreamUnavailable; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return "down"
+
+    async def embed_documents(self, _texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        raise UpstreamUnavailable("the embedding service is down")
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -8,6 +8,7 @@ import pytest
 
 from application.answering import CitationsEvent, GeneratedAnswer
 from domain.answers import Citation
+from domain.citation_check import CheckSummary
 from entrypoints import mcp_markdown as md
 from entrypoints.cli import _print_sources
 
@@ -31,6 +32,25 @@ def test_the_mcp_answer_that_abstains_lists_its_weak_passages_apart_and_no_sourc
 
     assert text.startswith("Nothing relevant.") and "Extractive answer" not in text
     assert "**Sources**" not in text and "**Closest passages, too weak to answer from**\n[1] " in text
+
+
+def test_the_mcp_answer_marks_each_unsupported_citation_with_its_reason_and_the_invented_markers() -> None:
+    unsupported = replace(C, supported=False, reason="`gamma_ray` is not in [3]")
+    checked = CheckSummary(cited=3, supported=1, unsupported=2, invented=(7,))
+    answer = GeneratedAnswer("Alpha [1], `gamma_ray` [3] [7].", (replace(A, supported=True), B, unsupported), True)
+
+    text = md.answer(replace(answer, citation_check=checked), md.DEFAULT_TOKEN_BUDGET)
+
+    sources = text.split("**Sources**\n", 1)[1].splitlines()
+    assert sources[0].endswith("docs/a.md#L1-L4")
+    assert sources[1].endswith("docs/c.md#L1-L4 (unsupported: `gamma_ray` is not in [3])")
+    assert sources[2] == "[7] (unsupported: [7] is not a passage of this answer)"
+
+
+def test_the_cli_marks_an_unsupported_source_with_its_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    _print_sources(CitationsEvent((replace(C, supported=False, reason="`x_y` is not in [1]"),), True))
+
+    assert capsys.readouterr().out.splitlines()[-1].endswith("(unsupported: `x_y` is not in [1])")
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,24 @@ import logging
 import pytest
 
 from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
-from application.answering import AnswerQuestion, AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
+from application.answering import (
+    AnswerEvent,
+    AnswerQuestion,
+    AskRequest,
+    CheckCitations,
+    CitationsEvent,
+    GeneratedAnswer,
+    TokenEvent,
+)
 from application.ports.generation import AnswerGenerator, QueryRewriter
 from application.search import SearchRequest
 from domain.answers import ChatTurn, SearchHit, cited_numbers, nothing_relevant
+from domain.citation_check import NOT_CHECKED, QUOTED, CheckSummary, UnsupportedCitations
 from domain.documents import Chunk
 from domain.errors import UpstreamUnavailable
 from domain.follow_ups import MAX_QUERY_CHARS, MAX_TURN_CHARS, literal_query, rewrite_request, standalone_query
 from domain.retrieval import RetrievalMode
-from tests.unit.fakes import ScriptedGenerator, ScriptedRewriter, ScriptedSearch
+from tests.unit.fakes import FailingEmbedder, RecordingEmbedder, ScriptedGenerator, ScriptedRewriter, ScriptedSearch
 
 HISTORY = (
     ChatTurn("user", "What is Widgets?"),
@@ -58,7 +67,9 @@ async def ask(
     *tokens, last = events
     assert isinstance(last, CitationsEvent) and all(isinstance(t, TokenEvent) for t in tokens)
     text = "".join(t.text for t in tokens if isinstance(t, TokenEvent)).strip()  # ScriptedGenerator streams words
-    answer = GeneratedAnswer(text, last.citations, last.generated, last.end, last.search_query, last.abstained)
+    answer = GeneratedAnswer(
+        text, last.citations, last.generated, last.end, last.search_query, last.abstained, last.citation_check
+    )
     return answer, search
 
 
@@ -228,3 +239,125 @@ async def test_the_extractive_answer_marks_the_passages_it_quotes(stream: bool) 
 
     assert not answer.generated and not answer.abstained
     assert [c.used for c in answer.citations] == [True, True, True, False, False]
+
+
+# -- checked citations
+
+
+def passage(path: str, text: str) -> SearchHit:
+    chunk = Chunk(f"id-{path}", "owner/widgets", path, "blob", "c0ffee", 0, text, 1, 4)
+    return SearchHit(chunk, 0.5, 0.6)
+
+
+PASSAGES = [
+    passage("docs/timeout.md", "Set `timeout_seconds` in widgets.toml; the default is 30."),
+    passage("docs/retries.md", "Retries: `max_retries` defaults to 5 with backoff."),
+]
+CHECKED_TEXT = "The default `timeout_seconds` is 30 [1]. Set `timeout_seconds` there [2]. See [7]."
+
+
+async def ask_checked(
+    policy: UnsupportedCitations, stream: bool, checker: CheckCitations | None = None
+) -> tuple[GeneratedAnswer, list[AnswerEvent]]:
+    """The answer to CHECKED_TEXT over PASSAGES, and its events when streamed."""
+    answer_question = AnswerQuestion(
+        ScriptedSearch(PASSAGES),
+        ScriptedGenerator(CHECKED_TEXT),
+        ScriptedRewriter(),
+        None,
+        checker=checker or CheckCitations(policy),
+    )
+    if not stream:
+        return await answer_question.execute(AskRequest("Timeout?")), []
+    events = [event async for event in answer_question.stream(AskRequest("Timeout?"))]
+    *tokens, last = events
+    assert isinstance(last, CitationsEvent)
+    text = "".join(t.text for t in tokens if isinstance(t, TokenEvent))
+    answer = GeneratedAnswer(text, last.citations, last.generated, citation_check=last.citation_check)
+    return answer, events
+
+
+@both
+async def test_flag_keeps_unsupported_citations_in_the_answer_marked_with_the_reason(stream: bool) -> None:
+    answer, _ = await ask_checked(UnsupportedCitations.FLAG, stream)
+
+    assert answer.text.strip() == CHECKED_TEXT
+    assert [(c.used, c.supported, c.reason) for c in answer.citations] == [
+        (True, True, "[1] holds `timeout_seconds`, 30"),
+        (True, False, "`timeout_seconds` is not in [2]"),
+    ]
+    assert answer.citation_check == CheckSummary(cited=3, supported=1, unsupported=2, invented=(7,))
+
+
+@both
+async def test_drop_removes_the_unsupported_markers_and_leaves_their_passages_unused(stream: bool) -> None:
+    answer, events = await ask_checked(UnsupportedCitations.DROP, stream)
+
+    assert answer.text.strip() == "The default `timeout_seconds` is 30 [1]. Set `timeout_seconds` there. See."
+    assert [(c.used, c.supported) for c in answer.citations] == [(True, True), (False, False)]
+    assert answer.citation_check == CheckSummary(cited=3, supported=1, unsupported=2, invented=(7,))
+    if stream:  # held until checked: a marker once sent cannot be taken back
+        assert [type(e) for e in events] == [TokenEvent, CitationsEvent]
+
+
+async def test_flag_streams_the_tokens_as_they_come() -> None:
+    _, events = await ask_checked(UnsupportedCitations.FLAG, stream=True)
+
+    assert len(events) == len(CHECKED_TEXT.split(" ")) + 1
+
+
+@both
+async def test_with_the_dense_model_a_sentence_far_from_its_passage_is_unsupported(stream: bool) -> None:
+    embedder = RecordingEmbedder()
+    checker = CheckCitations(UnsupportedCitations.FLAG, embedder, close_enough=0.99)
+
+    answer, _ = await ask_checked(UnsupportedCitations.FLAG, stream, checker)
+
+    assert answer.citations[0].supported is False
+    assert answer.citations[0].reason.startswith("the sentence is far from [1] (0.")
+    cited_texts = [s for s in embedder.embedded if "`timeout_seconds`" in s and "[" not in s]
+    assert len(cited_texts) == 3  # the two cited sentences and the first passage, in one call with the second
+    assert embedder.calls == 1
+
+
+async def test_an_embedder_that_fails_leaves_the_lexical_check() -> None:
+    embedder = FailingEmbedder()
+    checker = CheckCitations(UnsupportedCitations.FLAG, embedder, close_enough=0.3)
+
+    answer, _ = await ask_checked(UnsupportedCitations.FLAG, False, checker)
+
+    assert embedder.calls == 1
+    assert [c.supported for c in answer.citations] == [True, False]
+
+
+@both
+async def test_the_extractive_answer_quotes_are_supported_without_looking_anything_up(stream: bool) -> None:
+    embedder = RecordingEmbedder()
+    five = [hit(f"docs/{n}.md", 0.5 + n / 100) for n in range(5)]
+    checker = CheckCitations(UnsupportedCitations.DROP, embedder, close_enough=0.99)
+    answer_question = AnswerQuestion(
+        ScriptedSearch(five), ExtractiveAnswerGenerator(), ScriptedRewriter(), None, checker=checker
+    )
+
+    if stream:
+        events = [e async for e in answer_question.stream(AskRequest("Timeout?"))]
+        assert len(events) > 2  # streamed line by line, not held
+        last = events[-1]
+        assert isinstance(last, CitationsEvent)
+        citations, summary = last.citations, last.citation_check
+    else:
+        answer = await answer_question.execute(AskRequest("Timeout?"))
+        citations, summary = answer.citations, answer.citation_check
+
+    assert [(c.supported, c.reason) for c in citations[:3]] == [(True, QUOTED)] * 3
+    assert [c.supported for c in citations[3:]] == [None, None]
+    assert summary == CheckSummary(cited=3, supported=3, unsupported=0, invented=())
+    assert embedder.calls == 0
+
+
+@both
+async def test_an_abstained_answer_checks_nothing(stream: bool) -> None:
+    answer, _ = await ask([hit("docs/a.md", 0.1)], AskRequest("Sourdough?"), abstain_below=0.4, stream=stream)
+
+    assert answer.citation_check == NOT_CHECKED
+    assert [c.supported for c in answer.citations] == [None]

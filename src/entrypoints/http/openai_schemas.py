@@ -21,12 +21,12 @@ from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound
 from domain.retrieval import RetrievalMode
 from entrypoints.http.schemas import whole_number
-from entrypoints.views import ABSTAINED, REF_FILTER, SEARCH_QUERY, CitationView
+from entrypoints.views import ABSTAINED, CITATION_CHECK, REF_FILTER, SEARCH_QUERY, CitationCheckView, CitationView
 
 MODEL = "repochat"
 INSTRUCTION_ROLES = ("system", "developer")
 FinishReason = Literal["stop", "length"]
-CHUNK_EXTRAS = ("citations", "search_query", "abstained", "usage")
+CHUNK_EXTRAS = ("citations", "search_query", "abstained", "citation_check", "usage")
 """Fields of a chunk left out where they are not set: only the finish chunk (or the usage chunk) has them."""
 
 
@@ -201,9 +201,13 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    citations: list[CitationView] = Field(description="the passages found, as /v1/ask gives them: `used` if cited")
+    citations: list[CitationView] = Field(
+        description="the passages found, as /v1/ask gives them: `used` if cited, `supported` and `reason` "
+        "as the check found them (the Sources footer of the message says the same in text)"
+    )
     search_query: str = Field(description=SEARCH_QUERY)
     abstained: bool = Field(description=ABSTAINED)
+    citation_check: CitationCheckView = Field(description=CITATION_CHECK)
 
 
 class Delta(BaseModel):
@@ -233,6 +237,7 @@ class ChatCompletionChunk(BaseModel):
     citations: list[CitationView] | None = None
     search_query: str | None = None
     abstained: bool | None = None
+    citation_check: CitationCheckView | None = None
     usage: Usage | None = None
 
     @model_serializer(mode="wrap")

@@ -13,7 +13,15 @@ from domain.answers import ChatTurn
 from domain.collections import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
-from entrypoints.views import ABSTAINED, GENERATED, REF_FILTER, SEARCH_QUERY, CitationView
+from entrypoints.views import (
+    ABSTAINED,
+    CITATION_CHECK,
+    GENERATED,
+    REF_FILTER,
+    SEARCH_QUERY,
+    CitationCheckView,
+    CitationView,
+)
 
 
 class StrictBody(BaseModel):
@@ -139,6 +147,7 @@ class StreamedCitations(BaseModel):
     generated: bool = Field(description=GENERATED)
     search_query: str = Field(description=SEARCH_QUERY)
     abstained: bool = Field(description=ABSTAINED)
+    citation_check: CitationCheckView = Field(description=CITATION_CHECK)
 
     @classmethod
     def of(cls, event: CitationsEvent) -> StreamedCitations:
@@ -147,6 +156,7 @@ class StreamedCitations(BaseModel):
             generated=event.generated,
             search_query=event.search_query,
             abstained=event.abstained,
+            citation_check=CitationCheckView.of(event.citation_check),
         )
 
 

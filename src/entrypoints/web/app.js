@@ -157,13 +157,27 @@ function linkCitations(root, citations) {
   }
 }
 
+// A marker as a button that opens its passage; an unsupported one is marked, with the reason as its title,
+// and a marker naming no passage of the answer is marked text.
 function citationButton(part, citations) {
   const number = Number(part.match(/^\[(\d+)\]$/)?.[1]);
+  if (!number) return null;
   const citation = citations[number - 1];
-  if (!citation) return null;
+  if (!citation) {
+    const reason = `Unsupported: ${part} is not a passage of this answer`;
+    return element("span", { class: "cite unsupported", title: reason, "aria-label": reason }, part);
+  }
   const where = `${citation.path}, lines ${citation.start_line} to ${citation.end_line}`;
   const open = () => openCitation(citation, number);
-  return element("button", { type: "button", class: "cite", "aria-label": `Source ${part}: ${where}`, onclick: open }, part);
+  const attributes = { type: "button", class: "cite", "aria-label": `Source ${part}: ${where}`, onclick: open };
+  if (citation.supported === false) {
+    Object.assign(attributes, {
+      class: "cite unsupported",
+      title: `Unsupported: ${citation.reason}`,
+      "aria-label": `Source ${part}, unsupported (${citation.reason}): ${where}`,
+    });
+  }
+  return element("button", attributes, part);
 }
 
 // -- citations
@@ -210,7 +224,7 @@ function addTurn(question) {
   return { answer, markdown, notes };
 }
 
-function finishAnswer(turn, text, { citations, generated, abstained }) {
+function finishAnswer(turn, text, { citations, generated, abstained, citation_check: check }) {
   renderMarkdown(turn.markdown, text);
   linkCitations(turn.markdown, citations);
   const note = (text) => turn.notes.append(element("p", { class: "note" }, text));
@@ -224,21 +238,30 @@ function finishAnswer(turn, text, { citations, generated, abstained }) {
   if (!generated) {
     note("Extractive answer: no language model is configured, so these are the most relevant passages, quoted as indexed.");
   }
+  if (check?.unsupported) {
+    note(`${check.unsupported} of ${check.cited} citations are not supported by the passage they cite (marked).`);
+  }
   turn.notes.append(element("h3", {}, "Sources"), sourceList(citations, citations.some((c) => c.used)));
 }
 
-// The passages of an answer by number; with `marked`, those the answer did not cite say so.
+const sourceClass = (c, marked) =>
+  c.supported === false ? { class: "unsupported", title: `Unsupported: ${c.reason}` } : marked && !c.used ? { class: "not-cited" } : {};
+const sourceNote = (c, marked) =>
+  c.supported === false ? ` · unsupported: ${c.reason}` : marked && !c.used ? " · not cited" : "";
+
+// The passages of an answer by number; with `marked`, those the answer did not cite say so, and
+// those the check found unsupported say why.
 function sourceList(citations, marked) {
   const sources = citations.map((c, i) =>
     element(
       "li",
-      marked && !c.used ? { class: "not-cited" } : {},
+      sourceClass(c, marked),
       element(
         "button",
         { type: "button", class: "source", onclick: () => openCitation(c, i + 1) },
         `[${i + 1}] ${c.path}, lines ${c.start_line}–${c.end_line}`,
       ),
-      element("span", { class: "muted" }, ` ${c.repository}${marked && !c.used ? " · not cited" : ""}`),
+      element("span", { class: "muted" }, ` ${c.repository}${sourceNote(c, marked)}`),
     ),
   );
   return element("ol", { class: "sources" }, ...sources);

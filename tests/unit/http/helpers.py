@@ -13,6 +13,7 @@ from dependency_injector import providers
 from application.answering import AskRequest, GeneratedAnswer
 from application.ports.generation import GenerationEnd, TokenUsage
 from domain.answers import Citation
+from domain.citation_check import CheckSummary
 from domain.documents import SkipCounts
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
@@ -22,15 +23,33 @@ from entrypoints.settings import Settings
 from tests.unit.fakes import RecordingUseCase
 
 CITATION = Citation("docs/a.md", "owner/repo", "c0ffee", 3, 9, "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
-                    "Use a default of None.", 0.123456, 0.612345, None, used=True)  # fmt: skip
+                    "Use a default of None.", 0.123456, 0.612345, None, used=True, supported=True,
+                    reason="nothing to look up")  # fmt: skip
 
 
-UNUSED = replace(CITATION, path="docs/b.md", url=CITATION.url.replace("a.md", "b.md"), used=False)
+UNUSED = replace(
+    CITATION, path="docs/b.md", url=CITATION.url.replace("a.md", "b.md"), used=False, supported=None, reason=""
+)
+
+
+UNSUPPORTED = replace(CITATION, path="docs/c.md", url=CITATION.url.replace("a.md", "c.md"), supported=False,
+                      reason="`max_size` is not in [2]")  # fmt: skip
 
 
 ANSWER = GeneratedAnswer(
-    "Use a default of None [1].", (CITATION,), True, GenerationEnd(TokenUsage(120, 8)), "Defaults?"
+    "Use a default of None [1].",
+    (CITATION,),
+    True,
+    GenerationEnd(TokenUsage(120, 8)),
+    "Defaults?",
+    citation_check=CheckSummary(1, 1, 0, ()),
 )
+
+
+CHECKED_JSON = {"cited": 1, "supported": 1, "unsupported": 0, "invented": []}
+
+
+NOT_CHECKED_JSON = {"cited": 0, "supported": 0, "unsupported": 0, "invented": []}
 
 
 HIT_JSON = {
@@ -47,10 +66,18 @@ HIT_JSON = {
 }
 
 
-CITATION_JSON = HIT_JSON | {"used": True}
+CITATION_JSON = HIT_JSON | {"used": True, "supported": True, "reason": "nothing to look up"}
 
 
-UNUSED_JSON = CITATION_JSON | {"path": "docs/b.md", "url": UNUSED.url, "used": False}
+UNUSED_JSON = CITATION_JSON | {"path": "docs/b.md", "url": UNUSED.url, "used": False, "supported": None, "reason": ""}
+
+
+UNSUPPORTED_JSON = CITATION_JSON | {
+    "path": "docs/c.md",
+    "url": UNSUPPORTED.url,
+    "supported": False,
+    "reason": "`max_size` is not in [2]",
+}
 
 
 ABSTAINED = GeneratedAnswer("I found nothing relevant.", (UNUSED,), False, search_query="Sourdough?", abstained=True)

@@ -13,6 +13,7 @@ from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, T
 from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
 from domain.answers import ChatTurn
+from domain.citation_check import CheckSummary
 from domain.documents import Manifest
 from domain.errors import NotFound, UpstreamUnavailable
 from domain.retrieval import RetrievalMode
@@ -21,8 +22,11 @@ from tests.unit.fakes import RecordingUseCase, ScriptedAnswers
 from tests.unit.http.helpers import (
     ABSTAINED,
     ANSWER,
+    CHECKED_JSON,
     CITATION,
     CITATION_JSON,
+    UNSUPPORTED,
+    UNSUPPORTED_JSON,
     UNUSED,
     asked,
     chat,
@@ -56,6 +60,7 @@ async def test_chat_model_repochat_asks_the_default_collection(
     assert choice["message"] == {"role": "assistant", "content": f"{ANSWER.text}\n\nSources:\n[1] {CITATION.url}"}
     assert choice["finish_reason"] == "stop"
     assert completion["citations"] == [CITATION_JSON]
+    assert completion["citation_check"] == CHECKED_JSON
     assert (completion["search_query"], completion["abstained"]) == ("Defaults?", False)
     assert completion["usage"] == {"prompt_tokens": 120, "completion_tokens": 8, "total_tokens": 128}
 
@@ -72,6 +77,40 @@ async def test_chat_lists_the_cited_sources_in_the_text_and_none_when_it_abstain
         assert completion["choices"][0]["message"]["content"] == answer.text + listed
         assert [c["used"] for c in completion["citations"]] == [c.used for c in answer.citations]
         assert completion["abstained"] is answer.abstained
+
+
+UNSUPPORTED_SOURCES = (
+    f"\n\nSources:\n[1] {CITATION.url}\n[3] {UNSUPPORTED.url} (unsupported: `max_size` is not in [2])\n"
+    "[9] (unsupported: [9] is not a passage of this answer)"
+)
+
+
+async def test_chat_sources_say_which_citations_are_unsupported_and_why(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    checked = CheckSummary(cited=3, supported=1, unsupported=2, invented=(9,))
+    answer = replace(ANSWER, citations=(CITATION, UNUSED, UNSUPPORTED), citation_check=checked)
+    use(container.answer_question, RecordingUseCase(answer))
+
+    completion = (await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}))).json()
+
+    assert completion["choices"][0]["message"]["content"] == answer.text + UNSUPPORTED_SOURCES
+    assert completion["citations"][2] == UNSUPPORTED_JSON
+    assert completion["citation_check"] == {"cited": 3, "supported": 1, "unsupported": 2, "invented": [9]}
+
+
+async def test_a_streamed_chat_says_which_citations_are_unsupported_in_its_sources_chunk(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    checked = CheckSummary(cited=3, supported=1, unsupported=2, invented=(9,))
+    last = CitationsEvent((CITATION, UNUSED, UNSUPPORTED), True, citation_check=checked)
+    use(container.answer_question, ScriptedAnswers([TokenEvent("Use None."), last]))
+
+    response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Hi"}, stream=True))
+
+    *chunks, _ = chunks_of(response)
+    assert chunks[-2]["choices"][0]["delta"] == {"content": UNSUPPORTED_SOURCES}
+    assert chunks[-1]["citation_check"]["invented"] == [9]
 
 
 async def test_chat_usage_is_zeros_when_the_model_did_not_report_it(
@@ -269,7 +308,8 @@ async def test_a_streamed_chat_is_chunks_then_citations_then_done(
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
     assert chunks[-1]["citations"] == [CITATION_JSON]
     assert (chunks[-1]["search_query"], chunks[-1]["abstained"]) == ("", False)
-    extras = ("citations", "search_query", "abstained", "usage")
+    assert chunks[-1]["citation_check"] == {"cited": 0, "supported": 0, "unsupported": 0, "invented": []}
+    extras = ("citations", "search_query", "abstained", "citation_check", "usage")
     assert all(extra not in c for c in chunks[:-1] for extra in extras)
 
 

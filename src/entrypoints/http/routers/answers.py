@@ -29,7 +29,7 @@ router = v1_router()
     responses={
         **streamed_alternative(
             "With `stream: true`: `token` events, then one `citations` event "
-            "(`{citations, generated, search_query, abstained}`), then `done`"
+            "(`{citations, generated, search_query, abstained, citation_check}`), then `done`"
         ),
         **error_responses(400, 404, 429),
     },

@@ -18,6 +18,7 @@ from application.answering import AnswerEvent, AnswerQuestion, CitationsEvent, G
 from application.ports.generation import GenerationEnd
 from application.repositories import ListRepositories
 from domain.answers import Citation, cited_sources
+from domain.citation_check import CheckSummary, flag_of, invented_lines
 from domain.errors import RepochatError
 from entrypoints.container import Container
 from entrypoints.http.errors import openai_error_responses, status_of
@@ -37,7 +38,7 @@ from entrypoints.http.openai_schemas import (
 )
 from entrypoints.http.security import v1_router
 from entrypoints.http.sse import data, event_stream, started, streamed_alternative
-from entrypoints.views import CitationView, OpenAIErrorResponse
+from entrypoints.views import CitationCheckView, CitationView, OpenAIErrorResponse
 
 router = v1_router()
 
@@ -85,11 +86,13 @@ async def get_model(
     return found[0]
 
 
-def sources_text(citations: Sequence[Citation], abstained: bool) -> str:
-    """The numbered links of the sources the answer cites (all of them when it marks none); none when abstaining."""
+def sources_text(citations: Sequence[Citation], abstained: bool, check: CheckSummary) -> str:
+    """The numbered links of the sources the answer cites (all of them when it marks none), each unsupported
+    one saying why, then the markers that name no passage; none when abstaining."""
     if abstained or not citations:
         return ""
-    return "\n\nSources:\n" + "\n".join(f"[{n}] {c.url or c.path}" for n, c in cited_sources(citations))
+    lines = [f"[{n}] {c.url or c.path}{flag_of(c)}" for n, c in cited_sources(citations)]
+    return "\n\nSources:\n" + "\n".join(lines + invented_lines(check))
 
 
 def _completion_id() -> str:
@@ -101,7 +104,8 @@ def _finish_reason(end: GenerationEnd) -> FinishReason:
 
 
 def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
-    message = AssistantMessage(content=answer.text + sources_text(answer.citations, answer.abstained))
+    sources = sources_text(answer.citations, answer.abstained, answer.citation_check)
+    message = AssistantMessage(content=answer.text + sources)
     return ChatCompletion(
         id=_completion_id(),
         created=int(time.time()),
@@ -111,6 +115,7 @@ def chat_completion(model: str, answer: GeneratedAnswer) -> ChatCompletion:
         citations=CitationView.all_of(answer.citations),
         search_query=answer.search_query,
         abstained=answer.abstained,
+        citation_check=CitationCheckView.of(answer.citation_check),
     )
 
 
@@ -128,11 +133,16 @@ async def chat_completion_chunks(body: ChatCompletionRequest, events: AsyncItera
             if isinstance(event, TokenEvent):
                 yield chunk([ChunkChoice(delta=Delta(content=event.text))])
             elif isinstance(event, CitationsEvent):
-                if sources := sources_text(event.citations, event.abstained):
+                if sources := sources_text(event.citations, event.abstained, event.citation_check):
                     yield chunk([ChunkChoice(delta=Delta(content=sources))])
                 finish = ChunkChoice(delta=Delta(), finish_reason=_finish_reason(event.end))
-                citations = CitationView.all_of(event.citations)
-                yield chunk([finish], citations=citations, search_query=event.search_query, abstained=event.abstained)
+                extras = {
+                    "citations": CitationView.all_of(event.citations),
+                    "search_query": event.search_query,
+                    "abstained": event.abstained,
+                    "citation_check": CitationCheckView.of(event.citation_check),
+                }
+                yield chunk([finish], **extras)
                 if body.include_usage:
                     yield chunk([], usage=Usage.of(event.end.usage))
     except RepochatError as e:
