@@ -16,6 +16,7 @@ import pytest
 from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
+from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.keyword.synced_refs import SyncedRefs
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.local_folder import LocalFolderSource
@@ -39,9 +40,11 @@ class CountingReader:
         self.index = index
         self.reads: list[frozenset[str] | None] = []
 
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+    async def keyword_chunks(
+        self, collection: str, repository: str, blob_shas: Collection[str] | None = None
+    ) -> list[KeywordChunk]:
         self.reads.append(None if blob_shas is None else frozenset(blob_shas))
-        return await self.index.chunks(collection, repository, blob_shas)
+        return await self.index.keyword_chunks(collection, repository, blob_shas)
 
 
 class Docs:

@@ -17,9 +17,10 @@ What each ref names is kept beside the index (`SyncedRefs`), so a restarted proc
 index and answers at once; a process that died between a commit and that record left a marker,
 and the repository it was writing is read again whole at its next query.
 
-Chunks are indexed by the terms `domain.keywords` gives (pre-tokenised, split by tantivy at
-whitespace only), so the engine matches exactly what BM25 matched before, with tantivy's BM25
-(k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
+Chunks are indexed by the terms `domain.keywords` gives, computed once when the chunk was written
+and stored beside it in Chroma (`KeywordChunk`: no replica recomputes them), pre-tokenised, split by
+tantivy at whitespace only, so the engine matches exactly what BM25 matched before, with tantivy's
+BM25 (k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
 tantivy releases the GIL: writes and searches run in threads, off the event loop.
 """
 
@@ -30,32 +31,22 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import tantivy
 
 from adapters.domain_json import CHUNK
+from adapters.keyword.chunk_reader import ChunkReader, KeywordChunk
 from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_of
 from adapters.keyword.synced_refs import SyncedRefs
 from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
-from domain.chunking import embedding_text
-from domain.documents import Chunk, Manifest
+from domain.documents import Manifest
 from domain.errors import DataDirBusy
-from domain.keywords import keyword_terms
 
 WHOLE_READ_SHARE = 0.5
 """When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
 WRITER_HEAP_BYTES = 64_000_000
 """The indexing buffer of each collection's writer (tantivy flushes a segment when it is full)."""
-
-
-class ChunkReader(Protocol):
-    """What this index reads from the vector store (ChromaVectorIndex): the chunks' text."""
-
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
-        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        ...
 
 
 def _schema() -> tantivy.Schema:
@@ -125,7 +116,7 @@ class _CollectionIndex:
             return None
         return held.swap_to(manifest.ref, versions), versions
 
-    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], chunks: list[Chunk]) -> None:
+    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], chunks: list[KeywordChunk]) -> None:
         """Apply `swap` in one commit and record what `manifest`'s ref names (blocking: run in a thread).
 
         `chunks` are those of `swap.added`, all cut by `manifest`'s chunker."""
@@ -133,9 +124,10 @@ class _CollectionIndex:
         self.synced.begin(repository)
         for version in swap.dropped:
             self.writer.delete_documents_by_term("version", version_key(repository, version))
-        for chunk in chunks:
+        for stored in chunks:
+            chunk = stored.chunk
             key = version_key(repository, (chunker, chunk.path, chunk.blob_sha))
-            self.writer.add_document(_document(chunk, key))
+            self.writer.add_document(_document(stored, key))
         self.writer.commit()
         self.index.reload()
         self.refs[repository].record(manifest.ref, versions)
@@ -224,24 +216,27 @@ class TantivyKeywordIndex(KeywordIndex):
 
     async def _read(
         self, collection: str, repository: str, manifest: Manifest, versions: frozenset[Version]
-    ) -> list[Chunk]:
+    ) -> list[KeywordChunk]:
         """The chunks `manifest` names of `versions`, read from the store (all the repository's, when most are)."""
         if not versions:
             return []
         whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
         shas = None if whole else {blob_sha for _, _, blob_sha in versions}
-        stored = await self._vectors.chunks(collection, repository, shas)
+        stored = await self._vectors.keyword_chunks(collection, repository, shas)
         wanted = {(path, blob_sha) for _, path, blob_sha in versions}
-        found = {c.id: c for c in stored if (c.path, c.blob_sha) in wanted and manifest.names(c)}
+        found = {
+            s.chunk.id: s for s in stored if (s.chunk.path, s.chunk.blob_sha) in wanted and manifest.names(s.chunk)
+        }
         return list(found.values())
 
 
-def _document(chunk: Chunk, version: str) -> tantivy.Document:
+def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
+    chunk = stored.chunk
     return tantivy.Document(
         id=chunk.id,
         repository=chunk.repository,
         version=version,
-        terms=" ".join(keyword_terms(embedding_text(chunk))),
+        terms=stored.terms,
         chunk=CHUNK.dumps(chunk).encode(),
     )
 
