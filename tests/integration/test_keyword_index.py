@@ -13,6 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import pytest
+import tantivy
 from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
@@ -23,6 +24,7 @@ from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
+from application.repositories import ForgetRepository
 from domain.answers import SearchHit
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
 from domain.errors import DataDirBusy
@@ -168,6 +170,20 @@ async def test_refs_stay_side_by_side_across_a_restart(docs: Docs) -> None:
         assert hit.chunk.text.endswith(f"picks {text}.")
     assert reader.reads == []
     restarted.close()
+
+
+async def test_a_forgotten_repository_leaves_the_index_on_disk_and_its_records(docs: Docs) -> None:
+    await docs.index()
+    keywords, _ = docs.replica("replica")
+    assert await docs.hits(keywords, "UploadFile")
+    await ForgetRepository(docs.manifests, docs.vectors).execute(docs.request.source.repository_id, docs.collection)
+
+    await keywords.retain(docs.collection, [(m.repository, m.ref) for m in (await docs.live()).values()])
+    keywords.close()
+
+    folder = docs.tmp_path / "replica" / docs.collection
+    assert tantivy.Index.open(str(folder / "index")).searcher().num_docs == 0
+    assert SyncedRefs(folder / "refs").load() == {}
 
 
 async def test_a_folder_belongs_to_one_process_at_a_time(docs: Docs) -> None:

@@ -133,6 +133,46 @@ class _CollectionIndex:
         self.refs[repository].record(manifest.ref, versions)
         self.synced.save(repository, manifest.ref, versions)
 
+    def forgotten(self, indexed: Collection[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+        """The synced refs not among `indexed`: their manifests are gone."""
+        wanted = set(indexed)
+        return [
+            (repository, ref)
+            for repository, held in self.refs.items()
+            for ref in held.refs
+            if (repository, ref) not in wanted
+        ]
+
+    def forget(self, forgotten: list[tuple[str, str | None]]) -> None:
+        """Drop the chunks only `forgotten` refs name, in one commit, and their records (blocking: run in a thread).
+
+        A repository none of whose refs is left goes whole (by its term), with every chunk it ever had here."""
+        refs: dict[str, list[str | None]] = {}
+        for repository, ref in forgotten:
+            refs.setdefault(repository, []).append(ref)
+        gone = [repository for repository, dropped in refs.items() if set(self.refs[repository].refs) <= set(dropped)]
+        for repository, dropped in refs.items():
+            self.synced.begin(repository)
+            if repository in gone:
+                self.writer.delete_documents_by_term("repository", repository)
+                continue
+            held = self.refs[repository]
+            for ref in dropped:
+                for version in held.swap_to(ref, frozenset()).dropped:
+                    self.writer.delete_documents_by_term("version", version_key(repository, version))
+                held.forget(ref)
+        self.writer.commit()
+        self.index.reload()
+        for repository, dropped in refs.items():
+            for ref in dropped:
+                self.manifests.pop((repository, ref), None)
+            if repository in gone:
+                del self.refs[repository]
+                self.synced.forget([repository])
+            else:
+                for ref in dropped:
+                    self.synced.forget_ref(repository, ref)
+
     def top(
         self, searcher: tantivy.Searcher, terms: Mapping[str, float], k: int, hidden: list[str], only: list[str] | None
     ) -> list[SearchHit]:
@@ -191,11 +231,24 @@ class TantivyKeywordIndex(KeywordIndex):
             return {}
         return await asyncio.to_thread(state.scores, state.index.searcher(), terms, sorted(ids))
 
+    async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
+        if collection not in self._collections and not self._kept(collection):
+            return  # nothing held, and nothing to create
+        state = await self._opened(collection)
+        async with state.lock:
+            forgotten = state.forgotten(indexed)
+            if forgotten:
+                await asyncio.to_thread(state.forget, forgotten)
+
     def close(self) -> None:
         """Let go of every writer (and so of each folder's lock)."""
         for state in self._collections.values():
             state.close()
         self._collections.clear()
+
+    def _kept(self, collection: str) -> bool:
+        """Whether this process's folder holds an index of `collection`, from an earlier run."""
+        return self._folder is not None and (self._folder / collection).is_dir()
 
     async def _opened(self, collection: str) -> _CollectionIndex:
         async with self._opening:
