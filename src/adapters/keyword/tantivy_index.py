@@ -17,6 +17,10 @@ What each ref names is kept beside the index (`SyncedRefs`), so a restarted proc
 index and answers at once; a process that died between a commit and that record left a marker,
 and the repository it was writing is read again whole at its next query.
 
+tantivy lets one process write a folder. A second process finding it taken (`repochat search` on
+the data folder `repochat serve` uses, both on a Chroma server) does not fail: it keeps its index
+in memory, caught up from the store at its first query, as a new replica would, and logs why.
+
 Chunks are indexed by the terms `domain.keywords` gives, computed once when the chunk was written
 and stored beside it in Chroma (`KeywordChunk`: no replica recomputes them), pre-tokenised, split by
 tantivy at whitespace only, so the engine matches exactly what BM25 matched before, with tantivy's
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +47,8 @@ from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
 from domain.documents import Manifest
 from domain.errors import DataDirBusy
+
+log = logging.getLogger(__name__)
 
 WHOLE_READ_SHARE = 0.5
 """When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
@@ -91,8 +98,8 @@ class _CollectionIndex:
             writer = index.writer(WRITER_HEAP_BYTES, 1)
         except ValueError as e:
             raise DataDirBusy(
-                f"the keyword index {folder} is in use by another process: each process that searches keeps "
-                "its own, so give this one a folder of its own with REPOCHAT_KEYWORD_INDEX_DIR"
+                f"the keyword index {folder} is in use by another process (each process that searches keeps "
+                "its own; REPOCHAT_KEYWORD_INDEX_DIR gives this one a folder of its own)"
             ) from e
         synced = SyncedRefs(None if folder is None else folder / "refs")
         interrupted = synced.interrupted()
@@ -255,7 +262,12 @@ class TantivyKeywordIndex(KeywordIndex):
             state = self._collections.get(collection)
             if state is None:
                 folder = None if self._folder is None else self._folder / collection
-                state = self._collections[collection] = await asyncio.to_thread(_CollectionIndex.open, folder)
+                try:
+                    state = await asyncio.to_thread(_CollectionIndex.open, folder)
+                except DataDirBusy as e:
+                    log.warning("%s; this process keeps its own in memory instead, caught up from the store", e)
+                    state = await asyncio.to_thread(_CollectionIndex.open, None)
+                self._collections[collection] = state
             return state
 
     async def _sync(self, collection: str, state: _CollectionIndex, repository: str, manifest: Manifest) -> None:
