@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.command == "mcp":
+            from entrypoints.mcp_server import run_stdio  # answers `initialize` before the container is imported
+
+            return run_stdio()
         from entrypoints.cli_commands import run_command  # the heavy imports, once the arguments are known
 
         return run_command(args)

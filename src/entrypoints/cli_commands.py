@@ -45,8 +45,6 @@ def run_command(args: argparse.Namespace) -> int:
         return _serve(settings, args)
     if args.command == "worker":
         return _worker(settings, args)
-    if args.command == "mcp":
-        return _mcp(settings)
     container = Container(settings=settings, process_name=f"repochat {args.command}")
     command: Command = COMMANDS[args.command]
     return asyncio.run(_with_container(container, args, command))
@@ -200,13 +198,6 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
     return run_worker(settings, slots=args.slots, name=args.name)
-
-
-def _mcp(settings: Settings) -> int:
-    from entrypoints.mcp_server import serve_stdio
-
-    asyncio.run(serve_stdio(Container(settings=settings, process_name="repochat mcp")))
-    return 0
 
 
 def read_cases(path: Path) -> list[EvalCase]:
