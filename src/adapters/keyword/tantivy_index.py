@@ -123,18 +123,22 @@ class _CollectionIndex:
             return None
         return held.swap_to(manifest.ref, versions), versions
 
-    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], chunks: list[KeywordChunk]) -> None:
+    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], stored: list[KeywordChunk]) -> None:
         """Apply `swap` in one commit and record what `manifest`'s ref names (blocking: run in a thread).
 
-        `chunks` are those of `swap.added`, all cut by `manifest`'s chunker."""
+        `stored`: chunks read from the store for `swap.added` (more, when the repository was read whole);
+        those of the added versions that `manifest` names are written."""
         repository, chunker = manifest.repository, manifest.chunked_by
         self.synced.begin(repository)
         for version in swap.dropped:
             self.writer.delete_documents_by_term("version", version_key(repository, version))
-        for stored in chunks:
-            chunk = stored.chunk
-            key = version_key(repository, (chunker, chunk.path, chunk.blob_sha))
-            self.writer.add_document(_document(stored, key))
+        written: set[str] = set()
+        for keyword_chunk in stored:
+            chunk = keyword_chunk.chunk
+            version = (chunker, chunk.path, chunk.blob_sha)
+            if version in swap.added and chunk.id not in written and manifest.names(chunk):
+                written.add(chunk.id)
+                self.writer.add_document(_document(keyword_chunk, version_key(repository, version)))
         self.writer.commit()
         self.index.reload()
         self.refs[repository].record(manifest.ref, versions)
@@ -275,24 +279,19 @@ class TantivyKeywordIndex(KeywordIndex):
         if plan is None:
             return
         swap, versions = plan
-        chunks = await self._read(collection, repository, manifest, swap.added)
-        await asyncio.to_thread(state.write, manifest, swap, versions, chunks)
+        stored = await self._read(collection, repository, manifest, swap.added)
+        await asyncio.to_thread(state.write, manifest, swap, versions, stored)
         state.manifests[(repository, manifest.ref)] = manifest
 
     async def _read(
         self, collection: str, repository: str, manifest: Manifest, versions: frozenset[Version]
     ) -> list[KeywordChunk]:
-        """The chunks `manifest` names of `versions`, read from the store (all the repository's, when most are)."""
+        """The stored chunks of `versions` (all the repository's, when most of its versions are wanted)."""
         if not versions:
             return []
         whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
         shas = None if whole else {blob_sha for _, _, blob_sha in versions}
-        stored = await self._vectors.keyword_chunks(collection, repository, shas)
-        wanted = {(path, blob_sha) for _, path, blob_sha in versions}
-        found = {
-            s.chunk.id: s for s in stored if (s.chunk.path, s.chunk.blob_sha) in wanted and manifest.names(s.chunk)
-        }
-        return list(found.values())
+        return await self._vectors.keyword_chunks(collection, repository, shas)
 
 
 def _document(stored: KeywordChunk, version: str) -> tantivy.Document:

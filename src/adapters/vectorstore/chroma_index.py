@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from chromadb.api import ClientAPI
@@ -30,6 +30,7 @@ VERSIONS_PER_READ = 500
 """Blob SHAs per `$in` filter when reading the chunks of chosen file versions."""
 KEYS_PER_READ = 500
 """Content keys per `$in` filter when looking up stored vectors by content."""
+T = TypeVar("T")
 KEYWORD_TERMS = "keyword_terms"
 """The metadata field holding a chunk's keyword terms (`domain.keywords`), so no reader recomputes them."""
 
@@ -166,8 +167,7 @@ class ChromaVectorIndex(VectorIndex):
 
     async def chunks(self, collection: str, repository: str, blob_shas: Iterable[str] | None = None) -> list[Chunk]:
         """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        records = await self._records(collection, repository, blob_shas)
-        return [_chunk(i, d, m) for i, d, m in records]
+        return await self._read(collection, repository, blob_shas, _chunk)
 
     async def keyword_chunks(
         self, collection: str, repository: str, blob_shas: Iterable[str] | None = None
@@ -175,18 +175,18 @@ class ChromaVectorIndex(VectorIndex):
         """`chunks`, each with the keyword terms stored beside it when it was written: what the keyword
         index (`adapters.keyword`) reads, not a use case. Chunks written before the terms were stored
         get them computed here."""
-        records = await self._records(collection, repository, blob_shas)
-        return [_keyword_chunk(_chunk(i, d, m), m.get(KEYWORD_TERMS)) for i, d, m in records]
+        return await self._read(collection, repository, blob_shas, _keyword_chunk)
 
-    async def _records(
-        self, collection: str, repository: str, blob_shas: Iterable[str] | None
-    ) -> list[tuple[str, str, Any]]:
-        """(id, document, metadata) of each stored chunk of `repository`, of `blob_shas` only when given."""
+    async def _read(
+        self, collection: str, repository: str, blob_shas: Iterable[str] | None, record: Callable[[str, str, Any], T]
+    ) -> list[T]:
+        """`record(id, document, metadata)` of each stored chunk of `repository`, of `blob_shas` only when given,
+        built in Chroma's thread (a catch-up reads hundreds of thousands)."""
         groups = [None] if blob_shas is None else _groups(sorted(blob_shas), VERSIONS_PER_READ)
 
-        def read() -> list[tuple[str, str, Any]]:
+        def read() -> list[T]:
             target = self._open(collection, None, create=False)
-            records: list[tuple[str, str, Any]] = []
+            records: list[T] = []
             for group in groups if target is not None else []:
                 assert target is not None
                 where, read_before = _where(repository, group), len(records)
@@ -195,7 +195,9 @@ class ChromaVectorIndex(VectorIndex):
                     page = target.get(where=where, include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
                     documents = page["documents"] or []
                     metadatas = page["metadatas"] or []
-                    records.extend((i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True))
+                    records.extend(
+                        record(i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True)
+                    )
                     if len(page["ids"]) < READ_PAGE:
                         break
             return records
@@ -292,8 +294,9 @@ def _terms(chunk: Chunk) -> str:
     return " ".join(keyword_terms(embedding_text(chunk)))
 
 
-def _keyword_chunk(chunk: Chunk, stored_terms: Any) -> KeywordChunk:
+def _keyword_chunk(chunk_id: str, text: str, metadata: Any) -> KeywordChunk:
     """The chunk with its stored terms, or with terms computed now when it was written without them."""
+    chunk, stored_terms = _chunk(chunk_id, text, metadata), metadata.get(KEYWORD_TERMS)
     return KeywordChunk(chunk, _terms(chunk) if stored_terms is None else str(stored_terms))
 
 
