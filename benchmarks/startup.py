@@ -133,9 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     bare = child_env(None, None)
     rows.append(("repochat --help", median_of(args.runs, lambda: timed([sys.executable, "-c", CLI, "--help"], bare))))
     for module in HEAVY_MODULES:
-        rows.append(
-            (f"import {module}", median_of(args.runs, lambda: timed([sys.executable, "-c", f"import {module}"], bare)))
-        )
+        importing = [sys.executable, "-c", f"import {module}"]
+        rows.append((f"import {module}", median_of(args.runs, lambda command=importing: timed(command, bare))))
     with tempfile.TemporaryDirectory(prefix="repochat-startup-") as folder:
         data_dir, embeddings = args.data_dir, None
         if data_dir is None:

@@ -148,8 +148,7 @@ class SearchDocuments(Search):
         dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
         pool = {hit.chunk.id: hit for hit in keyword} | {hit.chunk.id: hit for hit in dense}
         scored = [
-            replace(hit, similarity=dense_scores.get(key), keyword_score=keyword_scores.get(key))
-            for key, hit in pool.items()
+            SearchHit(hit.chunk, 0.0, dense_scores.get(key), keyword_scores.get(key)) for key, hit in pool.items()
         ]
         by_similarity = sorted((h for h in scored if h.similarity is not None), key=lambda h: -(h.similarity or 0.0))
         by_bm25 = sorted((h for h in scored if h.keyword_score), key=lambda h: -(h.keyword_score or 0.0))
