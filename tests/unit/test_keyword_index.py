@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from adapters.keyword.ref_versions import RefVersions, Swap
+from adapters.keyword.synced_refs import SyncedRefs
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexRepository
 from application.repositories import ForgetRepository
@@ -357,3 +359,16 @@ async def test_a_search_after_a_repository_is_forgotten_drops_its_chunks_from_th
     assert await world.paths("UV_INDEX_URL") == []
 
     assert await world.keywords.scores("default", terms, ids) == {}
+
+
+def test_forgetting_several_refs_at_once_keeps_the_others_records_and_ends_the_write(tmp_path: Path) -> None:
+    synced = SyncedRefs(tmp_path)
+    for ref in ("v1", "v2", None):
+        synced.begin(REPO)
+        synced.save(REPO, ref, frozenset({(CHUNKER_VERSION, "a.md", f"sha-{ref}")}))
+    synced.begin(REPO)
+
+    synced.forget_refs(REPO, ["v1", "v2"])
+
+    assert synced.interrupted() == []
+    assert list(synced.load()[REPO].refs) == [None]

@@ -50,12 +50,13 @@ class SyncedRefs:
         for repository in repositories:
             self._marker(repository).unlink(missing_ok=True)
 
-    def forget_ref(self, repository: str, ref: str | None) -> None:
-        """Drop the record of one ref of `repository` (its versions no other ref names left the index), and end
+    def forget_refs(self, repository: str, refs: list[str | None]) -> None:
+        """Drop the records of `refs` of `repository` (the versions no other ref names left the index), and end
         the write `begin` started."""
         if self._folder is None:
             return
-        self._record(repository, ref).unlink(missing_ok=True)
+        for ref in refs:
+            self._record(repository, ref).unlink(missing_ok=True)
         self._marker(repository).unlink()
 
     def begin(self, repository: str) -> None:

@@ -181,8 +181,7 @@ class _CollectionIndex:
                 del self.refs[repository]
                 self.synced.forget([repository])
             else:
-                for ref in dropped:
-                    self.synced.forget_ref(repository, ref)
+                self.synced.forget_refs(repository, dropped)
 
     def top(
         self, searcher: tantivy.Searcher, terms: Mapping[str, float], k: int, hidden: list[str], only: list[str] | None
