@@ -163,6 +163,9 @@ class InMemoryBm25Index(KeywordIndex):
             scored = await asyncio.to_thread(state.postings.scores, terms)
         return {key: scored[key] for key in ids if key in scored}
 
+    async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
+        """The old index kept forgotten repositories' postings (its queries filtered them out)."""
+
     async def _sync(self, collection: str, state: _Collection, repository: str, manifest: Manifest) -> None:
         refs = state.refs.setdefault(repository, {})
         known = refs.get(manifest.ref)

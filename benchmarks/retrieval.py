@@ -75,7 +75,7 @@ from domain.evaluation import (  # noqa: E402
 )
 from domain.jobs import IndexRequest  # noqa: E402
 from domain.retrieval import RetrievalMode  # noqa: E402
-from entrypoints.cli import read_cases  # noqa: E402  (exactly what `repochat eval` reads)
+from entrypoints.cli_commands import read_cases  # noqa: E402  (exactly what `repochat eval` reads)
 from entrypoints.container import Container, running  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from entrypoints.source_input import source_spec  # noqa: E402

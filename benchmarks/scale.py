@@ -68,7 +68,7 @@ def settings(data_dir: Path) -> Settings:
 # ---------------------------------------------------------------- the collection
 
 
-async def write_collection(data_dir: Path, corpus: Corpus, size: int) -> tuple[int, int]:
+async def write_collection(data_dir: Path, corpus: Corpus, size: int, collection: str = COLLECTION) -> tuple[int, int]:
     """Copies of the corpus' chunks as repositories until `size` chunks are stored: (chunks, repositories)."""
     embedder = HashingEmbedder()
     vectors = await embedder.embed_documents([embedding_text(chunk) for chunk in corpus.chunks])
@@ -88,7 +88,7 @@ async def write_collection(data_dir: Path, corpus: Corpus, size: int) -> tuple[i
             ]
             for start in range(0, len(copies), WRITE_BATCH):
                 batch = slice(start, start + WRITE_BATCH)
-                await index.upsert(COLLECTION, embedder.name, copies[batch], vectors[batch])
+                await index.upsert(collection, embedder.name, copies[batch], vectors[batch])
             manifest = Manifest(
                 repository,
                 "github",
@@ -99,7 +99,7 @@ async def write_collection(data_dir: Path, corpus: Corpus, size: int) -> tuple[i
                 web_url=f"https://github.com/{repository}",
                 chunker=CHUNKER_VERSION,
             )
-            await manifests.save(COLLECTION, manifest)
+            await manifests.save(collection, manifest)
             written, repositories = written + len(copies), repositories + 1
             print(f"  {written:,} chunks written", end="\r", flush=True)
     print()

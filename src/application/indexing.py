@@ -265,7 +265,7 @@ class IndexRepository:
         """
         if not chunks:
             return 0, 0
-        keys = {c.id: content_key(c) for c in chunks}
+        keys = await asyncio.to_thread(_content_keys, chunks)  # a hash of every text: off the event loop too
         stored = await self._index.vectors_by_content(collection, self._embedder.name, set(keys.values()))
         copied = [c for c in chunks if keys[c.id] in stored]
         if copied:
@@ -347,6 +347,11 @@ class IndexRepository:
 def _all_unchanged(manifest: Manifest) -> ManifestDiff:
     """Every file of `manifest` unchanged (sizes are not recorded, and not needed to keep a file)."""
     return ManifestDiff((), (), tuple(FileEntry(path, sha, 0) for path, sha in manifest.files.items()), ())
+
+
+def _content_keys(chunks: Sequence[Chunk]) -> dict[str, str]:
+    """Chunk id -> content key."""
+    return {c.id: content_key(c) for c in chunks}
 
 
 async def unnamed_chunk_ids(

@@ -99,7 +99,10 @@ class SearchDocuments(Search):
 
     async def _ranked(self, request: SearchRequest, query: str, mode: RetrievalMode) -> list[SearchHit]:
         collection = validate_collection(request.collection)
-        manifests = await self._live_manifests(collection, request.repository, RefChoice.of(request.ref))
+        entries = [m for _, m in await self._manifests.entries(collection)]
+        if mode != RetrievalMode.DENSE:
+            await self._keywords.retain(collection, {(m.repository, m.ref) for m in entries})
+        manifests = _live_manifests(entries, collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []
         policy = self._policy
@@ -145,8 +148,7 @@ class SearchDocuments(Search):
         dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
         pool = {hit.chunk.id: hit for hit in keyword} | {hit.chunk.id: hit for hit in dense}
         scored = [
-            replace(hit, similarity=dense_scores.get(key), keyword_score=keyword_scores.get(key))
-            for key, hit in pool.items()
+            SearchHit(hit.chunk, 0.0, dense_scores.get(key), keyword_scores.get(key)) for key, hit in pool.items()
         ]
         by_similarity = sorted((h for h in scored if h.similarity is not None), key=lambda h: -(h.similarity or 0.0))
         by_bm25 = sorted((h for h in scored if h.keyword_score), key=lambda h: -(h.keyword_score or 0.0))
@@ -178,17 +180,21 @@ class SearchDocuments(Search):
                 return [replace(hit, similarity=hit.score) for hit in hits]
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
-    async def _live_manifests(self, collection: str, repository: str | None, choice: RefChoice) -> dict[str, Manifest]:
-        """The live manifest of each repository searched, at the ref chosen, by repository id.
 
-        A pinned ref that no repository searched is indexed at is NotFound, naming the refs that are.
-        """
-        entries = [m for _, m in await self._manifests.entries(collection) if repository in (None, m.repository)]
-        picked = live_manifests(entries, choice, repository)
-        if entries and not picked:
-            where = f"repository {repository!r}" if repository else f"collection {collection!r}"
-            raise not_indexed_at(where, choice.ref, entries)
-        return picked
+def _live_manifests(
+    entries: list[Manifest], collection: str, repository: str | None, choice: RefChoice
+) -> dict[str, Manifest]:
+    """The live manifest of each repository searched (of `entries`, the collection's), at the ref chosen, by
+    repository id.
+
+    A pinned ref that no repository searched is indexed at is NotFound, naming the refs that are.
+    """
+    searched = [m for m in entries if repository in (None, m.repository)]
+    picked = live_manifests(searched, choice, repository)
+    if searched and not picked:
+        where = f"repository {repository!r}" if repository else f"collection {collection!r}"
+        raise not_indexed_at(where, choice.ref, searched)
+    return picked
 
 
 def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:

@@ -26,7 +26,7 @@ def reciprocal_rank_fusion(
             key = hit.chunk.id
             totals[key] = totals.get(key, 0.0) + weight / (k + rank)
             known = fused.get(key)
-            fused[key] = hit if known is None else _merge(known, hit)
+            fused[key] = hit if known is None or known is hit else _merge(known, hit)
             file_ranks.setdefault(_file(hit), len(file_ranks) + 1)
         for file, rank in file_ranks.items():
             file_totals[file] = file_totals.get(file, 0.0) + weight / (k + rank)

@@ -10,8 +10,10 @@ exception reaches the client.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Annotated, Literal
 
@@ -30,8 +32,8 @@ from domain.jobs import IndexRequest
 from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
 from entrypoints import mcp_markdown as md
-from entrypoints.container import Container, running
 from entrypoints.mcp_tools import RepochatTools
+from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,15 @@ def _tool_errors() -> Iterator[None]:
 
 def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPServer:
     """The server with every tool; `read_only` leaves out the two that start or follow index jobs."""
+
+    async def opened() -> RepochatTools:
+        return tools
+
+    return _server(opened, read_only)
+
+
+def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> MCPServer:
+    """The server, its tools taken from `opened` as each call starts (over stdio, they may still be opening)."""
     server: MCPServer = MCPServer(name="repochat", instructions=INSTRUCTIONS)
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -98,7 +109,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         search naming no ref reads it, number of files, when it was indexed, and how its last sync went and
         when the next one is."""
         with _tool_errors():
-            return md.repositories(await tools.list_repositories().execute())
+            return md.repositories(await (await opened()).list_repositories().execute())
 
     @server.tool(annotations=reading)
     async def resolve_repository(
@@ -109,7 +120,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         the refs each has indexed. Call this before search_docs, read_file or ask to get the repository id
         (and a ref) to pass them."""
         with _tool_errors():
-            return md.matches(await tools.resolve_repository().execute(name, limit), name)
+            return md.matches(await (await opened()).resolve_repository().execute(name, limit), name)
 
     @server.tool(annotations=reading)
     async def search_docs(
@@ -123,8 +134,9 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
     ) -> str:
         """Search the indexed documentation and code. Returns passages with their file, line range,
         commit permalink and score, best first."""
+        request = SearchRequest(query, k, collection, repository, mode, ref=ref)
         with _tool_errors():
-            found = await tools.search().execute(SearchRequest(query, k, collection, repository, mode, ref=ref))
+            found = await (await opened()).search().execute(request)
         return md.passages([Citation.of(hit) for hit in found.hits], max_tokens)
 
     @server.tool(annotations=reading)
@@ -142,7 +154,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         ref it was searched at."""
         request = ReadFileRequest(repository, path, start_line, end_line, collection, ref)
         with _tool_errors():
-            return md.excerpt(await tools.read_file().execute(request), max_tokens)
+            return md.excerpt(await (await opened()).read_file().execute(request), max_tokens)
 
     @server.tool(annotations=reading)
     async def ask(
@@ -162,7 +174,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
         request = AskRequest(question, turns, collection, repository=repository, mode=mode, ref=ref)
         with _tool_errors():
-            return md.answer(await tools.answer_question().execute(request), max_tokens)
+            return md.answer(await (await opened()).answer_question().execute(request), max_tokens)
 
     if read_only:
         return server
@@ -184,6 +196,7 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
         """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.
         A repository already being indexed returns its running job instead of a second one."""
         with _tool_errors():
+            tools = await opened()
             spec = source_spec(source, ref, local=tools.local_folders)
             return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection)))
 
@@ -193,23 +206,46 @@ def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPSe
     ) -> str:
         """The state, stage and progress of an index job, and its result or error once finished."""
         with _tool_errors():
-            return md.job(await tools.get_job().execute(job_id))
+            return md.job(await (await opened()).get_job().execute(job_id))
 
     return server
 
 
-async def serve_stdio(container: Container) -> None:
-    """`repochat mcp`: the server over stdin/stdout, with the container open for its lifetime.
+def run_stdio() -> int:
+    """`repochat mcp`: the server over stdin/stdout (see `serve_stdio`)."""
+    asyncio.run(serve_stdio(load_settings()))
+    return 0
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """The server over stdin/stdout, answering at once: the container (Chroma, the model, the keyword index)
+    is imported and opened beside it, and a tool called before it is open waits for it.
 
     It runs index jobs itself, like `repochat index`, when it can own the data folder. When
     `repochat serve` owns it, the server still starts, and every tool that needs the folder
     answers with what to do instead (use the server's /mcp endpoint).
     """
-    server = create_mcp_server(container.mcp_tools(), read_only=container.settings().mcp_read_only)
     async with AsyncExitStack() as stack:
+        opening = asyncio.create_task(_opened_container(settings, stack))
+
+        async def opened() -> RepochatTools:
+            return await asyncio.shield(opening)
+
         try:
-            await stack.enter_async_context(running(container, run_jobs=True))
-        except DataDirBusy as e:
-            log.warning("%s", e.message)
-            await stack.enter_async_context(running(container))
-        await server.run_stdio_async()
+            await _server(opened, settings.mcp_read_only).run_stdio_async()
+        finally:
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+
+
+async def _opened_container(settings: Settings, stack: AsyncExitStack) -> RepochatTools:
+    """The container's tools, once it is imported (in a thread: it takes seconds) and open until `stack` closes."""
+    container_module = await asyncio.to_thread(importlib.import_module, "entrypoints.container")
+    container = container_module.Container(settings=settings, process_name="repochat mcp")
+    try:
+        await stack.enter_async_context(container_module.running(container, run_jobs=True))
+    except DataDirBusy as e:
+        log.warning("%s", e.message)
+        await stack.enter_async_context(container_module.running(container))
+    tools: RepochatTools = container.mcp_tools()
+    return tools

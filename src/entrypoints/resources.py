@@ -16,7 +16,8 @@ import httpx
 from chromadb.api import ClientAPI
 
 from adapters.data_dir_lock import DataDirLock
-from adapters.keyword.tantivy_index import ChunkReader, TantivyKeywordIndex
+from adapters.keyword.chunk_reader import ChunkReader
+from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.github import GitHubArchiveSource
 from adapters.vectorstore.migrations import migrate_chroma
 from application.ports.jobs import JobQueue

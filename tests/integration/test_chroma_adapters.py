@@ -11,10 +11,12 @@ from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.vectorstore.chroma_client import open_chroma_server
-from adapters.vectorstore.chroma_index import ChromaVectorIndex
+from adapters.vectorstore.chroma_index import KEYWORD_TERMS, ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
 from domain.errors import UpstreamUnavailable
+from domain.keywords import keyword_terms
 
 
 def chunk(n: int, text: str, repository: str = "owner/repo") -> Chunk:
@@ -52,6 +54,24 @@ async def test_chunks_read_back_with_their_text_for_chosen_versions_or_all(chrom
     assert sorted(everything, key=lambda c: c.id) == chunks[:4]
     assert sorted(c.id for c in chosen) == ["id-1", "id-3"]
     assert await index.chunks("never-created", "owner/repo") == []
+
+
+async def test_keyword_terms_are_stored_with_each_chunk_and_computed_only_for_chunks_written_without(
+    chroma_client: ClientAPI,
+) -> None:
+    index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    chunks = [chunk(1, "Use the model_validator decorator."), chunk(2, "An older chunk.")]
+    await index.upsert(collection, embedder.name, chunks, await embedder.embed_documents([c.text for c in chunks]))
+    written = chroma_client.get_collection(collection)
+    written.update(ids=["id-1"], metadatas=[{KEYWORD_TERMS: "stored terms"}])
+    written.update(ids=["id-2"], metadatas=[{KEYWORD_TERMS: None}])  # as a build before the terms were stored wrote it
+
+    read = {stored.chunk.id: stored for stored in await index.keyword_chunks(collection, "owner/repo")}
+
+    assert read["id-1"].terms == "stored terms"  # read as written, not computed again
+    assert read["id-2"].terms == " ".join(keyword_terms(embedding_text(chunks[1])))
+    assert [stored.chunk for stored in read.values()] == chunks
 
 
 async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: ClientAPI) -> None:

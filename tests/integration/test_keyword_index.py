@@ -13,18 +13,20 @@ from collections.abc import Collection
 from pathlib import Path
 
 import pytest
+import tantivy
 from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
+from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.keyword.synced_refs import SyncedRefs
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
+from application.repositories import ForgetRepository
 from domain.answers import SearchHit
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
-from domain.errors import DataDirBusy
 from domain.jobs import IndexRequest
 from domain.keywords import keyword_terms
 from entrypoints.source_input import source_spec
@@ -39,9 +41,11 @@ class CountingReader:
         self.index = index
         self.reads: list[frozenset[str] | None] = []
 
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
+    async def keyword_chunks(
+        self, collection: str, repository: str, blob_shas: Collection[str] | None = None
+    ) -> list[KeywordChunk]:
         self.reads.append(None if blob_shas is None else frozenset(blob_shas))
-        return await self.index.chunks(collection, repository, blob_shas)
+        return await self.index.keyword_chunks(collection, repository, blob_shas)
 
 
 class Docs:
@@ -167,14 +171,32 @@ async def test_refs_stay_side_by_side_across_a_restart(docs: Docs) -> None:
     restarted.close()
 
 
-async def test_a_folder_belongs_to_one_process_at_a_time(docs: Docs) -> None:
+async def test_a_forgotten_repository_leaves_the_index_on_disk_and_its_records(docs: Docs) -> None:
     await docs.index()
     keywords, _ = docs.replica("replica")
-    await docs.hits(keywords, "UploadFile")
-    second, _ = docs.replica("replica")
+    assert await docs.hits(keywords, "UploadFile")
+    await ForgetRepository(docs.manifests, docs.vectors).execute(docs.request.source.repository_id, docs.collection)
 
-    with pytest.raises(DataDirBusy, match="REPOCHAT_KEYWORD_INDEX_DIR"):
-        await docs.hits(second, "UploadFile")
+    await keywords.retain(docs.collection, [(m.repository, m.ref) for m in (await docs.live()).values()])
+    keywords.close()
+
+    folder = docs.tmp_path / "replica" / docs.collection
+    assert tantivy.Index.open(str(folder / "index")).searcher().num_docs == 0
+    assert SyncedRefs(folder / "refs").load() == {}
+
+
+async def test_a_second_process_on_a_taken_folder_searches_from_memory_and_says_why(
+    docs: Docs, caplog: pytest.LogCaptureFixture
+) -> None:
+    await docs.index()
+    keywords, _ = docs.replica("replica")
+    owned = await docs.hits(keywords, "UploadFile lifespan")
+    second, reader = docs.replica("replica")  # `repochat search` while `repochat serve` runs on the same folder
+
+    assert [hit.chunk for hit in await docs.hits(second, "UploadFile lifespan")] == [hit.chunk for hit in owned]
+    assert reader.reads == [None]  # caught up from the store, in memory
+    assert "in use by another process" in caplog.text and "REPOCHAT_KEYWORD_INDEX_DIR" in caplog.text
+    second.close()
     keywords.close()
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from adapters.keyword.chunk_reader import KeywordChunk
 from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
 from application.indexing import IndexRepository
 from application.ports.embeddings import Embedder
@@ -17,11 +18,13 @@ from application.ports.sources import DocumentSource, SourceSnapshot, SourceVers
 from application.ports.stores import DeliveryLog, ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
 from application.search import Search, SearchRequest, SearchResults
 from domain.answers import ChatTurn, SearchHit
+from domain.chunking import embedding_text
 from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
 from domain.errors import Conflict, NotFound, RepochatError, UpstreamUnavailable
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
+from domain.keywords import keyword_terms
 from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
 from domain.sync import SyncKey, SyncStatus
@@ -213,11 +216,17 @@ class InMemoryVectorIndex(VectorIndex):
         stored = self.records.get(collection, {}).values()
         return [StoredChunk(c.id, c.path, c.blob_sha) for c, _ in stored if c.repository == repository]
 
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
-        """As ChromaVectorIndex reads them for the keyword index (not a method of the port)."""
+    async def keyword_chunks(
+        self, collection: str, repository: str, blob_shas: Collection[str] | None = None
+    ) -> list[KeywordChunk]:
+        """As ChromaVectorIndex reads them for the keyword index (not a method of the port), with their terms."""
         self.chunk_reads.append((repository, None if blob_shas is None else frozenset(blob_shas)))
         stored = self.records.get(collection, {}).values()
-        return [c for c, _ in stored if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)]
+        return [
+            KeywordChunk(c, " ".join(keyword_terms(embedding_text(c))))
+            for c, _ in stored
+            if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)
+        ]
 
     async def collections(self) -> list[str]:
         return sorted(self.records)

@@ -10,7 +10,7 @@ from application.answering import CitationsEvent, GeneratedAnswer
 from domain.answers import Citation
 from domain.citation_check import CheckSummary
 from entrypoints import mcp_markdown as md
-from entrypoints.cli import _print_sources
+from entrypoints.cli_commands import _print_sources
 
 A = Citation("docs/a.md", "owner/repo", "c0ffee", 1, 4, "file:///repo/docs/a.md#L1-L4", "Alpha.", 0.03, 0.61, used=True)
 B = replace(A, path="docs/b.md", url="file:///repo/docs/b.md#L1-L4", used=False)

@@ -4,6 +4,9 @@ overridden by recording fakes, what they print read back."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from domain.documents import Manifest
 from domain.jobs import IndexRequest, Job, JobState
 from domain.retrieval import RetrievalMode
 from domain.sources import SourceKind, SourceSpec
-from entrypoints import cli
+from entrypoints import cli, cli_commands
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from entrypoints.views import RepositoryView
@@ -42,7 +45,7 @@ def use(provider: providers.Provider[Any], fake: object) -> None:
 
 async def command(container: Container, *argv: str) -> int:
     args = cli.argument_parser().parse_args(list(argv))
-    return await cli.COMMANDS[args.command](container, args)
+    return await cli_commands.COMMANDS[args.command](container, args)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +142,25 @@ async def test_jobs_name_the_ref_of_a_job_of_a_named_ref(
     first, second = capsys.readouterr().out.splitlines()
     assert first.startswith("job-1") and first.endswith("acme/widgets")
     assert second.startswith("job-2") and second.endswith("acme/widgets @ v1")
+
+
+def test_the_arguments_are_parsed_before_anything_heavy_is_imported() -> None:
+    heavy = (
+        "chromadb",
+        "fastapi",
+        "dependency_injector",
+        "onnxruntime",
+        "tantivy",
+        "pydantic",
+        "entrypoints.container",
+    )
+    probe = (
+        "import sys; from entrypoints import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('loaded:', [m for m in {heavy!r} if m in sys.modules])"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+
+    assert "usage: repochat" in loaded.stdout
+    assert loaded.stdout.strip().splitlines()[-1] == "loaded: []"

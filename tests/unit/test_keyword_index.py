@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from adapters.keyword.ref_versions import RefVersions, Swap
+from adapters.keyword.synced_refs import SyncedRefs
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexRepository
+from application.repositories import ForgetRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
 from domain.jobs import IndexRequest
@@ -317,3 +320,55 @@ async def test_bm25_prefers_rare_terms_and_shorter_chunks() -> None:
 
     assert ranked[0] == texts["short.md"] and ranked.index(texts["rare.md"]) < ranked.index(texts["long.md"])
     assert texts["common.md"] not in ranked
+
+
+async def test_a_forgotten_ref_takes_only_the_versions_no_other_ref_names_and_a_gone_collection_everything() -> None:
+    refs = Refs()
+    release, main = await refs.indexed(RELEASE, RELEASE_FILES), await refs.indexed(MAIN, MAIN_FILES)
+    await refs.texts(release, "index")
+    await refs.texts(main, "index")
+    release_only, shared = (
+        _chunk("settings.md", RELEASE_FILES["settings.md"]),
+        _chunk("cli.md", RELEASE_FILES["cli.md"]),
+    )
+    terms = dict.fromkeys(keyword_terms("UV_INDEX_URL pip install"), 1.0)
+    assert (await refs.keywords.scores("default", terms, [release_only.id, shared.id])).keys() == {
+        release_only.id,
+        shared.id,
+    }
+
+    await refs.keywords.retain("default", {(REPO, MAIN)})  # the release's manifest is gone
+
+    assert (await refs.keywords.scores("default", terms, [release_only.id, shared.id])).keys() == {shared.id}
+    assert await refs.texts(main, "UV_INDEX_URL") == [MAIN_FILES["settings.md"]]
+
+    await refs.keywords.retain("default", [])  # no manifest left in the collection
+
+    assert await refs.keywords.scores("default", terms, [release_only.id, shared.id]) == {}
+
+
+async def test_a_search_after_a_repository_is_forgotten_drops_its_chunks_from_the_keyword_index() -> None:
+    world = World(FILES)
+    await world.index_files()
+    await world.paths("UV_INDEX_URL")
+    ids = [chunk.id for chunk, _ in world.index.records["default"].values()]
+    terms = dict.fromkeys(keyword_terms("UV_INDEX_URL --reload model_validator"), 1.0)
+    assert len(await world.keywords.scores("default", terms, ids)) == len(FILES)
+
+    await ForgetRepository(world.manifests, world.index).execute(SPEC.repository_id)
+    assert await world.paths("UV_INDEX_URL") == []
+
+    assert await world.keywords.scores("default", terms, ids) == {}
+
+
+def test_forgetting_several_refs_at_once_keeps_the_others_records_and_ends_the_write(tmp_path: Path) -> None:
+    synced = SyncedRefs(tmp_path)
+    for ref in ("v1", "v2", None):
+        synced.begin(REPO)
+        synced.save(REPO, ref, frozenset({(CHUNKER_VERSION, "a.md", f"sha-{ref}")}))
+    synced.begin(REPO)
+
+    synced.forget_refs(REPO, ["v1", "v2"])
+
+    assert synced.interrupted() == []
+    assert list(synced.load()[REPO].refs) == [None]

@@ -57,6 +57,11 @@ class RefVersions:
         self.refs[ref] = versions
         self._hidden.clear()
 
+    def forget(self, ref: str | None) -> None:
+        """`ref` names nothing any more (the index dropped `swap_to(ref, frozenset()).dropped`)."""
+        del self.refs[ref]
+        self._hidden.clear()
+
     def hidden_from(self, ref: str | None) -> frozenset[Version]:
         """The held versions a query at `ref` (a synced one) must not see."""
         hidden = self._hidden.get(ref)

@@ -50,6 +50,15 @@ class SyncedRefs:
         for repository in repositories:
             self._marker(repository).unlink(missing_ok=True)
 
+    def forget_refs(self, repository: str, refs: list[str | None]) -> None:
+        """Drop the records of `refs` of `repository` (the versions no other ref names left the index), and end
+        the write `begin` started."""
+        if self._folder is None:
+            return
+        for ref in refs:
+            self._record(repository, ref).unlink(missing_ok=True)
+        self._marker(repository).unlink()
+
     def begin(self, repository: str) -> None:
         """A write of `repository` starts: leave the marker `interrupted` finds if it never ends."""
         if self._folder is not None:
@@ -60,8 +69,12 @@ class SyncedRefs:
         if self._folder is None:
             return
         record = {"repository": repository, "ref": ref, "versions": sorted(versions)}
-        _write_atomically(self._folder / f"{_digest(repository, ref or '')}.json", json.dumps(record))
+        _write_atomically(self._record(repository, ref), json.dumps(record))
         self._marker(repository).unlink()
+
+    def _record(self, repository: str, ref: str | None) -> Path:
+        assert self._folder is not None
+        return self._folder / f"{_digest(repository, ref or '')}.json"
 
     def _marker(self, repository: str) -> Path:
         assert self._folder is not None

@@ -17,9 +17,14 @@ What each ref names is kept beside the index (`SyncedRefs`), so a restarted proc
 index and answers at once; a process that died between a commit and that record left a marker,
 and the repository it was writing is read again whole at its next query.
 
-Chunks are indexed by the terms `domain.keywords` gives (pre-tokenised, split by tantivy at
-whitespace only), so the engine matches exactly what BM25 matched before, with tantivy's BM25
-(k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
+tantivy lets one process write a folder. A second process finding it taken (`repochat search` on
+the data folder `repochat serve` uses, both on a Chroma server) does not fail: it keeps its index
+in memory, caught up from the store at its first query, as a new replica would, and logs why.
+
+Chunks are indexed by the terms `domain.keywords` gives, computed once when the chunk was written
+and stored beside it in Chroma (`KeywordChunk`: no replica recomputes them), pre-tokenised, split by
+tantivy at whitespace only, so the engine matches exactly what BM25 matched before, with tantivy's
+BM25 (k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
 tantivy releases the GIL: writes and searches run in threads, off the event loop.
 """
 
@@ -27,35 +32,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import tantivy
 
 from adapters.domain_json import CHUNK
+from adapters.keyword.chunk_reader import ChunkReader, KeywordChunk
 from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_of
 from adapters.keyword.synced_refs import SyncedRefs
 from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
-from domain.chunking import embedding_text
-from domain.documents import Chunk, Manifest
+from domain.documents import Manifest
 from domain.errors import DataDirBusy
-from domain.keywords import keyword_terms
+
+log = logging.getLogger(__name__)
 
 WHOLE_READ_SHARE = 0.5
 """When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
 WRITER_HEAP_BYTES = 64_000_000
 """The indexing buffer of each collection's writer (tantivy flushes a segment when it is full)."""
-
-
-class ChunkReader(Protocol):
-    """What this index reads from the vector store (ChromaVectorIndex): the chunks' text."""
-
-    async def chunks(self, collection: str, repository: str, blob_shas: Collection[str] | None = None) -> list[Chunk]:
-        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        ...
 
 
 def _schema() -> tantivy.Schema:
@@ -100,8 +98,8 @@ class _CollectionIndex:
             writer = index.writer(WRITER_HEAP_BYTES, 1)
         except ValueError as e:
             raise DataDirBusy(
-                f"the keyword index {folder} is in use by another process: each process that searches keeps "
-                "its own, so give this one a folder of its own with REPOCHAT_KEYWORD_INDEX_DIR"
+                f"the keyword index {folder} is in use by another process (each process that searches keeps "
+                "its own; REPOCHAT_KEYWORD_INDEX_DIR gives this one a folder of its own)"
             ) from e
         synced = SyncedRefs(None if folder is None else folder / "refs")
         interrupted = synced.interrupted()
@@ -125,21 +123,65 @@ class _CollectionIndex:
             return None
         return held.swap_to(manifest.ref, versions), versions
 
-    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], chunks: list[Chunk]) -> None:
+    def write(self, manifest: Manifest, swap: Swap, versions: frozenset[Version], stored: list[KeywordChunk]) -> None:
         """Apply `swap` in one commit and record what `manifest`'s ref names (blocking: run in a thread).
 
-        `chunks` are those of `swap.added`, all cut by `manifest`'s chunker."""
+        `stored`: chunks read from the store for `swap.added` (more, when the repository was read whole);
+        those of the added versions that `manifest` names are written."""
         repository, chunker = manifest.repository, manifest.chunked_by
         self.synced.begin(repository)
         for version in swap.dropped:
             self.writer.delete_documents_by_term("version", version_key(repository, version))
-        for chunk in chunks:
-            key = version_key(repository, (chunker, chunk.path, chunk.blob_sha))
-            self.writer.add_document(_document(chunk, key))
+        written: set[str] = set()
+        for keyword_chunk in stored:
+            chunk = keyword_chunk.chunk
+            version = (chunker, chunk.path, chunk.blob_sha)
+            if version in swap.added and chunk.id not in written and manifest.names(chunk):
+                written.add(chunk.id)
+                self.writer.add_document(_document(keyword_chunk, version_key(repository, version)))
         self.writer.commit()
         self.index.reload()
         self.refs[repository].record(manifest.ref, versions)
         self.synced.save(repository, manifest.ref, versions)
+
+    def forgotten(self, indexed: Collection[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+        """The synced refs not among `indexed`: their manifests are gone."""
+        wanted = set(indexed)
+        return [
+            (repository, ref)
+            for repository, held in self.refs.items()
+            for ref in held.refs
+            if (repository, ref) not in wanted
+        ]
+
+    def forget(self, forgotten: list[tuple[str, str | None]]) -> None:
+        """Drop the chunks only `forgotten` refs name, in one commit, and their records (blocking: run in a thread).
+
+        A repository none of whose refs is left goes whole (by its term), with every chunk it ever had here."""
+        refs: dict[str, list[str | None]] = {}
+        for repository, ref in forgotten:
+            refs.setdefault(repository, []).append(ref)
+        gone = [repository for repository, dropped in refs.items() if set(self.refs[repository].refs) <= set(dropped)]
+        for repository, dropped in refs.items():
+            self.synced.begin(repository)
+            if repository in gone:
+                self.writer.delete_documents_by_term("repository", repository)
+                continue
+            held = self.refs[repository]
+            for ref in dropped:
+                for version in held.swap_to(ref, frozenset()).dropped:
+                    self.writer.delete_documents_by_term("version", version_key(repository, version))
+                held.forget(ref)
+        self.writer.commit()
+        self.index.reload()
+        for repository, dropped in refs.items():
+            for ref in dropped:
+                self.manifests.pop((repository, ref), None)
+            if repository in gone:
+                del self.refs[repository]
+                self.synced.forget([repository])
+            else:
+                self.synced.forget_refs(repository, dropped)
 
     def top(
         self, searcher: tantivy.Searcher, terms: Mapping[str, float], k: int, hidden: list[str], only: list[str] | None
@@ -199,18 +241,36 @@ class TantivyKeywordIndex(KeywordIndex):
             return {}
         return await asyncio.to_thread(state.scores, state.index.searcher(), terms, sorted(ids))
 
+    async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
+        if collection not in self._collections and not self._kept(collection):
+            return  # nothing held, and nothing to create
+        state = await self._opened(collection)
+        async with state.lock:
+            forgotten = state.forgotten(indexed)
+            if forgotten:
+                await asyncio.to_thread(state.forget, forgotten)
+
     def close(self) -> None:
         """Let go of every writer (and so of each folder's lock)."""
         for state in self._collections.values():
             state.close()
         self._collections.clear()
 
+    def _kept(self, collection: str) -> bool:
+        """Whether this process's folder holds an index of `collection`, from an earlier run."""
+        return self._folder is not None and (self._folder / collection).is_dir()
+
     async def _opened(self, collection: str) -> _CollectionIndex:
         async with self._opening:
             state = self._collections.get(collection)
             if state is None:
                 folder = None if self._folder is None else self._folder / collection
-                state = self._collections[collection] = await asyncio.to_thread(_CollectionIndex.open, folder)
+                try:
+                    state = await asyncio.to_thread(_CollectionIndex.open, folder)
+                except DataDirBusy as e:
+                    log.warning("%s; this process keeps its own in memory instead, caught up from the store", e)
+                    state = await asyncio.to_thread(_CollectionIndex.open, None)
+                self._collections[collection] = state
             return state
 
     async def _sync(self, collection: str, state: _CollectionIndex, repository: str, manifest: Manifest) -> None:
@@ -218,30 +278,28 @@ class TantivyKeywordIndex(KeywordIndex):
         if plan is None:
             return
         swap, versions = plan
-        chunks = await self._read(collection, repository, manifest, swap.added)
-        await asyncio.to_thread(state.write, manifest, swap, versions, chunks)
+        stored = await self._read(collection, repository, manifest, swap.added)
+        await asyncio.to_thread(state.write, manifest, swap, versions, stored)
         state.manifests[(repository, manifest.ref)] = manifest
 
     async def _read(
         self, collection: str, repository: str, manifest: Manifest, versions: frozenset[Version]
-    ) -> list[Chunk]:
-        """The chunks `manifest` names of `versions`, read from the store (all the repository's, when most are)."""
+    ) -> list[KeywordChunk]:
+        """The stored chunks of `versions` (all the repository's, when most of its versions are wanted)."""
         if not versions:
             return []
         whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
         shas = None if whole else {blob_sha for _, _, blob_sha in versions}
-        stored = await self._vectors.chunks(collection, repository, shas)
-        wanted = {(path, blob_sha) for _, path, blob_sha in versions}
-        found = {c.id: c for c in stored if (c.path, c.blob_sha) in wanted and manifest.names(c)}
-        return list(found.values())
+        return await self._vectors.keyword_chunks(collection, repository, shas)
 
 
-def _document(chunk: Chunk, version: str) -> tantivy.Document:
+def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
+    chunk = stored.chunk
     return tantivy.Document(
         id=chunk.id,
         repository=chunk.repository,
         version=version,
-        terms=" ".join(keyword_terms(embedding_text(chunk))),
+        terms=stored.terms,
         chunk=CHUNK.dumps(chunk).encode(),
     )
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from chromadb.api import ClientAPI
@@ -12,12 +12,15 @@ from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
 from adapters.disk_reserve import DiskReserve
+from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.vectorstore.chroma_client import call_chroma
 from application.ports.stores import StoredChunk, VectorIndex
 from domain.answers import SearchHit
+from domain.chunking import embedding_text
 from domain.content_keys import content_key
 from domain.documents import Chunk
 from domain.errors import Conflict
+from domain.keywords import keyword_terms
 
 WRITE_BATCH = 1000
 """Chroma caps how many records one call may carry; stay well below."""
@@ -27,6 +30,9 @@ VERSIONS_PER_READ = 500
 """Blob SHAs per `$in` filter when reading the chunks of chosen file versions."""
 KEYS_PER_READ = 500
 """Content keys per `$in` filter when looking up stored vectors by content."""
+T = TypeVar("T")
+KEYWORD_TERMS = "keyword_terms"
+"""The metadata field holding a chunk's keyword terms (`domain.keywords`), so no reader recomputes them."""
 
 
 class ChromaVectorIndex(VectorIndex):
@@ -160,27 +166,41 @@ class ChromaVectorIndex(VectorIndex):
         return await call_chroma("list a repository's chunks", list_chunks)
 
     async def chunks(self, collection: str, repository: str, blob_shas: Iterable[str] | None = None) -> list[Chunk]:
-        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when
-        given: what the keyword index (`adapters.keyword`) reads, not a use case."""
+        """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
+        return await self._read(collection, repository, blob_shas, _chunk)
+
+    async def keyword_chunks(
+        self, collection: str, repository: str, blob_shas: Iterable[str] | None = None
+    ) -> list[KeywordChunk]:
+        """`chunks`, each with the keyword terms stored beside it when it was written: what the keyword
+        index (`adapters.keyword`) reads, not a use case. Chunks written before the terms were stored
+        get them computed here."""
+        return await self._read(collection, repository, blob_shas, _keyword_chunk)
+
+    async def _read(
+        self, collection: str, repository: str, blob_shas: Iterable[str] | None, record: Callable[[str, str, Any], T]
+    ) -> list[T]:
+        """`record(id, document, metadata)` of each stored chunk of `repository`, of `blob_shas` only when given,
+        built in Chroma's thread (a catch-up reads hundreds of thousands)."""
         groups = [None] if blob_shas is None else _groups(sorted(blob_shas), VERSIONS_PER_READ)
 
-        def read() -> list[Chunk]:
+        def read() -> list[T]:
             target = self._open(collection, None, create=False)
-            chunks: list[Chunk] = []
+            records: list[T] = []
             for group in groups if target is not None else []:
                 assert target is not None
-                where, read_before = _where(repository, group), len(chunks)
+                where, read_before = _where(repository, group), len(records)
                 while True:
-                    offset = len(chunks) - read_before
+                    offset = len(records) - read_before
                     page = target.get(where=where, include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
                     documents = page["documents"] or []
                     metadatas = page["metadatas"] or []
-                    chunks.extend(
-                        _chunk(i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True)
+                    records.extend(
+                        record(i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True)
                     )
                     if len(page["ids"]) < READ_PAGE:
                         break
-            return chunks
+            return records
 
         return await call_chroma("read a repository's chunks", read)
 
@@ -262,10 +282,22 @@ def _metadata(chunk: Chunk) -> dict[str, str | int]:
         "end_line": chunk.end_line,
         "headings": json.dumps(list(chunk.headings)),
         "content_key": content_key(chunk),
+        KEYWORD_TERMS: _terms(chunk),
     }
     if chunk.search_text:
         metadata["search_text"] = chunk.search_text  # the text without markup, when it differs
     return metadata
+
+
+def _terms(chunk: Chunk) -> str:
+    """The chunk's keyword terms, space-separated: computed once, when the chunk is written."""
+    return " ".join(keyword_terms(embedding_text(chunk)))
+
+
+def _keyword_chunk(chunk_id: str, text: str, metadata: Any) -> KeywordChunk:
+    """The chunk with its stored terms, or with terms computed now when it was written without them."""
+    chunk, stored_terms = _chunk(chunk_id, text, metadata), metadata.get(KEYWORD_TERMS)
+    return KeywordChunk(chunk, _terms(chunk) if stored_terms is None else str(stored_terms))
 
 
 def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:

@@ -88,6 +88,14 @@ class KeywordIndex(Protocol):
         """The BM25 score of each chunk of `ids` that matches `terms` (chunks a query of this collection synced)."""
         ...
 
+    async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
+        """Drop the chunks of every ref (and repository) that has no manifest in `collection` any more.
+
+        `indexed`: each (repository, ref) with a manifest in the collection, all of them (none when the
+        collection is gone). A forgotten repository or ref leaves the index here, in every replica.
+        """
+        ...
+
 
 class ManifestStore(Protocol):
     """The live version of each indexed ref of each repository per collection; `save` is the atomic swap.
