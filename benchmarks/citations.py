@@ -49,7 +49,8 @@ from tests.integration.fake_openai import FakeOpenAI  # noqa: E402
 
 from application.answering import AskRequest  # noqa: E402
 from benchmarks.indexing import environment  # noqa: E402
-from domain.citation_check import Passage, check_citations, cited_sentences, cosine  # noqa: E402
+from domain.citation_check import check_citations, cited_sentences, cosine  # noqa: E402
+from domain.claims import Passage  # noqa: E402
 from domain.jobs import IndexRequest  # noqa: E402
 from entrypoints.container import Container, running  # noqa: E402
 from entrypoints.settings import CITATION_CLOSE_ENOUGH_BY_EMBEDDINGS, Settings  # noqa: E402

@@ -40,7 +40,6 @@ from domain.answers import (
 from domain.citation_check import (
     NOT_CHECKED,
     CheckSummary,
-    Passage,
     UnsupportedCitations,
     check_citations,
     cited_sentences,
@@ -49,6 +48,7 @@ from domain.citation_check import (
     judged,
     quoted,
 )
+from domain.claims import Passage
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import RepochatError
 from domain.follow_ups import SearchQuery, literal_query

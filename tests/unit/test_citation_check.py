@@ -7,14 +7,13 @@ import pytest
 from domain.answers import Citation
 from domain.citation_check import (
     CheckSummary,
-    Passage,
     UnsupportedCitations,
     check_citations,
     cited_sentences,
-    claims,
     drop_unsupported,
     judged,
 )
+from domain.claims import Passage, claims
 
 CONFIG = Passage(
     "docs/config.md",
