@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 
@@ -66,6 +66,12 @@ class EvalReport:
     """Mean nDCG@k."""
     misses: tuple[str, ...]
     """The questions with no gold file within the first k files."""
+
+    def rounded(self, places: int) -> EvalReport:
+        """The figures to `places` decimals, as reports print them."""
+        figures = (self.hit_at_1, self.hit_at_k, self.mrr, self.ndcg)
+        hit_at_1, hit_at_k, mrr, ndcg = (round(figure, places) for figure in figures)
+        return replace(self, hit_at_1=hit_at_1, hit_at_k=hit_at_k, mrr=mrr, ndcg=ndcg)
 
 
 def ranked_files(paths: Sequence[str]) -> list[str]:

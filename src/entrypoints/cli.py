@@ -81,6 +81,17 @@ def run(args: argparse.Namespace) -> int:
         return 141
 
 
+def _add_retrieval_arguments(command: argparse.ArgumentParser, text: str) -> None:
+    """`search` and `ask`: the text, then what is searched and how."""
+    command.add_argument(text)
+    command.add_argument("--collection", default=DEFAULT_COLLECTION)
+    command.add_argument("-k", type=int, default=5)
+    command.add_argument("--repository", help=REPOSITORY_HELP)
+    command.add_argument("--ref", help=REF_HELP)
+    command.add_argument("--mode", **MODE_OPTION)
+    command.add_argument("--json", action="store_true")
+
+
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repochat", description="Chat with the docs and code of repositories.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,23 +109,8 @@ def argument_parser() -> argparse.ArgumentParser:
     index.add_argument("--no-wait", action="store_true", help="queue the job and return")
     index.add_argument("--json", action="store_true", help="print the finished job as JSON")
 
-    search = sub.add_parser("search", help="search indexed passages")
-    search.add_argument("query")
-    search.add_argument("--collection", default=DEFAULT_COLLECTION)
-    search.add_argument("-k", type=int, default=5)
-    search.add_argument("--repository", help=REPOSITORY_HELP)
-    search.add_argument("--ref", help=REF_HELP)
-    search.add_argument("--mode", **MODE_OPTION)
-    search.add_argument("--json", action="store_true")
-
-    ask = sub.add_parser("ask", help="answer a question with citations")
-    ask.add_argument("question")
-    ask.add_argument("--collection", default=DEFAULT_COLLECTION)
-    ask.add_argument("-k", type=int, default=5)
-    ask.add_argument("--repository", help=REPOSITORY_HELP)
-    ask.add_argument("--ref", help=REF_HELP)
-    ask.add_argument("--mode", **MODE_OPTION)
-    ask.add_argument("--json", action="store_true")
+    _add_retrieval_arguments(sub.add_parser("search", help="search indexed passages"), "query")
+    _add_retrieval_arguments(sub.add_parser("ask", help="answer a question with citations"), "question")
 
     jobs = sub.add_parser("jobs", help="list index jobs, or show one")
     jobs.add_argument("job_id", nargs="?")

@@ -90,24 +90,20 @@ class Container(containers.DeclarativeContainer):
     sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
     webhook_deliveries = providers.Singleton(ChromaDeliveryLog, chroma_client)
 
+    openai_connection = providers.Singleton(
+        resources.OpenAIConnection,
+        api_key=providers.Callable(_secret, settings.provided.openai_api_key),
+        base_url=settings.provided.openai_base_url,
+        http_client=http_client,
+    )
     embedder = providers.Selector(
         settings.provided.embeddings,
         local=providers.Singleton(OnnxMiniLMEmbedder),
         hashing=providers.Singleton(HashingEmbedder),
-        openai=providers.Singleton(
-            resources.openai_embedder,
-            model=settings.provided.embedding_model,
-            api_key=providers.Callable(_secret, settings.provided.openai_api_key),
-            base_url=settings.provided.openai_base_url,
-            http_client=http_client,
-        ),
+        openai=providers.Singleton(resources.openai_embedder, settings.provided.embedding_model, openai_connection),
     )
     openai_chat_generator = providers.Singleton(
-        resources.openai_chat_generator,
-        model=settings.provided.chat_model,
-        api_key=providers.Callable(_secret, settings.provided.openai_api_key),
-        base_url=settings.provided.openai_base_url,
-        http_client=http_client,
+        resources.openai_chat_generator, settings.provided.chat_model, openai_connection
     )
     answer_generator = providers.Selector(
         settings.provided.answer_mode,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,20 +113,25 @@ async def schedule_syncs(
 # when the settings select them, so `repochat search` on the embedded default starts quickly.
 
 
-def openai_embedder(
-    model: str, api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient
-) -> OpenAIEmbedder:
+@dataclass(frozen=True)
+class OpenAIConnection:
+    """Where both OpenAI adapters send their calls: the key (None: OPENAI_API_KEY), the endpoint, our HTTP client."""
+
+    api_key: str | None
+    base_url: str | None
+    http_client: httpx.AsyncClient
+
+
+def openai_embedder(model: str, connection: OpenAIConnection) -> OpenAIEmbedder:
     from adapters.embeddings.openai import OpenAIEmbedder
 
-    return OpenAIEmbedder(model, api_key, base_url, http_client)
+    return OpenAIEmbedder(model, connection.api_key, connection.base_url, connection.http_client)
 
 
-def openai_chat_generator(
-    model: str, api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient
-) -> OpenAIChatGenerator:
+def openai_chat_generator(model: str, connection: OpenAIConnection) -> OpenAIChatGenerator:
     from adapters.llm.openai import OpenAIChatGenerator
 
-    return OpenAIChatGenerator(model, api_key, base_url, http_client)
+    return OpenAIChatGenerator(model, connection.api_key, connection.base_url, connection.http_client)
 
 
 def hatchet_client() -> Hatchet:

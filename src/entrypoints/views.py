@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from application.answering import GeneratedAnswer
 from application.repositories import IndexedRepository
@@ -376,24 +376,9 @@ class WebhookAnswer(BaseModel):
     message: str
 
 
-class EvaluationView(BaseModel):
-    cases: int
-    k: int
-    hit_at_1: float
-    hit_at_k: float
-    mrr: float
-    ndcg: float
-    """Mean nDCG@k, file level."""
-    misses: list[str]
+class EvaluationView(RootModel[EvalReport]):
+    """An evaluation's figures (`domain.evaluation.EvalReport`), to 4 decimals."""
 
     @classmethod
     def of(cls, report: EvalReport) -> EvaluationView:
-        return cls(
-            cases=report.cases,
-            k=report.k,
-            hit_at_1=round(report.hit_at_1, 4),
-            hit_at_k=round(report.hit_at_k, 4),
-            mrr=round(report.mrr, 4),
-            ndcg=round(report.ndcg, 4),
-            misses=list(report.misses),
-        )
+        return cls(report.rounded(4))
