@@ -28,14 +28,9 @@ _REF_PREFIXES = ("refs/heads/", "refs/tags/")
 
 def signature_of(secret: str, body: bytes) -> str:
     """The `X-Hub-Signature-256` value GitHub sends for `body`."""
-    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def is_signed_by(secret: str, body: bytes, signature: str | None) -> bool:
-    """Whether `signature` (the header, None when missing) is GitHub's for `body`; compared in constant time."""
     check = SignatureCheck(secret)
     check.update(body)
-    return check.matches(signature)
+    return check.signature
 
 
 class SignatureCheck:
@@ -47,12 +42,16 @@ class SignatureCheck:
     def update(self, piece: bytes) -> None:
         self._mac.update(piece)
 
+    @property
+    def signature(self) -> str:
+        """The `X-Hub-Signature-256` value of the body read so far."""
+        return SIGNATURE_PREFIX + self._mac.hexdigest()
+
     def matches(self, signature: str | None) -> bool:
         """Whether `signature` (the header, None when missing) is the body's; compared in constant time."""
         if not signature:
             return False
-        expected = SIGNATURE_PREFIX + self._mac.hexdigest()
-        return hmac.compare_digest(expected.encode(), signature.strip().encode())
+        return hmac.compare_digest(self.signature.encode(), signature.strip().encode())
 
 
 @dataclass(frozen=True)

@@ -201,12 +201,7 @@ class CitationCheckView(BaseModel):
 
     @classmethod
     def of(cls, summary: CheckSummary) -> CitationCheckView:
-        return cls(
-            cited=summary.cited,
-            supported=summary.supported,
-            unsupported=summary.unsupported,
-            invented=list(summary.invented),
-        )
+        return cls.model_validate(summary, from_attributes=True)
 
 
 CITATION_CHECK = (
