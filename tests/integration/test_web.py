@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.integration.fake_github import FakeGitHub, GitRepo
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
-from tests.integration.helpers import ApiServer, ServeFactory, free_port, repochat_env, stop, wait_for_http
+from tests.integration.helpers import ApiServer, ServeFactory, free_port, repochat_env, stop, unavailable, wait_for_http
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -101,9 +100,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browse
     """One chromium for the module, with a fresh profile; each test opens its own page (its own sessionStorage)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: run scripts/install-browser.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
