@@ -1,0 +1,90 @@
+"""Access: who a caller is, and which indexed repositories it may see.
+
+`IdentifyCaller` turns the credentials of a request into a `Caller`; `RepositoryAccess` is the
+filter every use case a remote caller reaches applies to what it reads, so nothing out of scope
+is ranked, counted, listed or named.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from application.ports.access import GitHubPermissions, KeyStore
+from domain.access import Caller, Role, key_hash
+from domain.documents import Manifest
+from domain.sources import SourceKind, SourceSpec, spec_of_description
+
+T = TypeVar("T")
+
+ANONYMOUS = Caller("anonymous", Role.ADMIN)
+"""A caller of a server that asks for no credentials (no keys, no GitHub permissions): today's laptop."""
+
+
+class IdentifyCaller:
+    """The caller a request's token names: an environment key (admin), a stored key, or a GitHub user.
+
+    None when the token is not recognised, and when a token is needed but none was sent."""
+
+    def __init__(self, env_keys: frozenset[str], keys: KeyStore, github: GitHubPermissions | None = None) -> None:
+        self._env_keys = sorted(env_keys)
+        self._keys = keys
+        self._github = github
+
+    async def needs_credentials(self) -> bool:
+        return bool(self._env_keys) or self._github is not None or bool(await self._keys.all())
+
+    async def execute(self, token: str | None) -> Caller | None:
+        if not token:
+            return None if await self.needs_credentials() else ANONYMOUS
+        for number, key in enumerate(self._env_keys, 1):
+            if secrets.compare_digest(token.encode(), key.encode()):
+                return Caller(f"key:REPOCHAT_API_KEYS#{number}", Role.ADMIN)
+        stored = await self._keys.find(key_hash(token))
+        if stored is not None:
+            return Caller(f"key:{stored.name}", stored.role, stored.scope)
+        if self._github is not None:
+            user = await self._github.user(token)
+            if user is not None:
+                return Caller(f"github:{user.login}", Role.READ, github_user=user)
+        return None
+
+
+class RepositoryAccess:
+    """What of the indexed repositories a caller may see: its scope, and for a GitHub user, GitHub's answer.
+
+    A GitHub user sees GitHub repositories only (a local folder has no GitHub permissions to mirror),
+    and only those GitHub says it may read; without `github` configured it sees nothing (fail closed).
+    """
+
+    def __init__(self, github: GitHubPermissions | None = None) -> None:
+        self._github = github
+
+    async def keep(self, caller: Caller, items: Sequence[T], place: Callable[[T], tuple[str, SourceSpec]]) -> list[T]:
+        """The items the caller may see, in their order; `place` says each one's collection and source."""
+        if caller.sees_everything:
+            return list(items)
+        placed = [(item, *place(item)) for item in items]
+        in_scope = [(item, c, spec) for item, c, spec in placed if caller.scope.admits(c, spec.repository_id)]
+        user = caller.github_user
+        if user is None:
+            return [item for item, _, _ in in_scope]
+        if self._github is None:
+            return []
+        on_github = {spec.location for _, _, spec in in_scope if spec.kind is SourceKind.GITHUB}
+        readable = await self._github.readable(user, on_github) if on_github else frozenset()
+        return [
+            item for item, _, spec in in_scope if spec.kind is SourceKind.GITHUB and spec.location.lower() in readable
+        ]
+
+    async def admits(self, caller: Caller, collection: str, source: SourceSpec) -> bool:
+        return bool(await self.keep(caller, [source], lambda spec: (collection, spec)))
+
+    async def manifests(self, caller: Caller, pairs: Sequence[tuple[str, Manifest]]) -> list[tuple[str, Manifest]]:
+        """The (collection, manifest) pairs of repositories the caller may see."""
+        return await self.keep(caller, pairs, lambda pair: (pair[0], manifest_source(pair[1])))
+
+
+def manifest_source(manifest: Manifest) -> SourceSpec:
+    return spec_of_description(manifest.source)
