@@ -113,18 +113,16 @@ class ResolveRepository:
 class GetRepository:
     """A repository's entry in every collection that holds it, with sync statuses like ListRepositories."""
 
-    def __init__(
-        self, manifests: ManifestStore, ledger: SyncLedger | None = None, access: RepositoryAccess | None = None
-    ) -> None:
-        self._manifests = manifests
-        self._ledger = ledger
-        self._access = access or RepositoryAccess()
+    def __init__(self, listing: ListRepositories) -> None:
+        self._listing = listing
 
     async def execute(self, repository: str, caller: Caller = LOCAL_USER) -> list[IndexedRepository]:
-        found = await _entries(self._manifests, repository, None, self._access, caller)
+        found = [
+            entry for entry in await self._listing.execute(None, caller) if entry.manifest.repository == repository
+        ]
         if not found:
             raise _not_indexed(repository)
-        return await _with_sync(found, self._ledger, None)
+        return found
 
 
 class ForgetRepository:

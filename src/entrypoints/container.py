@@ -209,7 +209,7 @@ class Container(containers.DeclarativeContainer):
         job_runner,
     )
     list_repositories = providers.Factory(ListRepositories, manifests, sync_ledger, repository_access)
-    get_repository = providers.Factory(GetRepository, manifests, sync_ledger, repository_access)
+    get_repository = providers.Factory(GetRepository, list_repositories)
     forget_repository = providers.Factory(ForgetRepository, manifests, vector_index, sync_statuses, repository_access)
     resolve_repository = providers.Factory(ResolveRepository, manifests, repository_access)
     read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests, repository_access)

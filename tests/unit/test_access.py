@@ -115,7 +115,7 @@ async def test_out_of_scope_repositories_are_not_indexed_to_the_caller(indexed: 
         m.entry.manifest.repository for m in await ResolveRepository(indexed.manifests).execute("team", 20, TEAM_3)
     ] == [MINE]
     with pytest.raises(NotFound, match="is not indexed"):
-        await GetRepository(indexed.manifests).execute(other, TEAM_3)
+        await GetRepository(ListRepositories(indexed.manifests)).execute(other, TEAM_3)
     reader = ReadIndexedFile([FakeSource({})], indexed.manifests)
     with pytest.raises(NotFound, match="is not indexed"):
         await reader.execute(ReadFileRequest(other, "0.md", caller=TEAM_3))

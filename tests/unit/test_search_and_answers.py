@@ -137,7 +137,10 @@ async def test_search_asks_the_index_for_live_versions_only(notes: IndexedNotes)
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
     wanted = MIN_CANDIDATES * OVERFETCH
-    assert [q.k for q in notes.index.queries] == [wanted, wanted]  # a plain query came back crowded, then one of live versions only
+    assert [q.k for q in notes.index.queries] == [
+        wanted,
+        wanted,
+    ]  # a plain query came back crowded, then one of live versions only
 
 
 async def test_search_widens_past_chunks_whose_version_is_live_under_another_path(notes: IndexedNotes) -> None:
