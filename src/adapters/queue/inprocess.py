@@ -28,7 +28,7 @@ import sqlite3
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -195,7 +195,7 @@ class InProcessJobQueue(JobQueue):
             finally:
                 self._pending.task_done()
 
-    async def _run_alone(self, job: Job, work: Callable[[Job], Awaitable[None]]) -> None:
+    async def _run_alone(self, job: Job, work: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
         """Do `work` for `job`, or set the job aside while another job of its repository in its collection runs."""
         key = (job.request.collection, job.repository)
         if key in self._busy:

@@ -3,6 +3,11 @@
 Both are thin: the parent runs `IndexRepository.execute` with `FanOutBatches`, whose batch tasks
 run `IndexRepository.write` on any worker. docs/hatchet.md says why it is safe to run anywhere,
 any number of times.
+
+A job's chunks outlive a failed attempt, for the retry to find; the parent deletes them
+(`IndexRepository.discard_unswapped`) when its run fails for good, before it ends, while the run
+still holds its repository's concurrency slot. A run with `discard` set does only that, for a job
+a user cancelled (`HatchetJobQueue.cancel` queues it under the job's concurrency key).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from hatchet_sdk import (
     ConcurrencyLimitStrategy,
     Context,
     Hatchet,
+    NonRetryableException,
     RateLimit,
     RateLimitDuration,
 )
@@ -36,6 +42,7 @@ from adapters.queue.hatchet.task_policy import (
     BATCH_POLICY,
     EMBEDDING_RATE_LIMIT,
     INDEX_POLICY,
+    attempt_error,
     task_error,
 )
 from application.indexing import IndexRepository
@@ -126,12 +133,21 @@ def _index_body(hatchet: Hatchet, repository: RepositoryFactory, batch: BatchTas
         current_job.set(ctx.workflow_run_id)
         current_task.set(ctx.task_run_id)
         use_case = repository(FanOutBatches(hatchet, batch, ctx))
+        if inp.discard:
+            deleted = await use_case.discard_unswapped(inp.request)
+            log.info("deleted %d chunks a cancelled job of %s wrote", deleted, inp.job_key)
+            return IndexResult(chunks_deleted=deleted)
         log.info("indexing %s (attempt %d)", inp.job_key, ctx.attempt_number)
         try:
             result = await use_case.execute(inp.request, ProgressLog(ctx.aio_log))
-        except RepochatError as e:
-            log.warning("indexing %s failed: %s", inp.job_key, e.message)
-            raise task_error(e) from e
+        except Exception as e:
+            log.warning("indexing %s failed: %s", inp.job_key, e.message if isinstance(e, RepochatError) else e)
+            error = attempt_error(e, ctx.retry_count, INDEX_POLICY)
+            if isinstance(error, NonRetryableException):  # the run ends: no retry will need what it wrote
+                await use_case.discard_unswapped(inp.request)
+            if error is e:
+                raise
+            raise error from e
         log.info("indexed %s: %d files, %d chunks written", inp.job_key, result.files_indexed, result.chunks_written)
         return result
 
