@@ -12,6 +12,7 @@ a user cancelled (`HatchetJobQueue.cancel` queues it under the job's concurrency
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ from domain.errors import RepochatError
 from domain.jobs import IndexResult
 
 log = logging.getLogger(__name__)
+
+CANCELLED_BATCHES_SETTLE_SECONDS = 3.0
+"""How long a discard run waits before it deletes: the SDK lets a cancelled task run on for a second
+before it cancels it, so a batch task of the cancelled job may still store what it just embedded."""
 
 RepositoryFactory = Callable[[BatchRunner | None], IndexRepository]
 """Builds the use case with the given runner of its batches (None: in this process, for a batch task)."""
@@ -134,6 +139,7 @@ def _index_body(hatchet: Hatchet, repository: RepositoryFactory, batch: BatchTas
         current_task.set(ctx.task_run_id)
         use_case = repository(FanOutBatches(hatchet, batch, ctx))
         if inp.discard:
+            await asyncio.sleep(CANCELLED_BATCHES_SETTLE_SECONDS)
             deleted = await use_case.discard_unswapped(inp.request)
             log.info("deleted %d chunks a cancelled job of %s wrote", deleted, inp.job_key)
             return IndexResult(chunks_deleted=deleted)
