@@ -75,6 +75,8 @@ LANGUAGE_WORDS = frozenset(
     var""".split()  # noqa: SIM905
 )
 """The keywords of symbol labels (`def add_route`, `func (r *Router) Add`): every symbol has one; they name nothing."""
+PROSE_SUFFIXES = frozenset({".md", ".mdx", ".markdown", ".rst", ".txt", ".adoc"})
+"""Pages, whose headings are lines of their text already: their names would count them twice."""
 GENERIC_STEMS = frozenset({"index", "main", "__init__", "mod", "lib", "readme", "page", "route", "layout"})
 """File names that say nothing of what the file holds: its folder names it (`graceful/main.go`, `hooks/index.md`)."""
 
@@ -86,7 +88,10 @@ def name_terms(path: str, headings: Sequence[str]) -> list[str]:
     They are a field of their own in the keyword leg, so a question that names a function, a class or a
     file ranks the passage that is that function above the ones that only mention it."""
     folders, _, name = path.rpartition("/")
-    stem = name.rpartition(".")[0] or name
+    stem, _, suffix = name.rpartition(".")
+    if f".{suffix.lower()}" in PROSE_SUFFIXES:
+        return []
+    stem = stem or name
     named = [stem]
     if stem.lower() in GENERIC_STEMS and folders:
         named.append(folders.rpartition("/")[2])

@@ -114,15 +114,19 @@ async def test_an_index_of_an_earlier_schema_is_left_alone_and_a_new_one_caught_
     keywords.close()
 
 
-async def test_a_passage_whose_heading_or_file_names_the_term_outranks_one_that_only_mentions_it(docs: Docs) -> None:
-    (docs.folder / "animals.md").write_text("# Quokka\n\nA small marsupial of Rottnest Island.\n")
-    (docs.folder / "notes.md").write_text("# Notes\n\nA quokka by the path, a quokka by the sea, a quokka asleep.\n")
+async def test_code_whose_file_or_symbol_is_named_outranks_code_that_only_mentions_it(docs: Docs) -> None:
+    shutil.rmtree(docs.folder)
+    docs.folder.mkdir()
+    for name in ("habitat", "diet", "burrow", "island"):
+        (docs.folder / f"{name}.py").write_text(f"{name.upper()} = {{}}\n")
+    (docs.folder / "quokka.py").write_text("TABLE = {}\n")
+    (docs.folder / "notes.py").write_text("# a quokka by the path and a quokka asleep\nNOTES = []\n")
     await docs.index()
     keywords, _ = docs.replica("replica")
 
     hits = await docs.hits(keywords, "quokka")
 
-    assert [hit.chunk.path for hit in hits] == ["animals.md", "notes.md"]
+    assert [hit.chunk.path for hit in hits] == ["quokka.py", "notes.py"]
     keywords.close()
 
 
