@@ -147,6 +147,11 @@ class KindWeights:
         return cls(**weights)
 
 
+PROSE = frozenset({PassageKind.CHANGES, PassageKind.ANNOUNCEMENT, PassageKind.MIGRATION})
+"""Pages too: when guides are weighed down (a question about how code works), these are as well, so they
+stay as far under the guides as they are for any other question."""
+
+
 def weigh_kinds(hits: Sequence[SearchHit], question: str, weights: KindWeights) -> list[SearchHit]:
     """The hits re-ordered after multiplying each one's score by its kind's weight, for the kinds not asked for."""
     asked = asked_kinds(question)
@@ -154,5 +159,7 @@ def weigh_kinds(hits: Sequence[SearchHit], question: str, weights: KindWeights) 
     for hit in hits:
         kind = passage_kind(hit.chunk.path)
         weight = 1.0 if kind in asked else weights.of(kind)
+        if kind in PROSE and not asked & {kind, PassageKind.DOCS}:
+            weight *= weights.docs
         weighted.append(hit if weight == 1 else replace(hit, score=hit.score * weight))
     return sorted(weighted, key=lambda hit: -hit.score)

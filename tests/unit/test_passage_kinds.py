@@ -66,6 +66,16 @@ def test_kinds_not_asked_for_are_weighed_down_but_still_ranked() -> None:
     assert [h.score for h in weighed] == [0.7, pytest.approx(0.6), 0.45]
 
 
+def test_release_notes_stay_under_guides_when_guides_are_weighed_down() -> None:
+    hits = [hit("docs/release-notes.md", 0.9), hit("docs/guide.md", 0.6)]
+
+    for question in ("how do I mount a sub-application", "why does mounting fail with a 404"):
+        weighed = weigh_kinds(hits, question, KindWeights(changes=0.5, docs=0.75))
+        assert weighed[0].score / weighed[1].score == pytest.approx(0.6 / 0.45)
+    asked = weigh_kinds(hits, "what changed in mounting", KindWeights(changes=0.5, docs=0.75))
+    assert [h.score for h in asked] == [0.9, pytest.approx(0.45)]
+
+
 def test_a_kind_the_question_asks_for_keeps_its_score() -> None:
     hits = [hit("tests/test_decoders.py", 0.9), hit("httpx/_decoders.py", 0.7)]
 
