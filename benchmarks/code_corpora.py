@@ -86,9 +86,10 @@ def materialised(repository: CodeRepository, mirrors: Path, into: Path) -> Path:
 
 
 def by_label(values: Sequence[object], question_labels: Sequence[QuestionLabel]) -> dict[str, list[int]]:
-    """The indices of the questions of each kind, and of the tuned and held-out parts."""
+    """The indices of the questions of each kind (code questions have one), and of the tuned and held-out parts."""
     groups: dict[str, list[int]] = {}
     for index, label in enumerate(question_labels[: len(values)]):
-        groups.setdefault(f"kind {label.kind}", []).append(index)
+        if label.kind:
+            groups.setdefault(f"kind {label.kind}", []).append(index)
         groups.setdefault("held out" if label.held_out else "tuned", []).append(index)
     return dict(sorted(groups.items()))

@@ -18,8 +18,9 @@ The documentation corpora are the five of `shared/corpora/`; the code corpora ar
 repositories at a pinned commit (`benchmarks/questions/code/`: go-chi/chi in Go, encode/httpx in
 Python), extracted from the `fetch` tool's snapshots into the data folder (`benchmarks.code_corpora`),
 their questions labelled by kind (implementation, behaviour, error, usage) and a held-out third.
-Their figures are also printed per kind and for the tuned and held-out parts, and pooled over the
-code corpora apart from the documentation ones.
+Their figures are also printed per kind and for the tuned and held-out parts (so are those of a
+documentation corpus whose questions mark a held-out part), and pooled over the code corpora apart
+from the documentation ones.
 
 Figures are file level (domain.evaluation): the 10 hits become the ranked list of the distinct
 files they come from, and a question is answered when a gold file is on it: hit@1, hit@5, MRR@10,
@@ -372,6 +373,18 @@ def label_table(title: str, systems: dict[str, SystemRun], question_labels: Sequ
     return lines
 
 
+def label_figures(runs: Sequence[CorpusRun]) -> dict[str, dict[str, object]]:
+    """The figures of each system on each kind of question and part (tuned, held out) of `runs`, pooled."""
+    if not runs:
+        return {}
+    systems = pooled(runs)
+    groups = by_label(systems[BASELINE].scores, pooled_labels(runs))
+    return {
+        group: {label: asdict(Quality.of([run.scores[i] for i in indices])) for label, run in systems.items()}
+        for group, indices in groups.items()
+    }
+
+
 def code_runs(runs: Sequence[CorpusRun]) -> list[CorpusRun]:
     return [run for run in runs if run.spec.code]
 
@@ -475,12 +488,8 @@ def figures_json(runs: Sequence[CorpusRun], total_seconds: float) -> dict[str, o
         "overall": systems(pooled(runs)),
         "documentation": systems(pooled(documentation_runs(runs))) if documentation_runs(runs) else {},
         "code": systems(pooled(code_runs(runs))) if code_runs(runs) else {},
-        "code_by_label": {
-            group: {label: asdict(Quality.of([run.scores[i] for i in indices])) for label, run in code.items()}
-            for code in [pooled(code_runs(runs))]
-            if code_runs(runs)
-            for group, indices in by_label(code[BASELINE].scores, pooled_labels(code_runs(runs))).items()
-        },
+        "documentation_by_label": label_figures(documentation_runs(runs)),
+        "code_by_label": label_figures(code_runs(runs)),
         "abstain": {
             "distribution": spread,
             "threshold": asdict(threshold),
@@ -547,15 +556,13 @@ async def run(args: argparse.Namespace) -> None:
                     f"file-level; latency over {len(corpus_run.similarities)} searches per mode"
                 )
                 print("\n".join(quality_table(title, corpus_run.systems, corpus_run.embed_query_seconds)), flush=True)
-                if spec.code:
+                if spec.code or any(label.held_out for label in corpus_run.labels):
                     print("\n".join(label_table(f"{spec.name} by question", corpus_run.systems, corpus_run.labels)))
     for name, group in (("documentation", documentation_runs(runs)), ("code", code_runs(runs))):
         if len(group) > 1:
             title = f"\noverall {name}: {len(group)} corpora, questions pooled"
             print("\n".join(quality_table(title, pooled(group), [t for r in group for t in r.embed_query_seconds])))
-    if len(code_runs(runs)) > 1:
-        title = "overall code by question"
-        print("\n".join(label_table(title, pooled(code_runs(runs)), pooled_labels(code_runs(runs)))))
+            print("\n".join(label_table(f"overall {name} by question", pooled(group), pooled_labels(group))))
     print("\n" + "\n".join(calibration_report(runs)))
     total = time.perf_counter() - started
     if args.json:
