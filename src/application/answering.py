@@ -164,6 +164,7 @@ class CheckCitations:
         ]
 
 
+@dataclass
 class AnswerQuestion:
     """One answer to one question: whole (`execute`) or as tokens first and citations last (`stream`).
 
@@ -171,31 +172,22 @@ class AnswerQuestion:
     With `drop`, a streamed generated answer is held until it is checked, then sent as one token
     event: a marker once sent cannot be taken back."""
 
-    def __init__(
-        self,
-        search: Search,
-        generator: AnswerGenerator,
-        rewriter: QueryRewriter,
-        abstain_below: float | None,
-        limits: InputLimits | None = None,
-        checker: CheckCitations | None = None,
-    ) -> None:
-        self._search = search
-        self._generator = generator
-        self._rewriter = rewriter
-        self._abstain_below = abstain_below
-        self._limits = limits or InputLimits()
-        self._checker = checker or CheckCitations()
+    search: Search
+    generator: AnswerGenerator
+    rewriter: QueryRewriter
+    abstain_below: float | None
+    limits: InputLimits = field(default_factory=InputLimits)
+    checker: CheckCitations = field(default_factory=CheckCitations)
 
     async def execute(self, request: AskRequest) -> GeneratedAnswer:
         evidence = await self._evidence(request)
-        if too_weak(evidence.hits, self._abstain_below):
+        if too_weak(evidence.hits, self.abstain_below):
             return GeneratedAnswer(
                 evidence.abstention, evidence.citations, False, search_query=evidence.query, abstained=True
             )
-        generative = self._generator.generative
-        generated = await self._generator.generate(evidence.generation)
-        checked = await self._checker.check(generated.text, evidence.citations, generative)
+        generative = self.generator.generative
+        generated = await self.generator.generate(evidence.generation)
+        checked = await self.checker.check(generated.text, evidence.citations, generative)
         return GeneratedAnswer(
             checked.text, checked.citations, generative, generated.end, evidence.query, citation_check=checked.summary
         )
@@ -204,35 +196,35 @@ class AnswerQuestion:
         """The answer of `execute` as events. A generation that breaks off raises from the iteration,
         so no CitationsEvent marks it whole."""
         evidence = await self._evidence(request)
-        if too_weak(evidence.hits, self._abstain_below):
+        if too_weak(evidence.hits, self.abstain_below):
             yield TokenEvent(evidence.abstention)
             yield CitationsEvent(evidence.citations, False, search_query=evidence.query, abstained=True)
             return
-        generative = self._generator.generative
-        held = generative and self._checker.policy is UnsupportedCitations.DROP
+        generative = self.generator.generative
+        held = generative and self.checker.policy is UnsupportedCitations.DROP
         end = GenerationEnd()
         pieces: list[str] = []
-        async for piece in self._generator.stream(evidence.generation):
+        async for piece in self.generator.stream(evidence.generation):
             if isinstance(piece, GenerationEnd):
                 end = piece
             else:
                 pieces.append(piece)
                 if not held:
                     yield TokenEvent(piece)
-        checked = await self._checker.check("".join(pieces), evidence.citations, generative)
+        checked = await self.checker.check("".join(pieces), evidence.citations, generative)
         if held and checked.text:
             yield TokenEvent(checked.text)
         yield CitationsEvent(checked.citations, generative, end, evidence.query, citation_check=checked.summary)
 
     async def _evidence(self, request: AskRequest) -> _Evidence:
         """The passages found for the question: rewritten first when it follows earlier turns."""
-        self._limits.check_text(request.question, "question")
-        self._limits.check_history(request.history)
-        self._limits.check_k(request.k)
-        query = await _searchable(self._rewriter, request) if request.history else SearchQuery(request.question)
+        self.limits.check_text(request.question, "question")
+        self.limits.check_history(request.history)
+        self.limits.check_k(request.k)
+        query = await _searchable(self.rewriter, request) if request.history else SearchQuery(request.question)
         where = (request.k, request.collection, request.repository, request.mode)
         searched = SearchRequest(query.text, *where, query.keyword_context, request.ref, request.caller)
-        found = await self._search.execute(searched)
+        found = await self.search.execute(searched)
         return _Evidence(request, query.text, found.hits)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from application.ports.embeddings import Embedder
@@ -148,28 +148,17 @@ def pick_source(sources: Sequence[DocumentSource], spec: SourceSpec) -> Document
     raise InvalidInput(f"no configured source can read {spec.kind.value} sources")
 
 
+@dataclass
 class IndexRepository:
-    def __init__(
-        self,
-        sources: Sequence[DocumentSource],
-        embedder: Embedder,
-        index: VectorIndex,
-        manifests: ManifestStore,
-        files_per_batch: int = 32,
-        texts_per_embedding_call: int = 64,
-        *,
-        outline: CodeOutline | None = None,
-        batches: BatchRunner | None = None,
-    ) -> None:
-        """`batches` runs the writes of the batches; None: `SequentialBatches` in this process."""
-        self._sources = sources
-        self._embedder = embedder
-        self._index = index
-        self._manifests = manifests
-        self._files_per_batch = files_per_batch
-        self._texts_per_call = texts_per_embedding_call
-        self._outline = outline or NoCodeOutline()
-        self._batches = batches
+    sources: Sequence[DocumentSource]
+    embedder: Embedder
+    index: VectorIndex
+    manifests: ManifestStore
+    files_per_batch: int = 32
+    texts_per_embedding_call: int = 64
+    outline: CodeOutline = field(default_factory=NoCodeOutline, kw_only=True)
+    batches: BatchRunner | None = field(default=None, kw_only=True)
+    """Runs the writes of the batches; None: `SequentialBatches` in this process."""
 
     async def execute(self, request: IndexRequest, progress: ProgressReporter | None = None) -> IndexResult:
         tally = _Tally(progress or SilentProgress())
@@ -181,14 +170,14 @@ class IndexRepository:
         async def write_here(batch: IndexBatch) -> BatchOutcome:
             return await self.write(batch, tally.note)
 
-        runner = self._batches or SequentialBatches(write_here)
+        runner = self.batches or SequentialBatches(write_here)
         try:
             await tally.start(len(plan.diff.to_index))
-            await runner.run(plan.batches(self._files_per_batch), tally.done)
+            await runner.run(plan.batches(self.files_per_batch), tally.done)
             await tally.note("finalizing")
             return await self.finalize(plan, tally.outcome)
         finally:
-            await pick_source(self._sources, request.source).release(request.source, plan.version)
+            await pick_source(self.sources, request.source).release(request.source, plan.version)
 
     async def discard_unswapped(self, request: IndexRequest) -> int:
         """Delete the chunks of the request's repository that no manifest names: what a job that is over
@@ -201,8 +190,8 @@ class IndexRepository:
         """
         collection, repository = request.collection, request.source.repository_id
         try:
-            unnamed = await unnamed_chunk_ids(self._index, self._manifests, collection, repository)
-            await self._index.delete(collection, unnamed)
+            unnamed = await unnamed_chunk_ids(self.index, self.manifests, collection, repository)
+            await self.index.delete(collection, unnamed)
         except Exception as e:
             log.warning("could not delete the chunks a job of %s left: %s: %s", repository, type(e).__name__, e)
             return 0
@@ -217,14 +206,14 @@ class IndexRepository:
         """
         validate_collection(request.collection)
         spec = request.source
-        previous = await self._manifests.get(request.collection, spec.repository_id, spec.ref)
+        previous = await self.manifests.get(request.collection, spec.repository_id, spec.ref)
         baseline = previous or await self._sibling(request)
         known = baseline
         if baseline and (
             (baseline.include, baseline.exclude) != (spec.include, spec.exclude) or baseline.outdated_chunker
         ):
             known = replace(baseline, commit="", etag=None)  # new filters or chunker: list again at the same commit
-        snapshot = await pick_source(self._sources, spec).snapshot(spec, known, note)
+        snapshot = await pick_source(self.sources, spec).snapshot(spec, known, note)
         if snapshot.files is not None:
             diff = diff_manifest(baseline, snapshot.files)
         elif previous is None and baseline is not None:  # another ref's commit: its files, as they are
@@ -239,7 +228,7 @@ class IndexRepository:
         spec = request.source
         siblings = [
             manifest
-            for _, manifest in await self._manifests.entries(request.collection)
+            for _, manifest in await self.manifests.entries(request.collection)
             if manifest.repository == spec.repository_id
             and manifest.ref != spec.ref
             and (manifest.include, manifest.exclude) == (spec.include, spec.exclude)
@@ -253,7 +242,7 @@ class IndexRepository:
         Chunks already stored, or whose text is, are not embedded again.
         """
         spec = batch.request.source
-        source = pick_source(self._sources, spec)
+        source = pick_source(self.sources, spec)
         chunks: list[Chunk] = []
         counts: dict[str, int] = {}
         async for file in source.read(spec, batch.version, batch.files, note):
@@ -264,7 +253,7 @@ class IndexRepository:
             chunks.extend(file_chunks)
         binary = tuple(entry.path for entry in batch.files if entry.path not in counts)
         collection = batch.request.collection
-        existing = await self._index.existing_ids(collection, [c.id for c in chunks])
+        existing = await self.index.existing_ids(collection, [c.id for c in chunks])
         fresh = [c for c in chunks if c.id not in existing]
         reused, calls = await self._store(collection, fresh)
         return BatchOutcome(counts, binary, len(fresh), calls, reused)
@@ -277,10 +266,10 @@ class IndexRepository:
         if not chunks:
             return 0, 0
         keys = await asyncio.to_thread(_content_keys, chunks)  # a hash of every text: off the event loop too
-        stored = await self._index.vectors_by_content(collection, self._embedder.name, set(keys.values()))
+        stored = await self.index.vectors_by_content(collection, self.embedder.name, set(keys.values()))
         copied = [c for c in chunks if keys[c.id] in stored]
         if copied:
-            await self._index.upsert(collection, self._embedder.name, copied, [stored[keys[c.id]] for c in copied])
+            await self.index.upsert(collection, self.embedder.name, copied, [stored[keys[c.id]] for c in copied])
         alike: dict[str, list[Chunk]] = {}
         for chunk in chunks:
             if keys[chunk.id] not in stored:
@@ -288,21 +277,21 @@ class IndexRepository:
         # Texts of similar length share an embedding call, so a model pads each call less.
         pending = sorted(((embedding_text(group[0]), group) for group in alike.values()), key=lambda p: len(p[0]))
         calls = 0
-        for start in range(0, len(pending), self._texts_per_call):
-            batch = pending[start : start + self._texts_per_call]
-            vectors = await self._embedder.embed_documents([text for text, _ in batch])
+        for start in range(0, len(pending), self.texts_per_embedding_call):
+            batch = pending[start : start + self.texts_per_embedding_call]
+            vectors = await self.embedder.embed_documents([text for text, _ in batch])
             calls += 1
             groups = [group for _, group in batch]
-            await self._index.upsert(
+            await self.index.upsert(
                 collection,
-                self._embedder.name,
+                self.embedder.name,
                 [c for group in groups for c in group],
                 [vector for group, vector in zip(groups, vectors, strict=True) for _ in group],
             )
         return len(chunks) - len(pending), calls
 
     def _chunk(self, file: SourceFile, version: SourceVersion) -> list[Chunk]:
-        symbols = self._outline.symbols(file.path, file.text)
+        symbols = self.outline.symbols(file.path, file.text)
         return chunk_file(file, version.repository, version.commit, symbols)
 
     async def finalize(self, plan: IndexPlan, outcome: BatchOutcome) -> IndexResult:
@@ -335,9 +324,9 @@ class IndexRepository:
             exclude=plan.request.source.exclude,
             chunker=CHUNKER_VERSION,
         )
-        await self._manifests.save(plan.request.collection, manifest)
-        stale = await unnamed_chunk_ids(self._index, self._manifests, plan.request.collection, manifest.repository)
-        await self._index.delete(plan.request.collection, stale)
+        await self.manifests.save(plan.request.collection, manifest)
+        stale = await unnamed_chunk_ids(self.index, self.manifests, plan.request.collection, manifest.repository)
+        await self.index.delete(plan.request.collection, stale)
         skipped = plan.skipped
         return IndexResult(
             files_indexed=len(outcome.chunk_counts),

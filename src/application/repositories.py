@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from application.access import RepositoryAccess
 from application.ports.stores import ManifestStore, SyncStatusStore, VectorIndex
@@ -125,6 +125,7 @@ class GetRepository:
         return found
 
 
+@dataclass
 class ForgetRepository:
     """Remove a repository, at every ref or at one, from every collection (or one): manifests first, then chunks.
 
@@ -137,17 +138,10 @@ class ForgetRepository:
     again starts without old failures.
     """
 
-    def __init__(
-        self,
-        manifests: ManifestStore,
-        index: VectorIndex,
-        statuses: SyncStatusStore | None = None,
-        access: RepositoryAccess | None = None,
-    ) -> None:
-        self._manifests = manifests
-        self._index = index
-        self._statuses = statuses
-        self._access = access or RepositoryAccess()
+    manifests: ManifestStore
+    index: VectorIndex
+    statuses: SyncStatusStore | None = None
+    access: RepositoryAccess = field(default_factory=RepositoryAccess)
 
     async def execute(
         self, repository: str, collection: str | None = None, ref: str | None = None, caller: Caller = LOCAL_USER
@@ -157,14 +151,14 @@ class ForgetRepository:
         A caller forgets only in the collections where it may see the repository, and needs the index role."""
         if ref is not None:
             return await self._forget_ref(repository, collection, normalize_ref(ref), caller)
-        found = await _entries(self._manifests, repository, collection, self._access, caller)
+        found = await _entries(self.manifests, repository, collection, self.access, caller)
         if found:
             caller.require(Role.INDEX)
         for entry in found:
-            await self._manifests.delete(entry.collection, repository, entry.manifest.ref)
+            await self.manifests.delete(entry.collection, repository, entry.manifest.ref)
         await self._forget_statuses(repository, collection, caller, lambda _status: True)
-        names = [validate_collection(collection)] if collection else await self._index.collections()
-        names = await self._access.keep(caller, names, lambda name: (name, repository))
+        names = [validate_collection(collection)] if collection else await self.index.collections()
+        names = await self.access.keep(caller, names, lambda name: (name, repository))
         if names and not found:
             caller.require(Role.INDEX)
         chunks = [await self._delete_chunks(name, repository) for name in names]
@@ -175,7 +169,7 @@ class ForgetRepository:
     async def _forget_ref(
         self, repository: str, collection: str | None, ref: str | None, caller: Caller
     ) -> list[IndexedRepository]:
-        entries = await _entries(self._manifests, repository, collection, self._access, caller)
+        entries = await _entries(self.manifests, repository, collection, self.access, caller)
         found = [entry for entry in entries if entry.manifest.ref == ref]
         if not found:
             if not entries:
@@ -183,10 +177,10 @@ class ForgetRepository:
             raise not_indexed_at(f"repository {repository!r}", ref, [entry.manifest for entry in entries])
         caller.require(Role.INDEX)
         for entry in found:
-            await self._manifests.delete(entry.collection, repository, ref)
+            await self.manifests.delete(entry.collection, repository, ref)
             remaining = [e.manifest for e in entries if e.collection == entry.collection and e.manifest.ref != ref]
             if remaining:
-                await self._index.delete(
+                await self.index.delete(
                     entry.collection, sorted(entry.manifest.chunk_ids() - names_anywhere(remaining))
                 )
             else:
@@ -197,14 +191,14 @@ class ForgetRepository:
     async def _forget_statuses(
         self, repository: str, collection: str | None, caller: Caller, forgotten: Callable[[SyncStatus], bool]
     ) -> None:
-        if self._statuses is None:
+        if self.statuses is None:
             return
-        statuses = [s for s in await self._statuses.entries(collection) if s.repository == repository]
-        for status in await self._access.keep(caller, statuses, lambda s: (s.collection, s.repository)):
+        statuses = [s for s in await self.statuses.entries(collection) if s.repository == repository]
+        for status in await self.access.keep(caller, statuses, lambda s: (s.collection, s.repository)):
             if forgotten(status):
-                await self._statuses.delete(status.key)
+                await self.statuses.delete(status.key)
 
     async def _delete_chunks(self, collection: str, repository: str) -> int:
-        stored = await self._index.stored_chunks(collection, repository)
-        await self._index.delete(collection, [chunk.id for chunk in stored])
+        stored = await self.index.stored_chunks(collection, repository)
+        await self.index.delete(collection, [chunk.id for chunk in stored])
         return len(stored)

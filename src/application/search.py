@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from application.access import RepositoryAccess
@@ -79,48 +79,39 @@ class Search(Protocol):
         ...
 
 
+@dataclass
 class SearchDocuments(Search):
-    def __init__(
-        self,
-        embedder: Embedder,
-        index: VectorIndex,
-        manifests: ManifestStore,
-        keywords: KeywordIndex,
-        policy: RetrievalPolicy | None = None,
-        limits: InputLimits | None = None,
-        access: RepositoryAccess | None = None,
-    ) -> None:
-        self._embedder = embedder
-        self._index = index
-        self._manifests = manifests
-        self._keywords = keywords
-        self._policy = policy or RetrievalPolicy()
-        self._limits = limits or InputLimits()
-        self._access = access or RepositoryAccess()
+    embedder: Embedder
+    index: VectorIndex
+    manifests: ManifestStore
+    keywords: KeywordIndex
+    policy: RetrievalPolicy = field(default_factory=RetrievalPolicy)
+    limits: InputLimits = field(default_factory=InputLimits)
+    access: RepositoryAccess = field(default_factory=RepositoryAccess)
 
     async def execute(self, request: SearchRequest) -> SearchResults:
-        self._limits.check_text(request.query, "query")
-        self._limits.check_k(request.k)
-        query, mode = request.query.strip(), self._policy.mode_for(request.mode)
+        self.limits.check_text(request.query, "query")
+        self.limits.check_k(request.k)
+        query, mode = request.query.strip(), self.policy.mode_for(request.mode)
         return SearchResults(tuple(await self._ranked(request, query, mode)), mode)
 
     async def _ranked(self, request: SearchRequest, query: str, mode: RetrievalMode) -> list[SearchHit]:
         collection = validate_collection(request.collection)
-        pairs = await self._manifests.entries(collection)
-        await self._keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
-        visible = [m for _, m in await self._access.manifests(request.caller, pairs)]
+        pairs = await self.manifests.entries(collection)
+        await self.keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
+        visible = [m for _, m in await self.access.manifests(request.caller, pairs)]
         manifests = _live_manifests(visible, collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []
         repositories = _filter(request, manifests, len(visible) < len(pairs))
-        policy = self._policy
+        policy = self.policy
         depth = max(request.k * CANDIDATES_PER_HIT, MIN_CANDIDATES)
         terms = dict.fromkeys(keyword_terms(request.keyword_context), CONTEXT_WEIGHT)
         terms |= dict.fromkeys(keyword_terms(query), 1.0)
         if mode == RetrievalMode.KEYWORD:
-            ranked = await self._keywords.query(collection, terms, depth, manifests)
+            ranked = await self.keywords.query(collection, terms, depth, manifests)
         else:
-            vector = await self._embedder.embed_query(query)
+            vector = await self.embedder.embed_query(query)
             if mode == RetrievalMode.DENSE:
                 ranked = await self._dense(vector, collection, repositories, manifests, depth)
             else:
@@ -145,13 +136,13 @@ class SearchDocuments(Search):
         """
         dense, keyword = await asyncio.gather(
             self._dense(vector, collection, repositories, manifests, depth),
-            self._keywords.query(collection, terms, depth, manifests),
+            self.keywords.query(collection, terms, depth, manifests),
         )
         seen_dense = {hit.chunk.id for hit in dense}
         seen_keyword = {hit.chunk.id for hit in keyword}
         similarities, bm25 = await asyncio.gather(
-            self._index.similarities(collection, self._embedder.name, vector, seen_keyword - seen_dense),
-            self._keywords.scores(collection, terms, seen_dense - seen_keyword),
+            self.index.similarities(collection, self.embedder.name, vector, seen_keyword - seen_dense),
+            self.keywords.scores(collection, terms, seen_dense - seen_keyword),
         )
         keyword_scores = {hit.chunk.id: hit.keyword_score for hit in keyword} | bm25
         dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
@@ -161,7 +152,7 @@ class SearchDocuments(Search):
         ]
         by_similarity = sorted((h for h in scored if h.similarity is not None), key=lambda h: -(h.similarity or 0.0))
         by_bm25 = sorted((h for h in scored if h.keyword_score), key=lambda h: -(h.keyword_score or 0.0))
-        policy = self._policy
+        policy = self.policy
         weights = [policy.dense_weight, policy.keyword_weight]
         return reciprocal_rank_fusion([by_similarity, by_bm25], weights, policy.rrf_k, policy.fuse_files)
 
@@ -176,8 +167,8 @@ class SearchDocuments(Search):
         """The `depth` nearest live chunks, with their cosine similarity."""
         wanted, live, filtered = depth * OVERFETCH, None, False
         while True:
-            query = VectorQuery(collection, self._embedder.name, vector, wanted, repositories, live)
-            nearest = await self._index.query(query)
+            query = VectorQuery(collection, self.embedder.name, vector, wanted, repositories, live)
+            nearest = await self.index.query(query)
             hits = await self._live(collection, nearest, manifests, depth)
             if len(hits) == depth or len(nearest) < wanted:
                 return hits
@@ -199,7 +190,7 @@ class SearchDocuments(Search):
         hits: list[SearchHit] = []
         for start in range(0, len(nearest), k):
             page = nearest[start : start + k]
-            chunks = await self._keywords.chunks(collection, [chunk_id for chunk_id, _ in page], manifests)
+            chunks = await self.keywords.chunks(collection, [chunk_id for chunk_id, _ in page], manifests)
             for chunk_id, similarity in page:
                 chunk = chunks.get(chunk_id)
                 manifest = manifests.get(chunk.repository) if chunk is not None else None

@@ -26,9 +26,8 @@ LIMITS = InputLimits(max_question_bytes=10, max_history_bytes=20)
 
 def search_documents(policy: RetrievalPolicy | None = None) -> SearchDocuments:
     index = InMemoryVectorIndex()
-    return SearchDocuments(
-        RecordingEmbedder(), index, InMemoryManifestStore(), TantivyKeywordIndex(index), policy, LIMITS
-    )
+    stores = (index, InMemoryManifestStore(), TantivyKeywordIndex(index))
+    return SearchDocuments(RecordingEmbedder(), *stores, policy or RetrievalPolicy(), LIMITS)
 
 
 class Answering:

@@ -34,7 +34,9 @@ class World:
         self.source = FakeSource(files)
         self.embedder, self.index, self.manifests = RecordingEmbedder(), InMemoryVectorIndex(), InMemoryManifestStore()
         self.keywords = TantivyKeywordIndex(self.index)
-        self.search = SearchDocuments(self.embedder, self.index, self.manifests, self.keywords, policy)
+        self.search = SearchDocuments(
+            self.embedder, self.index, self.manifests, self.keywords, policy or RetrievalPolicy()
+        )
 
     async def index_files(self) -> None:
         await IndexRepository([self.source], self.embedder, self.index, self.manifests).execute(IndexRequest(SPEC))
