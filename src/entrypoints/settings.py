@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     """GitHub: the most bytes an archive may expand to; the whole budget of one listed from a truncated
     tree (else twice what the tree listing promises, plus slack, up to this)."""
     api_keys: str | None = None
+    """Admin keys, comma-separated, beside the keys `repochat keys create` stores."""
+    key_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long each process keeps the stored keys before reading them again: a key revoked on one
+    replica is refused by every other within this time."""
     mcp_read_only: bool = False
     """MCP: leave out the tools that start and follow index jobs (index_repository, job_status)."""
     embedding_batches_per_minute: int = Field(default=600, ge=1)
