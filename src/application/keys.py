@@ -18,6 +18,7 @@ from domain.errors import InvalidInput
 KEY_PREFIX = "rc_"
 """Marks a repochat key, so a secret scanner (or a person) can tell what a leaked string is."""
 KEY_BYTES = 32
+EVERYTHING = Scope()
 """Random bytes in a key: 256 bits, beyond guessing, so a fast hash of it is a safe way to store it."""
 
 
@@ -37,7 +38,7 @@ class CreateKey:
         self._keys = keys
         self._clock = clock
 
-    async def execute(self, name: str, role: Role, scope: Scope = Scope(), *, caller: Caller = LOCAL_USER) -> NewKey:
+    async def execute(self, name: str, role: Role, scope: Scope = EVERYTHING, *, caller: Caller = LOCAL_USER) -> NewKey:
         """Conflict when a key of that name exists (revoke it first)."""
         caller.require(Role.ADMIN)
         validate_key_name(name)
