@@ -18,8 +18,8 @@ from domain.errors import InvalidInput
 KEY_PREFIX = "rc_"
 """Marks a repochat key, so a secret scanner (or a person) can tell what a leaked string is."""
 KEY_BYTES = 32
-EVERYTHING = Scope()
 """Random bytes in a key: 256 bits, beyond guessing, so a fast hash of it is a safe way to store it."""
+EVERYTHING = Scope()
 
 
 def _now() -> str:
