@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 
 from domain.errors import InvalidInput, NotAllowed
 
-KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class Role(StrEnum):
@@ -92,7 +92,7 @@ def key_hash(key: str) -> str:
 
 def validate_key_name(name: str) -> str:
     """A key's name is what logs and metrics show: short, and plain enough to read in a log line."""
-    if not KEY_NAME.match(name):
+    if not KEY_NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' and '-', starting with a letter or digit"
         )

@@ -219,7 +219,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.http.app import create_app
 
     container = Container(settings=settings, process_name="repochat serve")
-    uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="info")
+    app = create_app(container)  # its own request log names each caller: uvicorn's access log would repeat it
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

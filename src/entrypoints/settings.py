@@ -191,8 +191,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
-        """The names requests may address: None (any) with API keys or `*`, else loopback's and
-        REPOCHAT_ALLOWED_HOSTS'."""
+        """The names requests may address: None (any) with REPOCHAT_API_KEYS or `*`, else loopback's and
+        REPOCHAT_ALLOWED_HOSTS' (until keys are stored: then the key decides, see AllowedHosts)."""
         names = {name.strip().lower().rstrip(".") for name in (self.allowed_hosts or "").split(",") if name.strip()}
         if self.accepted_api_keys or "*" in names:
             return None
