@@ -6,6 +6,7 @@ request log) all read that one dict. Kept free of FastAPI so the MCP server impo
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from domain.access import Caller
@@ -13,11 +14,11 @@ from domain.access import Caller
 CALLER = "caller"
 
 
-def remember_caller(scope: dict[str, Any], caller: Caller) -> None:
+def remember_caller(scope: MutableMapping[str, Any], caller: Caller) -> None:
     scope.setdefault("state", {})[CALLER] = caller
 
 
-def caller_in(scope: dict[str, Any]) -> Caller | None:
+def caller_in(scope: MutableMapping[str, Any]) -> Caller | None:
     """The caller the edge identified; None before it did (or for a route that needs none)."""
     caller = scope.get("state", {}).get(CALLER)
     return caller if isinstance(caller, Caller) else None

@@ -65,7 +65,7 @@ async def test_with_keys_a_call_without_an_accepted_key_is_refused_and_counted(
 
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
-    assert container.metrics().access_denied.labels(reason)._value.get() == 1
+    assert container.metrics().registry.get_sample_value("repochat_access_denied_total", {"reason": reason}) == 1
 
 
 @pytest.mark.parametrize(
