@@ -9,9 +9,9 @@ passages matching the query than `docs` does, so a filter applied after ranking 
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,22 +200,19 @@ def test_roles_decide_who_indexes_cancels_and_forgets(deployment: Deployment) ->
 
 async def test_the_mcp_tools_act_as_the_key_s_caller(deployment: Deployment) -> None:
     d = deployment
-    async with httpx2.AsyncClient(headers=d.headers("reader"), timeout=120) as http:
-        async with Client(streamable_http_client(f"{d.api.url}/mcp", http_client=http)) as client:
-            answers = {
-                "list_repositories": await client.call_tool("list_repositories", {}),
-                "resolve_repository": await client.call_tool("resolve_repository", {"name": "secret"}),
-                "search_docs": await client.call_tool("search_docs", {"query": QUERY, "collection": "team", "k": 5}),
-                "ask": await client.call_tool("ask", {"question": QUERY, "collection": "team"}),
-                "read_docs": await client.call_tool("read_file", {"repository": d.ids["docs"], "path": "guide1.md"}),
-            }
-            refused = {
-                "read_secret": await client.call_tool(
-                    "read_file", {"repository": d.ids["secret"], "path": "secret1.md"}
-                ),
-                "job_status": await client.call_tool("job_status", {"job_id": d.jobs["secret"]}),
-                "index_repository": await client.call_tool("index_repository", {"source": str(d.folders["docs"])}),
-            }
+    async with mcp_client(d, "reader") as client:
+        answers = {
+            "list_repositories": await client.call_tool("list_repositories", {}),
+            "resolve_repository": await client.call_tool("resolve_repository", {"name": "secret"}),
+            "search_docs": await client.call_tool("search_docs", {"query": QUERY, "collection": "team", "k": 5}),
+            "ask": await client.call_tool("ask", {"question": QUERY, "collection": "team"}),
+            "read_docs": await client.call_tool("read_file", {"repository": d.ids["docs"], "path": "guide1.md"}),
+        }
+        refused = {
+            "read_secret": await client.call_tool("read_file", {"repository": d.ids["secret"], "path": "secret1.md"}),
+            "job_status": await client.call_tool("job_status", {"job_id": d.jobs["secret"]}),
+            "index_repository": await client.call_tool("index_repository", {"source": str(d.folders["docs"])}),
+        }
     for name, result in answers.items():
         assert not result.is_error, (name, text_of(result))
         assert_shows_only_docs(d, text_of(result))
@@ -227,10 +224,9 @@ async def test_the_mcp_tools_act_as_the_key_s_caller(deployment: Deployment) -> 
     assert "not indexed" in text_of(refused["read_secret"]) or "not found" in text_of(refused["read_secret"])
     assert "role" in text_of(refused["index_repository"])
 
-    async with httpx2.AsyncClient(headers=d.headers("everything-reader"), timeout=120) as http:
-        async with Client(streamable_http_client(f"{d.api.url}/mcp", http_client=http)) as client:
-            read = await client.call_tool("read_file", {"repository": d.ids["secret"], "path": "secret1.md"})
-            assert SECRET_MARK in text_of(read), "an unscoped key reads it: the scope is what hid it"
+    async with mcp_client(d, "everything-reader") as client:
+        read = await client.call_tool("read_file", {"repository": d.ids["secret"], "path": "secret1.md"})
+        assert SECRET_MARK in text_of(read), "an unscoped key reads it: the scope is what hid it"
 
 
 def test_the_log_names_each_caller_and_never_a_key(deployment: Deployment) -> None:
@@ -271,6 +267,15 @@ def test_a_revoked_key_is_refused_by_every_replica_within_seconds(
         )
     assert time.monotonic() - started < 2 + 3, "within the cache time (2 s) and some slack"
     assert "revoked-team" not in repochat("keys", "list", env=env).stdout
+
+
+@asynccontextmanager
+async def mcp_client(d: Deployment, who: str) -> AsyncIterator[Client]:
+    async with (
+        httpx2.AsyncClient(headers=d.headers(who), timeout=120) as http,
+        Client(streamable_http_client(f"{d.api.url}/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 def user(text: str) -> dict[str, str]:
