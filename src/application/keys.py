@@ -66,7 +66,8 @@ class RevokeKey:
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
 
-    async def execute(self, name: str, *, caller: Caller = LOCAL_USER) -> None:
-        """NotFound when no key has that name. Every replica refuses the key once its cache of keys expires."""
+    async def execute(self, name: str, *, caller: Caller = LOCAL_USER) -> StoredKey:
+        """The key revoked; NotFound when no key has that name. Every replica refuses the key once its cache of
+        keys expires."""
         caller.require(Role.ADMIN)
-        await self._keys.revoke(name)
+        return await self._keys.revoke(name)

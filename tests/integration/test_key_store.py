@@ -28,7 +28,7 @@ async def test_keys_are_added_found_by_hash_listed_and_revoked(chroma_client: Cl
         await store.add(StoredKey(name, Role.ADMIN, Scope(), key_hash("another")))
     assert await store.find(key_hash("another")) is None
 
-    await store.revoke(name)
+    assert await store.revoke(name) == created.stored
     assert await store.find(key_hash(created.key)) is None
     assert name not in [key.name for key in await store.all()]
     with pytest.raises(NotFound):

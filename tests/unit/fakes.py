@@ -486,6 +486,7 @@ class InMemoryKeyStore(KeyStore):
         self.reads += 1
         return sorted(self.keys.values(), key=lambda key: key.name)
 
-    async def revoke(self, name: str) -> None:
-        if self.keys.pop(name, None) is None:
+    async def revoke(self, name: str) -> StoredKey:
+        if name not in self.keys:
             raise NotFound(f"no key is named {name!r}")
+        return self.keys.pop(name)

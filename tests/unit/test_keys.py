@@ -60,7 +60,8 @@ async def test_only_an_admin_creates_lists_or_revokes_keys() -> None:
             await RevokeKey(keys).execute("team-a", caller=caller)
     assert list(keys.keys) == ["team-a"]
 
-    await RevokeKey(keys).execute("team-a", caller=Caller("key:ops", Role.ADMIN))
+    revoked = await RevokeKey(keys).execute("team-a", caller=Caller("key:ops", Role.ADMIN))
+    assert revoked.name == "team-a"
     assert await ListKeys(keys).execute(caller=LOCAL_USER) == []
     with pytest.raises(NotFound):
         await RevokeKey(keys).execute("team-a")

@@ -36,9 +36,9 @@ class CachedKeys(KeyStore):
         finally:
             self._read_at = None
 
-    async def revoke(self, name: str) -> None:
+    async def revoke(self, name: str) -> StoredKey:
         try:
-            await self._keys.revoke(name)
+            return await self._keys.revoke(name)
         finally:
             self._read_at = None
 

@@ -51,11 +51,13 @@ class ChromaKeyStore(KeyStore):
 
         return await call_chroma("list the API keys", read)
 
-    async def revoke(self, name: str) -> None:
-        def delete() -> None:
+    async def revoke(self, name: str) -> StoredKey:
+        def delete() -> StoredKey:
             collection = self._collection()
-            if not collection.get(ids=[name], include=[])["ids"]:
+            documents = [document for document in collection.get(ids=[name])["documents"] or [] if document]
+            if not documents:
                 raise NotFound(f"no key is named {name!r}: `repochat keys list` shows their names")
             collection.delete(ids=[name])
+            return STORED_KEY.loads(documents[0])
 
-        await call_chroma("revoke an API key", delete)
+        return await call_chroma("revoke an API key", delete)

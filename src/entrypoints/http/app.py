@@ -22,14 +22,14 @@ from entrypoints.container import Container, running
 from entrypoints.http import security
 from entrypoints.http.errors import add_error_handlers
 from entrypoints.http.middleware import add_middleware
-from entrypoints.http.routers import answers, jobs, openai, operations, repositories, search, webhooks
+from entrypoints.http.routers import answers, jobs, keys, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
 
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 PORTS = (":*", "")
 """An origin's host with any port, or none."""
-ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations)
+ROUTERS = (repositories, jobs, search, answers, openai, keys, webhooks, operations)
 """The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
 ANY_HOST_FOR_MCP = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 """The MCP SDK's own Host and Origin check is off: the app's (AllowedHosts) checks /mcp as every route,
