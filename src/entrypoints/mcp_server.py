@@ -16,7 +16,7 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -30,7 +30,7 @@ from application.search import SearchRequest
 from domain.access import LOCAL_USER, Caller
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
-from domain.errors import DataDirBusy, RepochatError
+from domain.errors import DataDirBusy, NotAllowed, RepochatError
 from domain.jobs import IndexRequest
 from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
@@ -79,11 +79,19 @@ class Turn(BaseModel):
     content: str
 
 
+def _not_counted() -> None:
+    """Over stdio nothing scrapes metrics: a refusal is not counted."""
+
+
 @contextmanager
-def _tool_errors() -> Iterator[None]:
-    """Domain errors as tool errors whose text is the error's sentence (no traceback, no class name)."""
+def _tool_errors(not_allowed: Callable[[], None]) -> Iterator[None]:
+    """Domain errors as tool errors whose text is the error's sentence (no traceback, no class name); a call
+    the deployment does not allow its caller is counted with `not_allowed`."""
     try:
         yield
+    except NotAllowed as e:
+        not_allowed()
+        raise ToolError(e.message) from None
     except DataDirBusy as e:
         raise ToolError(
             f"{e.message} For MCP, add repochat to your client as the server's streamable HTTP endpoint "
@@ -105,18 +113,27 @@ def caller_of(ctx: Context) -> Caller:
     return caller
 
 
-def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPServer:
-    """The server with every tool; `read_only` leaves out the two that start or follow index jobs."""
+def create_mcp_server(
+    tools: RepochatTools, *, read_only: bool = False, not_allowed: Callable[[], None] = _not_counted
+) -> MCPServer:
+    """The server with every tool; `read_only` leaves out the two that start or follow index jobs; `not_allowed`
+    counts the calls a caller's role does not allow (the metrics of the app serving /mcp)."""
 
     async def opened() -> RepochatTools:
         return tools
 
-    return _server(opened, read_only)
+    return _server(opened, read_only, not_allowed)
 
 
-def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> MCPServer:
+def _server(
+    opened: Callable[[], Awaitable[RepochatTools]], read_only: bool, not_allowed: Callable[[], None] = _not_counted
+) -> MCPServer:
     """The server, its tools taken from `opened` as each call starts (over stdio, they may still be opening)."""
     server: MCPServer = MCPServer(name="repochat", instructions=INSTRUCTIONS)
+
+    def tool_errors() -> AbstractContextManager[None]:
+        return _tool_errors(not_allowed)
+
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @server.tool(annotations=reading)
@@ -124,7 +141,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         """List every indexed repository, one row per indexed ref: its id, collection, ref, commit, whether a
         search naming no ref reads it, number of files, when it was indexed, and how its last sync went and
         when the next one is."""
-        with _tool_errors():
+        with tool_errors():
             return md.repositories(await (await opened()).list_repositories().execute(caller=caller_of(ctx)))
 
     @server.tool(annotations=reading)
@@ -136,7 +153,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         """Find the indexed repositories a loose library or project name refers to, best match first, with
         the refs each has indexed. Call this before search_docs, read_file or ask to get the repository id
         (and a ref) to pass them."""
-        with _tool_errors():
+        with tool_errors():
             return md.matches(await (await opened()).resolve_repository().execute(name, limit, caller_of(ctx)), name)
 
     @server.tool(annotations=reading)
@@ -153,7 +170,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         """Search the indexed documentation and code. Returns passages with their file, line range,
         commit permalink and score, best first."""
         request = SearchRequest(query, k, collection, repository, mode, ref=ref, caller=caller_of(ctx))
-        with _tool_errors():
+        with tool_errors():
             found = await (await opened()).search().execute(request)
         return md.passages([Citation.of(hit) for hit in found.hits], max_tokens)
 
@@ -172,7 +189,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         to widen a passage: pass the start and end line of a citation to get exactly its lines, and the
         ref it was searched at."""
         request = ReadFileRequest(repository, path, start_line, end_line, collection, ref, caller_of(ctx))
-        with _tool_errors():
+        with tool_errors():
             return md.excerpt(await (await opened()).read_file().execute(request), max_tokens)
 
     @server.tool(annotations=reading)
@@ -194,7 +211,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
         caller = caller_of(ctx)
         request = AskRequest(question, turns, collection, repository=repository, mode=mode, ref=ref, caller=caller)
-        with _tool_errors():
+        with tool_errors():
             return md.answer(await (await opened()).answer_question().execute(request), max_tokens)
 
     if read_only:
@@ -217,7 +234,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
     ) -> str:
         """Index (or re-sync) a repository so it can be searched. Returns a job; follow it with job_status.
         A repository already being indexed returns its running job instead of a second one."""
-        with _tool_errors():
+        with tool_errors():
             tools = await opened()
             spec = source_spec(source, ref, local=tools.local_folders)
             return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection), caller_of(ctx)))
@@ -228,7 +245,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         ctx: Context,
     ) -> str:
         """The state, stage and progress of an index job, and its result or error once finished."""
-        with _tool_errors():
+        with tool_errors():
             return md.job(await (await opened()).get_job().execute(job_id, caller_of(ctx)))
 
     return server

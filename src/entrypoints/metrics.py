@@ -114,6 +114,10 @@ class Metrics:
     def count_denial(self, reason: str) -> None:
         self.access_denied.labels(reason).inc()
 
+    def count_not_allowed(self) -> None:
+        """A call the deployment does not allow its caller (NotAllowed: a role, REPOCHAT_LOCAL_ROOTS)."""
+        self.count_denial("not_allowed")
+
     def count_tokens(self, generator: str, usage: TokenUsage | None) -> None:
         if usage is not None:
             self.llm_tokens.labels(generator, "prompt").inc(usage.prompt_tokens)

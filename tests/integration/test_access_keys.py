@@ -194,12 +194,12 @@ def test_roles_decide_who_indexes_cancels_and_forgets(deployment: Deployment) ->
     assert missing_ref.status_code == 404, "the index role may forget: only the ref is missing"
     assert d.ids["secret"] in call("everything-reader", "GET", "/v1/repositories").text, "an unscoped key sees all"
 
-    metrics = httpx.get(f"{d.api.url}/metrics").text
-    assert 'repochat_access_denied_total{reason="not_allowed"}' in metrics
+    assert denials(d, "not_allowed") >= len(refused)
 
 
 async def test_the_mcp_tools_act_as_the_key_s_caller(deployment: Deployment) -> None:
     d = deployment
+    refused_before = denials(d, "not_allowed")
     async with mcp_client(d, "reader") as client:
         answers = {
             "list_repositories": await client.call_tool("list_repositories", {}),
@@ -223,6 +223,7 @@ async def test_the_mcp_tools_act_as_the_key_s_caller(deployment: Deployment) -> 
         assert SECRET_MARK not in text_of(result)
     assert "not indexed" in text_of(refused["read_secret"]) or "not found" in text_of(refused["read_secret"])
     assert "role" in text_of(refused["index_repository"])
+    assert denials(d, "not_allowed") == refused_before + 1, "the tool the role does not allow is counted"
 
     async with mcp_client(d, "everything-reader") as client:
         read = await client.call_tool("read_file", {"repository": d.ids["secret"], "path": "secret1.md"})
@@ -276,6 +277,13 @@ async def mcp_client(d: Deployment, who: str) -> AsyncIterator[Client]:
         Client(streamable_http_client(f"{d.api.url}/mcp", http_client=http)) as client,
     ):
         yield client
+
+
+def denials(d: Deployment, reason: str) -> float:
+    """repochat_access_denied_total{reason=...} of the server's /metrics."""
+    line = f'repochat_access_denied_total{{reason="{reason}"}} '
+    found = [row for row in httpx.get(f"{d.api.url}/metrics").text.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
 
 
 def user(text: str) -> dict[str, str]:

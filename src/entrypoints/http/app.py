@@ -40,11 +40,14 @@ WEB = Path(__file__).parent.parent / "web"
 
 def create_app(container: Container) -> FastAPI:
     settings = container.settings()
-    mcp = create_mcp_server(container.mcp_tools(), read_only=settings.mcp_read_only)
+    metrics = container.metrics()
+    mcp = create_mcp_server(
+        container.mcp_tools(), read_only=settings.mcp_read_only, not_allowed=metrics.count_not_allowed
+    )
     mcp_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, transport_security=ANY_HOST_FOR_MCP
     )
-    identify, metrics = container.identify_caller(), container.metrics()
+    identify = container.identify_caller()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +63,6 @@ def create_app(container: Container) -> FastAPI:
     app.router.routes.append(Route(MCP_PATH, identified_mcp, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
-    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes], metrics.count_denial)
+    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes], metrics.count_not_allowed)
     add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, identify.needs_credentials)
     return app

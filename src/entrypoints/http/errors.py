@@ -49,8 +49,6 @@ ERROR_MEANINGS: dict[int, str] = {
     507: "The disk holding the stored data is full (embedded Chroma: under REPOCHAT_DISK_RESERVE_MB free)",
 }
 
-NOT_ALLOWED = "not_allowed"
-"""The reason a refusal by the rules of the deployment (a role, REPOCHAT_LOCAL_ROOTS) is counted by."""
 V1_ERRORS = (401, 403, 409, 413, 422, 503, 507)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
@@ -95,14 +93,14 @@ def error_response(code: str, message: str, status: int, path: str = "") -> JSON
     return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
 
 
-def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], count_denial: Callable[[str], None]) -> None:
+def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], not_allowed: Callable[[], None]) -> None:
     """The error shape for every failure; a 405 allows the methods of all `routes` of its path. What the
-    deployment does not allow its caller (NotAllowed: a role, a folder) is counted with `count_denial`."""
+    deployment does not allow its caller (NotAllowed: a role, a folder) is counted with `not_allowed`."""
 
     @app.exception_handler(domain.errors.RepochatError)
     async def domain_error(request: Request, error: domain.errors.RepochatError) -> JSONResponse:
         if isinstance(error, domain.errors.NotAllowed):
-            count_denial(NOT_ALLOWED)
+            not_allowed()
         return error_response(error.code, error.message, status_of(error), request.url.path)
 
     @app.exception_handler(AuthError)
