@@ -5,6 +5,11 @@ of the repository that no manifest of it names, at any ref, is deleted: those of
 file versions, and those an earlier cancelled or failed job wrote and never made live. The
 queues run one job per repository at a time, so no other job's unswapped chunks are swept.
 
+A job that stops before its swap keeps what it wrote: it may be resumed (a restart of the
+in-process queue) or retried (a Hatchet task), and its batches then skip the chunks already
+stored. Only the queue knows when a job is over for good (failed for the last time, or cancelled
+by a user), and calls `discard_unswapped` then, while no other job of the repository runs.
+
 `execute` is the one indexing loop. Its batches run through a `BatchRunner`: one after another
 in this process unless the caller gives another (the Hatchet fan-out, whose batch tasks call
 `write` on any worker). Every batch is written by `write`, wherever it runs.
@@ -26,6 +31,7 @@ each remaining distinct text once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -51,6 +57,8 @@ from domain.errors import InvalidInput, RepochatError
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.refs import default_manifest, names_anywhere
 from domain.sources import SourceSpec
+
+log = logging.getLogger(__name__)
 
 
 class SilentProgress:
@@ -179,23 +187,26 @@ class IndexRepository:
             await runner.run(plan.batches(self._files_per_batch), tally.done)
             await tally.note("finalizing")
             return await self.finalize(plan, tally.outcome)
-        except BaseException:
-            await self._discard_unswapped(plan)
-            raise
         finally:
             await pick_source(self._sources, request.source).release(request.source, plan.version)
 
-    async def _discard_unswapped(self, plan: IndexPlan) -> None:
-        """Delete what a failed or cancelled job wrote (the chunks no manifest names), so it does not
-        hold disk until the next job of the repository succeeds. Jobs of one repository run one at a
-        time, so none of these chunks is another job's. Best effort: the store may be what failed."""
-        collection, repository = plan.request.collection, plan.version.repository
+    async def discard_unswapped(self, request: IndexRequest) -> int:
+        """Delete the chunks of the request's repository that no manifest names: what a job that is over
+        without its swap (failed for good, or cancelled by a user) wrote, so it does not hold disk until
+        the next job of the repository succeeds. Returns how many were deleted.
+
+        Call it only while no other job of the repository runs (where that job would run: in its slot),
+        or it deletes that job's chunks before its swap. Best effort: the store may be what failed the
+        job, and the job's own error matters more, so a failure here is logged, not raised.
+        """
+        collection, repository = request.collection, request.source.repository_id
         try:
-            await self._index.delete(
-                collection, await unnamed_chunk_ids(self._index, self._manifests, collection, repository)
-            )
-        except RepochatError:
-            return
+            unnamed = await unnamed_chunk_ids(self._index, self._manifests, collection, repository)
+            await self._index.delete(collection, unnamed)
+        except Exception as e:
+            log.warning("could not delete the chunks a job of %s left: %s: %s", repository, type(e).__name__, e)
+            return 0
+        return len(unnamed)
 
     async def plan(self, request: IndexRequest, note: StageNote = no_note) -> IndexPlan | SourceUnchanged:
         """List the source and diff it against the ref's live manifest.

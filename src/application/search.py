@@ -106,8 +106,7 @@ class SearchDocuments(Search):
     async def _ranked(self, request: SearchRequest, query: str, mode: RetrievalMode) -> list[SearchHit]:
         collection = validate_collection(request.collection)
         pairs = await self._manifests.entries(collection)
-        if mode != RetrievalMode.DENSE:
-            await self._keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
+        await self._keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
         visible = [m for _, m in await self._access.manifests(request.caller, pairs)]
         manifests = _live_manifests(visible, collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
@@ -177,17 +176,37 @@ class SearchDocuments(Search):
         wanted, live, filtered = depth * OVERFETCH, None, False
         while True:
             query = VectorQuery(collection, self._embedder.name, vector, wanted, repositories, live)
-            candidates = await self._index.query(query)
-            hits = _live(candidates, manifests, depth)
-            if len(hits) == depth or len(candidates) < wanted:
-                return [replace(hit, similarity=hit.score) for hit in hits]
+            nearest = await self._index.query(query)
+            hits = await self._live(collection, nearest, manifests, depth)
+            if len(hits) == depth or len(nearest) < wanted:
+                return hits
             if not filtered:
                 filtered, live = True, _live_versions(manifests)
                 if live is not None:
                     continue
             if wanted >= MAX_CANDIDATES:
-                return [replace(hit, similarity=hit.score) for hit in hits]
+                return hits
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
+
+    async def _live(
+        self, collection: str, nearest: list[tuple[str, float]], manifests: dict[str, Manifest], k: int
+    ) -> list[SearchHit]:
+        """The first k of the `nearest` chunks that are of live file versions, with their cosine similarity.
+
+        Their chunks are read from the keyword index, a page of k at a time, nearest first: most
+        searches need only the first page."""
+        hits: list[SearchHit] = []
+        for start in range(0, len(nearest), k):
+            page = nearest[start : start + k]
+            chunks = await self._keywords.chunks(collection, [chunk_id for chunk_id, _ in page], manifests)
+            for chunk_id, similarity in page:
+                chunk = chunks.get(chunk_id)
+                manifest = manifests.get(chunk.repository) if chunk is not None else None
+                if chunk is not None and manifest is not None and manifest.names(chunk):
+                    hits.append(SearchHit(chunk, similarity, similarity))
+                    if len(hits) == k:
+                        return hits
+        return hits
 
 
 def _live_manifests(
@@ -219,18 +238,6 @@ def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:
     """The blob SHAs of every live file version, or None when there are too many to filter by."""
     versions = {sha for manifest in manifests.values() for sha in manifest.files.values()}
     return versions if 0 < len(versions) <= MAX_FILTERED_VERSIONS else None
-
-
-def _live(candidates: list[SearchHit], manifests: dict[str, Manifest], k: int) -> list[SearchHit]:
-    """The first k candidates of live file versions."""
-    hits: list[SearchHit] = []
-    for hit in candidates:
-        manifest = manifests.get(hit.chunk.repository)
-        if manifest is not None and manifest.names(hit.chunk):
-            hits.append(hit)
-            if len(hits) == k:
-                break
-    return hits
 
 
 def _cited(hit: SearchHit, manifests: dict[str, Manifest]) -> SearchHit:

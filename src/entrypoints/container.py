@@ -154,6 +154,7 @@ class Container(containers.DeclarativeContainer):
         InProcessJobQueue,
         providers.Callable(resources.job_database, data_dir, data_dir_lock),
         metered_indexing.provided.execute,
+        index_repository.provided.discard_unswapped,
     )
     hatchet_queue = providers.Singleton(resources.hatchet_job_queue, hatchet_client)
     job_queue = providers.Selector(settings.provided.job_queue, inprocess=inprocess_queue, hatchet=hatchet_queue)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 
+from adapters.keyword.chunk_reader import ChunkReader
 from application.ports.stores import StoredChunk, VectorIndex, VectorQuery
 from domain.content_keys import content_key
 from domain.documents import Chunk
@@ -41,6 +43,11 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / (math.hypot(*a) * math.hypot(*b))
 
 
+def chunk_reader(vector_index: VectorIndex) -> ChunkReader:
+    """The index as the keyword index reads its chunks: each implementation is a ChunkReader too."""
+    return cast(ChunkReader, vector_index)
+
+
 QUERY = [1.0, 0.0, 0.0]
 NEAR, MIDDLE, FAR = [2.0, 0.2, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 3.0]
 """Vectors of decreasing cosine to QUERY, of other lengths: scores are cosines, not dot products."""
@@ -65,9 +72,14 @@ class VectorIndexContract:
         marked = Chunk(**{**stored.__dict__, "search_text": "Optional parameters"})
         await vector_index.upsert(collection, EMBEDDER, [marked, chunk(2)], [NEAR, FAR])
 
-        [hit] = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 1))
+        [(found, _)] = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 1))
+        [read] = [
+            c.chunk
+            for c in await chunk_reader(vector_index).keyword_chunks(collection, "acme/docs")
+            if c.chunk.id == found
+        ]
 
-        assert hit.chunk == marked
+        assert read == marked  # as the keyword index reads it, and the dense leg then from the keyword index
 
     async def test_upserting_an_id_again_replaces_its_chunk_and_vector(
         self, vector_index: VectorIndex, collection: str
@@ -75,9 +87,11 @@ class VectorIndexContract:
         await vector_index.upsert(collection, EMBEDDER, [chunk(1, text="old")], [FAR])
         await vector_index.upsert(collection, EMBEDDER, [chunk(1, text="new")], [NEAR])
 
-        hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 5))
+        nearest = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 5))
+        [read] = await chunk_reader(vector_index).keyword_chunks(collection, "acme/docs")
 
-        assert [(h.chunk.text, round(h.score, 4)) for h in hits] == [("new", round(cosine(NEAR, QUERY), 4))]
+        assert [(i, round(score, 4)) for i, score in nearest] == [("chunk-1", round(cosine(NEAR, QUERY), 4))]
+        assert read.chunk.text == "new"
 
     async def test_query_ranks_by_cosine_similarity_and_returns_at_most_k(
         self, vector_index: VectorIndex, collection: str
@@ -87,9 +101,9 @@ class VectorIndexContract:
         hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 2))
         everything = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 10))
 
-        assert [h.chunk.id for h in hits] == ["chunk-2", "chunk-3"]
-        assert [h.score for h in hits] == pytest.approx([cosine(NEAR, QUERY), cosine(MIDDLE, QUERY)], abs=1e-5)
-        assert [h.chunk.id for h in everything] == ["chunk-2", "chunk-3", "chunk-1"]
+        assert [i for i, _ in hits] == ["chunk-2", "chunk-3"]
+        assert [score for _, score in hits] == pytest.approx([cosine(NEAR, QUERY), cosine(MIDDLE, QUERY)], abs=1e-5)
+        assert [i for i, _ in everything] == ["chunk-2", "chunk-3", "chunk-1"]
 
     async def test_query_keeps_one_repository_and_chosen_file_versions(
         self, vector_index: VectorIndex, collection: str
@@ -99,7 +113,7 @@ class VectorIndexContract:
 
         async def ids(repositories: set[str] | None = None, blob_shas: set[str] | None = None) -> list[str]:
             hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 10, repositories, blob_shas))
-            return sorted(h.chunk.id for h in hits)
+            return sorted(i for i, _ in hits)
 
         assert await ids({"other/fork"}) == ["chunk-3"]
         assert await ids({"other/fork", "acme/docs"}) == ["chunk-1", "chunk-2", "chunk-3"]
@@ -144,7 +158,7 @@ class VectorIndexContract:
         hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 3))
 
         assert scores == pytest.approx({"chunk-1": cosine(NEAR, QUERY), "chunk-3": 0.0}, abs=1e-5)
-        assert {h.chunk.id: h.score for h in hits if h.chunk.id in scores} == pytest.approx(scores, abs=1e-5)
+        assert {i: score for i, score in hits if i in scores} == pytest.approx(scores, abs=1e-5)
         assert await vector_index.similarities(collection, EMBEDDER, QUERY, ["chunk-9"]) == {}
 
     async def test_vectors_by_content_finds_keys_of_any_repository(

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,15 @@ import chromadb
 import pytest
 from hatchet_sdk import Hatchet, V1TaskStatus
 
-from tests.integration.cluster import WORKER_READY, hatchet_dev_env, job, private_namespace, submit, wait_for_progress
+from tests.integration.cluster import (
+    WORKER_READY,
+    WorkerProcess,
+    hatchet_dev_env,
+    job,
+    private_namespace,
+    submit,
+    wait_for_progress,
+)
 from tests.integration.fake_github import FakeGitHub
 from tests.integration.fake_openai import FakeOpenAI, server_error, slow
 from tests.integration.helpers import (
@@ -47,6 +56,24 @@ EMBEDDINGS = "/v1/embeddings"
 FILES_PER_TASK = 8
 JOBS_IN_PARALLEL = 2
 """Small, so that workers with 3 slots (a parent and two batches) are allowed."""
+FIRST_SWAP_FAILS_WORKER = [
+    sys.executable,
+    "-c",
+    """import sys
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from domain.errors import UpstreamUnavailable
+from entrypoints.cli import main
+save, failed = ChromaManifestStore.save, []
+async def save_but_the_first_time(self, collection, manifest):
+    if not failed:
+        failed.append(manifest)
+        raise UpstreamUnavailable("the Chroma server dropped the connection (injected)")
+    await save(self, collection, manifest)
+ChromaManifestStore.save = save_but_the_first_time
+sys.exit(main())
+""",
+]
+"""`repochat` whose first manifest swap fails as a Chroma server that drops a connection makes it fail."""
 
 
 @pytest.fixture(scope="session")
@@ -294,8 +321,14 @@ class TestWithOneWorker:
         assert first.finished_at is not None and second.started_at is not None
         assert second.started_at >= first.finished_at, [(r.started_at, r.finished_at) for r in runs]
 
-    def test_cancel_keeps_the_previous_version_searchable(
-        self, api: ApiServer, corpus: Path, tmp_path: Path, fake_openai: FakeOpenAI, hatchet: Hatchet
+    def test_cancel_keeps_the_previous_version_searchable_and_deletes_what_the_job_wrote(
+        self,
+        api: ApiServer,
+        corpus: Path,
+        tmp_path: Path,
+        fake_openai: FakeOpenAI,
+        hatchet: Hatchet,
+        chroma_server: str,
     ) -> None:
         repo = copy_corpus(corpus, tmp_path / "repo")
         collection = unique("cancel")
@@ -322,6 +355,8 @@ class TestWithOneWorker:
         assert_stays(  # a batch still running on the worker would embed its next files within a second
             lambda: len(fake_openai.embedding_requests) == requests, 2.5, "an embedding request after the cancel"
         )
+        live = first["result"]["chunks_written"]  # the discard run deletes what the cancelled job wrote
+        wait_until(lambda: len(chunk_ids(chroma_server, collection)) == live, 30, "the cancelled job's chunks going")
 
     def test_a_failing_embedding_api_is_retried_then_fails_the_job(
         self, api: ApiServer, tmp_path: Path, fake_openai: FakeOpenAI
@@ -340,6 +375,38 @@ class TestWithOneWorker:
 
 
 # -- workers started, killed and shared per test
+
+
+def test_a_retried_job_keeps_what_its_failed_attempt_wrote_and_embeds_nothing_again(
+    api: ApiServer,
+    cluster_env: dict[str, str],
+    tmp_path: Path,
+    corpus: Path,
+    chroma_server: str,
+    fake_openai: FakeOpenAI,
+) -> None:
+    worker = WorkerProcess.start(
+        repochat_env(tmp_path / "worker-data", **cluster_env), tmp_path / "worker.log", command=FIRST_SWAP_FAILS_WORKER
+    )
+    try:
+        collection = unique("retried")
+        job_id = submit(api, corpus, collection)
+        wait_until(lambda: "injected" in worker.text(), 180, "the first attempt failing at its swap")
+        embedded_by_the_first_attempt = len(fake_openai.embedding_requests)
+        # Between attempts the engine may show the run as failed: the job is over once the retry is.
+        wait_until(lambda: "(attempt 2)" in worker.text(), 120, "the retry starting")
+
+        done = api.wait_for_job(job_id, timeout=180)
+
+        assert done["state"] == "succeeded", done
+        assert len(fake_openai.embedding_requests) == embedded_by_the_first_attempt > 0
+        chunks = {
+            r["collection"]: r["chunks"]
+            for r in api.client.get(f"/v1/repositories/local:{corpus}").json()["collections"]
+        }
+        assert len(chunk_ids(chroma_server, collection)) == chunks[collection] == done["result"]["chunks_written"] > 0
+    finally:
+        worker.close()
 
 
 def test_a_killed_worker_loses_nothing(

@@ -25,10 +25,12 @@ SETTLE_SECONDS = 0.3
 
 
 class ScriptedRuns:
-    """Index runs that block until released, recording which requests ran, and when each started and ended."""
+    """Index runs that block until released, recording which requests ran, and when each started and ended,
+    and the requests whose unswapped chunks the queue had discarded."""
 
     def __init__(self) -> None:
         self.started: list[IndexRequest] = []
+        self.discarded: list[IndexRequest] = []
         self.events: list[tuple[str, IndexRequest]] = []
         self.release = asyncio.Event()
         self.fail_with: Exception | None = None
@@ -45,6 +47,9 @@ class ScriptedRuns:
         finally:
             self.events.append(("end", request))
 
+    async def discard(self, request: IndexRequest) -> None:
+        self.discarded.append(request)
+
 
 async def wait_for_state(queue: InProcessJobQueue, job_id: str, state: JobState) -> None:
     async def reached() -> bool:
@@ -59,7 +64,7 @@ async def wait_for_state(queue: InProcessJobQueue, job_id: str, state: JobState)
 @asynccontextmanager
 async def started(runs: ScriptedRuns, database: Path, workers: int = 1) -> AsyncIterator[InProcessJobQueue]:
     """A queue on `database` running `runs`, stopped at the end of the block (a failed test's too)."""
-    queue = InProcessJobQueue(database, runs, workers=workers)
+    queue = InProcessJobQueue(database, runs, runs.discard, workers=workers)
     await queue.start()
     try:
         yield queue
@@ -76,7 +81,8 @@ async def running_job(queue: InProcessJobQueue, request: IndexRequest) -> Job:
 
 async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp_path: Path) -> None:
     database = tmp_path / "jobs.sqlite3"
-    async with started(ScriptedRuns(), database) as first:
+    interrupted = ScriptedRuns()
+    async with started(interrupted, database) as first:
         job = await running_job(first, REQUEST)
 
         async def progress_recorded() -> bool:  # the run reports after the job is marked running
@@ -91,6 +97,7 @@ async def test_a_job_running_when_the_process_died_resumes_on_the_next_start(tmp
         await second.wait_idle()
         finished = await second.get(job.id)
     assert finished.state is JobState.SUCCEEDED and runs.started == [REQUEST]
+    assert interrupted.discarded == runs.discarded == []  # the shutdown did not end the job
     assert finished.result == IndexResult(files_indexed=10, chunks_written=30, embedding_calls=2)
 
 
@@ -103,7 +110,7 @@ async def test_a_job_whose_first_run_swapped_its_version_in_reports_what_that_ru
         await asyncio.Event().wait()
         raise AssertionError("never ends")
 
-    first = InProcessJobQueue(database, wrote_every_batch)
+    first = InProcessJobQueue(database, wrote_every_batch, ScriptedRuns().discard)
     await first.start()
     job = await first.submit(REQUEST)
 
@@ -116,7 +123,7 @@ async def test_a_job_whose_first_run_swapped_its_version_in_reports_what_that_ru
     async def finds_it_unchanged(_request: IndexRequest, _progress: ProgressReporter) -> IndexResult:
         return IndexResult(files_unchanged=10, commit="c0ffee")
 
-    second = InProcessJobQueue(database, finds_it_unchanged)
+    second = InProcessJobQueue(database, finds_it_unchanged, ScriptedRuns().discard)
     await second.start()
     await second.wait_idle()
 
@@ -175,9 +182,11 @@ async def test_other_repositories_run_in_parallel_while_a_ref_waits_for_its_repo
 
 
 async def test_cancelling_a_running_job_stops_it_and_keeps_it_cancelled(tmp_path: Path) -> None:
-    async with started(ScriptedRuns(), tmp_path / "jobs.sqlite3") as queue:
+    runs = ScriptedRuns()
+    async with started(runs, tmp_path / "jobs.sqlite3") as queue:
         job = await running_job(queue, REQUEST)
         cancelled = await queue.cancel(job.id)
+        assert runs.discarded == [REQUEST]  # before `cancel` returned
         await queue.wait_idle()
         assert cancelled.state is JobState.CANCELLED
         assert (await queue.get(job.id)).state is JobState.CANCELLED
@@ -193,3 +202,4 @@ async def test_a_failing_run_records_its_message(tmp_path: Path) -> None:
         await queue.wait_idle()
         failed = await queue.get(job.id)
     assert failed.state is JobState.FAILED and failed.error == "folder '/docs' does not exist"
+    assert runs.discarded == [REQUEST]

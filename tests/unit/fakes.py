@@ -188,16 +188,16 @@ class InMemoryVectorIndex(VectorIndex):
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
         return set(ids) & set(self.records.get(collection, {}))
 
-    async def query(self, query: VectorQuery) -> list[SearchHit]:
+    async def query(self, query: VectorQuery) -> list[tuple[str, float]]:
         self.queries.append(query)
         self._check_embedder(query.collection, query.embedder)
         scored = [
-            SearchHit(chunk, _cosine(query.vector, stored))
+            (chunk.id, _cosine(query.vector, stored))
             for chunk, stored in self.records.get(query.collection, {}).values()
             if (query.repositories is None or chunk.repository in query.repositories)
             and (query.blob_shas is None or chunk.blob_sha in query.blob_shas)
         ]
-        return sorted(scored, key=lambda h: -h.score)[: query.k]
+        return sorted(scored, key=lambda scored_id: -scored_id[1])[: query.k]
 
     async def similarities(
         self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]

@@ -18,20 +18,24 @@ from hatchet_sdk.clients.rest.models.v1_workflow_type import V1WorkflowType
 from pydantic import TypeAdapter
 
 from adapters.queue.hatchet.contract import (
+    DISCARDS,
     JOB_KEY,
     BatchInput,
     IndexJobInput,
     concurrency_key,
+    discard_input,
+    discard_metadata,
     job_input,
     job_key,
     job_metadata,
 )
 from adapters.queue.hatchet.progress import LoggedProgress, ProgressLog, progress_line, read_progress_line
 from adapters.queue.hatchet.runs import IndexRun, job_of
+from adapters.queue.hatchet.task_policy import INDEX_POLICY, attempt_error
 from application.ports.jobs import BatchOutcome, IndexBatch
 from application.ports.sources import SourceVersion
 from domain.documents import FileEntry, SkipCounts
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound, UpstreamUnavailable
 from domain.jobs import IndexRequest, IndexResult, JobState, Progress
 from domain.sources import SourceKind, SourceSpec
 
@@ -264,8 +268,40 @@ def test_a_run_whose_input_is_not_a_repochat_job_is_no_job() -> None:
 def test_the_job_input_reads_back_as_written() -> None:
     written = job_input(REQUEST)
 
-    assert written.model_dump(mode="json") == JOB_INPUT
+    assert written.model_dump(mode="json") == {**JOB_INPUT, "discard": False}
     assert IndexJobInput.model_validate(JOB_INPUT) == written
+
+
+def test_a_discard_run_waits_for_its_job_s_repository_but_is_no_job_and_no_submission_joins_it() -> None:
+    discard = discard_input(REQUEST)
+    run = IndexRun.of_details(details(V1TaskStatus.RUNNING, task_input=discard.model_dump(mode="json")))
+
+    assert discard.concurrency_key == job_input(REQUEST).concurrency_key
+    assert run.job_input is None
+    with pytest.raises(NotFound):
+        job_of(run)
+    assert JOB_KEY not in discard_metadata(REQUEST)
+    assert discard_metadata(REQUEST)[DISCARDS] == job_key(REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("error", "retry_count", "retried"),
+    [
+        (UpstreamUnavailable("Chroma is down"), 0, True),
+        (UpstreamUnavailable("Chroma is down"), INDEX_POLICY.retries, False),
+        (RuntimeError("a bug"), INDEX_POLICY.retries - 1, True),
+        (RuntimeError("a bug"), INDEX_POLICY.retries, False),
+        (InvalidInput("no such folder"), 0, False),
+        (NonRetryableException("batch 3 of 9 failed"), 0, False),
+    ],
+)
+def test_a_failure_is_retried_until_the_last_attempt_which_ends_the_run_with_its_message(
+    error: Exception, retry_count: int, retried: bool
+) -> None:
+    raised = attempt_error(error, retry_count, INDEX_POLICY)
+
+    assert isinstance(raised, NonRetryableException) is not retried
+    assert str(error) in str(raised)
 
 
 def test_a_run_whose_input_an_earlier_build_wrote_without_a_concurrency_key_is_no_job() -> None:

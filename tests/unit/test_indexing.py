@@ -13,6 +13,7 @@ from adapters.domain_json import MANIFEST
 from adapters.keyword.tantivy_index import TantivyKeywordIndex
 from application.indexing import IndexPlan, IndexRepository, SourceUnchanged
 from application.ports.jobs import BatchRunner, IndexBatch
+from application.ports.stores import StoredChunk
 from application.search import SearchDocuments, SearchRequest
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
@@ -232,16 +233,21 @@ async def test_a_cancelled_first_index_leaves_chunks_the_next_index_sweeps() -> 
     assert result.chunks_deleted == len(orphans - set(world.index.records["default"])) > 0
 
 
-async def test_a_failed_reindex_deletes_what_it_wrote_and_the_next_one_succeeds() -> None:
+async def test_a_failed_reindex_keeps_what_it_wrote_until_discarded_and_the_next_one_succeeds() -> None:
     world = World(FILES)
     await world.indexer().execute(REQUEST)
+    before = await world.manifests.get("default", SPEC.repository_id, None)
+    assert before is not None
     world.source.files["api.md"] = "# API\n\nThe platypus endpoint returns JSON.\n"
     world.source.files["new.md"] = "# New\n\nA narwhal appears.\n"
     failing = IndexRepository([world.source], RecordingEmbedder(fail_after_calls=1), world.index, world.manifests, 1)
     with pytest.raises(RuntimeError):
         await failing.execute(REQUEST)  # after writing the chunks of one file
-    before = await world.manifests.get("default", SPEC.repository_id, None)
-    assert before is not None and world.index.deleted  # the chunks it wrote went with it
+    wrote = len(world.index.records["default"]) - before.chunk_total
+    assert wrote > 0 and not world.index.deleted  # kept for a retry: the queue decides when the job is over
+
+    assert await failing.discard_unswapped(REQUEST) == wrote
+    assert await world.manifests.get("default", SPEC.repository_id, None) == before
     assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(before.files.items())
     assert len(world.index.records["default"]) == before.chunk_total
     world.source.files["new.md"] = "# New\n\nA capybara appears.\n"
@@ -253,7 +259,7 @@ async def test_a_failed_reindex_deletes_what_it_wrote_and_the_next_one_succeeds(
     assert {(c.path, c.blob_sha) for c, _ in world.index.records["default"].values()} == set(manifest.files.items())
 
 
-async def test_a_job_cancelled_mid_way_deletes_what_it_wrote() -> None:
+async def test_a_job_cancelled_mid_way_keeps_what_it_wrote_and_its_next_run_embeds_only_the_rest() -> None:
     world = World(FILES)
 
     class CancelledOnSecondCall(RecordingEmbedder):
@@ -262,11 +268,31 @@ async def test_a_job_cancelled_mid_way_deletes_what_it_wrote() -> None:
                 raise asyncio.CancelledError
             return await super().embed_documents(texts)
 
-    indexer = IndexRepository([world.source], CancelledOnSecondCall(), world.index, world.manifests, 1)
+    cancelled = CancelledOnSecondCall()
+    indexer = IndexRepository([world.source], cancelled, world.index, world.manifests, 1)
     with pytest.raises(asyncio.CancelledError):
         await indexer.execute(REQUEST)
+    assert world.index.records["default"] and not world.index.deleted
 
-    assert world.index.deleted and not world.index.records.get("default")
+    await world.indexer().execute(REQUEST)
+
+    assert set(world.embedder.embedded).isdisjoint(cancelled.embedded)
+    assert world.embedder.calls == len(FILES) - 1
+
+
+async def test_discarding_is_best_effort_and_leaves_live_chunks_alone() -> None:
+    world = World(FILES)
+    await world.indexer().execute(REQUEST)
+    live = set(world.index.records["default"])
+
+    class StoreDown(InMemoryVectorIndex):
+        async def stored_chunks(self, _collection: str, _repository: str) -> list[StoredChunk]:
+            raise RuntimeError("connection reset")
+
+    down = IndexRepository([world.source], world.embedder, StoreDown(), world.manifests)
+    assert await down.discard_unswapped(REQUEST) == 0  # logged, not raised: the job's own error matters more
+    assert await world.indexer().discard_unswapped(REQUEST) == 0
+    assert set(world.index.records["default"]) == live
 
 
 async def test_the_sweep_leaves_other_repositories_alone() -> None:

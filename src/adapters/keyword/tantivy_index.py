@@ -45,7 +45,7 @@ from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_o
 from adapters.keyword.synced_refs import SyncedRefs
 from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
-from domain.documents import Manifest
+from domain.documents import Chunk, Manifest
 from domain.errors import DataDirBusy
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,11 @@ class _CollectionIndex:
         hits = [(float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found]
         return [SearchHit(chunk, score, keyword_score=score) for score, chunk in hits]
 
+    def stored(self, searcher: tantivy.Searcher, ids: list[str]) -> dict[str, Chunk]:
+        found = searcher.search(_filter(tantivy.Query.term_set_query(SCHEMA, "id", ids)), len(ids), count=False).hits
+        chunks = (CHUNK.loads(searcher.doc(address)["chunk"][0]) for _, address in found)
+        return {chunk.id: chunk for chunk in chunks}
+
     def scores(self, searcher: tantivy.Searcher, terms: Mapping[str, float], ids: list[str]) -> dict[str, float]:
         query = tantivy.Query.boolean_query(
             [
@@ -222,8 +227,7 @@ class TantivyKeywordIndex(KeywordIndex):
     ) -> list[SearchHit]:
         state = await self._opened(collection)
         async with state.lock:
-            for repository, manifest in live.items():
-                await self._sync(collection, state, repository, manifest)
+            await self._catch_up(collection, state, live)
             if not terms or not live:
                 return []
             hidden = [
@@ -234,6 +238,17 @@ class TantivyKeywordIndex(KeywordIndex):
             only = sorted(live) if state.refs.keys() - live.keys() else None
             searcher = state.index.searcher()  # a snapshot: what the manifests synced above name
         return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only)
+
+    async def chunks(self, collection: str, ids: Collection[str], live: Mapping[str, Manifest]) -> dict[str, Chunk]:
+        state = await self._opened(collection)
+        async with state.lock:
+            await self._catch_up(collection, state, live)
+            searcher = state.index.searcher()
+        return await asyncio.to_thread(state.stored, searcher, sorted(ids)) if ids else {}
+
+    async def _catch_up(self, collection: str, state: _CollectionIndex, live: Mapping[str, Manifest]) -> None:
+        for repository, manifest in live.items():
+            await self._sync(collection, state, repository, manifest)
 
     async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
         state = self._collections.get(collection)

@@ -7,6 +7,11 @@ chunks an earlier run stored as the job's, and when the earlier run had written 
 have swapped the version in before the process died, so the resumed run finds it unchanged), the
 files and chunks that run recorded in its progress are the job's result.
 
+A job that ends for good without its swap (it failed, or a user cancelled it) has the chunks it wrote
+deleted (`discard`) before the next job of its repository may start; one stopped by a shutdown keeps
+them, and its resumed run skips what it finds stored. A job cancelled while queued again after a
+restart has the chunks its earlier run wrote deleted when a worker takes it off the queue.
+
 A job is one ref of one repository in one collection: a submission joins the unfinished job
 of its ref, and jobs of one repository in one collection run one at a time whatever their
 ref, because one ref's finalize deletes the chunks no live manifest names, which may be
@@ -23,7 +28,7 @@ import sqlite3
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RunIndex = Callable[[IndexRequest, ProgressReporter], Awaitable[IndexResult]]
+Discard = Callable[[IndexRequest], Awaitable[object]]
+"""Deletes what a job that ended without its swap wrote (`IndexRepository.discard_unswapped`); best effort."""
 RepositoryKey = tuple[str, str]
 """(collection, repository): the jobs that must not run at the same time."""
 
@@ -87,12 +94,15 @@ class _JobProgress(ProgressReporter):
 
 
 class InProcessJobQueue(JobQueue):
-    def __init__(self, database: Path, run_index: RunIndex, workers: int = 1) -> None:
+    def __init__(self, database: Path, run_index: RunIndex, discard: Discard, workers: int = 1) -> None:
         self._database = database
         self._run_index = run_index
+        self._discard = discard
         self._workers = workers
         self._pending: asyncio.Queue[str] = asyncio.Queue()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancelled_by_user: set[str] = set()
+        """Running jobs `cancel` is stopping (a shutdown stops the others, which resume)."""
         self._busy: set[RepositoryKey] = set()
         self._set_aside: dict[RepositoryKey, deque[str]] = {}
         self._worker_tasks: list[asyncio.Task[None]] = []
@@ -160,8 +170,9 @@ class InProcessJobQueue(JobQueue):
         await self._update(job_id, state=JobState.CANCELLED, stage="cancelled")
         task = self._running.get(job_id)
         if task:
+            self._cancelled_by_user.add(job_id)
             task.cancel()
-            await asyncio.wait([task])  # a store write in flight lands first: the job writes nothing after
+            await asyncio.wait([task])  # a store write in flight lands first, then the job's chunks go
         return await self.get(job_id)
 
     async def ping(self) -> None:
@@ -177,19 +188,22 @@ class InProcessJobQueue(JobQueue):
             try:
                 job = await self.get(job_id)
                 if job.state is JobState.QUEUED:
-                    await self._run_alone(job)
+                    await self._run_alone(job, self._run)
+                elif job.state is JobState.CANCELLED and job.progress.files_total:
+                    # Resumed, then cancelled before it ran again: its earlier run got to its batches.
+                    await self._run_alone(job, self._discard_earlier_run)
             finally:
                 self._pending.task_done()
 
-    async def _run_alone(self, job: Job) -> None:
-        """Run `job`, or set it aside while another job of its repository in its collection runs."""
+    async def _run_alone(self, job: Job, work: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
+        """Do `work` for `job`, or set the job aside while another job of its repository in its collection runs."""
         key = (job.request.collection, job.repository)
         if key in self._busy:
             self._set_aside.setdefault(key, deque()).append(job.id)
             return
         self._busy.add(key)
         try:
-            task = asyncio.create_task(self._run(job))
+            task = asyncio.create_task(work(job))
             self._running[job.id] = task
             await asyncio.wait([task])
         finally:
@@ -211,21 +225,29 @@ class InProcessJobQueue(JobQueue):
         try:
             result = await self._run_index(job.request, _JobProgress(partial(self._write_progress, job.id)))
         except asyncio.CancelledError:
+            if job.id in self._cancelled_by_user:  # not a shutdown, after which the job resumes
+                await self._discard(job.request)
             return
         except RepochatError as e:
             await self._update(job.id, state=JobState.FAILED, stage="failed", error=e.message)
+            await self._discard(job.request)
             return
         except Exception as e:
             log.exception("job %s failed", job.id)
             await self._update(job.id, state=JobState.FAILED, stage="failed", error=f"{type(e).__name__}: {e}")
+            await self._discard(job.request)
             return
         finally:
             earlier = self._finished_before_restart.pop(job.id, None)
+            self._cancelled_by_user.discard(job.id)
         if earlier is not None:
             result = _with_earlier_run(result, earlier)
         progress = Progress(result.files_indexed + result.files_unchanged, result.files_indexed
                             + result.files_unchanged, result.chunks_written)  # fmt: skip
         await self._update(job.id, state=JobState.SUCCEEDED, stage="done", progress=progress, result=result)
+
+    async def _discard_earlier_run(self, job: Job) -> None:
+        await self._discard(job.request)
 
     async def _write_progress(self, job_id: str, stage: str, progress: Progress) -> None:
         await self._update(job_id, state=JobState.RUNNING, stage=stage, progress=progress)

@@ -15,7 +15,6 @@ from adapters.disk_reserve import DiskReserve
 from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.vectorstore.chroma_client import call_chroma
 from application.ports.stores import StoredChunk, VectorIndex, VectorQuery
-from domain.answers import SearchHit
 from domain.chunking import embedding_text
 from domain.content_keys import content_key
 from domain.documents import Chunk
@@ -103,8 +102,8 @@ class ChromaVectorIndex(VectorIndex):
 
         return await call_chroma("look up chunks", find)
 
-    async def query(self, query: VectorQuery) -> list[SearchHit]:
-        def search() -> list[SearchHit]:
+    async def query(self, query: VectorQuery) -> list[tuple[str, float]]:
+        def search() -> list[tuple[str, float]]:
             target = self._open(query.collection, query.embedder, create=False)
             empty = [given for given in (query.repositories, query.blob_shas) if given is not None and not given]
             if target is None or empty:  # Chroma refuses an empty `$in`
@@ -113,16 +112,10 @@ class ChromaVectorIndex(VectorIndex):
                 query_embeddings=np.asarray([query.vector], dtype=np.float32),
                 n_results=query.k,
                 where=_where(query.repositories, query.blob_shas),
-                include=["documents", "metadatas", "distances"],
+                include=["distances"],
             )
-            ids = result["ids"][0]
-            documents = (result["documents"] or [[]])[0]
-            metadatas = (result["metadatas"] or [[]])[0]
             distances = (result["distances"] or [[]])[0]
-            return [
-                SearchHit(_chunk(i, d or "", m), 1.0 - float(dist))
-                for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
-            ]
+            return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
 
         return await call_chroma("search", search)
 

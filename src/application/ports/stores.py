@@ -45,8 +45,11 @@ class VectorIndex(Protocol):
 
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]: ...
 
-    async def query(self, query: VectorQuery) -> list[SearchHit]:
-        """The `query.k` nearest chunks of the repositories and file versions it names."""
+    async def query(self, query: VectorQuery) -> list[tuple[str, float]]:
+        """The ids of the `query.k` nearest chunks of the repositories and file versions it names, with their
+        cosine similarity, nearest first. Ids only: reading a stored chunk costs several times finding it,
+        and most candidates are dropped (not live, or ranked out), so their chunks are read from the
+        keyword index (`KeywordIndex.chunks`), which holds every live one."""
         ...
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
@@ -75,7 +78,8 @@ class VectorIndex(Protocol):
 
 
 class KeywordIndex(Protocol):
-    """BM25 over the terms of stored chunks, for the keyword leg of search."""
+    """BM25 over the terms of stored chunks, for the keyword leg of search; and the copy of the live chunks
+    the dense leg reads its candidates from."""
 
     async def query(
         self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
@@ -86,6 +90,12 @@ class KeywordIndex(Protocol):
         `live` holds one manifest per repository, at whichever of its refs is searched: the next query
         may pass another ref's manifest of the same repository, and must not cost a rebuild.
         """
+        ...
+
+    async def chunks(self, collection: str, ids: Collection[str], live: Mapping[str, Manifest]) -> dict[str, Chunk]:
+        """The chunks of `ids` that the index holds, by id, after catching up with `live` as `query` does: every
+        chunk of the file versions `live` names is held; others may be (another ref's) or not (a job's
+        before its swap)."""
         ...
 
     async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:

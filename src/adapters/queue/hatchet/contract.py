@@ -25,6 +25,9 @@ JOB_KEY = "repochat_job"
 """Additional-metadata key whose value is the run's `job_key`: `submit` looks the unfinished run
 of a job up by it. One key only: the runs API combines several metadata filters with OR."""
 
+DISCARDS = "repochat_discards"
+"""Additional-metadata key of a discard run (`IndexJobInput.discard`): the `job_key` of the cancelled job."""
+
 CONCURRENCY_EXPRESSION = "input.concurrency_key"
 """What the engine groups `repochat-index` runs by: one run per group, the others wait."""
 
@@ -35,6 +38,9 @@ class IndexJobInput(BaseModel):
     request: IndexRequest
     job_key: str
     concurrency_key: str
+    discard: bool = False
+    """Not a job: delete the chunks a cancelled job of the request wrote. Such a run waits for its
+    repository's slot like a job, so it never deletes the chunks of a job that runs after the cancel."""
 
 
 class BatchInput(BaseModel):
@@ -77,3 +83,13 @@ def job_metadata(request: IndexRequest) -> dict[str, str]:
     if request.source.ref is not None:
         metadata["ref"] = request.source.ref
     return metadata
+
+
+def discard_input(request: IndexRequest) -> IndexJobInput:
+    return job_input(request).model_copy(update={"discard": True})
+
+
+def discard_metadata(request: IndexRequest) -> dict[str, str]:
+    """A job's metadata without `JOB_KEY` (a submission must not join this run), and what it does."""
+    metadata = job_metadata(request)
+    return {DISCARDS: metadata.pop(JOB_KEY), **metadata}

@@ -12,6 +12,7 @@ and says to start a worker instead of returning a job that would never run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -32,13 +33,23 @@ from hatchet_sdk.clients.rest.exceptions import (
 )
 from hatchet_sdk.clients.rest.models.v1_log_line_order_by_direction import V1LogLineOrderByDirection
 
-from adapters.queue.hatchet.contract import INDEX_TASK, JOB_KEY, IndexJobInput, job_input, job_key, job_metadata
+from adapters.queue.hatchet.contract import (
+    INDEX_TASK,
+    JOB_KEY,
+    IndexJobInput,
+    discard_input,
+    discard_metadata,
+    job_input,
+    job_key,
+    job_metadata,
+)
 from adapters.queue.hatchet.progress import LoggedProgress, read_progress_line
 from adapters.queue.hatchet.runs import UNFINISHED, IndexRun, job_of
 from application.ports.jobs import JobQueue
 from domain.errors import NotFound, RepochatError, UpstreamUnavailable
-from domain.jobs import IndexRequest, IndexResult, Job
+from domain.jobs import IndexRequest, IndexResult, Job, JobState
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REQUEST_TIMEOUT = 10.0
@@ -105,12 +116,15 @@ class HatchetJobQueue(JobQueue):
         return list(jobs)
 
     async def cancel(self, job_id: str) -> Job:
-        """Cancel the run and its batch tasks (Hatchet does not cascade a cancellation to children)."""
+        """Cancel the run and its batch tasks (Hatchet does not cascade a cancellation to children), then
+        queue the deletion of what the job wrote if it started (`_queue_discard`)."""
         job = await self.get(job_id)
         if job.state.finished:
             return job
         await _guard("cancel the job", self._hatchet.runs.aio_cancel(job_id))
         await self._cancel_children(job_id)
+        if job.state is JobState.RUNNING or job.progress.files_total:  # else it has written nothing
+            await self._queue_discard(job.request)
         return await self._settled(job_id)
 
     async def ping(self) -> None:
@@ -206,6 +220,24 @@ class HatchetJobQueue(JobQueue):
             await _guard(
                 "cancel the job's batch tasks", self._hatchet.runs.aio_bulk_cancel(BulkCancelReplayOpts(ids=ids))
             )
+
+    async def _queue_discard(self, request: IndexRequest) -> None:
+        """Queue a discard run of the cancelled job's request, which a worker runs in the repository's slot.
+
+        Not here, nor in the cancelled task: the engine frees the slot as it cancels the run, so the
+        next job of the repository may be writing by then, and the chunks it has not swapped in yet
+        look like the cancelled job's. Best effort: the job is cancelled whatever happens here, and
+        the next job of the repository that succeeds deletes what is left.
+        """
+        try:
+            await _guard(
+                "queue the deletion of the job's chunks",
+                self._trigger.aio_run(
+                    discard_input(request), wait_for_result=False, additional_metadata=discard_metadata(request)
+                ),
+            )
+        except RepochatError as e:
+            log.warning("%s", e.message)
 
     async def _settled(self, job_id: str) -> Job:
         """The job once the engine has recorded the cancellation (it takes about a second)."""

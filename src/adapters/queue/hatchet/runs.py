@@ -41,7 +41,7 @@ class IndexRun:
     """What a job is made of, from a run's details or from a run listing.
 
     `job_input` is None for a run of the index workflow whose input is not a repochat job's
-    as this build writes it.
+    as this build writes it, and for a discard run (not a job: `IndexJobInput.discard`).
     """
 
     id: str
@@ -112,9 +112,10 @@ def _job_input(data: Mapping[str, Any]) -> IndexJobInput | None:
     for candidate in (data.get("input"), data):
         if isinstance(candidate, Mapping) and "request" in candidate and "job_key" in candidate:
             try:
-                return IndexJobInput.model_validate(candidate)
+                job_input = IndexJobInput.model_validate(candidate)
             except ValidationError:
                 return None
+            return None if job_input.discard else job_input
     return None
 
 

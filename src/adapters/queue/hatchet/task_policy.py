@@ -2,6 +2,7 @@
 
 A task that raises `BatchError` is retried with backoff; one that raises `NonRetryableException`
 fails its run at once with the domain error's message, which users then read as the job's error.
+A task knows its run ends when it raises the latter (`attempt_error`), and can clean up first.
 """
 
 from __future__ import annotations
@@ -47,3 +48,18 @@ def task_error(error: RepochatError) -> Exception:
     if isinstance(error, UpstreamUnavailable | RateLimited):
         return BatchError(error.message)
     return NonRetryableException(error.message)
+
+
+def attempt_error(error: Exception, retry_count: int, policy: TaskPolicy) -> Exception:
+    """What a task raises for `error` after `retry_count` retries: `task_error` for a domain error, any
+    other as it is, and on the last attempt a `NonRetryableException`, so that the task knows the run ends.
+
+    `retry_count` (the SDK's) also counts the times the engine gave the task to another worker because
+    its worker died, which the engine does not count against `policy.retries`: such a run ends one
+    attempt early, rather than be retried after the task took it for over.
+    """
+    if isinstance(error, RepochatError):
+        error = task_error(error)
+    if isinstance(error, NonRetryableException) or retry_count < policy.retries:
+        return error
+    return NonRetryableException(str(error) if isinstance(error, BatchError) else f"{type(error).__name__}: {error}")

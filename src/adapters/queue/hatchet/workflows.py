@@ -3,10 +3,16 @@
 Both are thin: the parent runs `IndexRepository.execute` with `FanOutBatches`, whose batch tasks
 run `IndexRepository.write` on any worker. docs/hatchet.md says why it is safe to run anywhere,
 any number of times.
+
+A job's chunks outlive a failed attempt, for the retry to find; the parent deletes them
+(`IndexRepository.discard_unswapped`) when its run fails for good, before it ends, while the run
+still holds its repository's concurrency slot. A run with `discard` set does only that, for a job
+a user cancelled (`HatchetJobQueue.cancel` queues it under the job's concurrency key).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -17,6 +23,7 @@ from hatchet_sdk import (
     ConcurrencyLimitStrategy,
     Context,
     Hatchet,
+    NonRetryableException,
     RateLimit,
     RateLimitDuration,
 )
@@ -36,6 +43,7 @@ from adapters.queue.hatchet.task_policy import (
     BATCH_POLICY,
     EMBEDDING_RATE_LIMIT,
     INDEX_POLICY,
+    attempt_error,
     task_error,
 )
 from application.indexing import IndexRepository
@@ -44,6 +52,10 @@ from domain.errors import RepochatError
 from domain.jobs import IndexResult
 
 log = logging.getLogger(__name__)
+
+CANCELLED_BATCHES_SETTLE_SECONDS = 3.0
+"""How long a discard run waits before it deletes: the SDK lets a cancelled task run on for a second
+before it cancels it, so a batch task of the cancelled job may still store what it just embedded."""
 
 RepositoryFactory = Callable[[BatchRunner | None], IndexRepository]
 """Builds the use case with the given runner of its batches (None: in this process, for a batch task)."""
@@ -126,12 +138,22 @@ def _index_body(hatchet: Hatchet, repository: RepositoryFactory, batch: BatchTas
         current_job.set(ctx.workflow_run_id)
         current_task.set(ctx.task_run_id)
         use_case = repository(FanOutBatches(hatchet, batch, ctx))
+        if inp.discard:
+            await asyncio.sleep(CANCELLED_BATCHES_SETTLE_SECONDS)
+            deleted = await use_case.discard_unswapped(inp.request)
+            log.info("deleted %d chunks a cancelled job of %s wrote", deleted, inp.job_key)
+            return IndexResult(chunks_deleted=deleted)
         log.info("indexing %s (attempt %d)", inp.job_key, ctx.attempt_number)
         try:
             result = await use_case.execute(inp.request, ProgressLog(ctx.aio_log))
-        except RepochatError as e:
-            log.warning("indexing %s failed: %s", inp.job_key, e.message)
-            raise task_error(e) from e
+        except Exception as e:
+            log.warning("indexing %s failed: %s", inp.job_key, e.message if isinstance(e, RepochatError) else e)
+            error = attempt_error(e, ctx.retry_count, INDEX_POLICY)
+            if isinstance(error, NonRetryableException):  # the run ends: no retry will need what it wrote
+                await use_case.discard_unswapped(inp.request)
+            if error is e:
+                raise
+            raise error from e
         log.info("indexed %s: %d files, %d chunks written", inp.job_key, result.files_indexed, result.chunks_written)
         return result
 
