@@ -15,7 +15,7 @@ from application.answering import AskRequest, CitationsEvent, TokenEvent
 from application.search import SearchRequest
 from domain.access import Role, Scope
 from domain.citation_check import flag_of
-from domain.errors import InvalidInput
+from domain.errors import DataDirBusy, InvalidInput
 from domain.evaluation import EvalCase
 from domain.jobs import IndexRequest, Job, JobState
 from domain.refs import ref_label
@@ -188,6 +188,13 @@ async def _eval(container: Container, args: argparse.Namespace) -> int:
 
 
 async def _keys(container: Container, args: argparse.Namespace) -> int:
+    try:
+        return await _key_command(container, args)
+    except DataDirBusy as e:
+        raise DataDirBusy(f"{e.message} Keys too: POST, GET and DELETE /v1/keys with an admin key.") from e
+
+
+async def _key_command(container: Container, args: argparse.Namespace) -> int:
     """`keys create` prints the key alone on stdout (`KEY=$(repochat keys create ...)`), and what it is on stderr."""
     if args.keys_command == "create":
         scope = Scope(tuple(args.collection or ()), tuple(args.repository or ()))
