@@ -77,6 +77,7 @@ async def test_a_caller_is_an_environment_key_a_stored_key_or_nobody() -> None:
     assert await identify.execute("stored-key ") is None
     assert await identify.execute(None) is None
     assert await IdentifyCaller(frozenset(), InMemoryKeyStore()).execute(None) == ANONYMOUS
+    assert await IdentifyCaller(frozenset(), InMemoryKeyStore()).execute("sk-placeholder") == ANONYMOUS
     assert await IdentifyCaller(frozenset(), keys).execute(None) is None, "a stored key: credentials needed"
 
 
