@@ -4,6 +4,7 @@ as the key itself, apart from the collections listed."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from chromadb.api import ClientAPI
@@ -16,8 +17,19 @@ from domain.access import Role, Scope, key_hash
 from domain.errors import Conflict, NotFound
 
 
-async def test_keys_are_added_found_by_hash_listed_and_revoked(chroma_client: ClientAPI) -> None:
+@pytest.fixture
+async def store(chroma_client: ClientAPI) -> AsyncIterator[ChromaKeyStore]:
+    """The store; the keys a test leaves are revoked after it: a key left on the shared Chroma server would
+    make the other tests' servers ask for keys."""
     store = ChromaKeyStore(chroma_client)
+    before = {key.name for key in await store.all()}
+    yield store
+    for key in await store.all():
+        if key.name not in before:
+            await store.revoke(key.name)
+
+
+async def test_keys_are_added_found_by_hash_listed_and_revoked(store: ChromaKeyStore) -> None:
     name = f"team-{uuid.uuid4().hex[:8]}"
     created = await CreateKey(store).execute(name, Role.INDEX, Scope(("docs", "api"), ("acme/*",)))
 
@@ -35,8 +47,9 @@ async def test_keys_are_added_found_by_hash_listed_and_revoked(chroma_client: Cl
         await store.revoke(name)
 
 
-async def test_the_key_itself_is_stored_nowhere_and_its_collection_is_not_listed(chroma_client: ClientAPI) -> None:
-    store = ChromaKeyStore(chroma_client)
+async def test_the_key_itself_is_stored_nowhere_and_its_collection_is_not_listed(
+    chroma_client: ClientAPI, store: ChromaKeyStore
+) -> None:
     created = await CreateKey(store).execute(f"team-{uuid.uuid4().hex[:8]}", Role.READ)
 
     record = chroma_client.get_collection("repochat-api-keys").get(include=["documents", "metadatas"])
