@@ -57,15 +57,20 @@ async def identified(headers: Mapping[str, str], identify: IdentifyCaller, metri
     """The caller the request's key names; AuthError (401 without a key when one is needed, 403 for a key
     that is not accepted), each refusal counted by its reason."""
     try:
-        key = presented_key(headers)
-        caller = await identify.execute(key)
-        if caller is None and key is None:
-            raise AuthError(401, "missing API key: send Authorization: Bearer <key>", "missing_credentials")
-        if caller is None:
-            raise AuthError(403, "this API key is not accepted", "unknown_key")
+        return await _caller(headers, identify)
     except AuthError as e:
         metrics.count_denial(e.reason)
         raise
+
+
+async def _caller(headers: Mapping[str, str], identify: IdentifyCaller) -> Caller:
+    """A server without keys looks at no header (another scheme of Authorization, for a proxy, included)."""
+    key = presented_key(headers) if await identify.needs_credentials() else None
+    caller = await identify.execute(key)
+    if caller is None and key is None:
+        raise AuthError(401, "missing API key: send Authorization: Bearer <key>", "missing_credentials")
+    if caller is None:
+        raise AuthError(403, "this API key is not accepted", "unknown_key")
     return caller
 
 

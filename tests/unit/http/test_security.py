@@ -110,6 +110,8 @@ async def test_a_stored_key_makes_the_server_ask_for_keys_and_the_key_decides_no
     assert (await get(app, "/v1/jobs", host="127.0.0.1")).json() == {"jobs": []}, "no keys: anyone local"
     placeholder = await get(app, "/v1/jobs", host="127.0.0.1", authorization="Bearer sk-placeholder")
     assert placeholder.status_code == 200, "an OpenAI client's placeholder key is taken as no key"
+    basic = await get(app, "/v1/jobs", host="127.0.0.1", authorization="Basic YWxhZGRpbjpvcGVuc2VzYW1l")
+    assert basic.status_code == 200, "a proxy's credentials are not the server's business without keys"
     assert (await get(app, "/v1/jobs", host="docs.example.com")).status_code == 421
 
     await container.create_key().execute("ops", Role.ADMIN)
