@@ -1,8 +1,8 @@
 """Retrieval benchmark: repochat's hybrid, dense and keyword search against a bm25s baseline, on our question set.
 
-    python benchmarks/retrieval.py [--corpus NAME]... [--corpora PATH] [--json PATH]
+    python benchmarks/retrieval.py [--corpus NAME]... [--corpora PATH] [--mirrors PATH] [--json PATH]
 
-Each corpus of `shared/corpora/` (all five unless --corpus names some) is indexed by repochat,
+Each corpus (all seven unless --corpus names some) is indexed by repochat,
 built as the server builds it (the composition root `entrypoints.container.Container`: the local
 folder source, the offline model REPOCHAT_EMBEDDINGS=local, embedded Chroma in a temporary data
 folder, HF_HUB_OFFLINE=1), into a collection of its own. Its questions
@@ -13,6 +13,14 @@ answer) are then searched with `SearchRequest(question, k=10, mode=...)`:
 - the bm25s baseline: `RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)` chunks of
   the same files, bm25s' own tokenizer (its English stopwords, its default token pattern), top 10
   chunks with a score above 0.
+
+The documentation corpora are the five of `shared/corpora/`; the code corpora are two real
+repositories at a pinned commit (`benchmarks/questions/code/`: go-chi/chi in Go, encode/httpx in
+Python), extracted from the `fetch` tool's snapshots into the data folder (`benchmarks.code_corpora`),
+their questions labelled by kind (implementation, behaviour, error, usage) and a held-out third.
+Their figures are also printed per kind and for the tuned and held-out parts (so are those of a
+documentation corpus whose questions mark a held-out part), and pooled over the code corpora apart
+from the documentation ones.
 
 Figures are file level (domain.evaluation): the 10 hits become the ranked list of the distinct
 files they come from, and a question is answered when a gold file is on it: hit@1, hit@5, MRR@10,
@@ -61,6 +69,14 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E40
 
 from adapters.sources.local_folder import LocalFolderSource  # noqa: E402
 from application.search import Search, SearchRequest  # noqa: E402
+from benchmarks.code_corpora import (  # noqa: E402
+    CODE_REPOSITORIES,
+    CodeRepository,
+    QuestionLabel,
+    by_label,
+    labels,
+    materialised,
+)
 from benchmarks.indexing import Latency, environment  # noqa: E402
 from domain.answers import SearchHit  # noqa: E402
 from domain.evaluation import (  # noqa: E402
@@ -108,6 +124,12 @@ class CorpusSpec:
     include: tuple[str, ...] = ()
     """Include globs (repochat's file policy); empty: the default policy, the whole folder."""
     note: str = ""
+    code: CodeRepository | None = None
+    """A code corpus: the repository whose snapshot its folder is extracted from (`folder` is then unused)."""
+
+    @property
+    def questions(self) -> Path:
+        return self.code.questions if self.code else QUESTIONS / f"{self.name}.jsonl"
 
 
 CORPORA = (
@@ -120,6 +142,10 @@ CORPORA = (
         "python-docs/Doc",
         ("tutorial/*.rst", "howto/*.rst", "faq/*.rst", *(f"library/{page}.rst" for page in PYTHON_LIBRARY_PAGES)),
         f"subset: tutorial/, howto/, faq/ and {len(PYTHON_LIBRARY_PAGES)} library pages",
+    ),
+    *(
+        CorpusSpec(code.name, "", note=f"code: {code.github} at {code.commit[:12]}", code=code)
+        for code in CODE_REPOSITORIES
     ),
 )
 BY_NAME = {corpus.name: corpus for corpus in CORPORA}
@@ -168,6 +194,7 @@ class CorpusRun:
     systems: dict[str, SystemRun]
     similarities: list[Similarity]
     embed_query_seconds: list[float]
+    labels: list[QuestionLabel]
 
 
 # ---------------------------------------------------------------- corpus and questions
@@ -249,7 +276,7 @@ class Bm25Baseline:
 
     def __init__(self, root: Path, paths: Sequence[str]) -> None:
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-        texts = [(root / path).read_text(encoding="utf-8") for path in paths]
+        texts = [(root / path).read_text(encoding="utf-8", errors="replace") for path in paths]
         documents = splitter.create_documents(texts, metadatas=[{"path": path} for path in paths])
         self.chunks = len(documents)
         self._paths = [str(d.metadata["path"]) for d in documents]
@@ -277,9 +304,8 @@ def baseline_run(baseline: Bm25Baseline, cases: Sequence[EvalCase], timed: Seque
 # ---------------------------------------------------------------- one corpus
 
 
-async def run_corpus(container: Container, corpora: Path, spec: CorpusSpec, unanswerable: Sequence[str]) -> CorpusRun:
-    folder = corpora / spec.folder
-    cases = read_cases(QUESTIONS / f"{spec.name}.jsonl")
+async def run_corpus(container: Container, folder: Path, spec: CorpusSpec, unanswerable: Sequence[str]) -> CorpusRun:
+    cases = read_cases(spec.questions)
     paths = await indexed_paths(folder, spec)
     check_gold(spec.name, cases, paths)
     files, chunks, index_seconds = await index(container, folder, spec)
@@ -306,7 +332,7 @@ async def run_corpus(container: Container, corpora: Path, spec: CorpusSpec, unan
     baseline = await asyncio.to_thread(Bm25Baseline, folder, paths)
     systems[BASELINE] = baseline_run(baseline, cases, timed)
     print(f"  baseline: {baseline.chunks} bm25s chunks", flush=True)
-    return CorpusRun(spec, files, chunks, index_seconds, systems, similarities, model_seconds)
+    return CorpusRun(spec, files, chunks, index_seconds, systems, similarities, model_seconds, labels(spec.questions))
 
 
 # ---------------------------------------------------------------- report
@@ -328,6 +354,47 @@ def quality_table(title: str, runs: dict[str, SystemRun], embed_seconds: Sequenc
     lines.append(f"  {'(model embed_query alone)':<26} {'':>9} {'':>6} {'':>6} {'':>7} {'':>8} "
                  f"{model.p50_ms:>8.1f} {model.p95_ms:>8.1f}")  # fmt: skip
     return lines
+
+
+def label_table(title: str, systems: dict[str, SystemRun], question_labels: Sequence[QuestionLabel]) -> list[str]:
+    """hit@1, hit@5 and MRR@10 of each system on each kind of question, and on the tuned and held-out parts."""
+    lines = [
+        title,
+        f"  {'questions':<22} {'n':>3} " + " ".join(f"{label:>22}" for label in systems),
+        f"  {'':<22} {'':>3} " + " ".join(f"{'hit@1 hit@5 MRR@10':>22}" for _ in systems),
+    ]
+    scores = next(iter(systems.values())).scores
+    for group, indices in by_label(scores, question_labels).items():
+        cells = []
+        for run in systems.values():
+            q = Quality.of([run.scores[i] for i in indices])
+            cells.append(f"{q.hit_at_1:>9.3f} {q.hit_at_5:>5.3f} {q.mrr_at_10:>6.3f}")
+        lines.append(f"  {group:<22} {len(indices):>3} " + " ".join(cells))
+    return lines
+
+
+def label_figures(runs: Sequence[CorpusRun]) -> dict[str, dict[str, object]]:
+    """The figures of each system on each kind of question and part (tuned, held out) of `runs`, pooled."""
+    if not runs:
+        return {}
+    systems = pooled(runs)
+    groups = by_label(systems[BASELINE].scores, pooled_labels(runs))
+    return {
+        group: {label: asdict(Quality.of([run.scores[i] for i in indices])) for label, run in systems.items()}
+        for group, indices in groups.items()
+    }
+
+
+def code_runs(runs: Sequence[CorpusRun]) -> list[CorpusRun]:
+    return [run for run in runs if run.spec.code]
+
+
+def documentation_runs(runs: Sequence[CorpusRun]) -> list[CorpusRun]:
+    return [run for run in runs if not run.spec.code]
+
+
+def pooled_labels(runs: Sequence[CorpusRun]) -> list[QuestionLabel]:
+    return [label for run in runs for label in run.labels]
 
 
 def pooled(runs: Sequence[CorpusRun]) -> dict[str, SystemRun]:
@@ -410,6 +477,7 @@ def figures_json(runs: Sequence[CorpusRun], total_seconds: float) -> dict[str, o
                 "questions": [
                     {
                         "question": score.question,
+                        **asdict(run.labels[n]),
                         "gold_ranks": {label: list(run.systems[label].scores[n].gold_ranks) for label in SYSTEMS},
                     }
                     for n, score in enumerate(run.systems[BASELINE].scores)
@@ -418,6 +486,10 @@ def figures_json(runs: Sequence[CorpusRun], total_seconds: float) -> dict[str, o
             for run in runs
         },
         "overall": systems(pooled(runs)),
+        "documentation": systems(pooled(documentation_runs(runs))) if documentation_runs(runs) else {},
+        "code": systems(pooled(code_runs(runs))) if code_runs(runs) else {},
+        "documentation_by_label": label_figures(documentation_runs(runs)),
+        "code_by_label": label_figures(code_runs(runs)),
         "abstain": {
             "distribution": spread,
             "threshold": asdict(threshold),
@@ -436,6 +508,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--corpora", type=Path, default=ROOT.parent / "shared" / "corpora", help="folder of the corpora (%(default)s)"
+    )
+    parser.add_argument(
+        "--mirrors",
+        type=Path,
+        default=ROOT.parent / ".mirror",
+        help="folder of the fetch tool's snapshots the code corpora are extracted from (%(default)s)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
@@ -465,17 +543,26 @@ async def run(args: argparse.Namespace) -> None:
         container = Container(settings=settings, process_name="repochat retrieval benchmark")
         async with running(container):
             for spec in specs:
-                print(f"\n{spec.name}: {args.corpora / spec.folder}" + (f" ({spec.note})" if spec.note else ""))
-                corpus_run = await run_corpus(container, args.corpora, spec, unanswerable)
+                corpus = (
+                    materialised(spec.code, args.mirrors, Path(folder) / "repositories")
+                    if spec.code
+                    else args.corpora / spec.folder
+                )
+                print(f"\n{spec.name}: {corpus}" + (f" ({spec.note})" if spec.note else ""))
+                corpus_run = await run_corpus(container, corpus, spec, unanswerable)
                 runs.append(corpus_run)
                 title = (
                     f"{spec.name}: {corpus_run.files} files, {corpus_run.chunks} repochat chunks; k={K}, "
                     f"file-level; latency over {len(corpus_run.similarities)} searches per mode"
                 )
                 print("\n".join(quality_table(title, corpus_run.systems, corpus_run.embed_query_seconds)), flush=True)
-    if len(runs) > 1:
-        title = f"\noverall: {len(runs)} corpora, questions pooled"
-        print("\n".join(quality_table(title, pooled(runs), [t for r in runs for t in r.embed_query_seconds])))
+                if spec.code or any(label.held_out for label in corpus_run.labels):
+                    print("\n".join(label_table(f"{spec.name} by question", corpus_run.systems, corpus_run.labels)))
+    for name, group in (("documentation", documentation_runs(runs)), ("code", code_runs(runs))):
+        if len(group) > 1:
+            title = f"\noverall {name}: {len(group)} corpora, questions pooled"
+            print("\n".join(quality_table(title, pooled(group), [t for r in group for t in r.embed_query_seconds])))
+            print("\n".join(label_table(f"overall {name} by question", pooled(group), pooled_labels(group))))
     print("\n" + "\n".join(calibration_report(runs)))
     total = time.perf_counter() - started
     if args.json:

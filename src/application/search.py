@@ -24,7 +24,8 @@ from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
 from domain.keywords import keyword_terms
 from domain.limits import InputLimits
-from domain.ranking import demote_changelogs, limit_per_file, reciprocal_rank_fusion
+from domain.passage_kinds import weigh_kinds
+from domain.ranking import limit_per_file, reciprocal_rank_fusion
 from domain.refs import RefChoice, live_manifests, not_indexed_at
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 
@@ -123,7 +124,8 @@ class SearchDocuments(Search):
             if mode == RetrievalMode.DENSE:
                 ranked = await self._dense(vector, collection, repositories, manifests, depth)
             else:
-                ranked = await self._hybrid(vector, terms, collection, repositories, manifests, depth)
+                hybrid = await self._hybrid(vector, terms, collection, repositories, manifests, depth)
+                ranked = weigh_kinds(hybrid, query, policy.kind_weights)
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]
 
     async def _hybrid(
@@ -161,8 +163,7 @@ class SearchDocuments(Search):
         by_bm25 = sorted((h for h in scored if h.keyword_score), key=lambda h: -(h.keyword_score or 0.0))
         policy = self._policy
         weights = [policy.dense_weight, policy.keyword_weight]
-        fused = reciprocal_rank_fusion([by_similarity, by_bm25], weights, policy.rrf_k, policy.fuse_files)
-        return demote_changelogs(fused, policy.changelog_weight)
+        return reciprocal_rank_fusion([by_similarity, by_bm25], weights, policy.rrf_k, policy.fuse_files)
 
     async def _dense(
         self,

@@ -11,6 +11,7 @@ Parts are lower-cased, English stop words dropped, and plural and verb endings s
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _TOKEN = re.compile(r"-{0,2}[A-Za-z0-9_][A-Za-z0-9_]*(?:[./:-][A-Za-z0-9_]+)*")
 _SEPARATORS = re.compile(r"[_./:-]+")
@@ -67,3 +68,32 @@ def stem(word: str) -> str:
                 base = base[:-1]  # "running" -> "run"
             return base
     return word
+
+
+LANGUAGE_WORDS = frozenset(
+    """async class const def enum export fn func function impl interface let pub static struct trait type
+    var""".split()  # noqa: SIM905
+)
+"""The keywords of symbol labels (`def add_route`, `func (r *Router) Add`): every symbol has one; they name nothing."""
+PROSE_SUFFIXES = frozenset({".md", ".mdx", ".markdown", ".rst", ".txt", ".adoc"})
+"""Pages, whose headings are lines of their text already: their names would count them twice."""
+GENERIC_STEMS = frozenset({"index", "main", "__init__", "mod", "lib", "readme", "page", "route", "layout"})
+"""File names that say nothing of what the file holds: its folder names it (`graceful/main.go`, `hooks/index.md`)."""
+
+
+def name_terms(path: str, headings: Sequence[str]) -> list[str]:
+    """The terms that name a passage: its file's name (its folder's too, when the name is a generic one) and
+    its heading trail (in code, the symbols it is part of), without the languages' keywords.
+
+    They are a field of their own in the keyword leg, so a question that names a function, a class or a
+    file ranks the passage that is that function above the ones that only mention it."""
+    folders, _, name = path.rpartition("/")
+    stem, _, suffix = name.rpartition(".")
+    if f".{suffix.lower()}" in PROSE_SUFFIXES:
+        return []
+    stem = stem or name
+    named = [stem]
+    if stem.lower() in GENERIC_STEMS and folders:
+        named.append(folders.rpartition("/")[2])
+    terms = keyword_terms(" ".join((*named, *headings)))
+    return [term for term in terms if term not in LANGUAGE_WORDS]

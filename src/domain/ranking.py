@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -35,20 +34,6 @@ def reciprocal_rank_fusion(
             totals[key] += file_totals[_file(hit)]
     order = sorted(totals, key=lambda key: (-totals[key], key))
     return [replace(fused[key], score=totals[key]) for key in order]
-
-
-CHANGELOG = re.compile(
-    r"(?:^|/)(?:change[-_ ]?log|changes|history|news|release[-_ ]?notes|releases)(?:\.[a-z0-9]+)?$", re.IGNORECASE
-)
-"""Names of files that record what changed, release after release: CHANGELOG.md, HISTORY.rst, release-notes.md."""
-
-
-def demote_changelogs(hits: Sequence[SearchHit], weight: float) -> list[SearchHit]:
-    """The hits re-ordered after multiplying the scores of changelog files by `weight`."""
-    if weight == 1:
-        return list(hits)
-    weighted = [replace(hit, score=hit.score * weight) if CHANGELOG.search(hit.chunk.path) else hit for hit in hits]
-    return sorted(weighted, key=lambda hit: -hit.score)
 
 
 def _file(hit: SearchHit) -> tuple[str, str]:

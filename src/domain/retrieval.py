@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from domain.passage_kinds import KindWeights
 
 
 class RetrievalMode(StrEnum):
@@ -31,10 +33,12 @@ class RetrievalPolicy:
     """Also fuse the legs' rankings of files (a file ranks where its best chunk does) and add a file's
     fused score to each of its chunks, so a page both legs find is not lost when they find it by
     different passages."""
-    changelog_weight: float = 0.5
-    """Hybrid scores of changelog and release-notes files are multiplied by this (1 = no prior).
-    They mention every feature in passing, so both legs like them; the page that documents a
-    feature should outrank the entry that announced it, which still ranks when it alone matches."""
+    kind_weights: KindWeights = field(default_factory=KindWeights)
+    """Hybrid scores of tests, templates, data files, changelogs, announcements and migration guides are
+    multiplied by these unless the question asks for that kind (`domain.passage_kinds`). They share the
+    question's words without being what it is about: the code that does a thing and the page that
+    documents it should outrank the test that calls it and the entry that announced it, which still rank
+    when they alone match."""
 
     def mode_for(self, requested: RetrievalMode | None) -> RetrievalMode:
         """The mode a search ranks by: the one it asked for, else the policy's default."""

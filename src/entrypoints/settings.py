@@ -13,6 +13,7 @@ from adapters.sources.github.archive import DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_M
 from domain.citation_check import UnsupportedCitations
 from domain.errors import InvalidInput
 from domain.limits import DEFAULT_MAX_HISTORY_BYTES, DEFAULT_MAX_QUESTION_BYTES, InputLimits
+from domain.passage_kinds import KindWeights
 from domain.retrieval import RetrievalMode, RetrievalPolicy
 from domain.sync import SyncSchedule
 
@@ -79,8 +80,9 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(default=1.0, ge=0)
     max_hits_per_file: int = Field(default=2, ge=0)
     """At most this many hits of one search come from one file; 0: no limit."""
-    changelog_weight: float = Field(default=RetrievalPolicy.changelog_weight, ge=0, le=1)
-    """Hybrid scores of changelog and release-notes files are multiplied by this; 1: no prior."""
+    kind_weights: str | None = None
+    """`test=0.5,docs=1`: hybrid scores of passages of these kinds are multiplied by these when the question
+    does not ask for the kind (domain.passage_kinds); unset kinds keep their default."""
     abstain_below: float | None = Field(default=None, ge=-1, le=1)
     """Answers abstain when the best dense similarity of the passages found is under this; unset: the
     embedder's measured threshold (ABSTAIN_BELOW_BY_EMBEDDINGS)."""
@@ -112,6 +114,15 @@ class Settings(BaseSettings):
             return None
         try:
             SyncSchedule.every(value)
+        except InvalidInput as e:
+            raise ValueError(e.message) from e
+        return value
+
+    @field_validator("kind_weights")
+    @classmethod
+    def _kind_weights_parse(cls, value: str | None) -> str | None:
+        try:
+            KindWeights.parse(value or "")
         except InvalidInput as e:
             raise ValueError(e.message) from e
         return value
@@ -149,7 +160,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             keyword_weight=self.keyword_weight,
             max_hits_per_file=self.max_hits_per_file,
-            changelog_weight=self.changelog_weight,
+            kind_weights=KindWeights.parse(self.kind_weights or ""),
         )
 
     @property

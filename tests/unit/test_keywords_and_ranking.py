@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from domain.answers import SearchHit
 from domain.documents import Chunk
-from domain.keywords import keyword_terms
-from domain.ranking import CHANGELOG, demote_changelogs, limit_per_file, reciprocal_rank_fusion
+from domain.keywords import keyword_terms, name_terms
+from domain.ranking import limit_per_file, reciprocal_rank_fusion
 
 
 def hit(chunk_id: str, path: str = "a.md", score: float = 0.0, **scores: float) -> SearchHit:
@@ -75,12 +75,10 @@ def test_fusing_files_too_lifts_a_page_both_legs_find_through_different_passages
     assert by_file[0].score == 1 / 61 + (1 / 62 + 1 / 61)  # its own rank, plus its file's in both legs
 
 
-def test_changelogs_are_demoted_but_still_ranked() -> None:
-    hits = [hit("n1", "docs/release-notes.md", 0.9), hit("g1", "docs/guide.md", 0.6), hit("c1", "CHANGELOG.md", 0.5)]
-
-    demoted = demote_changelogs(hits, 0.5)
-
-    assert [h.chunk.id for h in demoted] == ["g1", "n1", "c1"]
-    assert demoted[1].score == 0.45 and demoted[2].score == 0.25
-    assert demote_changelogs(hits, 1.0) == hits
-    assert not CHANGELOG.search("docs/changes-in-routing.md") and CHANGELOG.search("HISTORY.rst")
+def test_a_passage_is_named_by_its_file_and_its_trail_without_the_languages_keywords() -> None:
+    assert name_terms("mux.go", ("type Mux", "func (mx *Mux) Mount")) == ["mux", "mux", "mx", "mux", "mount"]
+    assert name_terms("httpx/_client.py", ("class Client", "def _merge_url")) == [
+        "client", "client", "_merge_url", "merge", "url",
+    ]  # fmt: skip
+    assert name_terms("_examples/graceful/main.go", ("func main",)) == ["main", "graceful", "main"]
+    assert name_terms("guide/index.md", ("Guide", "Install")) == []  # a page's headings are lines of its text

@@ -47,6 +47,7 @@ from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
 from domain.documents import Chunk, Manifest
 from domain.errors import DataDirBusy
+from domain.keywords import name_terms
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,20 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("repository", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("version", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
+    builder.add_text_field("names", tokenizer_name="whitespace", index_option="freq")
     builder.add_bytes_field("chunk", stored=True)
     return builder.build()
 
 
 SCHEMA = _schema()
+LAYOUT = "2"
+"""Part of each collection's folder names (`index-2`, `refs-2`): an index of another schema is another folder.
+
+2: the `names` field (the terms of a chunk's file name and heading trail, `domain.keywords.name_terms`).
+An earlier build's `index` and `refs` folders are left as they are; a process of this build never reads them."""
+NAMES_WEIGHT = 0.5
+"""A query term found in a chunk's names (its file, its symbols or headings) adds its BM25 there, times this,
+to its BM25 in the chunk's text: the passage that is a function outranks the ones that call it."""
 
 
 def version_key(repository: str, version: Version) -> str:
@@ -92,8 +102,8 @@ class _CollectionIndex:
         if folder is None:
             index = tantivy.Index(SCHEMA)
         else:
-            (folder / "index").mkdir(parents=True, exist_ok=True)
-            index = tantivy.Index(SCHEMA, path=str(folder / "index"))
+            (folder / f"index-{LAYOUT}").mkdir(parents=True, exist_ok=True)
+            index = tantivy.Index(SCHEMA, path=str(folder / f"index-{LAYOUT}"))
         try:
             writer = index.writer(WRITER_HEAP_BYTES, 1)
         except ValueError as e:
@@ -101,7 +111,7 @@ class _CollectionIndex:
                 f"the keyword index {folder} is in use by another process (each process that searches keeps "
                 "its own; REPOCHAT_KEYWORD_INDEX_DIR gives this one a folder of its own)"
             ) from e
-        synced = SyncedRefs(None if folder is None else folder / "refs")
+        synced = SyncedRefs(None if folder is None else folder / f"refs-{LAYOUT}")
         interrupted = synced.interrupted()
         for repository in interrupted:
             writer.delete_documents_by_term("repository", repository)
@@ -315,15 +325,17 @@ def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
         repository=chunk.repository,
         version=version,
         terms=stored.terms,
+        names=" ".join(name_terms(chunk.path, chunk.headings)),
         chunk=CHUNK.dumps(chunk).encode(),
     )
 
 
 def _terms_query(terms: Mapping[str, float]) -> tantivy.Query:
-    """BM25 summed over `terms`, each weighted (term -> weight)."""
+    """BM25 summed over `terms`, each weighted (term -> weight), in the text and (times NAMES_WEIGHT) the names."""
     weighted = [
-        tantivy.Query.boost_query(tantivy.Query.term_query(SCHEMA, "terms", term, "freq"), weight)
+        tantivy.Query.boost_query(tantivy.Query.term_query(SCHEMA, field, term, "freq"), weight * boost)
         for term, weight in terms.items()
+        for field, boost in (("terms", 1.0), ("names", NAMES_WEIGHT))
     ]
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, query) for query in weighted])
 
