@@ -46,6 +46,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/refs.py
+	$(BIN)/python benchmarks/keys.py
 
 hatchet-up:
 	scripts/hatchet-dev.sh up

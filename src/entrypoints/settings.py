@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     """GitHub: the most bytes an archive may expand to; the whole budget of one listed from a truncated
     tree (else twice what the tree listing promises, plus slack, up to this)."""
     api_keys: str | None = None
+    """Admin keys, comma-separated, beside the keys `repochat keys create` stores."""
+    key_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long each process keeps the stored keys before reading them again: a key revoked on one
+    replica is refused by every other within this time."""
     mcp_read_only: bool = False
     """MCP: leave out the tools that start and follow index jobs (index_repository, job_status)."""
     embedding_batches_per_minute: int = Field(default=600, ge=1)
@@ -198,8 +202,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
-        """The names requests may address: None (any) with API keys or `*`, else loopback's and
-        REPOCHAT_ALLOWED_HOSTS'."""
+        """The names requests may address: None (any) with REPOCHAT_API_KEYS or `*`, else loopback's and
+        REPOCHAT_ALLOWED_HOSTS' (until keys are stored: then the key decides, see AllowedHosts)."""
         names = {name.strip().lower().rstrip(".") for name in (self.allowed_hosts or "").split(",") if name.strip()}
         if self.accepted_api_keys or "*" in names:
             return None

@@ -125,3 +125,19 @@ def test_refs_side_by_side_are_listed_searched_and_forgotten_one_at_a_time(tmp_p
     assert forgot.returncode == 0 and forgot.stdout == "forgot acme/widgets at v1 in collection default\n"
     remaining = json.loads(repochat("repos", "--json", env=env).stdout)["repositories"]
     assert [(r["ref"], r["commit"], r["searched_by_default"]) for r in remaining] == [(None, head, True)]
+
+
+def test_key_commands_exit_with_the_cli_s_codes_and_beside_a_server_say_how_to_reach_its_keys(
+    tmp_path: Path, serve: ServeFactory
+) -> None:
+    env = repochat_env(tmp_path / "data")
+    for args, code, message in [
+        (("keys", "revoke", "nobody"), 3, "no key is named 'nobody'"),
+        (("keys", "create", "two words", "--role", "read"), 2, "invalid key name"),
+    ]:
+        result = repochat(*args, env=env)
+        assert result.returncode == code and message in result.stderr, result.stderr
+
+    server = serve(tmp_path / "data")
+    busy = repochat("keys", "list", env=server.env)
+    assert busy.returncode == 4 and "/v1/keys" in busy.stderr and "Traceback" not in busy.stderr

@@ -17,6 +17,7 @@ from dependency_injector import providers
 from application.answering import AskRequest, GeneratedAnswer
 from application.repositories import IndexedRepository
 from application.search import SearchRequest, SearchResults
+from domain.access import key_hash
 from domain.documents import Manifest
 from domain.jobs import IndexRequest, Job, JobState
 from domain.retrieval import RetrievalMode
@@ -25,7 +26,7 @@ from entrypoints import cli, cli_commands
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from entrypoints.views import RepositoryView
-from tests.unit.fakes import RecordingUseCase
+from tests.unit.fakes import InMemoryKeyStore, RecordingUseCase
 
 MAIN = Manifest("acme/widgets", "github:acme/widgets", "c0ffee" * 6, {"a.md": "1"}, {"a.md": 2},
                 "2026-01-01T00:00:00+00:00", web_url="https://github.com/acme/widgets")  # fmt: skip
@@ -164,3 +165,34 @@ def test_the_arguments_are_parsed_before_anything_heavy_is_imported() -> None:
 
     assert "usage: repochat" in loaded.stdout
     assert loaded.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
+async def test_keys_create_prints_the_key_alone_list_never_shows_it_and_revoke_ends_it(
+    container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = InMemoryKeyStore()
+    use(container.key_store, keys)
+
+    argv = ("keys", "create", "docs-team", "--role", "read", "--collection", "handbook", "--repository", "acme/*")
+    assert await command(container, *argv) == 0
+    created = capsys.readouterr()
+    key = created.out.strip()
+    assert key.startswith("rc_") and keys.keys["docs-team"].key_hash == key_hash(key)
+    assert "read key 'docs-team' for handbook; acme/*" in created.err and key not in created.err
+
+    assert await command(container, "keys", "list") == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("docs-team  read   handbook; acme/*  created ") and key not in listed
+
+    assert await command(container, "keys", "revoke", "docs-team") == 0
+    assert keys.keys == {}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("keys",), ("keys", "create", "x"), ("keys", "create", "x", "--role", "owner"), ("keys", "revoke")],
+)
+def test_a_key_command_missing_what_it_needs_is_a_usage_error(argv: tuple[str, ...]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.argument_parser().parse_args(list(argv))
+    assert exited.value.code == 2

@@ -31,8 +31,8 @@ class KeyStore(Protocol):
 
     async def all(self) -> list[StoredKey]: ...
 
-    async def revoke(self, name: str) -> None:
-        """NotFound when no key has that name."""
+    async def revoke(self, name: str) -> StoredKey:
+        """The key removed; NotFound when no key has that name."""
         ...
 
 

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from application.answering import AskRequest, CitationsEvent
+from domain.access import KEY_NAME, Caller, Role
 from domain.answers import ChatTurn
 from domain.collections import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from domain.limits import MAX_K
@@ -91,6 +92,21 @@ class IndexBody(StrictBody):
     collection: Collection = DEFAULT_COLLECTION
 
 
+class KeyBody(StrictBody):
+    name: str = Field(
+        description="What logs and listings call the key: 1-64 letters, digits, `.`, `_` and `-`, starting with a "
+        "letter or digit; another name is a 400, a name in use a 409",
+        json_schema_extra={"pattern": f"^{KEY_NAME.pattern}$"},
+    )
+    role: Role = Field(strict=False, description="read, index or admin (README: Team deployment)")
+    collections: list[Collection] = Field(default_factory=list, description="The collections it may see; []: every one")
+    repositories: list[str] = Field(
+        default_factory=list,
+        description="Globs of the repository ids it may see (`acme/*`); []: every one",
+        json_schema_extra={"items": {"type": "string", "pattern": r"\S"}},
+    )
+
+
 class SearchFilters(StrictBody):
     repository: str | None = Field(default=None, description="Only this repository (an id of `GET /v1/repositories`)")
     ref: str | None = Field(default=None, description=REF_FILTER)
@@ -126,11 +142,18 @@ class AskBody(StrictBody):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     mode: Mode = None
 
-    def request(self) -> AskRequest:
+    def request(self, caller: Caller) -> AskRequest:
         history = tuple(ChatTurn(t.role, t.content) for t in self.history)
         filters = self.filters
         return AskRequest(
-            self.question, history, self.collection, self.k, filters.repository, mode=self.mode, ref=filters.ref
+            self.question,
+            history,
+            self.collection,
+            self.k,
+            filters.repository,
+            mode=self.mode,
+            ref=filters.ref,
+            caller=caller,
         )
 
 

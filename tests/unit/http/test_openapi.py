@@ -26,6 +26,9 @@ ERROR_BODIES = {
     ("post", "/v1/chat/completions"): (*V1_ERRORS, "400", "404", "429"),
     ("get", "/v1/models"): V1_ERRORS,
     ("get", "/v1/models/{model}"): (*V1_ERRORS, "404"),
+    ("post", "/v1/keys"): (*V1_ERRORS, "400"),
+    ("get", "/v1/keys"): V1_ERRORS,
+    ("delete", "/v1/keys/{name}"): (*V1_ERRORS, "404"),
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
     ("get", "/metrics"): (),
@@ -118,7 +121,7 @@ async def test_openapi_publishes_the_rules_the_server_applies(client: httpx.Asyn
     schemas, paths = document["components"]["schemas"], document["paths"]
 
     assert {name for name, schema in schemas.items() if schema.get("additionalProperties") is False} == {
-        "IndexBody", "SearchBody", "SearchFilters", "AskBody", "Turn"
+        "IndexBody", "SearchBody", "SearchFilters", "AskBody", "Turn", "KeyBody"
     }  # fmt: skip
     assert {"minLength": 1, "pattern": r"\S"}.items() <= schemas["IndexBody"]["properties"]["source"].items()
     assert schemas["SearchBody"]["properties"]["collection"]["pattern"] == COLLECTION_PATTERN
