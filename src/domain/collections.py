@@ -11,7 +11,9 @@ SYNC_STATUS_COLLECTION = "repochat-sync-status"
 """Reserved: where the sync status of each indexed ref is kept."""
 WEBHOOK_DELIVERY_COLLECTION = "repochat-webhook-deliveries"
 """Reserved: the ids of the webhook deliveries handled lately."""
-RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION, WEBHOOK_DELIVERY_COLLECTION)
+SESSION_COLLECTION = "repochat-sessions"
+"""Reserved: the chat page's GitHub sign-in sessions."""
+RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION, WEBHOOK_DELIVERY_COLLECTION, SESSION_COLLECTION)
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$"
 """The characters and length of a collection name (beside it: no `..`, not an IPv4 address, not reserved)."""

@@ -22,7 +22,7 @@ from entrypoints.container import Container, running
 from entrypoints.http import security
 from entrypoints.http.errors import add_error_handlers
 from entrypoints.http.middleware import add_middleware
-from entrypoints.http.routers import answers, jobs, openai, operations, repositories, search, webhooks
+from entrypoints.http.routers import answers, auth, jobs, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
 from entrypoints.settings import Settings
 
@@ -30,7 +30,7 @@ MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 PORTS = (":*", "")
 """An origin's host with any port, or none."""
-ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations)
+ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations, auth)
 """The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
 WEB = Path(__file__).parent.parent / "web"
 """The chat page: static files, no build step, no API key to load."""
