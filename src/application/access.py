@@ -14,7 +14,7 @@ from typing import TypeVar
 from application.ports.access import GitHubPermissions, KeyStore
 from domain.access import Caller, Role, key_hash
 from domain.documents import Manifest
-from domain.sources import SourceKind, SourceSpec, spec_of_description
+from domain.sources import github_name
 
 T = TypeVar("T")
 
@@ -61,30 +61,25 @@ class RepositoryAccess:
     def __init__(self, github: GitHubPermissions | None = None) -> None:
         self._github = github
 
-    async def keep(self, caller: Caller, items: Sequence[T], place: Callable[[T], tuple[str, SourceSpec]]) -> list[T]:
-        """The items the caller may see, in their order; `place` says each one's collection and source."""
+    async def keep(self, caller: Caller, items: Sequence[T], place: Callable[[T], tuple[str, str]]) -> list[T]:
+        """The items the caller may see, in their order; `place` says each one's collection and repository id."""
         if caller.sees_everything:
             return list(items)
         placed = [(item, *place(item)) for item in items]
-        in_scope = [(item, c, spec) for item, c, spec in placed if caller.scope.admits(c, spec.repository_id)]
+        in_scope = [(item, repository) for item, c, repository in placed if caller.scope.admits(c, repository)]
         user = caller.github_user
         if user is None:
-            return [item for item, _, _ in in_scope]
+            return [item for item, _ in in_scope]
         if self._github is None:
             return []
-        on_github = {spec.location for _, _, spec in in_scope if spec.kind is SourceKind.GITHUB}
-        readable = await self._github.readable(user, on_github) if on_github else frozenset()
-        return [
-            item for item, _, spec in in_scope if spec.kind is SourceKind.GITHUB and spec.location.lower() in readable
-        ]
+        names = [github_name(repository) for _, repository in in_scope]
+        wanted = {name for name in names if name is not None}
+        readable = await self._github.readable(user, wanted) if wanted else frozenset()
+        return [item for (item, _), name in zip(in_scope, names, strict=True) if name in readable]
 
-    async def admits(self, caller: Caller, collection: str, source: SourceSpec) -> bool:
-        return bool(await self.keep(caller, [source], lambda spec: (collection, spec)))
+    async def admits(self, caller: Caller, collection: str, repository: str) -> bool:
+        return bool(await self.keep(caller, [repository], lambda r: (collection, r)))
 
     async def manifests(self, caller: Caller, pairs: Sequence[tuple[str, Manifest]]) -> list[tuple[str, Manifest]]:
         """The (collection, manifest) pairs of repositories the caller may see."""
-        return await self.keep(caller, pairs, lambda pair: (pair[0], manifest_source(pair[1])))
-
-
-def manifest_source(manifest: Manifest) -> SourceSpec:
-    return spec_of_description(manifest.source)
+        return await self.keep(caller, pairs, lambda pair: (pair[0], pair[1].repository))

@@ -26,6 +26,7 @@ from application.ports.generation import (
     QueryRewriter,
 )
 from application.search import Search, SearchRequest
+from domain.access import LOCAL_USER, Caller
 from domain.answers import (
     QUOTED_PASSAGES,
     Answer,
@@ -70,6 +71,8 @@ class AskRequest:
     """None: the configured default (`RetrievalPolicy.mode`, REPOCHAT_RETRIEVAL)."""
     ref: str | None = None
     """As in SearchRequest: None searches each repository at its default branch, else its ref indexed last."""
+    caller: Caller = LOCAL_USER
+    """Who asks: the answer is written from the passages of repositories it may see only."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ class AnswerQuestion:
         self._limits.check_k(request.k)
         query = await _searchable(self._rewriter, request) if request.history else SearchQuery(request.question)
         where = (request.k, request.collection, request.repository, request.mode)
-        found = await self._search.execute(SearchRequest(query.text, *where, query.keyword_context, request.ref))
+        searched = SearchRequest(query.text, *where, query.keyword_context, request.ref, request.caller)
+        found = await self._search.execute(searched)
         return _Evidence(request, query.text, found.hits)
 
 

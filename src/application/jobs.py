@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from application.access import RepositoryAccess
 from application.indexing import pick_source
 from application.ports.jobs import JobQueue
 from application.ports.sources import DocumentSource
+from domain.access import LOCAL_USER, Caller, Role
 from domain.collections import validate_collection
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.jobs import IndexRequest, Job
 
 
@@ -18,14 +20,21 @@ class SubmitIndexJob:
     The queue returns the unfinished job of the same repository and ref instead of a second one.
     When that job indexes other files (other `include` or `exclude` globs), joining it would drop
     the caller's globs unseen: that is a Conflict naming the job, to wait for or cancel.
+    A caller indexes with the index role, repositories it may see only (out of scope: NotFound).
     """
 
-    def __init__(self, queue: JobQueue, sources: Sequence[DocumentSource]) -> None:
+    def __init__(
+        self, queue: JobQueue, sources: Sequence[DocumentSource], access: RepositoryAccess | None = None
+    ) -> None:
         self._queue = queue
         self._sources = sources
+        self._access = access or RepositoryAccess()
 
-    async def execute(self, request: IndexRequest) -> Job:
+    async def execute(self, request: IndexRequest, caller: Caller = LOCAL_USER) -> Job:
         validate_collection(request.collection)
+        caller.require(Role.INDEX)
+        if not await self._access.admits(caller, request.collection, request.source.repository_id):
+            raise NotFound(f"repository {request.source.location!r} not found")
         pick_source(self._sources, request.source)
         job = await self._queue.submit(request)
         running, wanted = job.request.source, request.source
@@ -38,24 +47,50 @@ class SubmitIndexJob:
 
 
 class GetJob:
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, access: RepositoryAccess | None = None) -> None:
         self._queue = queue
+        self._access = access or RepositoryAccess()
 
-    async def execute(self, job_id: str) -> Job:
-        return await self._queue.get(job_id)
+    async def execute(self, job_id: str, caller: Caller = LOCAL_USER) -> Job:
+        return await visible_job(self._queue, self._access, job_id, caller)
 
 
 class ListJobs:
-    def __init__(self, queue: JobQueue) -> None:
-        self._queue = queue
+    """The newest jobs the caller may see."""
 
-    async def execute(self, limit: int = 50) -> list[Job]:
-        return await self._queue.recent(limit)
+    def __init__(self, queue: JobQueue, access: RepositoryAccess | None = None) -> None:
+        self._queue = queue
+        self._access = access or RepositoryAccess()
+
+    async def execute(self, limit: int = 50, caller: Caller = LOCAL_USER) -> list[Job]:
+        if caller.sees_everything:
+            return await self._queue.recent(limit)
+        recent = await self._queue.recent(max(limit, SCANNED_FOR_A_SCOPE))
+        return (await self._access.keep(caller, recent, _place))[:limit]
 
 
 class CancelJob:
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, access: RepositoryAccess | None = None) -> None:
         self._queue = queue
+        self._access = access or RepositoryAccess()
 
-    async def execute(self, job_id: str) -> Job:
+    async def execute(self, job_id: str, caller: Caller = LOCAL_USER) -> Job:
+        await visible_job(self._queue, self._access, job_id, caller)
+        caller.require(Role.INDEX)
         return await self._queue.cancel(job_id)
+
+
+SCANNED_FOR_A_SCOPE = 500
+"""A caller that may not see every repository is listed its jobs among this many newest."""
+
+
+async def visible_job(queue: JobQueue, access: RepositoryAccess, job_id: str, caller: Caller) -> Job:
+    """The job, when the caller may see its repository; else NotFound, as for a job that does not exist."""
+    job = await queue.get(job_id)
+    if not await access.keep(caller, [job], _place):
+        raise NotFound(f"no job with id {job_id!r}")
+    return job
+
+
+def _place(job: Job) -> tuple[str, str]:
+    return job.request.collection, job.request.source.repository_id

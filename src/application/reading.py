@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from application.access import RepositoryAccess
 from application.indexing import pick_source
 from application.ports.sources import DocumentSource, SourceVersion
 from application.ports.stores import ManifestStore
+from domain.access import LOCAL_USER, Caller
 from domain.answers import citation_url
 from domain.documents import FileEntry, Manifest
 from domain.errors import InvalidInput, NotFound
@@ -29,6 +31,8 @@ class ReadFileRequest:
     """None: the first collection (by name) that holds the repository."""
     ref: str | None = None
     """The ref whose version is read, as in SearchRequest (None: the default branch, else the ref indexed last)."""
+    caller: Caller = LOCAL_USER
+    """Who reads: a repository it may not see is not indexed, to it."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,12 @@ class ReadIndexedFile:
     """The lines of the version the live manifest names: a GitHub blob by its SHA, a local file
     only while its content is still the indexed one."""
 
-    def __init__(self, sources: Sequence[DocumentSource], manifests: ManifestStore) -> None:
+    def __init__(
+        self, sources: Sequence[DocumentSource], manifests: ManifestStore, access: RepositoryAccess | None = None
+    ) -> None:
         self._sources = sources
         self._manifests = manifests
+        self._access = access or RepositoryAccess()
 
     async def execute(self, request: ReadFileRequest) -> FileExcerpt:
         if request.start_line < 1 or (request.end_line is not None and request.end_line < request.start_line):
@@ -78,11 +85,12 @@ class ReadIndexedFile:
     async def _manifest(self, request: ReadFileRequest) -> Manifest:
         """The manifest read: of the collection asked for, else of the first (by name) indexed at the ref."""
         choice = RefChoice.of(request.ref)
-        entries = await self._manifests.entries(request.collection)
+        entries = [
+            (c, m) for c, m in await self._manifests.entries(request.collection) if m.repository == request.repository
+        ]
         by_collection: dict[str, list[Manifest]] = {}
-        for collection, manifest in entries:
-            if manifest.repository == request.repository:
-                by_collection.setdefault(collection, []).append(manifest)
+        for collection, manifest in await self._access.manifests(request.caller, entries):
+            by_collection.setdefault(collection, []).append(manifest)
         if not by_collection:
             raise NotFound(f"repository {request.repository!r} is not indexed")
         for collection in sorted(by_collection):

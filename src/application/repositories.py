@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from application.access import RepositoryAccess
 from application.ports.stores import ManifestStore, SyncStatusStore, VectorIndex
 from application.sync import SyncLedger, sync_key
+from domain.access import LOCAL_USER, Caller, Role
 from domain.collections import validate_collection
 from domain.documents import Manifest
 from domain.errors import InvalidInput, NotFound
@@ -40,8 +42,12 @@ def _not_indexed(repository: str) -> NotFound:
     return NotFound(f"repository {repository!r} is not indexed")
 
 
-async def _entries(manifests: ManifestStore, repository: str, collection: str | None) -> list[IndexedRepository]:
-    return _indexed([(c, m) for c, m in await manifests.entries(collection) if m.repository == repository])
+async def _entries(
+    manifests: ManifestStore, repository: str, collection: str | None, access: RepositoryAccess, caller: Caller
+) -> list[IndexedRepository]:
+    """The repository's entries the caller may see: none, as if it were not indexed, when it may not."""
+    pairs = [(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
+    return _indexed(await access.manifests(caller, pairs))
 
 
 async def _with_sync(
@@ -61,12 +67,15 @@ async def _with_sync(
 class ListRepositories:
     """Every indexed repository, with the sync status of its ref when given the `ledger`."""
 
-    def __init__(self, manifests: ManifestStore, ledger: SyncLedger | None = None) -> None:
+    def __init__(
+        self, manifests: ManifestStore, ledger: SyncLedger | None = None, access: RepositoryAccess | None = None
+    ) -> None:
         self._manifests = manifests
         self._ledger = ledger
+        self._access = access or RepositoryAccess()
 
-    async def execute(self, collection: str | None = None) -> list[IndexedRepository]:
-        entries = _indexed(await self._manifests.entries(collection))
+    async def execute(self, collection: str | None = None, caller: Caller = LOCAL_USER) -> list[IndexedRepository]:
+        entries = _indexed(await self._access.manifests(caller, await self._manifests.entries(collection)))
         return await _with_sync(entries, self._ledger, collection)
 
 
@@ -82,13 +91,14 @@ class RepositoryMatch:
 class ResolveRepository:
     """From a loose name ("fastapi", "hatchet python sdk") to indexed repositories, best first."""
 
-    def __init__(self, manifests: ManifestStore) -> None:
+    def __init__(self, manifests: ManifestStore, access: RepositoryAccess | None = None) -> None:
         self._manifests = manifests
+        self._access = access or RepositoryAccess()
 
-    async def execute(self, name: str, limit: int = 5) -> list[RepositoryMatch]:
+    async def execute(self, name: str, limit: int = 5, caller: Caller = LOCAL_USER) -> list[RepositoryMatch]:
         if not name.strip():
             raise InvalidInput("the name to resolve is empty")
-        every_ref = _indexed(await self._manifests.entries())
+        every_ref = _indexed(await self._access.manifests(caller, await self._manifests.entries()))
         entries = [entry for entry in every_ref if entry.searched_by_default]
         refs: dict[tuple[str, str], list[str | None]] = {}
         for entry in every_ref:
@@ -103,15 +113,16 @@ class ResolveRepository:
 class GetRepository:
     """A repository's entry in every collection that holds it, with sync statuses like ListRepositories."""
 
-    def __init__(self, manifests: ManifestStore, ledger: SyncLedger | None = None) -> None:
-        self._manifests = manifests
-        self._ledger = ledger
+    def __init__(self, listing: ListRepositories) -> None:
+        self._listing = listing
 
-    async def execute(self, repository: str) -> list[IndexedRepository]:
-        found = await _entries(self._manifests, repository, None)
+    async def execute(self, repository: str, caller: Caller = LOCAL_USER) -> list[IndexedRepository]:
+        found = [
+            entry for entry in await self._listing.execute(None, caller) if entry.manifest.repository == repository
+        ]
         if not found:
             raise _not_indexed(repository)
-        return await _with_sync(found, self._ledger, None)
+        return found
 
 
 class ForgetRepository:
@@ -126,34 +137,51 @@ class ForgetRepository:
     again starts without old failures.
     """
 
-    def __init__(self, manifests: ManifestStore, index: VectorIndex, statuses: SyncStatusStore | None = None) -> None:
+    def __init__(
+        self,
+        manifests: ManifestStore,
+        index: VectorIndex,
+        statuses: SyncStatusStore | None = None,
+        access: RepositoryAccess | None = None,
+    ) -> None:
         self._manifests = manifests
         self._index = index
         self._statuses = statuses
+        self._access = access or RepositoryAccess()
 
     async def execute(
-        self, repository: str, collection: str | None = None, ref: str | None = None
+        self, repository: str, collection: str | None = None, ref: str | None = None, caller: Caller = LOCAL_USER
     ) -> list[IndexedRepository]:
-        """`ref`: the one ref to forget (`HEAD`: the default branch); None forgets every ref."""
+        """`ref`: the one ref to forget (`HEAD`: the default branch); None forgets every ref.
+
+        A caller forgets only in the collections where it may see the repository, and needs the index role."""
         if ref is not None:
-            return await self._forget_ref(repository, collection, normalize_ref(ref))
-        found = await _entries(self._manifests, repository, collection)
+            return await self._forget_ref(repository, collection, normalize_ref(ref), caller)
+        found = await _entries(self._manifests, repository, collection, self._access, caller)
+        if found:
+            caller.require(Role.INDEX)
         for entry in found:
             await self._manifests.delete(entry.collection, repository, entry.manifest.ref)
-        await self._forget_statuses(repository, collection, lambda _status: True)
+        await self._forget_statuses(repository, collection, caller, lambda _status: True)
         names = [validate_collection(collection)] if collection else await self._index.collections()
+        names = await self._access.keep(caller, names, lambda name: (name, repository))
+        if names and not found:
+            caller.require(Role.INDEX)
         chunks = [await self._delete_chunks(name, repository) for name in names]
         if not found and not any(chunks):
             raise _not_indexed(repository)
         return found
 
-    async def _forget_ref(self, repository: str, collection: str | None, ref: str | None) -> list[IndexedRepository]:
-        entries = await _entries(self._manifests, repository, collection)
+    async def _forget_ref(
+        self, repository: str, collection: str | None, ref: str | None, caller: Caller
+    ) -> list[IndexedRepository]:
+        entries = await _entries(self._manifests, repository, collection, self._access, caller)
         found = [entry for entry in entries if entry.manifest.ref == ref]
         if not found:
             if not entries:
                 raise _not_indexed(repository)
             raise not_indexed_at(f"repository {repository!r}", ref, [entry.manifest for entry in entries])
+        caller.require(Role.INDEX)
         for entry in found:
             await self._manifests.delete(entry.collection, repository, ref)
             remaining = [e.manifest for e in entries if e.collection == entry.collection and e.manifest.ref != ref]
@@ -163,16 +191,17 @@ class ForgetRepository:
                 )
             else:
                 await self._delete_chunks(entry.collection, repository)
-        await self._forget_statuses(repository, collection, lambda status: status.ref == ref)
+        await self._forget_statuses(repository, collection, caller, lambda status: status.ref == ref)
         return found
 
     async def _forget_statuses(
-        self, repository: str, collection: str | None, forgotten: Callable[[SyncStatus], bool]
+        self, repository: str, collection: str | None, caller: Caller, forgotten: Callable[[SyncStatus], bool]
     ) -> None:
         if self._statuses is None:
             return
-        for status in await self._statuses.entries(collection):
-            if status.repository == repository and forgotten(status):
+        statuses = [s for s in await self._statuses.entries(collection) if s.repository == repository]
+        for status in await self._access.keep(caller, statuses, lambda s: (s.collection, s.repository)):
+            if forgotten(status):
                 await self._statuses.delete(status.key)
 
     async def _delete_chunks(self, collection: str, repository: str) -> int:

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from application.access import RepositoryAccess
 from application.ports.embeddings import Embedder
-from application.ports.stores import KeywordIndex, ManifestStore, VectorIndex
+from application.ports.stores import KeywordIndex, ManifestStore, VectorIndex, VectorQuery
+from domain.access import LOCAL_USER, Caller
 from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
@@ -57,6 +59,8 @@ class SearchRequest:
     ref: str | None = None
     """The ref to search each repository at (`HEAD`: the default branch); None: its default branch,
     else its ref indexed last (`domain.refs`)."""
+    caller: Caller = LOCAL_USER
+    """Who asks: only repositories it may see are searched (`application.access`)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class SearchDocuments(Search):
         keywords: KeywordIndex,
         policy: RetrievalPolicy | None = None,
         limits: InputLimits | None = None,
+        access: RepositoryAccess | None = None,
     ) -> None:
         self._embedder = embedder
         self._index = index
@@ -90,6 +95,7 @@ class SearchDocuments(Search):
         self._keywords = keywords
         self._policy = policy or RetrievalPolicy()
         self._limits = limits or InputLimits()
+        self._access = access or RepositoryAccess()
 
     async def execute(self, request: SearchRequest) -> SearchResults:
         self._limits.check_text(request.query, "query")
@@ -99,12 +105,14 @@ class SearchDocuments(Search):
 
     async def _ranked(self, request: SearchRequest, query: str, mode: RetrievalMode) -> list[SearchHit]:
         collection = validate_collection(request.collection)
-        entries = [m for _, m in await self._manifests.entries(collection)]
+        pairs = await self._manifests.entries(collection)
         if mode != RetrievalMode.DENSE:
-            await self._keywords.retain(collection, {(m.repository, m.ref) for m in entries})
-        manifests = _live_manifests(entries, collection, request.repository, RefChoice.of(request.ref))
+            await self._keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
+        visible = [m for _, m in await self._access.manifests(request.caller, pairs)]
+        manifests = _live_manifests(visible, collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []
+        repositories = _filter(request, manifests, len(visible) < len(pairs))
         policy = self._policy
         depth = max(request.k * CANDIDATES_PER_HIT, MIN_CANDIDATES)
         terms = dict.fromkeys(keyword_terms(request.keyword_context), CONTEXT_WEIGHT)
@@ -114,9 +122,9 @@ class SearchDocuments(Search):
         else:
             vector = await self._embedder.embed_query(query)
             if mode == RetrievalMode.DENSE:
-                ranked = await self._dense(vector, collection, request.repository, manifests, depth)
+                ranked = await self._dense(vector, collection, repositories, manifests, depth)
             else:
-                ranked = await self._hybrid(vector, terms, collection, request.repository, manifests, depth)
+                ranked = await self._hybrid(vector, terms, collection, repositories, manifests, depth)
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]
 
     async def _hybrid(
@@ -124,7 +132,7 @@ class SearchDocuments(Search):
         vector: Sequence[float],
         terms: dict[str, float],
         collection: str,
-        repository: str | None,
+        repositories: frozenset[str] | None,
         manifests: dict[str, Manifest],
         depth: int,
     ) -> list[SearchHit]:
@@ -135,7 +143,7 @@ class SearchDocuments(Search):
         depth still counts for that leg.
         """
         dense, keyword = await asyncio.gather(
-            self._dense(vector, collection, repository, manifests, depth),
+            self._dense(vector, collection, repositories, manifests, depth),
             self._keywords.query(collection, terms, depth, manifests),
         )
         seen_dense = {hit.chunk.id for hit in dense}
@@ -161,14 +169,15 @@ class SearchDocuments(Search):
         self,
         vector: Sequence[float],
         collection: str,
-        repository: str | None,
+        repositories: frozenset[str] | None,
         manifests: dict[str, Manifest],
         depth: int,
     ) -> list[SearchHit]:
         """The `depth` nearest live chunks, with their cosine similarity."""
         wanted, live, filtered = depth * OVERFETCH, None, False
         while True:
-            candidates = await self._index.query(collection, self._embedder.name, vector, wanted, repository, live)
+            query = VectorQuery(collection, self._embedder.name, vector, wanted, repositories, live)
+            candidates = await self._index.query(query)
             hits = _live(candidates, manifests, depth)
             if len(hits) == depth or len(candidates) < wanted:
                 return [replace(hit, similarity=hit.score) for hit in hits]
@@ -195,6 +204,15 @@ def _live_manifests(
         where = f"repository {repository!r}" if repository else f"collection {collection!r}"
         raise not_indexed_at(where, choice.ref, searched)
     return picked
+
+
+def _filter(request: SearchRequest, manifests: dict[str, Manifest], hidden: bool) -> frozenset[str] | None:
+    """The repositories the dense leg is asked for: the one the request names, or those searched when the
+    caller may not see every one (so the nearest chunks are the caller's and results are never short);
+    None for every repository of the collection."""
+    if request.repository is not None or hidden:
+        return frozenset(manifests)
+    return None
 
 
 def _live_versions(manifests: dict[str, Manifest]) -> set[str] | None:

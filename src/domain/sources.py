@@ -23,6 +23,10 @@ _URL = re.compile(
 )
 
 
+LOCAL_PREFIX = "local:"
+"""How the repository id of a local folder starts."""
+
+
 class SourceKind(StrEnum):
     GITHUB = "github"
     LOCAL = "local"
@@ -45,7 +49,7 @@ class SourceSpec:
         if self.kind is SourceKind.GITHUB:
             base = self.location.lower()
             return f"{base}/{self.subdir}" if self.subdir else base
-        return f"local:{self.location}"
+        return f"{LOCAL_PREFIX}{self.location}"
 
     @property
     def description(self) -> str:
@@ -54,6 +58,15 @@ class SourceSpec:
             suffix = f"/{self.subdir}" if self.subdir else ""
             return f"github:{self.location}{suffix}"
         return self.location
+
+
+def github_name(repository: str) -> str | None:
+    """`owner/name` of a GitHub repository id (`owner/name[/subfolder]`, `domain.sources`), lower-cased;
+    None for a local folder's."""
+    if repository.startswith(LOCAL_PREFIX):
+        return None
+    owner, _, rest = repository.lower().partition("/")
+    return f"{owner}/{rest.partition('/')[0]}"
 
 
 def spec_of_description(

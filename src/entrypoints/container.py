@@ -41,6 +41,7 @@ from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from adapters.vectorstore.chroma_sessions import ChromaSessionStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
+from application.access import RepositoryAccess
 from application.answering import AnswerQuestion, CheckCitations
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
@@ -185,6 +186,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(lambda s, d: s.keyword_index_dir or d / "keyword", settings, data_dir),
     )
     query_embedder = providers.Singleton(QueryCachingEmbedder, metered_embedder)
+    repository_access = providers.Singleton(RepositoryAccess)
     search = providers.Factory(
         MeteredSearch,
         providers.Factory(
@@ -195,6 +197,7 @@ class Container(containers.DeclarativeContainer):
             keyword_index,
             settings.provided.retrieval_policy,
             settings.provided.input_limits,
+            repository_access,
         ),
         metrics,
     )
@@ -214,10 +217,10 @@ class Container(containers.DeclarativeContainer):
         check_citations,
     )
     evaluate = providers.Factory(EvaluateRetrieval, search)
-    submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources)
-    get_job = providers.Factory(GetJob, job_queue)
-    list_jobs = providers.Factory(ListJobs, job_queue)
-    cancel_job = providers.Factory(CancelJob, job_queue)
+    submit_index_job = providers.Factory(SubmitIndexJob, job_queue, sources, repository_access)
+    get_job = providers.Factory(GetJob, job_queue, repository_access)
+    list_jobs = providers.Factory(ListJobs, job_queue, repository_access)
+    cancel_job = providers.Factory(CancelJob, job_queue, repository_access)
     sync_ledger = providers.Factory(SyncLedger, sync_statuses, job_queue.provider, settings.provided.sync_schedule)
     sync_indexed_repositories = providers.Factory(
         SyncIndexedRepositories, manifests, sync_ledger, settings.provided.sync_schedule
@@ -229,11 +232,11 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_inprocess_schedule, settings),
         job_runner,
     )
-    list_repositories = providers.Factory(ListRepositories, manifests, sync_ledger)
-    get_repository = providers.Factory(GetRepository, manifests, sync_ledger)
-    forget_repository = providers.Factory(ForgetRepository, manifests, vector_index, sync_statuses)
-    resolve_repository = providers.Factory(ResolveRepository, manifests)
-    read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests)
+    list_repositories = providers.Factory(ListRepositories, manifests, sync_ledger, repository_access)
+    get_repository = providers.Factory(GetRepository, list_repositories)
+    forget_repository = providers.Factory(ForgetRepository, manifests, vector_index, sync_statuses, repository_access)
+    resolve_repository = providers.Factory(ResolveRepository, manifests, repository_access)
+    read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests, repository_access)
 
     mcp_tools = providers.Factory(
         RepochatTools,

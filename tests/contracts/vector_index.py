@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from application.ports.stores import StoredChunk, VectorIndex
+from application.ports.stores import StoredChunk, VectorIndex, VectorQuery
 from domain.content_keys import content_key
 from domain.documents import Chunk
 from domain.errors import Conflict
@@ -65,7 +65,7 @@ class VectorIndexContract:
         marked = Chunk(**{**stored.__dict__, "search_text": "Optional parameters"})
         await vector_index.upsert(collection, EMBEDDER, [marked, chunk(2)], [NEAR, FAR])
 
-        [hit] = await vector_index.query(collection, EMBEDDER, QUERY, 1)
+        [hit] = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 1))
 
         assert hit.chunk == marked
 
@@ -75,7 +75,7 @@ class VectorIndexContract:
         await vector_index.upsert(collection, EMBEDDER, [chunk(1, text="old")], [FAR])
         await vector_index.upsert(collection, EMBEDDER, [chunk(1, text="new")], [NEAR])
 
-        hits = await vector_index.query(collection, EMBEDDER, QUERY, 5)
+        hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 5))
 
         assert [(h.chunk.text, round(h.score, 4)) for h in hits] == [("new", round(cosine(NEAR, QUERY), 4))]
 
@@ -84,8 +84,8 @@ class VectorIndexContract:
     ) -> None:
         await vector_index.upsert(collection, EMBEDDER, [chunk(1), chunk(2), chunk(3)], [FAR, NEAR, MIDDLE])
 
-        hits = await vector_index.query(collection, EMBEDDER, QUERY, 2)
-        everything = await vector_index.query(collection, EMBEDDER, QUERY, 10)
+        hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 2))
+        everything = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 10))
 
         assert [h.chunk.id for h in hits] == ["chunk-2", "chunk-3"]
         assert [h.score for h in hits] == pytest.approx([cosine(NEAR, QUERY), cosine(MIDDLE, QUERY)], abs=1e-5)
@@ -97,15 +97,17 @@ class VectorIndexContract:
         chunks = [chunk(1, "acme/docs"), chunk(2, "acme/docs"), chunk(3, "other/fork")]
         await vector_index.upsert(collection, EMBEDDER, chunks, [NEAR, MIDDLE, NEAR])
 
-        async def ids(repository: str | None = None, blob_shas: set[str] | None = None) -> list[str]:
-            hits = await vector_index.query(collection, EMBEDDER, QUERY, 10, repository, blob_shas)
+        async def ids(repositories: set[str] | None = None, blob_shas: set[str] | None = None) -> list[str]:
+            hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 10, repositories, blob_shas))
             return sorted(h.chunk.id for h in hits)
 
-        assert await ids("other/fork") == ["chunk-3"]
+        assert await ids({"other/fork"}) == ["chunk-3"]
+        assert await ids({"other/fork", "acme/docs"}) == ["chunk-1", "chunk-2", "chunk-3"]
         assert await ids(blob_shas={"sha-2", "sha-3"}) == ["chunk-2", "chunk-3"]
-        assert await ids("acme/docs", {"sha-2", "sha-3"}) == ["chunk-2"]
-        assert await ids("acme/docs", {"sha-unknown"}) == []
-        assert await ids("nobody/else") == []
+        assert await ids({"acme/docs"}, {"sha-2", "sha-3"}) == ["chunk-2"]
+        assert await ids({"acme/docs"}, {"sha-unknown"}) == []
+        assert await ids({"nobody/else"}) == []
+        assert await ids(set()) == []
 
     async def test_stored_chunks_are_every_chunk_of_the_repository(
         self, vector_index: VectorIndex, collection: str
@@ -139,7 +141,7 @@ class VectorIndexContract:
         await vector_index.upsert(collection, EMBEDDER, [chunk(1), chunk(2), chunk(3)], [NEAR, MIDDLE, FAR])
 
         scores = await vector_index.similarities(collection, EMBEDDER, QUERY, ["chunk-1", "chunk-3", "chunk-9"])
-        hits = await vector_index.query(collection, EMBEDDER, QUERY, 3)
+        hits = await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 3))
 
         assert scores == pytest.approx({"chunk-1": cosine(NEAR, QUERY), "chunk-3": 0.0}, abs=1e-5)
         assert {h.chunk.id: h.score for h in hits if h.chunk.id in scores} == pytest.approx(scores, abs=1e-5)
@@ -159,7 +161,7 @@ class VectorIndexContract:
 
     async def test_a_collection_that_does_not_exist_is_empty(self, vector_index: VectorIndex, collection: str) -> None:
         assert await vector_index.existing_ids(collection, ["chunk-1"]) == set()
-        assert await vector_index.query(collection, EMBEDDER, QUERY, 5) == []
+        assert await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 5)) == []
         assert await vector_index.stored_chunks(collection, "acme/docs") == []
         assert await vector_index.similarities(collection, EMBEDDER, QUERY, ["chunk-1"]) == {}
         assert await vector_index.vectors_by_content(collection, EMBEDDER, [content_key(chunk(1))]) == {}
@@ -175,7 +177,7 @@ class VectorIndexContract:
         await vector_index.delete(collection, [])
 
         assert await vector_index.existing_ids(collection, []) == set()
-        assert await vector_index.query(collection, EMBEDDER, QUERY, 5, blob_shas=set()) == []
+        assert await vector_index.query(VectorQuery(collection, EMBEDDER, QUERY, 5, blob_shas=set())) == []
         assert await vector_index.similarities(collection, EMBEDDER, QUERY, []) == {}
         assert await vector_index.vectors_by_content(collection, EMBEDDER, []) == {}
         assert await vector_index.existing_ids(collection, ["chunk-1"]) == {"chunk-1"}
@@ -187,7 +189,7 @@ class VectorIndexContract:
         with pytest.raises(Conflict, match="REPOCHAT_EMBEDDINGS"):
             await vector_index.upsert(collection, "another-model", [chunk(2)], [NEAR])
         with pytest.raises(Conflict, match="REPOCHAT_EMBEDDINGS"):
-            await vector_index.query(collection, "another-model", QUERY, 5)
+            await vector_index.query(VectorQuery(collection, "another-model", QUERY, 5))
         with pytest.raises(Conflict, match="REPOCHAT_EMBEDDINGS"):
             await vector_index.similarities(collection, "another-model", QUERY, ["chunk-1"])
         with pytest.raises(Conflict, match="REPOCHAT_EMBEDDINGS"):

@@ -17,7 +17,14 @@ from application.ports.generation import AnswerGenerator, Generated, GenerationE
 from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch, JobQueue
 from application.ports.sessions import GitHubSignIn, Session, SessionStore
 from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
-from application.ports.stores import DeliveryLog, ManifestStore, StoredChunk, SyncStatusStore, VectorIndex
+from application.ports.stores import (
+    DeliveryLog,
+    ManifestStore,
+    StoredChunk,
+    SyncStatusStore,
+    VectorIndex,
+    VectorQuery,
+)
 from application.search import Search, SearchRequest, SearchResults
 from domain.access import GitHubUser
 from domain.answers import ChatTurn, SearchHit
@@ -152,7 +159,7 @@ class InMemoryVectorIndex(VectorIndex):
         self.records: dict[str, dict[str, tuple[Chunk, list[float]]]] = {}
         self.upserted: list[str] = []
         self.deleted: list[str] = []
-        self.queries: list[int] = []
+        self.queries: list[VectorQuery] = []
         """The number of candidates each query asked for."""
         self.chunk_reads: list[tuple[str, frozenset[str] | None]] = []
         """(repository, blob SHAs or None for all) of each read of stored chunks."""
@@ -183,24 +190,16 @@ class InMemoryVectorIndex(VectorIndex):
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]:
         return set(ids) & set(self.records.get(collection, {}))
 
-    async def query(
-        self,
-        collection: str,
-        embedder: str,
-        vector: Sequence[float],
-        k: int,
-        repository: str | None = None,
-        blob_shas: Collection[str] | None = None,
-    ) -> list[SearchHit]:
-        self.queries.append(k)
-        self._check_embedder(collection, embedder)
+    async def query(self, query: VectorQuery) -> list[SearchHit]:
+        self.queries.append(query)
+        self._check_embedder(query.collection, query.embedder)
         scored = [
-            SearchHit(chunk, _cosine(vector, stored))
-            for chunk, stored in self.records.get(collection, {}).values()
-            if (repository is None or chunk.repository == repository)
-            and (blob_shas is None or chunk.blob_sha in blob_shas)
+            SearchHit(chunk, _cosine(query.vector, stored))
+            for chunk, stored in self.records.get(query.collection, {}).values()
+            if (query.repositories is None or chunk.repository in query.repositories)
+            and (query.blob_shas is None or chunk.blob_sha in query.blob_shas)
         ]
-        return sorted(scored, key=lambda h: -h.score)[:k]
+        return sorted(scored, key=lambda h: -h.score)[: query.k]
 
     async def similarities(
         self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]

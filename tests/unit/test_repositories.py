@@ -27,9 +27,9 @@ async def test_list_and_get_show_each_collection(indexed: tuple[InMemoryManifest
     manifests, _ = indexed
     listed = await ListRepositories(manifests).execute()
     assert sorted(r.collection for r in listed) == ["default", "other"]
-    assert len(await GetRepository(manifests).execute(SPEC.repository_id)) == 2
+    assert len(await GetRepository(ListRepositories(manifests)).execute(SPEC.repository_id)) == 2
     with pytest.raises(NotFound):
-        await GetRepository(manifests).execute("local:/nowhere")
+        await GetRepository(ListRepositories(manifests)).execute("local:/nowhere")
 
 
 async def test_forget_removes_the_manifest_and_every_chunk_of_one_collection(

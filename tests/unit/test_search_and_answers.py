@@ -137,7 +137,10 @@ async def test_search_asks_the_index_for_live_versions_only(notes: IndexedNotes)
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("new-") for h in hits)
     wanted = MIN_CANDIDATES * OVERFETCH
-    assert notes.index.queries == [wanted, wanted]  # a plain query came back crowded, then one of live versions only
+    assert [q.k for q in notes.index.queries] == [
+        wanted,
+        wanted,
+    ]  # a plain query came back crowded, then one of live versions only
 
 
 async def test_search_widens_past_chunks_whose_version_is_live_under_another_path(notes: IndexedNotes) -> None:
@@ -152,4 +155,4 @@ async def test_search_widens_past_chunks_whose_version_is_live_under_another_pat
     hits = await notes.dense_top_five()
 
     assert len(hits) == 5 and not any(h.chunk.id.startswith("copy-") for h in hits)
-    assert notes.index.queries[-1] > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch
+    assert notes.index.queries[-1].k > MIN_CANDIDATES * OVERFETCH  # it had to widen past the first over-fetch

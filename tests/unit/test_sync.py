@@ -187,7 +187,7 @@ async def test_listings_show_each_refs_sync_and_open_the_queue_only_for_a_pendin
 
     await world.push.execute(Push("acme/widgets", "refs/heads/main", "main"))
     world.queue.finish("job-1", IndexResult(files_deleted=1, commit="c2"))
-    found = await GetRepository(world.manifests, world.ledger).execute("acme/widgets")
+    found = await GetRepository(ListRepositories(world.manifests, world.ledger)).execute("acme/widgets")
     sync = found[0].sync
     assert sync is not None and sync.last_result is SyncResult.UPDATED and sync.pending_job_id is None
     assert world.statuses.statuses[WIDGETS_KEY] == sync  # folded once, for every reader after

@@ -14,7 +14,7 @@ from chromadb.errors import NotFoundError
 from adapters.disk_reserve import DiskReserve
 from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.vectorstore.chroma_client import call_chroma
-from application.ports.stores import StoredChunk, VectorIndex
+from application.ports.stores import StoredChunk, VectorIndex, VectorQuery
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
 from domain.content_keys import content_key
@@ -103,23 +103,16 @@ class ChromaVectorIndex(VectorIndex):
 
         return await call_chroma("look up chunks", find)
 
-    async def query(
-        self,
-        collection: str,
-        embedder: str,
-        vector: Sequence[float],
-        k: int,
-        repository: str | None = None,
-        blob_shas: Iterable[str] | None = None,
-    ) -> list[SearchHit]:
+    async def query(self, query: VectorQuery) -> list[SearchHit]:
         def search() -> list[SearchHit]:
-            target = self._open(collection, embedder, create=False)
-            if target is None or (blob_shas is not None and not blob_shas):  # Chroma refuses an empty `$in`
+            target = self._open(query.collection, query.embedder, create=False)
+            empty = [given for given in (query.repositories, query.blob_shas) if given is not None and not given]
+            if target is None or empty:  # Chroma refuses an empty `$in`
                 return []
             result = target.query(
-                query_embeddings=np.asarray([vector], dtype=np.float32),
-                n_results=k,
-                where=_where(repository, blob_shas),
+                query_embeddings=np.asarray([query.vector], dtype=np.float32),
+                n_results=query.k,
+                where=_where(query.repositories, query.blob_shas),
                 include=["documents", "metadatas", "distances"],
             )
             ids = result["ids"][0]
@@ -189,7 +182,7 @@ class ChromaVectorIndex(VectorIndex):
             records: list[T] = []
             for group in groups if target is not None else []:
                 assert target is not None
-                where, read_before = _where(repository, group), len(records)
+                where, read_before = _where([repository], group), len(records)
                 while True:
                     offset = len(records) - read_before
                     page = target.get(where=where, include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
@@ -259,11 +252,11 @@ def _groups(items: list[str], size: int) -> list[list[str] | None]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _where(repository: str | None, blob_shas: Iterable[str] | None) -> Any:
-    """Chroma's metadata filter for a query: one repository, and file versions among `blob_shas`."""
+def _where(repositories: Iterable[str] | None, blob_shas: Iterable[str] | None) -> Any:
+    """Chroma's metadata filter: chunks of `repositories`, of file versions among `blob_shas` (None: any)."""
     clauses: list[dict[str, Any]] = []
-    if repository:
-        clauses.append({"repository": repository})
+    if repositories is not None:
+        clauses.append({"repository": {"$in": sorted(repositories)}})
     if blob_shas is not None:
         clauses.append({"blob_sha": {"$in": sorted(blob_shas)}})
     if len(clauses) > 1:

@@ -21,6 +21,18 @@ class StoredChunk:
     blob_sha: str
 
 
+@dataclass(frozen=True)
+class VectorQuery:
+    collection: str
+    embedder: str
+    vector: Sequence[float]
+    k: int
+    repositories: Collection[str] | None = None
+    """Chunks of these repository ids only; None: of every repository."""
+    blob_shas: Collection[str] | None = None
+    """Chunks of these file versions only; None: of every version."""
+
+
 class VectorIndex(Protocol):
     """Chunks and their vectors, grouped in named collections: what the use cases ask of them.
 
@@ -33,16 +45,8 @@ class VectorIndex(Protocol):
 
     async def existing_ids(self, collection: str, ids: Sequence[str]) -> set[str]: ...
 
-    async def query(
-        self,
-        collection: str,
-        embedder: str,
-        vector: Sequence[float],
-        k: int,
-        repository: str | None = None,
-        blob_shas: Collection[str] | None = None,
-    ) -> list[SearchHit]:
-        """The k nearest chunks, of `repository` only and of file versions in `blob_shas` only, when given."""
+    async def query(self, query: VectorQuery) -> list[SearchHit]:
+        """The `query.k` nearest chunks of the repositories and file versions it names."""
         ...
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
