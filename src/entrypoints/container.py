@@ -89,6 +89,7 @@ class Container(containers.DeclarativeContainer):
     data_dir_lock = providers.Resource(resources.hold_data_dir, data_dir, process_name)
     http_client = providers.Singleton(httpx.AsyncClient, timeout=httpx.Timeout(30.0, connect=10.0))
     metrics = providers.Singleton(Metrics)
+    github_permissions = providers.Singleton(_github_permissions, settings, http_client)
 
     chroma_client = providers.Singleton(
         resources.migrated_chroma,
@@ -149,7 +150,6 @@ class Container(containers.DeclarativeContainer):
         extract_dir=providers.Callable(lambda d: d / "tmp" / "archives", data_dir),
     )
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
-    github_permissions = providers.Singleton(_github_permissions, settings, http_client)
     github_sign_in = providers.Singleton(_github_sign_in, settings, http_client)
     sessions = providers.Singleton(ChromaSessionStore, chroma_client)
     start_sign_in = providers.Factory(StartSignIn, github_sign_in)
@@ -186,7 +186,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(lambda s, d: s.keyword_index_dir or d / "keyword", settings, data_dir),
     )
     query_embedder = providers.Singleton(QueryCachingEmbedder, metered_embedder)
-    repository_access = providers.Singleton(RepositoryAccess)
+    repository_access = providers.Singleton(RepositoryAccess, github_permissions)
     search = providers.Factory(
         MeteredSearch,
         providers.Factory(

@@ -212,10 +212,10 @@ class Settings(BaseSettings):
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
-        """The names requests may address: None (any) with API keys, GitHub permissions (every caller
-        needs credentials) or `*`, else loopback's and REPOCHAT_ALLOWED_HOSTS'."""
+        """The names requests may address: None (any) with API keys or `*`, else loopback's and
+        REPOCHAT_ALLOWED_HOSTS'."""
         names = {name.strip().lower().rstrip(".") for name in (self.allowed_hosts or "").split(",") if name.strip()}
-        if self.accepted_api_keys or self.github_permissions or "*" in names:
+        if self.accepted_api_keys or "*" in names:
             return None
         return frozenset({"localhost", "127.0.0.1", "::1", *names})
 

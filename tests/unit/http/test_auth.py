@@ -136,7 +136,7 @@ async def test_sign_out_needs_the_pages_own_origin_and_ends_the_session(
     session_id = await signed_in(client)
     for headers in ({}, {"origin": "http://evil.example"}, {"origin": "http://repochat:8080"}):
         refused = await client.post("/auth/logout", headers=headers)
-        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden"), headers
+        assert refused.status_code == 403, headers
     assert session_id in sessions.sessions
 
     out = await client.post("/auth/logout", headers={"origin": ORIGIN})
