@@ -32,11 +32,12 @@ class FakeUser:
     """(owner, name), lower-cased: the private repositories granted to the user."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class OAuthApp:
     client_id: str
     client_secret: str
-    callback_url: str
+    callback_url: str = ""
+    """Where GitHub sends the browser back (set once the app's server has its port)."""
 
 
 class GitHubUsers:
@@ -69,8 +70,8 @@ class GitHubUsers:
         owner, name = full_name.lower().split("/")
         self.user(login).private_repositories.discard((owner, name))
 
-    def register_app(self, callback_url: str) -> OAuthApp:
-        self.app = OAuthApp(f"Iv1.{secrets.token_hex(8)}", secrets.token_hex(20), callback_url)
+    def register_app(self) -> OAuthApp:
+        self.app = OAuthApp(f"Iv1.{secrets.token_hex(8)}", secrets.token_hex(20))
         return self.app
 
     def may_read(self, token: str, owner: str, name: str, private: bool) -> bool:
