@@ -1,6 +1,6 @@
 """The one typed JSON form of the domain objects that leave a process.
 
-Job records (SQLite), Hatchet task inputs and outputs, manifests and sync statuses in Chroma,
+Job records (SQLite), Hatchet task inputs and outputs, manifests, sync statuses and API keys in Chroma,
 chunks in the keyword index and the HTTP/CLI views all turn a domain dataclass into JSON and back through a pydantic
 `TypeAdapter` over the dataclass itself, so the shape is declared once: by the dataclass's
 fields. The domain and application layers stay free of pydantic; only adapters and
@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
+from application.ports.access import StoredKey
 from domain.documents import Chunk, Manifest
 from domain.jobs import IndexRequest, IndexResult, Progress
 from domain.sync import SyncStatus
@@ -46,3 +47,4 @@ INDEX_RESULT = JsonForm(IndexResult)
 MANIFEST = JsonForm(Manifest)
 CHUNK = JsonForm(Chunk)
 SYNC_STATUS = JsonForm(SyncStatus)
+STORED_KEY = JsonForm(StoredKey)

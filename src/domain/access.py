@@ -9,11 +9,14 @@ the caller may not read exactly as one that is not indexed.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
-from domain.errors import NotAllowed
+from domain.errors import InvalidInput, NotAllowed
+
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class Role(StrEnum):
@@ -85,3 +88,12 @@ LOCAL_USER = Caller("local", Role.ADMIN)
 def key_hash(key: str) -> str:
     """How a key is stored: its SHA-256. Keys are random and long, so a fast hash does not weaken them."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def validate_key_name(name: str) -> str:
+    """A key's name is what logs and metrics show: short, and plain enough to read in a log line."""
+    if not KEY_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
+    return name

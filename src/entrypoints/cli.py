@@ -92,6 +92,32 @@ def _add_retrieval_arguments(command: argparse.ArgumentParser, text: str) -> Non
     command.add_argument("--json", action="store_true")
 
 
+def _add_key_commands(keys: argparse.ArgumentParser) -> None:
+    commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = commands.add_parser("create", help="create a key and print it, once")
+    create.add_argument("name", help="what logs and `keys list` call the key (a team, a service)")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["read", "index", "admin"],
+        help="read: search, ask, list; index: also index, sync, cancel, forget; admin: everything, and keys",
+    )
+    create.add_argument(
+        "--collection", action="append", metavar="C", help="only this collection (repeatable; default: every one)"
+    )
+    create.add_argument(
+        "--repository",
+        action="append",
+        metavar="GLOB",
+        help="only repositories whose id matches, like 'acme/*' (repeatable; default: every one)",
+    )
+    create.add_argument("--json", action="store_true", help="print the key and what it may do as JSON")
+    listing = commands.add_parser("list", help="the keys: name, role, scope, created (never the key)")
+    listing.add_argument("--json", action="store_true")
+    revoke = commands.add_parser("revoke", help="revoke a key: every server refuses it within seconds")
+    revoke.add_argument("name")
+
+
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repochat", description="Chat with the docs and code of repositories.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +163,8 @@ def argument_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run index jobs from Hatchet (REPOCHAT_JOB_QUEUE=hatchet)")
     worker.add_argument("--slots", type=int, default=8, help="tasks run at once (default 8)")
     worker.add_argument("--name", default="repochat-worker", help="the worker's name in Hatchet")
+
+    _add_key_commands(sub.add_parser("keys", help="create, list and revoke the API keys of a server"))
 
     sub.add_parser("mcp", help="serve the MCP tools over stdio, for a coding agent's local configuration")
 

@@ -13,12 +13,14 @@ from pydantic import BaseModel
 
 from application.answering import AskRequest, CitationsEvent, TokenEvent
 from application.search import SearchRequest
+from domain.access import Role, Scope
 from domain.citation_check import flag_of
 from domain.errors import InvalidInput
 from domain.evaluation import EvalCase
 from domain.jobs import IndexRequest, Job, JobState
 from domain.refs import ref_label
 from entrypoints.container import Container, running
+from entrypoints.key_views import CreatedKey, KeyList
 from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
 from entrypoints.views import (
@@ -185,13 +187,40 @@ async def _eval(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _keys(container: Container, args: argparse.Namespace) -> int:
+    """`keys create` prints the key alone on stdout (`KEY=$(repochat keys create ...)`), and what it is on stderr."""
+    if args.keys_command == "create":
+        scope = Scope(tuple(args.collection or ()), tuple(args.repository or ()))
+        created = CreatedKey.created(await container.create_key().execute(args.name, Role(args.role), scope))
+        if args.json:
+            _print_json(created)
+            return 0
+        print(created.key)
+        print(
+            f"created the {created.role} key {created.name!r} for {created.scope_text()}; it is shown only this "
+            "once: store it now (`repochat keys revoke` ends it)",
+            file=sys.stderr,
+        )
+    elif args.keys_command == "revoke":
+        await container.revoke_key().execute(args.name)
+        print(f"revoked the key {args.name!r}: every server refuses it within REPOCHAT_KEY_CACHE_SECONDS")
+    else:
+        keys = KeyList.of(await container.list_keys().execute())
+        if args.json:
+            _print_json(keys)
+        for key in [] if args.json else keys.keys:
+            print(f"{key.name}  {key.role.value:5}  {key.scope_text()}  created {key.created_at}")
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from entrypoints.http.app import create_app
 
     container = Container(settings=settings, process_name="repochat serve")
-    uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="info")
+    app = create_app(container)  # its own request log names each caller: uvicorn's access log would repeat it
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 
@@ -277,4 +306,5 @@ COMMANDS: dict[str, Command] = {
     "repos": _repos,
     "forget": _forget,
     "eval": _eval,
+    "keys": _keys,
 }

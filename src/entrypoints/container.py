@@ -31,6 +31,8 @@ from adapters.disk_reserve import DiskReserve
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.embeddings.local import OnnxMiniLMEmbedder
 from adapters.embeddings.query_cache import QueryCachingEmbedder
+from adapters.keys.cache import CachedKeys
+from adapters.keys.chroma_key_store import ChromaKeyStore
 from adapters.llm.extractive import ExtractiveAnswerGenerator, LiteralQueryRewriter
 from adapters.queue.inprocess import InProcessJobQueue
 from adapters.sources.github import GitHubArchiveSource
@@ -41,11 +43,12 @@ from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from adapters.vectorstore.chroma_sessions import ChromaSessionStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
-from application.access import RepositoryAccess
+from application.access import IdentifyCaller, RepositoryAccess
 from application.answering import AnswerQuestion, CheckCitations
 from application.evaluation import EvaluateRetrieval
 from application.indexing import IndexRepository
 from application.jobs import CancelJob, GetJob, ListJobs, SubmitIndexJob
+from application.keys import CreateKey, ListKeys, RevokeKey
 from application.reading import ReadIndexedFile
 from application.repositories import ForgetRepository, GetRepository, ListRepositories, ResolveRepository
 from application.search import SearchDocuments
@@ -108,6 +111,15 @@ class Container(containers.DeclarativeContainer):
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)
     sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
     webhook_deliveries = providers.Singleton(ChromaDeliveryLog, chroma_client)
+    key_store = providers.Singleton(
+        CachedKeys, providers.Singleton(ChromaKeyStore, chroma_client), settings.provided.key_cache_seconds
+    )
+    identify_caller = providers.Singleton(
+        IdentifyCaller, settings.provided.accepted_api_keys, key_store, github_permissions
+    )
+    create_key = providers.Factory(CreateKey, key_store)
+    list_keys = providers.Factory(ListKeys, key_store)
+    revoke_key = providers.Factory(RevokeKey, key_store)
 
     openai_connection = providers.Singleton(
         resources.OpenAIConnection,

@@ -2,10 +2,12 @@
 
 One `MCPServer` (the official `mcp` SDK) with the same tools on both transports:
 `repochat mcp` serves it over stdio, and `repochat serve` mounts it at `/mcp` as streamable
-HTTP behind the API keys of `/v1`. Tools call the same use cases as the HTTP API (so they refuse
-the same input, `domain.limits`) and answer Markdown cut to a token budget (`mcp_markdown`). A
-domain error becomes a tool error whose text is the error's sentence; nothing else of the
-exception reaches the client.
+HTTP behind the API keys of `/v1`. Over HTTP each tool acts as the caller the request's key
+names (left in the request's state by the HTTP edge); over stdio, as the local user, who may do
+everything. Tools call the same use cases as the HTTP API (so they refuse the same input,
+`domain.limits`, and show the same repositories) and answer Markdown cut to a token budget
+(`mcp_markdown`). A domain error becomes a tool error whose text is the error's sentence;
+nothing else of the exception reaches the client.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Annotated, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -25,6 +27,7 @@ from pydantic import BaseModel, Field
 from application.answering import AskRequest
 from application.reading import ReadFileRequest
 from application.search import SearchRequest
+from domain.access import LOCAL_USER, Caller
 from domain.answers import ChatTurn, Citation
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import DataDirBusy, RepochatError
@@ -32,6 +35,7 @@ from domain.jobs import IndexRequest
 from domain.limits import MAX_K
 from domain.retrieval import RetrievalMode
 from entrypoints import mcp_markdown as md
+from entrypoints.http.caller_state import caller_in
 from entrypoints.mcp_tools import RepochatTools
 from entrypoints.settings import Settings, load_settings
 from entrypoints.source_input import source_spec
@@ -89,6 +93,18 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(e.message) from None
 
 
+def caller_of(ctx: Context) -> Caller:
+    """The caller a tool acts for: over HTTP, the request's (refused when the edge left none: fail closed);
+    over stdio, where there is no request, the local user."""
+    request = ctx.request_context.request
+    if request is None:
+        return LOCAL_USER
+    caller = caller_in(request.scope)
+    if caller is None:
+        raise ToolError("this request was not identified: send the server's API key")
+    return caller
+
+
 def create_mcp_server(tools: RepochatTools, *, read_only: bool = False) -> MCPServer:
     """The server with every tool; `read_only` leaves out the two that start or follow index jobs."""
 
@@ -104,27 +120,29 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @server.tool(annotations=reading)
-    async def list_repositories() -> str:
+    async def list_repositories(ctx: Context) -> str:
         """List every indexed repository, one row per indexed ref: its id, collection, ref, commit, whether a
         search naming no ref reads it, number of files, when it was indexed, and how its last sync went and
         when the next one is."""
         with _tool_errors():
-            return md.repositories(await (await opened()).list_repositories().execute())
+            return md.repositories(await (await opened()).list_repositories().execute(caller=caller_of(ctx)))
 
     @server.tool(annotations=reading)
     async def resolve_repository(
         name: Annotated[str, Field(description="A loose name: 'fastapi', 'tiangolo/fastapi', 'hatchet python sdk'.")],
+        ctx: Context,
         limit: Annotated[int, Field(ge=1, le=20, description="How many matches to return at most.")] = 5,
     ) -> str:
         """Find the indexed repositories a loose library or project name refers to, best match first, with
         the refs each has indexed. Call this before search_docs, read_file or ask to get the repository id
         (and a ref) to pass them."""
         with _tool_errors():
-            return md.matches(await (await opened()).resolve_repository().execute(name, limit), name)
+            return md.matches(await (await opened()).resolve_repository().execute(name, limit, caller_of(ctx)), name)
 
     @server.tool(annotations=reading)
     async def search_docs(
         query: Annotated[str, Field(min_length=1, description="What to look for: words, an identifier, an error.")],
+        ctx: Context,
         repository: Repository = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return at most.")] = 5,
         collection: Collection = DEFAULT_COLLECTION,
@@ -134,7 +152,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
     ) -> str:
         """Search the indexed documentation and code. Returns passages with their file, line range,
         commit permalink and score, best first."""
-        request = SearchRequest(query, k, collection, repository, mode, ref=ref)
+        request = SearchRequest(query, k, collection, repository, mode, ref=ref, caller=caller_of(ctx))
         with _tool_errors():
             found = await (await opened()).search().execute(request)
         return md.passages([Citation.of(hit) for hit in found.hits], max_tokens)
@@ -143,6 +161,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
     async def read_file(
         repository: Annotated[str, Field(description="The repository id, as search_docs and list_repositories show.")],
         path: Annotated[str, Field(description="The file's path in the repository, as search_docs shows it.")],
+        ctx: Context,
         start_line: Annotated[int, Field(ge=1, description="First line to read (1-based).")] = 1,
         end_line: Annotated[int | None, Field(ge=1, description="Last line to read; omit for the end.")] = None,
         collection: Annotated[str | None, Field(description="Omit unless the repository is in several.")] = None,
@@ -152,13 +171,14 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         """Read lines of a file exactly as it was indexed (the commit search_docs cites), for example
         to widen a passage: pass the start and end line of a citation to get exactly its lines, and the
         ref it was searched at."""
-        request = ReadFileRequest(repository, path, start_line, end_line, collection, ref)
+        request = ReadFileRequest(repository, path, start_line, end_line, collection, ref, caller_of(ctx))
         with _tool_errors():
             return md.excerpt(await (await opened()).read_file().execute(request), max_tokens)
 
     @server.tool(annotations=reading)
     async def ask(
         question: Annotated[str, Field(min_length=1, description="The question, in the user's words.")],
+        ctx: Context,
         repository: Repository = None,
         history: Annotated[
             list[Turn] | None, Field(description="Earlier turns of this conversation, oldest first.")
@@ -172,7 +192,8 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         Without a language model configured the answer quotes the best passages and says so. When
         nothing relevant is indexed it says so instead of answering."""
         turns = tuple(ChatTurn(t.role, t.content) for t in history or ())
-        request = AskRequest(question, turns, collection, repository=repository, mode=mode, ref=ref)
+        caller = caller_of(ctx)
+        request = AskRequest(question, turns, collection, repository=repository, mode=mode, ref=ref, caller=caller)
         with _tool_errors():
             return md.answer(await (await opened()).answer_question().execute(request), max_tokens)
 
@@ -184,6 +205,7 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         source: Annotated[
             str, Field(min_length=1, description="owner/repo, github:owner/repo@ref or https://github.com/owner/repo.")
         ],
+        ctx: Context,
         ref: Annotated[
             str | None,
             Field(
@@ -198,15 +220,16 @@ def _server(opened: Callable[[], Awaitable[RepochatTools]], read_only: bool) -> 
         with _tool_errors():
             tools = await opened()
             spec = source_spec(source, ref, local=tools.local_folders)
-            return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection)))
+            return md.job(await tools.submit_index_job().execute(IndexRequest(spec, collection), caller_of(ctx)))
 
     @server.tool(annotations=reading)
     async def job_status(
         job_id: Annotated[str, Field(min_length=1, description="The id index_repository gave.")],
+        ctx: Context,
     ) -> str:
         """The state, stage and progress of an index job, and its result or error once finished."""
         with _tool_errors():
-            return md.job(await (await opened()).get_job().execute(job_id))
+            return md.job(await (await opened()).get_job().execute(job_id, caller_of(ctx)))
 
     return server
 

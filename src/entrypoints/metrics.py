@@ -6,7 +6,8 @@ by decorators the container wraps around the adapters and use cases it builds: d
 application code never sees Prometheus.
 
 - `TimedRequests`: pure ASGI middleware timing each request to the last byte of its body, so a
-  streamed answer counts its whole length, not the moment its first event left.
+  streamed answer counts its whole length, not the moment its first event left; and logging it, one
+  line naming its caller (`key:NAME`, never the key).
 - `MeteredEmbedder`, `MeteredAnswerGenerator`: every embedding and LLM call, its latency and outcome.
 - `MeteredSearch`: search latency by the retrieval mode the search ranked by.
 - `MeteredIndexing`: index jobs run in this process (the in-process queue): duration, final state,
@@ -32,8 +33,11 @@ from application.search import Search, SearchRequest, SearchResults
 from domain.errors import RepochatError
 from domain.jobs import IndexRequest, IndexResult, Job, JobState
 from entrypoints.http.asgi import HttpMiddleware
+from entrypoints.http.caller_state import caller_in
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("repochat.requests")
+"""One line per request (the server turns uvicorn's own access log off): what, how it ended, for whom."""
 
 JOB_RECORDS_READ = 500
 """Newest job records counted by state at each scrape (the queued and running jobs are among them)."""
@@ -90,6 +94,10 @@ class Metrics:
             "repochat_indexed_files", "Files of finished index jobs (outcome: indexed, unchanged, deleted, skipped)",
             ["outcome"], registry=registry,
         )  # fmt: skip
+        self.access_denied = Counter(
+            "repochat_access_denied", "Requests refused for who is calling (reason: missing_credentials, "
+            "malformed_credentials, conflicting_keys, unknown_key, not_allowed)", ["reason"], registry=registry,
+        )  # fmt: skip
         self.indexed_chunks = Counter(
             "repochat_indexed_chunks", "Chunks of finished index jobs (operation: written or deleted)",
             ["operation"], registry=registry,
@@ -102,6 +110,9 @@ class Metrics:
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_seconds.labels(method, route).observe(seconds)
+
+    def count_denial(self, reason: str) -> None:
+        self.access_denied.labels(reason).inc()
 
     def count_tokens(self, generator: str, usage: TokenUsage | None) -> None:
         if usage is not None:
@@ -162,7 +173,9 @@ def timed(histogram: Histogram, **labels: str) -> Iterator[dict[str, str]]:
 
 
 class TimedRequests(HttpMiddleware):
-    """Counts each HTTP request by method, route and status, and times it to the end of its body.
+    """Counts each HTTP request by method, route and status, times it to the end of its body, and logs it:
+    `METHOD path status seconds caller=NAME client=ADDRESS` (the path without its query string; the caller
+    `-` where none was identified: a refused key, a probe, the page).
 
     The clock stops at the body message with `more_body` false, or when the app returns without one
     (a client that went away, an error answered by the server's outermost handler as a 500).
@@ -173,6 +186,7 @@ class TimedRequests(HttpMiddleware):
         self._metrics = metrics
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})  # made here, so that what the edge leaves in it is seen here
         started = time.perf_counter()
         status = 500
         ended: float | None = None
@@ -190,6 +204,16 @@ class TimedRequests(HttpMiddleware):
         finally:
             seconds = (ended or time.perf_counter()) - started
             self._metrics.observe_request(scope["method"], route_of(scope), status, seconds)
+            log_request(scope, status, seconds)
+
+
+def log_request(scope: Scope, status: int, seconds: float) -> None:
+    caller = caller_in(scope)
+    client = scope.get("client")
+    request_log.info(
+        "%s %s %d %.3fs caller=%s client=%s",
+        scope["method"], scope["path"], status, seconds, caller.name if caller else "-", client[0] if client else "-",
+    )  # fmt: skip
 
 
 def route_of(scope: Scope) -> str:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     """GitHub: the most bytes an archive may expand to; the whole budget of one listed from a truncated
     tree (else twice what the tree listing promises, plus slack, up to this)."""
     api_keys: str | None = None
+    """Admin keys, comma-separated, beside the keys `repochat keys create` stores."""
+    key_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long each process keeps the stored keys before reading them again: a key revoked on one
+    replica is refused by every other within this time."""
     github_permissions: bool = False
     """A caller authenticated as a GitHub user (its token, or a GitHub sign-in) sees what GitHub lets it read."""
     github_permissions_ttl: float = Field(default=300.0, ge=0)
@@ -212,8 +216,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
-        """The names requests may address: None (any) with API keys or `*`, else loopback's and
-        REPOCHAT_ALLOWED_HOSTS'."""
+        """The names requests may address: None (any) with REPOCHAT_API_KEYS or `*`, else loopback's and
+        REPOCHAT_ALLOWED_HOSTS' (until keys are stored: then the key decides, see AllowedHosts)."""
         names = {name.strip().lower().rstrip(".") for name in (self.allowed_hosts or "").split(",") if name.strip()}
         if self.accepted_api_keys or "*" in names:
             return None

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from adapters.keyword.chunk_reader import KeywordChunk
 from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
 from application.indexing import IndexRepository
-from application.ports.access import GitHubPermissions
+from application.ports.access import GitHubPermissions, KeyStore, StoredKey
 from application.ports.embeddings import Embedder
 from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, QueryRewriter
 from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch, JobQueue
@@ -467,6 +467,30 @@ class CoalescingJobQueue(RecordingJobQueue):
             if same_ref and not job.state.finished:
                 return job
         return await super().submit(request)
+
+
+class InMemoryKeyStore(KeyStore):
+    """Keys by name; counts the reads of every key (`all`), which is what a cache saves."""
+
+    def __init__(self, *keys: StoredKey) -> None:
+        self.keys = {key.name: key for key in keys}
+        self.reads = 0
+
+    async def find(self, key_hash: str) -> StoredKey | None:
+        return next((key for key in (await self.all()) if key.key_hash == key_hash), None)
+
+    async def add(self, key: StoredKey) -> None:
+        if key.name in self.keys:
+            raise Conflict(f"a key named {key.name!r} exists")
+        self.keys[key.name] = key
+
+    async def all(self) -> list[StoredKey]:
+        self.reads += 1
+        return sorted(self.keys.values(), key=lambda key: key.name)
+
+    async def revoke(self, name: str) -> None:
+        if self.keys.pop(name, None) is None:
+            raise NotFound(f"no key is named {name!r}")
 
 
 class ScriptedGitHubPermissions(GitHubPermissions):

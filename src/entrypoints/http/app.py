@@ -24,7 +24,6 @@ from entrypoints.http.errors import add_error_handlers
 from entrypoints.http.middleware import add_middleware
 from entrypoints.http.routers import answers, auth, jobs, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
-from entrypoints.settings import Settings
 
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
@@ -32,6 +31,9 @@ PORTS = (":*", "")
 """An origin's host with any port, or none."""
 ROUTERS = (repositories, jobs, search, answers, openai, webhooks, operations, auth)
 """The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
+ANY_HOST_FOR_MCP = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+"""The MCP SDK's own Host and Origin check is off: the app's (AllowedHosts) checks /mcp as every route,
+and knows when keys decide instead (keys stored while the server runs too)."""
 WEB = Path(__file__).parent.parent / "web"
 """The chat page: static files, no build step, no API key to load."""
 
@@ -40,8 +42,9 @@ def create_app(container: Container) -> FastAPI:
     settings = container.settings()
     mcp = create_mcp_server(container.mcp_tools(), read_only=settings.mcp_read_only)
     mcp_app = mcp.streamable_http_app(
-        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=_mcp_security(settings)
+        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=ANY_HOST_FOR_MCP
     )
+    identify, metrics = container.identify_caller(), container.metrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,26 +56,10 @@ def create_app(container: Container) -> FastAPI:
     app.state.delivery_reads = asyncio.Semaphore(webhooks.READS_AT_ONCE)
     for module in ROUTERS:
         app.include_router(module.router)
-    keyed_mcp = security.KeyedApp(mcp_app, settings.accepted_api_keys)
-    app.router.routes.append(Route(MCP_PATH, keyed_mcp, methods=MCP_METHODS))
+    identified_mcp = security.IdentifiedApp(mcp_app, identify, container.find_session, metrics)
+    app.router.routes.append(Route(MCP_PATH, identified_mcp, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
-    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes])
-    add_middleware(app, settings.max_body_bytes, container.metrics(), settings.allowed_host_names)
+    add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes], metrics.count_denial)
+    add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, identify.needs_credentials)
     return app
-
-
-def _mcp_security(settings: Settings) -> TransportSecuritySettings:
-    """Without API keys, /mcp answers only requests addressed to the allowed hosts by a page or client of
-    them (DNS-rebinding protection, as MCP asks of local servers; the app's AllowedHosts does the same
-    for every route); with keys, the key decides."""
-    names = settings.allowed_host_names
-    if names is None:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts = sorted(f"[{name}]" if ":" in name else name for name in names)
-    return TransportSecuritySettings(
-        allowed_hosts=[f"{host}:*" for host in hosts] + hosts,
-        allowed_origins=[
-            f"{scheme}://{host}{port}" for scheme in ("http", "https") for host in hosts for port in (":*", "")
-        ],
-    )

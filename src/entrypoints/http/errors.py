@@ -2,7 +2,7 @@
 error responses each route declares in OpenAPI."""
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,10 +35,10 @@ ERROR_MEANINGS: dict[int, str] = {
         "Invalid input (an empty query, an unknown source, a bad collection name, a question over "
         "REPOCHAT_MAX_QUESTION_BYTES or a history over REPOCHAT_MAX_HISTORY_BYTES)"
     ),
-    401: "No API key was sent (only when REPOCHAT_API_KEYS is set)",
+    401: "No API key was sent (only when the server has keys: REPOCHAT_API_KEYS, or `repochat keys create`)",
     403: (
-        "The API key is not accepted, a local folder is outside REPOCHAT_LOCAL_ROOTS, "
-        "or an upstream (GitHub, OpenAI) refused repochat's credentials"
+        "The API key is not accepted, its role does not allow this, a local folder is outside "
+        "REPOCHAT_LOCAL_ROOTS, or an upstream (GitHub, OpenAI) refused repochat's credentials"
     ),
     404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
@@ -49,6 +49,8 @@ ERROR_MEANINGS: dict[int, str] = {
     507: "The disk holding the stored data is full (embedded Chroma: under REPOCHAT_DISK_RESERVE_MB free)",
 }
 
+NOT_ALLOWED = "not_allowed"
+"""The reason a refusal by the rules of the deployment (a role, REPOCHAT_LOCAL_ROOTS) is counted by."""
 V1_ERRORS = (401, 403, 409, 413, 422, 503, 507)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
@@ -57,11 +59,13 @@ MISPLACED_FIELDS = {"ref": "filters.ref", "repository": "filters.repository"}
 
 
 class AuthError(Exception):
-    """A request without an accepted API key (401, 403) or webhook signature (401)."""
+    """A request without an accepted API key (401, 403) or webhook signature (401); `reason` labels the
+    count of refusals in /metrics."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str = "unsigned") -> None:
         self.status = status
         self.message = message
+        self.reason = reason
 
     @property
     def code(self) -> str:
@@ -91,11 +95,14 @@ def error_response(code: str, message: str, status: int, path: str = "") -> JSON
     return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)
 
 
-def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
-    """The error shape for every failure; a 405 allows the methods of all `routes` of its path."""
+def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], count_denial: Callable[[str], None]) -> None:
+    """The error shape for every failure; a 405 allows the methods of all `routes` of its path. What the
+    deployment does not allow its caller (NotAllowed: a role, a folder) is counted with `count_denial`."""
 
     @app.exception_handler(domain.errors.RepochatError)
     async def domain_error(request: Request, error: domain.errors.RepochatError) -> JSONResponse:
+        if isinstance(error, domain.errors.NotAllowed):
+            count_denial(NOT_ALLOWED)
         return error_response(error.code, error.message, status_of(error), request.url.path)
 
     @app.exception_handler(AuthError)

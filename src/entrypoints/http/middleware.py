@@ -1,8 +1,8 @@
 """The app's middleware, innermost first: the body limit; the host and origin check (without API
-keys); the security headers of every answer; the request timing of the metrics (outermost, so it
-counts every answer, a 413 or a 421 too)."""
+keys); the security headers of every answer; the request timing of the metrics and the request log
+(outermost, so it counts and logs every answer, a 413 or a 421 too)."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import RepochatError
 from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.errors import error_response
 from entrypoints.metrics import Metrics, TimedRequests
@@ -32,11 +33,18 @@ SWAGGER_POLICY = "frame-ancestors 'none'"
 """/docs and /redoc load FastAPI's Swagger UI and ReDoc, inline script and CDN files included."""
 
 
-def add_middleware(app: FastAPI, max_body_bytes: int, metrics: Metrics, hosts: frozenset[str] | None) -> None:
-    """`hosts`: the names requests may address when no API keys are set (None: any)."""
+def add_middleware(
+    app: FastAPI,
+    max_body_bytes: int,
+    metrics: Metrics,
+    hosts: frozenset[str] | None,
+    keyed: Callable[[], Awaitable[bool]],
+) -> None:
+    """`hosts`: the names requests may address when the server has no API keys (None: any); `keyed`: whether
+    it has some (stored keys come and go while it runs)."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, streamed={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
     if hosts is not None:
-        app.add_middleware(AllowedHosts, hosts=hosts)
+        app.add_middleware(AllowedHosts, hosts=hosts, keyed=keyed)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TimedRequests, metrics=metrics)  # the outermost middleware: it counts every answer
 
@@ -48,14 +56,17 @@ class AllowedHosts(HttpMiddleware):
     Without API keys anyone who can reach the server may use it, which on a laptop means the programs
     of its user. A web page the user visits can reach it too, by DNS rebinding (its own name made to
     point at 127.0.0.1): the browser then sends that name as Host, so checking Host keeps such pages out.
+    Once the server has keys (`keyed`), the key decides and any host is answered; when the keys cannot be
+    read, the hosts are checked still.
     """
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], keyed: Callable[[], Awaitable[bool]]) -> None:
         super().__init__(app)
         self._hosts = hosts
+        self._keyed = keyed
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] in PROBES:
+        if scope["path"] in PROBES or await self._has_keys():
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -72,6 +83,12 @@ class AllowedHosts(HttpMiddleware):
             await error_response("forbidden_origin", message, 403, scope["path"])(scope, receive, send)
         else:
             await self._app(scope, receive, send)
+
+    async def _has_keys(self) -> bool:
+        try:
+            return await self._keyed()
+        except RepochatError:
+            return False
 
 
 def host_name(authority: str) -> str:

@@ -16,6 +16,7 @@ from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from application.answering import AskRequest
 from application.ports.generation import GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
+from domain.access import Caller
 from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound
@@ -79,7 +80,7 @@ class ChatCompletionRequest(BaseModel):
         "omitted: the server's REPOCHAT_RETRIEVAL (hybrid by default)",
     )
 
-    def ask_request(self, collections: Iterable[str]) -> AskRequest:
+    def ask_request(self, collections: Iterable[str], caller: Caller) -> AskRequest:
         """The question, history and options; ModelNotFound for a model that names no collection."""
         turns = [m for m in self.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
@@ -95,6 +96,7 @@ class ChatCompletionRequest(BaseModel):
             options=self.options(),
             mode=self.mode,
             ref=self.ref,
+            caller=caller,
         )
 
     def options(self) -> GenerationOptions:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from application.answering import AskRequest, CitationsEvent
+from domain.access import Caller
 from domain.answers import ChatTurn
 from domain.collections import COLLECTION_PATTERN, DEFAULT_COLLECTION
 from domain.limits import MAX_K
@@ -126,11 +127,18 @@ class AskBody(StrictBody):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     mode: Mode = None
 
-    def request(self) -> AskRequest:
+    def request(self, caller: Caller) -> AskRequest:
         history = tuple(ChatTurn(t.role, t.content) for t in self.history)
         filters = self.filters
         return AskRequest(
-            self.question, history, self.collection, self.k, filters.repository, mode=self.mode, ref=filters.ref
+            self.question,
+            history,
+            self.collection,
+            self.k,
+            filters.repository,
+            mode=self.mode,
+            ref=filters.ref,
+            caller=caller,
         )
 
 

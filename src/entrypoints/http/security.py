@@ -1,11 +1,16 @@
-"""API keys: every /v1 call (and /mcp) needs one of REPOCHAT_API_KEYS when the server sets them.
+"""Who is calling: every /v1 call (and /mcp) is identified by its key, when the server has keys.
+
+A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (both may be sent, naming the
+same key). `IdentifyCaller` says whose it is (one of REPOCHAT_API_KEYS, an admin; a key of `repochat
+keys create`) and the caller it acts as is left in the request's state (`caller_state`), where
+routes (through `current_caller`), the MCP tools and the request log find it. Without keys the
+caller is anonymous and may do everything, as on a laptop.
 
 This module evaluates its annotations at import (no `from __future__ import annotations`):
 dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
 """
 
-import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
@@ -14,26 +19,29 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from application.access import IdentifyCaller
+from application.sessions import FindSession
+from domain.access import Caller
 from entrypoints.container import Container
+from entrypoints.http.caller_state import remember_caller
 from entrypoints.http.errors import V1_ERRORS, AuthError, error_response, error_responses
 from entrypoints.http.schemas import single_query_values
-from entrypoints.settings import Settings
+from entrypoints.http.sessions import session_token
+from entrypoints.metrics import Metrics
 
-KEY_HELP = "One of REPOCHAT_API_KEYS, when the server sets them (else no key is needed)"
+KEY_HELP = (
+    "An API key (`repochat keys create`, or one of REPOCHAT_API_KEYS), when the server has keys (else none is needed)"
+)
 bearer_key = HTTPBearer(auto_error=False, description=KEY_HELP)
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description=KEY_HELP)
 
 
-def check_api_key(headers: Mapping[str, str], accepted: frozenset[str]) -> None:
-    """With API keys configured, a request needs `Authorization: Bearer <key>` or `X-API-Key: <key>`, and
-    every key it sends must be accepted: a wrong or malformed one is refused even beside a good one."""
-    if not accepted:
-        return
-    keys = [key for key in (_bearer_key(headers), headers.get("x-api-key", "")) if key]
-    if not keys:
-        raise AuthError(401, "missing API key: send Authorization: Bearer <key>")
-    if not all(any(secrets.compare_digest(key, candidate) for candidate in accepted) for key in keys):
-        raise AuthError(403, "this API key is not accepted")
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key of `Authorization: Bearer <key>` or `X-API-Key: <key>`; a 403 when the two name different keys."""
+    keys = {key for key in (_bearer_key(headers), headers.get("x-api-key", "").strip()) if key}
+    if len(keys) > 1:
+        raise AuthError(403, "Authorization and X-API-Key name different keys: send one key", "conflicting_keys")
+    return keys.pop() if keys else None
 
 
 def _bearer_key(headers: Mapping[str, str]) -> str:
@@ -42,40 +50,75 @@ def _bearer_key(headers: Mapping[str, str]) -> str:
         return ""
     scheme, _, key = headers["authorization"].partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise AuthError(401, "the Authorization header is not `Bearer <key>`: send Authorization: Bearer <key>")
+        message = "the Authorization header is not `Bearer <key>`: send Authorization: Bearer <key>"
+        raise AuthError(401, message, "malformed_credentials")
     return key.strip()
 
 
+async def identified(
+    headers: Mapping[str, str], method: str, identify: IdentifyCaller, sessions: FindSession, metrics: Metrics
+) -> Caller:
+    """The caller the request's key names (without one, the GitHub token of its sign-in session); AuthError
+    (401 without a key when one is needed, 403 for a key that is not accepted), each refusal counted by its
+    reason."""
+    try:
+        key = presented_key(headers) or await session_token(headers, method, sessions)
+        caller = await identify.execute(key)
+        if caller is None and key is None:
+            raise AuthError(401, "missing API key: send Authorization: Bearer <key>", "missing_credentials")
+        if caller is None:
+            raise AuthError(403, "this API key is not accepted", "unknown_key")
+    except AuthError as e:
+        metrics.count_denial(e.reason)
+        raise
+    return caller
+
+
 @inject
-async def require_api_key(
+async def current_caller(
     request: Request,
-    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    identify: Annotated[IdentifyCaller, Depends(Provide[Container.identify_caller])],
+    sessions: Annotated[FindSession, Depends(Provide[Container.find_session])],
+    metrics: Annotated[Metrics, Depends(Provide[Container.metrics])],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
     _header: Annotated[str | None, Security(header_key)],
-) -> None:
-    """The two security schemes declare the key's two places in OpenAPI (so /docs can send a key);
-    check_api_key reads them, and refuses with repochat's error bodies."""
-    check_api_key(request.headers, settings.accepted_api_keys)
+) -> Caller:
+    """The request's caller (FastAPI runs it once per request, however many dependencies name it). The two
+    security schemes declare the key's two places in OpenAPI (so /docs can send a key); `identified` reads
+    them, and refuses with repochat's error bodies."""
+    caller = await identified(request.headers, request.method, identify, sessions, metrics)
+    remember_caller(request.scope, caller)
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+"""A route's parameter: the caller its use cases act for."""
 
 
 def v1_router() -> APIRouter:
-    """A router of /v1 routes: behind the API keys, each query parameter once, declaring the error statuses
+    """A router of /v1 routes: each call identified, each query parameter once, declaring the error statuses
     every /v1 call can give."""
-    dependencies = [Depends(require_api_key), Depends(single_query_values)]
+    dependencies = [Depends(current_caller), Depends(single_query_values)]
     return APIRouter(prefix="/v1", dependencies=dependencies, responses=error_responses(*V1_ERRORS))
 
 
-class KeyedApp:
-    """An ASGI app behind the API keys of /v1, refusing without a key as /v1 does."""
+class IdentifiedApp:
+    """An ASGI app (/mcp) whose requests are identified as those of /v1 are, and refused as they are."""
 
-    def __init__(self, app: ASGIApp, accepted: frozenset[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, identify: IdentifyCaller, sessions: Callable[[], FindSession], metrics: Metrics
+    ) -> None:
         self._app = app
-        self._accepted = accepted
+        self._identify = identify
+        self._sessions = sessions
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            check_api_key(Headers(scope=scope), self._accepted)
+            headers = Headers(scope=scope)
+            caller = await identified(headers, scope["method"], self._identify, self._sessions(), self._metrics)
         except AuthError as e:
             await error_response(e.code, e.message, e.status)(scope, receive, send)
             return
+        remember_caller(scope, caller)
         await self._app(scope, receive, send)

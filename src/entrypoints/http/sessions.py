@@ -9,10 +9,10 @@ so a state-changing request made with the cookie must also come from a page of t
 its `Origin` names the host it addresses. Browsers send `Origin` with every such request.
 """
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
-from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
 from application.sessions import FindSession
@@ -22,24 +22,23 @@ SESSION_COOKIE = "repochat_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def session_id(headers: Headers) -> str:
+def session_id(headers: Mapping[str, str]) -> str:
     """The session id the request's cookie carries; "" without one."""
     return cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE, "")
 
 
-def check_same_origin(headers: Headers, method: str) -> None:
+def check_same_origin(headers: Mapping[str, str], method: str) -> None:
     """403 for a state-changing request whose Origin is missing or another host than the one it addresses."""
     if method.upper() in SAFE_METHODS:
         return
     origin = headers.get("origin", "")
     host = headers.get("host", "").lower()
     if not origin or urlsplit(origin).netloc.lower() != host:
-        raise AuthError(
-            403, "a request signed in with the session cookie must come from the chat page of this server (Origin)"
-        )
+        message = "a request signed in with the session cookie must come from the chat page of this server (Origin)"
+        raise AuthError(403, message, "cross_origin_session")
 
 
-async def session_token(headers: Headers, method: str, find_session: FindSession) -> str | None:
+async def session_token(headers: Mapping[str, str], method: str, find_session: FindSession) -> str | None:
     """The GitHub token of the request's session: None without a cookie, or when its session ended;
     AuthError (403) for a state-changing request from a page of another origin."""
     found = session_id(headers)

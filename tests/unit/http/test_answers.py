@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from application.access import ANONYMOUS
 from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
 from domain.answers import ChatTurn
 from domain.citation_check import CheckSummary
@@ -42,7 +43,7 @@ async def test_ask_answers_with_citations(container: Container, client: httpx.As
         "citations": [CITATION_JSON],
         "citation_check": CHECKED_JSON,
     }
-    assert asked(answer) == AskRequest("Defaults?", (ChatTurn("user", "Hi"),), "default", 2)
+    assert asked(answer) == AskRequest("Defaults?", (ChatTurn("user", "Hi"),), "default", 2, caller=ANONYMOUS)
 
 
 async def test_an_abstained_answer_says_so_and_what_was_searched(

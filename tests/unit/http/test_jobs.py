@@ -7,6 +7,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from application.access import ANONYMOUS
 from domain.jobs import IndexRequest, Job
 from entrypoints.container import Container
 from tests.unit.fakes import RecordingUseCase
@@ -32,7 +33,7 @@ async def test_a_job_is_shown_with_its_progress_and_result(container: Container,
 
     job = (await client.get("/v1/jobs/job-1")).json()
 
-    assert get.calls == [("job-1",)]
+    assert get.calls == [("job-1", ANONYMOUS)]
     assert job == {
         "id": "job-1",
         "repository": "owner/repo",
@@ -72,7 +73,7 @@ async def test_the_jobs_limit_reaches_the_use_case(container: Container, client:
     use(container.list_jobs, jobs)
 
     assert (await client.get("/v1/jobs", params={"limit": "500"})).status_code == 200
-    assert jobs.calls == [(500,)]
+    assert jobs.calls == [(500, ANONYMOUS)]
 
 
 async def test_a_query_parameter_given_twice_is_a_422_naming_it(client: httpx.AsyncClient) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from application.access import ANONYMOUS
 from application.answering import AskRequest, CitationsEvent, GeneratedAnswer, TokenEvent
 from application.ports.generation import GenerationEnd, GenerationOptions, TokenUsage
 from application.repositories import IndexedRepository
@@ -53,7 +54,7 @@ async def test_chat_model_repochat_asks_the_default_collection(
 ) -> None:
     response = await client.post("/v1/chat/completions", json=chat({"role": "user", "content": "Defaults?"}))
 
-    assert asked(answer_question) == AskRequest("Defaults?", (), "default")
+    assert asked(answer_question) == AskRequest("Defaults?", (), "default", caller=ANONYMOUS)
     completion = response.json()
     assert completion["object"] == "chat.completion" and completion["model"] == "repochat"
     (choice,) = completion["choices"]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from application.access import ANONYMOUS
 from application.repositories import IndexedRepository
 from domain.documents import Manifest
 from domain.errors import NotFound
@@ -32,8 +33,8 @@ async def test_index_request_queues_a_job_and_answers_202_with_it(
 
     assert response.status_code == 202
     assert response.json()["job_id"] == "job-1" and response.json()["repository"] == "owner/repo"
-    (request,) = submit.calls[0]
-    assert isinstance(request, IndexRequest) and request.collection == "docs"
+    (request, caller) = submit.calls[0]
+    assert isinstance(request, IndexRequest) and request.collection == "docs" and caller == ANONYMOUS
     assert (request.source.location, request.source.ref, request.source.include) == ("owner/repo", "v2", ("docs/**",))
 
 
@@ -81,9 +82,9 @@ async def test_repositories_are_listed_one_per_ref_with_its_commit_and_the_one_s
 @pytest.mark.parametrize(
     ("query", "called"),
     [
-        ({}, ("owner/repo", None, None)),
-        ({"ref": "v1"}, ("owner/repo", None, "v1")),
-        ({"ref": "HEAD", "collection": "docs"}, ("owner/repo", "docs", "HEAD")),
+        ({}, ("owner/repo", None, None, ANONYMOUS)),
+        ({"ref": "v1"}, ("owner/repo", None, "v1", ANONYMOUS)),
+        ({"ref": "HEAD", "collection": "docs"}, ("owner/repo", "docs", "HEAD", ANONYMOUS)),
     ],
 )
 async def test_forget_takes_one_ref_and_one_collection_from_the_query(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from application.access import ANONYMOUS
 from application.answering import CitationsEvent
 from application.ports.generation import GenerationEnd
 from application.search import SearchRequest, SearchResults
@@ -33,7 +34,7 @@ async def test_search_passes_the_query_and_filters_and_answers_hits(
     body = {"query": "defaults", "k": 3, "collection": "docs", "filters": {"repository": "owner/repo"}}
     response = await client.post("/v1/search", json=body)
 
-    assert search.calls == [(SearchRequest("defaults", 3, "docs", "owner/repo"),)]
+    assert search.calls == [(SearchRequest("defaults", 3, "docs", "owner/repo", caller=ANONYMOUS),)]
     assert response.json() == {"mode": "hybrid", "hits": [HIT_JSON]}  # mode: the one the search says ranked them
 
 
@@ -48,7 +49,7 @@ async def test_search_and_ask_pass_the_retrieval_mode_and_say_which_ranked_the_h
     found = await client.post("/v1/search", json={"query": "defaults", "mode": mode.value})
     await client.post("/v1/ask", json={"question": "Defaults?", "mode": mode.value})
 
-    assert search.calls == [(SearchRequest("defaults", mode=mode),)]
+    assert search.calls == [(SearchRequest("defaults", mode=mode, caller=ANONYMOUS),)]
     assert found.json() == {"mode": mode.value, "hits": []}
     assert asked(answer).mode is mode
 
@@ -64,7 +65,7 @@ async def test_search_and_ask_pass_the_ref_filter(container: Container, client: 
     await client.post("/v1/ask", json={"question": "Defaults?", "filters": filters})
     await client.post("/v1/ask", json={"question": "Defaults?", "filters": {"ref": "HEAD"}, "stream": True})
 
-    assert search.calls == [(SearchRequest("defaults", repository="owner/repo", ref="v1"),)]
+    assert search.calls == [(SearchRequest("defaults", repository="owner/repo", ref="v1", caller=ANONYMOUS),)]
     assert (asked(answer).repository, asked(answer).ref) == ("owner/repo", "v1")
     assert [(r.repository, r.ref) for r in answer.streamed] == [(None, "HEAD")]  # the use case reads HEAD
 

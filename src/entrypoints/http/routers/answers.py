@@ -16,7 +16,7 @@ from domain.errors import RepochatError
 from entrypoints.container import Container
 from entrypoints.http.errors import error_responses
 from entrypoints.http.schemas import AskBody, StreamedCitations, StreamedToken
-from entrypoints.http.security import v1_router
+from entrypoints.http.security import CurrentCaller, v1_router
 from entrypoints.http.sse import event, event_stream, started, streamed_alternative
 from entrypoints.views import AnswerView, ErrorResponse
 
@@ -37,9 +37,10 @@ router = v1_router()
 @inject
 async def ask(
     body: AskBody,
+    caller: CurrentCaller,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
 ) -> AnswerView | StreamingResponse:
-    request = body.request()
+    request = body.request(caller)
     if not body.stream:
         return AnswerView.of(await answer_question.execute(request))
     events = await started(answer_question.stream(request))

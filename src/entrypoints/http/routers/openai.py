@@ -36,7 +36,7 @@ from entrypoints.http.openai_schemas import (
     ModelNotFound,
     Usage,
 )
-from entrypoints.http.security import v1_router
+from entrypoints.http.security import CurrentCaller, v1_router
 from entrypoints.http.sse import data, event_stream, started, streamed_alternative
 from entrypoints.views import CitationCheckView, CitationView, OpenAIErrorResponse
 
@@ -54,12 +54,14 @@ router = v1_router()
 @inject
 async def chat_completions(
     body: ChatCompletionRequest,
+    caller: CurrentCaller,
     answer_question: Annotated[AnswerQuestion, Depends(Provide[Container.answer_question])],
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
 ) -> ChatCompletion | StreamingResponse:
     """The OpenAI Chat Completions shape, so OpenAI clients and chat UIs can use repochat as a model."""
-    collections = {entry.collection for entry in await repositories.execute()} if body.names_a_collection else ()
-    request = body.ask_request(collections)
+    named = body.names_a_collection
+    collections = {entry.collection for entry in await repositories.execute(None, caller)} if named else ()
+    request = body.ask_request(collections, caller)
     if not body.stream:
         return chat_completion(body.model, await answer_question.execute(request))
     events = await started(answer_question.stream(request))
@@ -69,18 +71,21 @@ async def chat_completions(
 @router.get("/models", response_model=ModelList, responses=openai_error_responses())
 @inject
 async def list_models(
+    caller: CurrentCaller,
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
 ) -> ModelList:
     """`repochat` (the default collection) and `repochat:<collection>` per collection with indexed repositories."""
-    return ModelList.of(await repositories.execute())
+    return ModelList.of(await repositories.execute(None, caller))
 
 
 @router.get("/models/{model}", response_model=Model, responses=openai_error_responses(404))
 @inject
 async def get_model(
-    model: str, repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])]
+    model: str,
+    caller: CurrentCaller,
+    repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
 ) -> Model:
-    found = [m for m in ModelList.of(await repositories.execute()).data if m.id == model]
+    found = [m for m in ModelList.of(await repositories.execute(None, caller)).data if m.id == model]
     if not found:
         raise ModelNotFound(f"the model {model!r} does not exist")
     return found[0]

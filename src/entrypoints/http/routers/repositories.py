@@ -15,7 +15,7 @@ from domain.jobs import IndexRequest
 from entrypoints.container import Container
 from entrypoints.http.errors import error_responses
 from entrypoints.http.schemas import IndexBody
-from entrypoints.http.security import v1_router
+from entrypoints.http.security import CurrentCaller, v1_router
 from entrypoints.settings import Settings
 from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import Forgotten, IndexAccepted, RepositoryDetail, RepositoryList
@@ -45,36 +45,39 @@ JOB_LINKS = {
 @inject
 async def index_repository(
     body: IndexBody,
+    caller: CurrentCaller,
     submit: Annotated[SubmitIndexJob, Depends(Provide[Container.submit_index_job])],
     settings: Annotated[Settings, Depends(Provide[Container.settings])],
 ) -> IndexAccepted:
     local = LocalFolders.for_remote_callers(settings)
     spec = source_spec(body.source, body.ref, body.include, body.exclude, local)
-    return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection)))
+    return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection), caller))
 
 
 @router.get("/repositories", response_model=RepositoryList)
 @inject
 async def list_repositories(
+    caller: CurrentCaller,
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
     collection: str | None = None,
 ) -> RepositoryList:
     """Every indexed ref of every repository: one entry per (collection, repository, ref), with its commit."""
-    return RepositoryList.of(await repositories.execute(collection))
+    return RepositoryList.of(await repositories.execute(collection, caller))
 
 
 @router.get("/repositories/{repository:path}", response_model=RepositoryDetail, responses=error_responses(404))
 @inject
 async def get_repository(
-    repository: str, get: Annotated[GetRepository, Depends(Provide[Container.get_repository])]
+    repository: str, caller: CurrentCaller, get: Annotated[GetRepository, Depends(Provide[Container.get_repository])]
 ) -> RepositoryDetail:
-    return RepositoryDetail.of(repository, await get.execute(repository))
+    return RepositoryDetail.of(repository, await get.execute(repository, caller))
 
 
 @router.delete("/repositories/{repository:path}", response_model=Forgotten, responses=error_responses(400, 404))
 @inject
 async def forget_repository(
     repository: str,
+    caller: CurrentCaller,
     forget: Annotated[ForgetRepository, Depends(Provide[Container.forget_repository])],
     collection: Annotated[str | None, Query(description="Only from this collection; omitted: from every one")] = None,
     ref: Annotated[
@@ -87,4 +90,4 @@ async def forget_repository(
 ) -> Forgotten:
     """Forget a repository, at every ref or at one: its passages leave the index, and searches.
     With `ref` or `collection`, the repository's other refs and collections stay readable here."""
-    return Forgotten.of(await forget.execute(repository, collection, ref))
+    return Forgotten.of(await forget.execute(repository, collection, ref, caller))

@@ -13,7 +13,7 @@ from application.search import Search, SearchRequest
 from entrypoints.container import Container
 from entrypoints.http.errors import error_responses
 from entrypoints.http.schemas import SearchBody
-from entrypoints.http.security import v1_router
+from entrypoints.http.security import CurrentCaller, v1_router
 from entrypoints.views import SearchResponse
 
 router = v1_router()
@@ -23,9 +23,12 @@ router = v1_router()
 @inject
 async def search(
     body: SearchBody,
+    caller: CurrentCaller,
     search_documents: Annotated[Search, Depends(Provide[Container.search])],
 ) -> SearchResponse:
     filters = body.filters
-    request = SearchRequest(body.query, body.k, body.collection, filters.repository, body.mode, ref=filters.ref)
+    request = SearchRequest(
+        body.query, body.k, body.collection, filters.repository, body.mode, ref=filters.ref, caller=caller
+    )
     found = await search_documents.execute(request)
     return SearchResponse.of(found.mode, found.hits)

@@ -1,0 +1,72 @@
+"""API keys: create one (shown once, stored as a hash), list them, revoke one. Only an admin may.
+
+The CLI acts as the local user (an admin); over HTTP the caller's role decides.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from application.ports.access import KeyStore, StoredKey
+from domain.access import LOCAL_USER, Caller, Role, Scope, key_hash, validate_key_name
+from domain.collections import validate_collection
+from domain.errors import InvalidInput
+
+KEY_PREFIX = "rc_"
+"""Marks a repochat key, so a secret scanner (or a person) can tell what a leaked string is."""
+KEY_BYTES = 32
+"""Random bytes in a key: 256 bits, beyond guessing, so a fast hash of it is a safe way to store it."""
+EVERYTHING = Scope()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: str = field(repr=False)
+    """The key itself: given once, to whoever created it, and never stored."""
+    stored: StoredKey
+
+
+class CreateKey:
+    def __init__(self, keys: KeyStore, clock: Callable[[], str] = _now) -> None:
+        self._keys = keys
+        self._clock = clock
+
+    async def execute(self, name: str, role: Role, scope: Scope = EVERYTHING, *, caller: Caller = LOCAL_USER) -> NewKey:
+        """Conflict when a key of that name exists (revoke it first)."""
+        caller.require(Role.ADMIN)
+        validate_key_name(name)
+        for collection in scope.collections:
+            validate_collection(collection)
+        if any(not pattern.strip() for pattern in scope.repositories):
+            raise InvalidInput("a repository pattern cannot be empty: give one like 'acme/*' or 'acme/docs'")
+        key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+        stored = StoredKey(name, role, scope, key_hash(key), self._clock())
+        await self._keys.add(stored)
+        return NewKey(key, stored)
+
+
+class ListKeys:
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+
+    async def execute(self, *, caller: Caller = LOCAL_USER) -> list[StoredKey]:
+        """Every key by name (their hashes too: a view shows neither key nor hash)."""
+        caller.require(Role.ADMIN)
+        return sorted(await self._keys.all(), key=lambda key: key.name)
+
+
+class RevokeKey:
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+
+    async def execute(self, name: str, *, caller: Caller = LOCAL_USER) -> None:
+        """NotFound when no key has that name. Every replica refuses the key once its cache of keys expires."""
+        caller.require(Role.ADMIN)
+        await self._keys.revoke(name)
