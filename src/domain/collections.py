@@ -11,9 +11,17 @@ SYNC_STATUS_COLLECTION = "repochat-sync-status"
 """Reserved: where the sync status of each indexed ref is kept."""
 WEBHOOK_DELIVERY_COLLECTION = "repochat-webhook-deliveries"
 """Reserved: the ids of the webhook deliveries handled lately."""
+SESSION_COLLECTION = "repochat-sessions"
+"""Reserved: the chat page's GitHub sign-in sessions."""
 API_KEY_COLLECTION = "repochat-api-keys"
 """Reserved: the API keys, each by its name, role, scope and hash."""
-RESERVED_COLLECTIONS = (MANIFEST_COLLECTION, SYNC_STATUS_COLLECTION, WEBHOOK_DELIVERY_COLLECTION, API_KEY_COLLECTION)
+RESERVED_COLLECTIONS = (
+    MANIFEST_COLLECTION,
+    SYNC_STATUS_COLLECTION,
+    WEBHOOK_DELIVERY_COLLECTION,
+    SESSION_COLLECTION,
+    API_KEY_COLLECTION,
+)
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$"
 """The characters and length of a collection name (beside it: no `..`, not an IPv4 address, not reserved)."""

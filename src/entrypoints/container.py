@@ -24,6 +24,8 @@ import httpx
 from dependency_injector import containers, providers
 from pydantic import SecretStr
 
+from adapters.access.github_permissions import GitHubUserPermissions
+from adapters.access.github_sign_in import GitHubOAuthSignIn
 from adapters.chunking.tree_sitter_outline import TreeSitterOutline
 from adapters.disk_reserve import DiskReserve
 from adapters.embeddings.hashing import HashingEmbedder
@@ -39,6 +41,7 @@ from adapters.vectorstore.chroma_client import open_chroma_server, open_embedded
 from adapters.vectorstore.chroma_deliveries import ChromaDeliveryLog
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from adapters.vectorstore.chroma_sessions import ChromaSessionStore
 from adapters.vectorstore.chroma_sync_status import ChromaSyncStatusStore
 from application.access import IdentifyCaller, RepositoryAccess
 from application.answering import AnswerQuestion, CheckCitations
@@ -49,6 +52,7 @@ from application.keys import CreateKey, ListKeys, RevokeKey
 from application.reading import ReadIndexedFile
 from application.repositories import ForgetRepository, GetRepository, ListRepositories, ResolveRepository
 from application.search import SearchDocuments
+from application.sessions import FindSession, SignIn, SignOut, StartSignIn
 from application.sync import SyncIndexedRepositories, SyncLedger, SyncPushedRef
 from domain.sync import SyncSchedule
 from entrypoints import resources
@@ -60,6 +64,19 @@ from entrypoints.source_input import LocalFolders
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
+
+
+def _github_permissions(settings: Settings, client: httpx.AsyncClient) -> GitHubUserPermissions | None:
+    """GitHub's permissions, asked with each user's own token; None unless REPOCHAT_GITHUB_PERMISSIONS."""
+    if not settings.github_permissions:
+        return None
+    return GitHubUserPermissions(client, settings.github_api_url, settings.github_permissions_ttl)
+
+
+def _github_sign_in(settings: Settings, client: httpx.AsyncClient) -> GitHubOAuthSignIn | None:
+    """The OAuth app of the chat page's sign-in; None unless its client id and secret are set."""
+    app = settings.github_sign_in
+    return GitHubOAuthSignIn(client, settings.github_web_url, *app) if app else None
 
 
 def _inprocess_schedule(settings: Settings) -> SyncSchedule | None:
@@ -75,6 +92,7 @@ class Container(containers.DeclarativeContainer):
     data_dir_lock = providers.Resource(resources.hold_data_dir, data_dir, process_name)
     http_client = providers.Singleton(httpx.AsyncClient, timeout=httpx.Timeout(30.0, connect=10.0))
     metrics = providers.Singleton(Metrics)
+    github_permissions = providers.Singleton(_github_permissions, settings, http_client)
 
     chroma_client = providers.Singleton(
         resources.migrated_chroma,
@@ -96,7 +114,9 @@ class Container(containers.DeclarativeContainer):
     key_store = providers.Singleton(
         CachedKeys, providers.Singleton(ChromaKeyStore, chroma_client), settings.provided.key_cache_seconds
     )
-    identify_caller = providers.Singleton(IdentifyCaller, settings.provided.accepted_api_keys, key_store)
+    identify_caller = providers.Singleton(
+        IdentifyCaller, settings.provided.accepted_api_keys, key_store, github_permissions
+    )
     create_key = providers.Factory(CreateKey, key_store)
     list_keys = providers.Factory(ListKeys, key_store)
     revoke_key = providers.Factory(RevokeKey, key_store)
@@ -142,6 +162,12 @@ class Container(containers.DeclarativeContainer):
         extract_dir=providers.Callable(lambda d: d / "tmp" / "archives", data_dir),
     )
     sources = providers.List(providers.Singleton(LocalFolderSource), github_source)
+    github_sign_in = providers.Singleton(_github_sign_in, settings, http_client)
+    sessions = providers.Singleton(ChromaSessionStore, chroma_client)
+    start_sign_in = providers.Factory(StartSignIn, github_sign_in)
+    sign_in = providers.Factory(SignIn, github_sign_in, github_permissions, sessions)
+    find_session = providers.Factory(FindSession, sessions)
+    sign_out = providers.Factory(SignOut, sessions)
     clients = providers.Resource(resources.closing_clients, http_client, github_source)
 
     code_outline = providers.Singleton(TreeSitterOutline)
@@ -173,7 +199,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(lambda s, d: s.keyword_index_dir or d / "keyword", settings, data_dir),
     )
     query_embedder = providers.Singleton(QueryCachingEmbedder, metered_embedder)
-    repository_access = providers.Singleton(RepositoryAccess)
+    repository_access = providers.Singleton(RepositoryAccess, github_permissions)
     search = providers.Factory(
         MeteredSearch,
         providers.Factory(

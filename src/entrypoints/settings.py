@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0)
     """How long each process keeps the stored keys before reading them again: a key revoked on one
     replica is refused by every other within this time."""
+    github_permissions: bool = False
+    """A caller authenticated as a GitHub user (its token, or a GitHub sign-in) sees what GitHub lets it read."""
+    github_permissions_ttl: float = Field(default=300.0, ge=0)
+    """Seconds GitHub's answer to "may this user read that repository" is kept (per user token)."""
+    github_oauth_client_id: str | None = None
+    github_oauth_client_secret: SecretStr | None = None
+    """The OAuth app of the chat page's "Sign in with GitHub" (with github_permissions)."""
     mcp_read_only: bool = False
     """MCP: leave out the tools that start and follow index jobs (index_repository, job_status)."""
     embedding_batches_per_minute: int = Field(default=600, ge=1)
@@ -142,6 +149,24 @@ class Settings(BaseSettings):
             except InvalidInput as e:
                 raise ValueError(f"REPOCHAT_SYNC_INTERVAL with REPOCHAT_JOB_QUEUE=hatchet: {e.message}") from e
         return self
+
+    @model_validator(mode="after")
+    def _sign_in_is_whole(self) -> Settings:
+        """GitHub sign-in needs both halves of the OAuth app, and the permissions it signs in to."""
+        if bool(self.github_oauth_client_id) != bool(self.github_oauth_client_secret):
+            raise ValueError(
+                "REPOCHAT_GITHUB_OAUTH_CLIENT_ID and REPOCHAT_GITHUB_OAUTH_CLIENT_SECRET are set together or not at all"
+            )
+        if self.github_oauth_client_id and not self.github_permissions:
+            raise ValueError("GitHub sign-in (REPOCHAT_GITHUB_OAUTH_CLIENT_ID) needs REPOCHAT_GITHUB_PERMISSIONS=true")
+        return self
+
+    @property
+    def github_sign_in(self) -> tuple[str, str] | None:
+        """The OAuth app's client id and secret, when the chat page offers GitHub sign-in."""
+        if self.github_oauth_client_id and self.github_oauth_client_secret:
+            return self.github_oauth_client_id, self.github_oauth_client_secret.get_secret_value()
+        return None
 
     @property
     def sync_schedule(self) -> SyncSchedule | None:

@@ -12,6 +12,8 @@ adapter at `fake.api_url`. The server answers the endpoints repochat uses, in Gi
 It records every request (method, path, query, all headers, status, body bytes sent) and
 can inject answers (`inject`), truncate trees, serve a hand-made tarball, and make a
 repository private (404 without a valid token; any unknown token gets 401, as on GitHub).
+A token of `tokens` reads every repository (the server's); a user's token (`users`, see
+`fake_github_users`) reads public repositories and the private ones granted to the user.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.integration.fake_github_users import GitHubUsers, repository_json
 from tests.integration.loopback_server import LoopbackServer
 
 GIT_ENV = {
@@ -206,6 +209,7 @@ class FakeGitHub:
         self.root = root
         self.repos: dict[tuple[str, str], HostedRepo] = {}
         self.tokens: set[str] = set()
+        self.users = GitHubUsers()
         self.requests: list[Recorded] = []
         self._injections: list[_Injection] = []
         self._lock = threading.Lock()
@@ -313,7 +317,11 @@ class FakeGitHub:
             Route(base + "/git/blobs/{sha}", self._authorized(self._blob)),
             Route(base + "/tarball/{ref:path}", self._authorized(self._tarball)),
             Route("/_codeload/{owner}/{repo}/legacy.tar.gz/{sha}", self._codeload),
+            *self.users.routes(self._listed),
         ]
+
+    def _listed(self) -> list[tuple[str, bool]]:
+        return [(f"{h.git.owner}/{h.git.name}", h.private) for h in self.repos.values()]
 
     def _authorized(self, endpoint: RepoEndpoint) -> Callable[[Request], Awaitable[Response]]:
         """`endpoint`, answering only requests `_authorize` lets through, with the repository they address."""
@@ -328,17 +336,24 @@ class FakeGitHub:
         """GitHub's rules: an unknown token is 401 anywhere; a private repo is 404 without access."""
         auth = request.headers.get("authorization")
         token = auth.removeprefix("Bearer ").removeprefix("token ").strip() if auth else None
-        if token is not None and token not in self.tokens:
+        if token is not None and token not in self.tokens and token not in self.users.by_token:
             return JSONResponse({"message": "Bad credentials", "status": "401"}, 401)
-        hosted = self.repos.get((request.path_params["owner"].lower(), request.path_params["repo"].lower()))
-        if hosted is None or (hosted.private and token is None):
+        owner, name = request.path_params["owner"], request.path_params["repo"]
+        hosted = self.repos.get((owner.lower(), name.lower()))
+        if hosted is None or (hosted.private and not self._may_read(token, owner, name)):
             return JSONResponse({"message": "Not Found", "status": "404"}, 404)
         return hosted
+
+    def _may_read(self, token: str | None, owner: str, name: str) -> bool:
+        """Of a private repository: the server's tokens read it, a user's token when it is granted."""
+        if token is None:
+            return False
+        return token in self.tokens or self.users.may_read(token, owner, name, private=True)
 
     async def _repository(self, _request: Request, hosted: HostedRepo) -> Response:
         git = hosted.git
         return JSONResponse(
-            {"full_name": f"{git.owner}/{git.name}", "default_branch": git.default_branch, "private": hosted.private}
+            {**repository_json(f"{git.owner}/{git.name}", hosted.private), "default_branch": git.default_branch}
         )
 
     async def _commit(self, request: Request, hosted: HostedRepo) -> Response:

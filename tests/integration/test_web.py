@@ -658,3 +658,55 @@ def test_the_page_asks_for_an_api_key_and_sends_it(page: Page, serve: ServeFacto
     expect(page.locator(".answer").last.locator(".note")).to_have_text(
         "Nothing relevant was found in the indexed documents."
     )
+
+
+# -- GitHub sign-in
+
+LAUNCH = "The launch code is zebra-quartz."
+
+
+def test_signed_in_with_github_the_page_shows_only_what_the_user_may_read(
+    page: Page, serve: ServeFactory, tmp_path: Path
+) -> None:
+    with FakeGitHub(tmp_path / "github") as gh:
+        gh.create_repo("acme", "open", {"docs/widgets.md": "# Widgets\n\nPublic widget docs: turn the crank.\n"})
+        gh.create_repo("acme", "secret", {"docs/plan.md": f"# Plan\n\n{LAUNCH}\n"})
+        gh.hosted("acme", "secret").private = True
+        gh.tokens.add("ghp_server")
+        gh.users.add("alice", "acme/secret")
+        gh.users.add("bob")
+        app = gh.users.register_app()
+        api = serve(
+            REPOCHAT_API_KEYS="admin-key", GITHUB_TOKEN="ghp_server", REPOCHAT_GITHUB_PERMISSIONS="true",
+            REPOCHAT_GITHUB_API_URL=gh.api_url, REPOCHAT_GITHUB_WEB_URL=gh.api_url,
+            REPOCHAT_GITHUB_OAUTH_CLIENT_ID=app.client_id, REPOCHAT_GITHUB_OAUTH_CLIENT_SECRET=app.client_secret,
+        )  # fmt: skip
+        app.callback_url = f"{api.url}/auth/github/callback"
+        api.client.headers["authorization"] = "Bearer admin-key"
+        for source in ("acme/open", "acme/secret"):
+            accepted = api.client.post("/v1/repositories", json={"source": source})
+            assert api.wait_for_job(accepted.json()["job_id"])["state"] == "succeeded"
+
+        page.goto(api.url + "/")
+        expect(page.locator("#notice")).to_contain_text("Sign in with GitHub to see the repositories you may read.")
+        for login, sees_secret in (("bob", False), ("alice", True)):
+            gh.users.signed_in = login
+            page.get_by_role("link", name="Sign in with GitHub").click()
+            expect(page.get_by_text(f"Signed in as {login}")).to_be_visible()
+            cookie = next(c for c in page.context.cookies(api.url) if c["name"] == "repochat_session")
+            assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)
+            assert page.evaluate("document.cookie").find("repochat_session") == -1, "no script reads the cookie"
+
+            expect(page.locator(".repository strong")).to_have_text(
+                ["acme/open", "acme/secret"] if sees_secret else ["acme/open"]
+            )
+            ask(page, "What is the launch code?")
+            answer = page.locator(".answer").last
+            if sees_secret:
+                expect(answer).to_contain_text("zebra-quartz")
+            else:
+                expect(answer).not_to_contain_text("zebra")
+
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.get_by_role("link", name="Sign in with GitHub")).to_be_visible()
+            assert [c for c in page.context.cookies(api.url) if c["name"] == "repochat_session"] == []

@@ -11,10 +11,11 @@ from typing import Generic, TypeVar
 from adapters.keyword.chunk_reader import KeywordChunk
 from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
 from application.indexing import IndexRepository
-from application.ports.access import KeyStore, StoredKey
+from application.ports.access import GitHubPermissions, KeyStore, StoredKey
 from application.ports.embeddings import Embedder
 from application.ports.generation import AnswerGenerator, Generated, GenerationEnd, GenerationRequest, QueryRewriter
 from application.ports.jobs import BatchDone, BatchOutcome, BatchRunner, IndexBatch, JobQueue
+from application.ports.sessions import GitHubSignIn, Session, SessionStore
 from application.ports.sources import DocumentSource, SourceSnapshot, SourceVersion, StageNote, no_note
 from application.ports.stores import (
     DeliveryLog,
@@ -25,11 +26,12 @@ from application.ports.stores import (
     VectorQuery,
 )
 from application.search import Search, SearchRequest, SearchResults
+from domain.access import GitHubUser
 from domain.answers import ChatTurn, SearchHit
 from domain.chunking import embedding_text
 from domain.content_keys import content_key
 from domain.documents import Chunk, FileEntry, Manifest, SkipCounts, SourceFile, git_blob_sha
-from domain.errors import Conflict, NotFound, RepochatError, UpstreamUnavailable
+from domain.errors import AccessDenied, Conflict, NotFound, RepochatError, UpstreamUnavailable
 from domain.follow_ups import SearchQuery
 from domain.jobs import IndexRequest, IndexResult, Job, JobState, Progress
 from domain.keywords import keyword_terms
@@ -490,3 +492,55 @@ class InMemoryKeyStore(KeyStore):
         if name not in self.keys:
             raise NotFound(f"no key is named {name!r}")
         return self.keys.pop(name)
+
+
+class ScriptedGitHubPermissions(GitHubPermissions):
+    """Users by token, and the repositories each login may read; records what it was asked."""
+
+    def __init__(self, users: dict[str, str] | None = None, readable: dict[str, set[str]] | None = None) -> None:
+        self.users = users or {}
+        """token -> login"""
+        self.readable_by_login = readable or {}
+        self.asked: list[tuple[str, frozenset[str]]] = []
+
+    async def user(self, token: str) -> GitHubUser | None:
+        login = self.users.get(token)
+        return GitHubUser(login, token) if login else None
+
+    async def readable(self, user: GitHubUser, repositories: Collection[str]) -> frozenset[str]:
+        self.asked.append((user.login, frozenset(repositories)))
+        allowed = {name.lower() for name in self.readable_by_login.get(user.login, set())}
+        return frozenset(name.lower() for name in repositories) & allowed
+
+
+class ScriptedSignIn(GitHubSignIn):
+    """GitHub's OAuth flow: each code of `codes` gives its token; any other is refused."""
+
+    def __init__(self, codes: dict[str, str]) -> None:
+        self.codes = codes
+        self.exchanged: list[str] = []
+
+    def authorize_url(self, state: str) -> str:
+        return f"https://github.example/login/oauth/authorize?state={state}"
+
+    async def exchange(self, code: str) -> str:
+        self.exchanged.append(code)
+        if code not in self.codes:
+            raise AccessDenied("GitHub refused the sign-in (bad_verification_code): sign in again")
+        return self.codes[code]
+
+
+class InMemorySessionStore(SessionStore):
+    def __init__(self) -> None:
+        self.sessions: dict[str, tuple[Session, datetime]] = {}
+
+    async def open(self, session_id: str, session: Session, expires_at: datetime, now: datetime) -> None:
+        self.sessions = {k: v for k, v in self.sessions.items() if v[1] > now}
+        self.sessions[session_id] = (session, expires_at)
+
+    async def find(self, session_id: str, now: datetime) -> Session | None:
+        found = self.sessions.get(session_id)
+        return found[0] if found and found[1] > now else None
+
+    async def close(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)

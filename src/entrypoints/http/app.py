@@ -22,14 +22,14 @@ from entrypoints.container import Container, running
 from entrypoints.http import security
 from entrypoints.http.errors import add_error_handlers
 from entrypoints.http.middleware import add_middleware
-from entrypoints.http.routers import answers, jobs, keys, openai, operations, repositories, search, webhooks
+from entrypoints.http.routers import answers, auth, jobs, keys, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
 
 MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 PORTS = (":*", "")
 """An origin's host with any port, or none."""
-ROUTERS = (repositories, jobs, search, answers, openai, keys, webhooks, operations)
+ROUTERS = (repositories, jobs, search, answers, openai, keys, webhooks, operations, auth)
 """The modules of the routes, in the order /openapi.json lists them; each is wired to the container."""
 ANY_HOST_FOR_MCP = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 """The MCP SDK's own Host and Origin check is off: the app's (AllowedHosts) checks /mcp as every route,
@@ -59,7 +59,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.delivery_reads = asyncio.Semaphore(webhooks.READS_AT_ONCE)
     for module in ROUTERS:
         app.include_router(module.router)
-    identified_mcp = security.IdentifiedApp(mcp_app, identify, metrics)
+    identified_mcp = security.IdentifiedApp(mcp_app, identify, container.find_session, metrics)
     app.router.routes.append(Route(MCP_PATH, identified_mcp, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)

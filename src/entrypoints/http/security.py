@@ -10,7 +10,7 @@ This module evaluates its annotations at import (no `from __future__ import anno
 dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
@@ -20,11 +20,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.access import IdentifyCaller
+from application.sessions import FindSession
 from domain.access import Caller
 from entrypoints.container import Container
 from entrypoints.http.caller_state import remember_caller
 from entrypoints.http.errors import V1_ERRORS, AuthError, error_response, error_responses
 from entrypoints.http.schemas import single_query_values
+from entrypoints.http.sessions import session_token
 from entrypoints.metrics import Metrics
 
 KEY_HELP = (
@@ -53,19 +55,24 @@ def _bearer_key(headers: Mapping[str, str]) -> str:
     return key.strip()
 
 
-async def identified(headers: Mapping[str, str], identify: IdentifyCaller, metrics: Metrics) -> Caller:
-    """The caller the request's key names; AuthError (401 without a key when one is needed, 403 for a key
-    that is not accepted), each refusal counted by its reason."""
+async def identified(
+    headers: Mapping[str, str], method: str, identify: IdentifyCaller, sessions: FindSession, metrics: Metrics
+) -> Caller:
+    """The caller the request's key names (without one, the GitHub token of its sign-in session); AuthError
+    (401 without a key when one is needed, 403 for a key that is not accepted), each refusal counted by its
+    reason."""
     try:
-        return await _caller(headers, identify)
+        return await _caller(headers, method, identify, sessions)
     except AuthError as e:
         metrics.count_denial(e.reason)
         raise
 
 
-async def _caller(headers: Mapping[str, str], identify: IdentifyCaller) -> Caller:
-    """A server without keys looks at no header (another scheme of Authorization, for a proxy, included)."""
+async def _caller(headers: Mapping[str, str], method: str, identify: IdentifyCaller, sessions: FindSession) -> Caller:
+    """A server without keys looks at no header (another scheme of Authorization, for a proxy, included); a
+    request without a key is its sign-in session's, when it has one."""
     key = presented_key(headers) if await identify.needs_credentials() else None
+    key = key or await session_token(headers, method, sessions)
     caller = await identify.execute(key)
     if caller is None and key is None:
         raise AuthError(401, "missing API key: send Authorization: Bearer <key>", "missing_credentials")
@@ -78,6 +85,7 @@ async def _caller(headers: Mapping[str, str], identify: IdentifyCaller) -> Calle
 async def current_caller(
     request: Request,
     identify: Annotated[IdentifyCaller, Depends(Provide[Container.identify_caller])],
+    sessions: Annotated[FindSession, Depends(Provide[Container.find_session])],
     metrics: Annotated[Metrics, Depends(Provide[Container.metrics])],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
     _header: Annotated[str | None, Security(header_key)],
@@ -85,7 +93,7 @@ async def current_caller(
     """The request's caller (FastAPI runs it once per request, however many dependencies name it). The two
     security schemes declare the key's two places in OpenAPI (so /docs can send a key); `identified` reads
     them, and refuses with repochat's error bodies."""
-    caller = await identified(request.headers, identify, metrics)
+    caller = await identified(request.headers, request.method, identify, sessions, metrics)
     remember_caller(request.scope, caller)
     return caller
 
@@ -104,14 +112,18 @@ def v1_router() -> APIRouter:
 class IdentifiedApp:
     """An ASGI app (/mcp) whose requests are identified as those of /v1 are, and refused as they are."""
 
-    def __init__(self, app: ASGIApp, identify: IdentifyCaller, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, identify: IdentifyCaller, sessions: Callable[[], FindSession], metrics: Metrics
+    ) -> None:
         self._app = app
         self._identify = identify
+        self._sessions = sessions
         self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            caller = await identified(Headers(scope=scope), self._identify, self._metrics)
+            headers = Headers(scope=scope)
+            caller = await identified(headers, scope["method"], self._identify, self._sessions(), self._metrics)
         except AuthError as e:
             await error_response(e.code, e.message, e.status)(scope, receive, send)
             return

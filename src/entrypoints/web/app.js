@@ -476,12 +476,46 @@ async function resumeJobs() {
   for (const job of recent.filter((j) => !FINISHED.has(j.state) && !jobs.has(j.id))) followJob(job);
 }
 
+// -- GitHub sign-in: the session cookie goes with every request of the page (same origin), so a
+// signed-in page needs no key; the cookie itself is HttpOnly, out of this script's reach.
+
+async function loadAccount() {
+  const response = await fetch("auth/session");
+  const account = response.ok ? await response.json() : { github_sign_in: false, login: null };
+  const signedIn = Boolean(account.login);
+  $("account").hidden = !account.github_sign_in && !signedIn;
+  $("sign-in").hidden = signedIn;
+  $("signed-in").hidden = $("sign-out").hidden = !signedIn;
+  $("login").textContent = account.login ?? "";
+  $("key-sign-in").hidden = !account.github_sign_in;
+  return account;
+}
+
+async function signOut() {
+  try {
+    const response = await fetch("auth/logout", { method: "POST" });
+    if (!response.ok) throw await errorOf(response);
+    location.reload();
+  } catch (error) {
+    showNotice(error);
+  }
+}
+
+async function start() {
+  const account = await loadAccount().catch(() => ({ github_sign_in: false, login: null }));
+  if (account.github_sign_in && !account.login && !sessionStorage.getItem(KEY_STORAGE)) {
+    showNotice(new Error("Sign in with GitHub to see the repositories you may read."));
+    return;
+  }
+  await loadRepositories();
+  await resumeJobs();
+}
+
+$("sign-out").addEventListener("click", signOut);
 $("notice-dismiss").addEventListener("click", () => {
   $("notice").hidden = true;
 });
 $("key-cancel").addEventListener("click", () => $("key-dialog").close());
 setUpChat();
 setUpIndexing();
-loadRepositories()
-  .then(resumeJobs)
-  .catch(showNotice);
+start().catch(showNotice);

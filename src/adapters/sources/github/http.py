@@ -105,7 +105,7 @@ class GitHubHttp:
 
     async def get(
         self,
-        repo: Repo,
+        repo: Repo | None,
         path: str,
         note: StageNote,
         *,
@@ -116,7 +116,7 @@ class GitHubHttp:
         sink: Sink | None = None,
         max_body: int | None = None,
     ) -> Answer:
-        """GET `path`; 2xx and 304 are returned, as are statuses in `allow`; the rest raise."""
+        """GET `path` (of `repo`, or of none); 2xx and 304 are returned, as are statuses in `allow`; the rest raise."""
         allowed = set(allow)
         request_headers = self._headers(accept, headers)
         for attempt in range(1, self._max_attempts + 1):
@@ -160,7 +160,7 @@ class GitHubHttp:
             return Answer(r.status_code, r.headers, body)
 
     async def _handle_failure(
-        self, repo: Repo, path: str, answer: Answer, attempt: int, last: bool, note: StageNote
+        self, repo: Repo | None, path: str, answer: Answer, attempt: int, last: bool, note: StageNote
     ) -> None:
         """Wait before the next attempt, or raise the domain error that explains `answer`."""
         status = answer.status
@@ -172,6 +172,8 @@ class GitHubHttp:
             raise NotFound(
                 f"GitHub repository {repo.full_name} not found or no access "
                 "(set GITHUB_TOKEN to a token that can read it)"
+                if repo is not None
+                else f"GitHub answered 404 to GET {path}: check REPOCHAT_GITHUB_API_URL"
             )
         if status in (403, 429):
             await self._rate_limit_or_deny(answer, attempt, last, note)
