@@ -47,7 +47,9 @@ def create_app(container: Container) -> FastAPI:
     mcp_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, transport_security=ANY_HOST_FOR_MCP
     )
-    identify = container.identify_caller()
+
+    async def keyed() -> bool:
+        return await container.identify_caller().needs_credentials()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -59,10 +61,10 @@ def create_app(container: Container) -> FastAPI:
     app.state.delivery_reads = asyncio.Semaphore(webhooks.READS_AT_ONCE)
     for module in ROUTERS:
         app.include_router(module.router)
-    identified_mcp = security.IdentifiedApp(mcp_app, identify, container.find_session, metrics)
+    identified_mcp = security.IdentifiedApp(mcp_app, container.identify_caller, container.find_session, metrics)
     app.router.routes.append(Route(MCP_PATH, identified_mcp, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
     add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes], metrics.count_not_allowed)
-    add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, identify.needs_credentials)
+    add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, keyed)
     return app

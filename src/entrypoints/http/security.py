@@ -110,10 +110,17 @@ def v1_router() -> APIRouter:
 
 
 class IdentifiedApp:
-    """An ASGI app (/mcp) whose requests are identified as those of /v1 are, and refused as they are."""
+    """An ASGI app (/mcp) whose requests are identified as those of /v1 are, and refused as they are.
+
+    It takes the container's providers of what identifies a caller, not their objects: they open the stores,
+    which belongs to the app's lifespan, not to its creation."""
 
     def __init__(
-        self, app: ASGIApp, identify: IdentifyCaller, sessions: Callable[[], FindSession], metrics: Metrics
+        self,
+        app: ASGIApp,
+        identify: Callable[[], IdentifyCaller],
+        sessions: Callable[[], FindSession],
+        metrics: Metrics,
     ) -> None:
         self._app = app
         self._identify = identify
@@ -123,7 +130,7 @@ class IdentifiedApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             headers = Headers(scope=scope)
-            caller = await identified(headers, scope["method"], self._identify, self._sessions(), self._metrics)
+            caller = await identified(headers, scope["method"], self._identify(), self._sessions(), self._metrics)
         except AuthError as e:
             await error_response(e.code, e.message, e.status)(scope, receive, send)
             return

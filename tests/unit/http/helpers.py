@@ -20,7 +20,7 @@ from domain.sources import SourceKind, SourceSpec
 from entrypoints.container import Container
 from entrypoints.http.errors import ERROR_STATUS
 from entrypoints.settings import Settings
-from tests.unit.fakes import InMemoryKeyStore, RecordingUseCase
+from tests.unit.fakes import InMemoryKeyStore, InMemorySessionStore, RecordingUseCase
 
 CITATION = Citation("docs/a.md", "owner/repo", "c0ffee", 3, 9, "https://github.com/owner/repo/blob/c0ffee/docs/a.md#L3-L9",
                     "Use a default of None.", 0.123456, 0.612345, None, used=True, supported=True,
@@ -120,6 +120,7 @@ def container_of(settings: Settings) -> Container:
     """A container whose use cases all fail until a test puts in the fake it expects to be called."""
     container = Container(settings=settings)
     use(container.key_store, InMemoryKeyStore())
+    use(container.sessions, InMemorySessionStore())
     for name in USE_CASES:
         use(getattr(container, name), RecordingUseCase[object](AssertionError(f"{name} was not expected")))
     return container
