@@ -11,10 +11,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from application.keys import KEY_PREFIX
 from application.ports.access import GitHubPermissions, KeyStore
 from domain.access import Caller, Role, key_hash
 from domain.documents import Manifest
-from domain.sources import github_name
+from domain.sources import LOCAL_PREFIX, github_name
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ class IdentifyCaller:
         stored = await self._keys.find(key_hash(token))
         if stored is not None:
             return Caller(f"key:{stored.name}", stored.role, stored.scope)
-        if self._github is not None:
+        if self._github is not None and not token.startswith(KEY_PREFIX):  # a key revoked or mistyped stays here
             user = await self._github.user(token)
             if user is not None:
                 return Caller(f"github:{user.login}", Role.READ, github_user=user)
@@ -65,8 +66,13 @@ class RepositoryAccess:
     def __init__(self, github: GitHubPermissions | None = None) -> None:
         self._github = github
 
-    async def keep(self, caller: Caller, items: Sequence[T], place: Callable[[T], tuple[str, str]]) -> list[T]:
-        """The items the caller may see, in their order; `place` says each one's collection and repository id."""
+    async def keep(
+        self, caller: Caller, items: Sequence[T], place: Callable[[T], tuple[str, str]], named: str | None = None
+    ) -> list[T]:
+        """The items the caller may see, in their order; `place` says each one's collection and repository id.
+
+        `named`: the repository the request names, which GitHub is asked about whether it is indexed or not, so
+        that what the caller can observe of GitHub's checks (its rate limit, their time) does not tell."""
         if caller.sees_everything:
             return list(items)
         placed = [(item, *place(item)) for item in items]
@@ -77,13 +83,15 @@ class RepositoryAccess:
         if self._github is None:
             return []
         names = [github_name(repository) for _, repository in in_scope]
-        wanted = {name for name in names if name is not None}
+        wanted = {name for name in [*names, github_name(named or LOCAL_PREFIX)] if name is not None}
         readable = await self._github.readable(user, wanted) if wanted else frozenset()
         return [item for (item, _), name in zip(in_scope, names, strict=True) if name in readable]
 
     async def admits(self, caller: Caller, collection: str, repository: str) -> bool:
         return bool(await self.keep(caller, [repository], lambda r: (collection, r)))
 
-    async def manifests(self, caller: Caller, pairs: Sequence[tuple[str, Manifest]]) -> list[tuple[str, Manifest]]:
-        """The (collection, manifest) pairs of repositories the caller may see."""
-        return await self.keep(caller, pairs, lambda pair: (pair[0], pair[1].repository))
+    async def manifests(
+        self, caller: Caller, pairs: Sequence[tuple[str, Manifest]], named: str | None = None
+    ) -> list[tuple[str, Manifest]]:
+        """The (collection, manifest) pairs of repositories the caller may see (`named`: as in `keep`)."""
+        return await self.keep(caller, pairs, lambda pair: (pair[0], pair[1].repository), named)

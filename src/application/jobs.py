@@ -10,7 +10,7 @@ from application.ports.jobs import JobQueue
 from application.ports.sources import DocumentSource
 from domain.access import LOCAL_USER, Caller, Role
 from domain.collections import validate_collection
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, NotAllowed, NotFound
 from domain.jobs import IndexRequest, Job
 
 
@@ -33,8 +33,14 @@ class SubmitIndexJob:
     async def execute(self, request: IndexRequest, caller: Caller = LOCAL_USER) -> Job:
         validate_collection(request.collection)
         caller.require(Role.INDEX)
-        if not await self._access.admits(caller, request.collection, request.source.repository_id):
+        repository = request.source.repository_id
+        if not await self._access.admits(caller, request.collection, repository):
             raise NotFound(f"repository {request.source.location!r} not found")
+        if not caller.scope.admits_indexing(request.collection, repository):
+            raise NotAllowed(
+                f"{caller.name} is scoped to collections and names no repository: it may index none, since "
+                "indexing reads with the server's GitHub token"
+            )
         pick_source(self._sources, request.source)
         job = await self._queue.submit(request)
         running, wanted = job.request.source, request.source

@@ -89,7 +89,7 @@ class ReadIndexedFile:
             (c, m) for c, m in await self._manifests.entries(request.collection) if m.repository == request.repository
         ]
         by_collection: dict[str, list[Manifest]] = {}
-        for collection, manifest in await self._access.manifests(request.caller, entries):
+        for collection, manifest in await self._access.manifests(request.caller, entries, request.repository):
             by_collection.setdefault(collection, []).append(manifest)
         if not by_collection:
             raise NotFound(f"repository {request.repository!r} is not indexed")

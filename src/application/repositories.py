@@ -47,7 +47,7 @@ async def _entries(
 ) -> list[IndexedRepository]:
     """The repository's entries the caller may see: none, as if it were not indexed, when it may not."""
     pairs = [(c, m) for c, m in await manifests.entries(collection) if m.repository == repository]
-    return _indexed(await access.manifests(caller, pairs))
+    return _indexed(await access.manifests(caller, pairs, repository))
 
 
 async def _with_sync(
@@ -74,8 +74,11 @@ class ListRepositories:
         self._ledger = ledger
         self._access = access or RepositoryAccess()
 
-    async def execute(self, collection: str | None = None, caller: Caller = LOCAL_USER) -> list[IndexedRepository]:
-        entries = _indexed(await self._access.manifests(caller, await self._manifests.entries(collection)))
+    async def execute(
+        self, collection: str | None = None, caller: Caller = LOCAL_USER, named: str | None = None
+    ) -> list[IndexedRepository]:
+        """`named`: the one repository the caller asked about (`RepositoryAccess.keep`)."""
+        entries = _indexed(await self._access.manifests(caller, await self._manifests.entries(collection), named))
         return await _with_sync(entries, self._ledger, collection)
 
 
@@ -118,7 +121,9 @@ class GetRepository:
 
     async def execute(self, repository: str, caller: Caller = LOCAL_USER) -> list[IndexedRepository]:
         found = [
-            entry for entry in await self._listing.execute(None, caller) if entry.manifest.repository == repository
+            entry
+            for entry in await self._listing.execute(None, caller, repository)
+            if entry.manifest.repository == repository
         ]
         if not found:
             raise _not_indexed(repository)
@@ -148,19 +153,16 @@ class ForgetRepository:
     ) -> list[IndexedRepository]:
         """`ref`: the one ref to forget (`HEAD`: the default branch); None forgets every ref.
 
-        A caller forgets only in the collections where it may see the repository, and needs the index role."""
+        A caller needs the index role, and forgets only in the collections where it may see the repository."""
+        caller.require(Role.INDEX)
         if ref is not None:
             return await self._forget_ref(repository, collection, normalize_ref(ref), caller)
         found = await _entries(self.manifests, repository, collection, self.access, caller)
-        if found:
-            caller.require(Role.INDEX)
         for entry in found:
             await self.manifests.delete(entry.collection, repository, entry.manifest.ref)
         await self._forget_statuses(repository, collection, caller, lambda _status: True)
         names = [validate_collection(collection)] if collection else await self.index.collections()
         names = await self.access.keep(caller, names, lambda name: (name, repository))
-        if names and not found:
-            caller.require(Role.INDEX)
         chunks = [await self._delete_chunks(name, repository) for name in names]
         if not found and not any(chunks):
             raise _not_indexed(repository)
@@ -175,7 +177,6 @@ class ForgetRepository:
             if not entries:
                 raise _not_indexed(repository)
             raise not_indexed_at(f"repository {repository!r}", ref, [entry.manifest for entry in entries])
-        caller.require(Role.INDEX)
         for entry in found:
             await self.manifests.delete(entry.collection, repository, ref)
             remaining = [e.manifest for e in entries if e.collection == entry.collection and e.manifest.ref != ref]

@@ -99,7 +99,7 @@ class SearchDocuments(Search):
         collection = validate_collection(request.collection)
         pairs = await self.manifests.entries(collection)
         await self.keywords.retain(collection, {(m.repository, m.ref) for _, m in pairs})
-        visible = [m for _, m in await self.access.manifests(request.caller, pairs)]
+        visible = [m for _, m in await self.access.manifests(request.caller, pairs, request.repository)]
         manifests = _live_manifests(visible, collection, request.repository, RefChoice.of(request.ref))
         if not manifests:
             return []

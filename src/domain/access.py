@@ -53,6 +53,13 @@ class Scope:
     def is_everything(self) -> bool:
         return not self.collections and not self.repositories
 
+    def admits_indexing(self, collection: str, repository: str) -> bool:
+        """Whether a key of this scope may index `repository` into `collection`.
+
+        Indexing reads with the server's GitHub token, so a scope that limits collections but names no
+        repository admits none: its key would copy any repository the token can read into its collection."""
+        return self.admits(collection, repository) and (bool(self.repositories) or not self.collections)
+
 
 @dataclass(frozen=True)
 class GitHubUser:

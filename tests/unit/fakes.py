@@ -502,8 +502,10 @@ class ScriptedGitHubPermissions(GitHubPermissions):
         """token -> login"""
         self.readable_by_login = readable or {}
         self.asked: list[tuple[str, frozenset[str]]] = []
+        self.tokens_sent: list[str] = []
 
     async def user(self, token: str) -> GitHubUser | None:
+        self.tokens_sent.append(token)
         login = self.users.get(token)
         return GitHubUser(login, token) if login else None
 

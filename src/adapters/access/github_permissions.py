@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -47,6 +48,8 @@ USER_SECONDS = 60.0
 CACHED_TOKENS = 10_000
 CACHED_CHECKS = 100_000
 MAX_LIST_BYTES = 32 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class GitHubUserPermissions(GitHubPermissions):
@@ -147,7 +150,8 @@ class GitHubUserPermissions(GitHubPermissions):
         except RateLimited as e:
             raise RateLimited(f"GitHub rate-limits the token checking {whose}; try again later") from e
         except (UpstreamUnavailable, NotFound) as e:
-            raise UpstreamUnavailable(f"GitHub could not say {whose}, so access is denied: {e.message}") from e
+            log.warning("GitHub could not say %s: %s", whose, e.message)  # it names the repository checked
+            raise UpstreamUnavailable(f"GitHub could not say {whose}, so access is denied; try again later") from e
         if answer.status == 401 and user is not None:
             raise AccessDenied(f"GitHub no longer accepts the token of {user.login}: sign in again")
         return answer
