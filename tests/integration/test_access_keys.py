@@ -105,12 +105,14 @@ NOWHERE = "local:/nowhere/never-indexed"
 NO_JOB = "0123456789abcdef0123456789abcdef"
 
 
-def as_if_absent(d: Deployment, who: str, method: str, path: str, hidden: str, absent: str, **kwargs: Any) -> None:
+def as_if_absent(
+    d: Deployment, who: str, method: str, path: str, hidden: str, absent: str, status: int = 404, **kwargs: Any
+) -> None:
     """The call naming `hidden` (out of the caller's scope) answers exactly as the same call naming `absent`
-    (which never existed), but for the name itself."""
+    (which never existed), but for the name itself: a 404, or the `status` a role refusal gives either."""
     seen = d.call(who, method, path.format(hidden), **kwargs)
     twin = d.call(who, method, path.format(absent), **kwargs)
-    assert seen.status_code == twin.status_code == 404, (seen.text, twin.text)
+    assert seen.status_code == twin.status_code == status, (seen.text, twin.text)
     assert seen.text.replace(hidden, "X") == twin.text.replace(absent, "X")
 
 
@@ -152,7 +154,8 @@ def test_out_of_scope_is_not_found_exactly_as_what_does_not_exist(deployment: De
     call, d = deployment.call, deployment
     for name in ("secret", "elsewhere"):
         for method in ("GET", "DELETE"):
-            as_if_absent(d, who, method, "/v1/repositories/{}", d.ids[name], NOWHERE)
+            refused = 403 if (who, method) == ("reader", "DELETE") else 404  # a role refusal comes first
+            as_if_absent(d, who, method, "/v1/repositories/{}", d.ids[name], NOWHERE, refused)
             as_if_absent(d, who, method, "/v1/jobs/{}", d.jobs[name], NO_JOB)
         for route, text in (("/v1/search", "query"), ("/v1/ask", "question")):
             filtered = {text: QUERY, "collection": "team", "filters": {"repository": d.ids[name]}}
