@@ -229,13 +229,13 @@ class InProcessJobQueue(JobQueue):
                 await self._discard(job.request)
             return
         except RepochatError as e:
+            await self._discard(job.request)  # before the record says failed: whoever waits for it may then stop
             await self._update(job.id, state=JobState.FAILED, stage="failed", error=e.message)
-            await self._discard(job.request)
             return
         except Exception as e:
             log.exception("job %s failed", job.id)
-            await self._update(job.id, state=JobState.FAILED, stage="failed", error=f"{type(e).__name__}: {e}")
             await self._discard(job.request)
+            await self._update(job.id, state=JobState.FAILED, stage="failed", error=f"{type(e).__name__}: {e}")
             return
         finally:
             earlier = self._finished_before_restart.pop(job.id, None)
