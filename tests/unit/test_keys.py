@@ -121,3 +121,28 @@ async def test_no_cache_period_reads_every_time() -> None:
     for _ in range(3):
         await replica.all()
     assert shared.reads == 3
+
+
+class SlowKeyStore(InMemoryKeyStore):
+    """Reads the keys, then waits for `release` before answering: a read in flight across a change."""
+
+    def __init__(self, *keys: StoredKey) -> None:
+        super().__init__(*keys)
+        self.release = asyncio.Event()
+
+    async def all(self) -> list[StoredKey]:
+        read = await super().all()
+        await self.release.wait()
+        return read
+
+
+async def test_a_read_begun_before_a_revocation_through_the_cache_is_not_kept_after_it() -> None:
+    slow = SlowKeyStore(StoredKey("team-a", Role.READ, Scope(), key_hash("k")))
+    replica = CachedKeys(slow, seconds=60, clock=Clock())
+
+    in_flight = asyncio.create_task(replica.find(key_hash("k")))
+    await asyncio.sleep(0)
+    await RevokeKey(replica).execute("team-a")
+    slow.release.set()
+    assert await in_flight is not None  # it began before the revocation
+    assert await replica.find(key_hash("k")) is None

@@ -23,6 +23,8 @@ class CachedKeys(KeyStore):
         self._by_hash: dict[str, StoredKey] = {}
         self._read_at: float | None = None
         self._reading = asyncio.Lock()
+        self._changes = 0
+        """Counts the changes made through this process, so a read begun before one is not kept after it."""
 
     async def find(self, key_hash: str) -> StoredKey | None:
         return (await self._current()).get(key_hash)
@@ -34,19 +36,24 @@ class CachedKeys(KeyStore):
         try:
             await self._keys.add(key)
         finally:
-            self._read_at = None
+            self._changed()
 
     async def revoke(self, name: str) -> StoredKey:
         try:
             return await self._keys.revoke(name)
         finally:
-            self._read_at = None
+            self._changed()
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._read_at = None
 
     async def _current(self) -> dict[str, StoredKey]:
         """The keys by hash, read again once `seconds` have passed (one read at a time: the others wait for it)."""
         async with self._reading:
             if self._read_at is None or self._clock() - self._read_at >= self._seconds:
+                changes = self._changes
                 keys = await self._keys.all()
                 self._by_hash = {key.key_hash: key for key in keys}
-                self._read_at = self._clock()
+                self._read_at = self._clock() if changes == self._changes else None
             return self._by_hash
