@@ -71,8 +71,8 @@ async def identified(
 async def _caller(headers: Mapping[str, str], method: str, identify: IdentifyCaller, sessions: FindSession) -> Caller:
     """A server without keys looks at no header (another scheme of Authorization, for a proxy, included); a
     request without a key is its sign-in session's, when it has one."""
-    key = presented_key(headers) if await identify.needs_credentials() else None
-    key = key or await session_token(headers, method, sessions)
+    needed = await identify.needs_credentials()
+    key = (presented_key(headers) or await session_token(headers, method, sessions)) if needed else None
     caller = await identify.execute(key)
     if caller is None and key is None:
         raise AuthError(401, "missing API key: send Authorization: Bearer <key>", "missing_credentials")
