@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from adapters.keyword.tantivy_index import ChunkReader
+from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from application.ports.stores import KeywordIndex
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
@@ -138,7 +138,7 @@ class _Collection:
 
 
 class InMemoryBm25Index(KeywordIndex):
-    def __init__(self, vectors: ChunkReader) -> None:
+    def __init__(self, vectors: ChromaVectorIndex) -> None:
         self._vectors = vectors
         self._collections: dict[str, _Collection] = {}
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -104,6 +105,14 @@ async def write_collection(data_dir: Path, corpus: Corpus, size: int, collection
             print(f"  {written:,} chunks written", end="\r", flush=True)
     print()
     return written, repositories
+
+
+async def stored_chunks(data_dir: Path) -> int:
+    """The chunks a kept collection holds, by its manifests."""
+    container = Container(settings=settings(data_dir), process_name="repochat scale benchmark")
+    async with running(container):
+        entries = await container.manifests().entries(COLLECTION)
+    return sum(sum(manifest.chunk_counts.values()) for _, manifest in entries)
 
 
 # ---------------------------------------------------------------- a replica
@@ -221,7 +230,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-up-to", type=int, default=100_000, help="the in-memory index up to this size")
     parser.add_argument("--searches", type=int, default=60, help="timed searches per mode (%(default)s)")
     parser.add_argument("--corpus", type=Path, default=default_corpus(), help="the folder copied (%(default)s)")
-    parser.add_argument("--keep", type=Path, help="keep the data folders under this folder")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the data folders under this folder, and reuse those a run before kept there"
+    )
     parser.add_argument("--replica", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--index", choices=INDEXES, help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
@@ -235,12 +246,18 @@ async def run(args: argparse.Namespace) -> None:
     queries = search_queries(corpus, 200)
     QUERIES.write_text(json.dumps(queries))  # noqa: ASYNC240  (once, before any timing)
     rows: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="repochat-scale-", dir=args.keep) as folder:
+    with contextlib.ExitStack() as stack:
+        folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="repochat-scale-")))
         for size in (int(s) for s in args.sizes.split(",")):
             data_dir = Path(folder) / f"chunks-{size}"
-            started = time.perf_counter()
-            chunks, repositories = await write_collection(data_dir, corpus, size)
-            print(f"{chunks:,} chunks, {repositories} repositories, written in {time.perf_counter() - started:.0f} s")
+            if (data_dir / "chroma").exists() and args.keep:
+                chunks = await stored_chunks(data_dir)
+                print(f"{chunks:,} chunks kept in {data_dir} from an earlier run")
+            else:
+                started = time.perf_counter()
+                chunks, repositories = await write_collection(data_dir, corpus, size)
+                seconds = time.perf_counter() - started
+                print(f"{chunks:,} chunks, {repositories} repositories, written in {seconds:.0f} s")
             for index in INDEXES:
                 if index == "in-memory" and size > args.baseline_up_to:
                     continue
