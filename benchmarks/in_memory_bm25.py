@@ -155,13 +155,19 @@ class InMemoryBm25Index(KeywordIndex):
             best = await asyncio.to_thread(state.postings.top, terms, k, lambda key: _is_live(state.chunks[key], live))
         return [SearchHit(state.chunks[key], score, keyword_score=score) for key, score in best]
 
-    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
-        state = self._collections.get(collection)
-        if state is None or not terms or not ids:
-            return {}
+    async def chunks(
+        self,
+        collection: str,
+        ids: Collection[str],
+        live: Mapping[str, Manifest],
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[str, tuple[Chunk, float | None]]:
+        state = self._collections.setdefault(collection, _Collection())
         async with state.lock:
-            scored = await asyncio.to_thread(state.postings.scores, terms)
-        return {key: scored[key] for key in ids if key in scored}
+            for repository, manifest in live.items():
+                await self._sync(collection, state, repository, manifest)
+            scored = await asyncio.to_thread(state.postings.scores, terms) if terms else {}
+        return {key: (state.chunks[key], scored.get(key)) for key in ids if key in state.chunks}
 
     async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
         """The old index kept forgotten repositories' postings (its queries filtered them out)."""

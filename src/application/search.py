@@ -135,16 +135,13 @@ class SearchDocuments(Search):
         depth still counts for that leg.
         """
         dense, keyword = await asyncio.gather(
-            self._dense(vector, collection, repositories, manifests, depth),
+            self._dense(vector, collection, repositories, manifests, depth, terms),
             self.keywords.query(collection, terms, depth, manifests),
         )
         seen_dense = {hit.chunk.id for hit in dense}
-        seen_keyword = {hit.chunk.id for hit in keyword}
-        similarities, bm25 = await asyncio.gather(
-            self.index.similarities(collection, self.embedder.name, vector, seen_keyword - seen_dense),
-            self.keywords.scores(collection, terms, seen_dense - seen_keyword),
-        )
-        keyword_scores = {hit.chunk.id: hit.keyword_score for hit in keyword} | bm25
+        only_keyword = {hit.chunk.id for hit in keyword} - seen_dense
+        similarities = await self.index.similarities(collection, self.embedder.name, vector, only_keyword)
+        keyword_scores = {hit.chunk.id: hit.keyword_score for hit in dense + keyword}
         dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
         pool = {hit.chunk.id: hit for hit in keyword} | {hit.chunk.id: hit for hit in dense}
         scored = [
@@ -163,13 +160,14 @@ class SearchDocuments(Search):
         repositories: frozenset[str] | None,
         manifests: dict[str, Manifest],
         depth: int,
+        terms: dict[str, float] | None = None,
     ) -> list[SearchHit]:
-        """The `depth` nearest live chunks, with their cosine similarity."""
+        """The `depth` nearest live chunks, with their cosine similarity (and their BM25 for `terms`, if any)."""
         wanted, live, filtered = depth * OVERFETCH, None, False
         while True:
             query = VectorQuery(collection, self.embedder.name, vector, wanted, repositories, live)
             nearest = await self.index.query(query)
-            hits = await self._live(collection, nearest, manifests, depth)
+            hits = await self._live(collection, nearest, manifests, depth, terms)
             if len(hits) == depth or len(nearest) < wanted:
                 return hits
             if not filtered:
@@ -181,21 +179,27 @@ class SearchDocuments(Search):
             wanted = min(wanted * WIDENING, MAX_CANDIDATES)
 
     async def _live(
-        self, collection: str, nearest: list[tuple[str, float]], manifests: dict[str, Manifest], k: int
+        self,
+        collection: str,
+        nearest: list[tuple[str, float]],
+        manifests: dict[str, Manifest],
+        k: int,
+        terms: dict[str, float] | None,
     ) -> list[SearchHit]:
-        """The first k of the `nearest` chunks that are of live file versions, with their cosine similarity.
+        """The first k of the `nearest` chunks that are of live file versions, with their cosine similarity
+        and their BM25 for `terms`.
 
         Their chunks are read from the keyword index, a page of k at a time, nearest first: most
         searches need only the first page."""
         hits: list[SearchHit] = []
         for start in range(0, len(nearest), k):
             page = nearest[start : start + k]
-            chunks = await self.keywords.chunks(collection, [chunk_id for chunk_id, _ in page], manifests)
+            chunks = await self.keywords.chunks(collection, [chunk_id for chunk_id, _ in page], manifests, terms)
             for chunk_id, similarity in page:
-                chunk = chunks.get(chunk_id)
+                chunk, bm25 = chunks.get(chunk_id, (None, None))
                 manifest = manifests.get(chunk.repository) if chunk is not None else None
                 if chunk is not None and manifest is not None and manifest.names(chunk):
-                    hits.append(SearchHit(chunk, similarity, similarity))
+                    hits.append(SearchHit(chunk, similarity, similarity, bm25))
                     if len(hits) == k:
                         return hits
         return hits

@@ -205,20 +205,16 @@ class _CollectionIndex:
         hits = [(float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found]
         return [SearchHit(chunk, score, keyword_score=score) for score, chunk in hits]
 
-    def stored(self, searcher: tantivy.Searcher, ids: list[str]) -> dict[str, Chunk]:
-        found = searcher.search(_filter(tantivy.Query.term_set_query(SCHEMA, "id", ids)), len(ids), count=False).hits
-        chunks = (CHUNK.loads(searcher.doc(address)["chunk"][0]) for _, address in found)
-        return {chunk.id: chunk for chunk in chunks}
-
-    def scores(self, searcher: tantivy.Searcher, terms: Mapping[str, float], ids: list[str]) -> dict[str, float]:
-        query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, _terms_query(terms)),
-                (tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "id", ids))),
-            ]
-        )
-        found = searcher.search(query, len(ids), count=False).hits
-        return {str(searcher.doc(address)["id"][0]): float(score) for score, address in found}
+    def stored(
+        self, searcher: tantivy.Searcher, ids: list[str], terms: Mapping[str, float]
+    ) -> dict[str, tuple[Chunk, float | None]]:
+        """The chunks of `ids`, each with its BM25 for `terms` (the filter adds nothing to it) or None: one read."""
+        clauses = [(tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "id", ids)))]
+        if terms:
+            clauses.append((tantivy.Occur.Should, _terms_query(terms)))
+        found = searcher.search(tantivy.Query.boolean_query(clauses), len(ids), count=False).hits
+        scored = ((float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found)
+        return {chunk.id: (chunk, score if score > 0 else None) for score, chunk in scored}
 
     def close(self) -> None:
         self.writer.wait_merging_threads()
@@ -249,22 +245,22 @@ class TantivyKeywordIndex(KeywordIndex):
             searcher = state.index.searcher()  # a snapshot: what the manifests synced above name
         return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only)
 
-    async def chunks(self, collection: str, ids: Collection[str], live: Mapping[str, Manifest]) -> dict[str, Chunk]:
+    async def chunks(
+        self,
+        collection: str,
+        ids: Collection[str],
+        live: Mapping[str, Manifest],
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[str, tuple[Chunk, float | None]]:
         state = await self._opened(collection)
         async with state.lock:
             await self._catch_up(collection, state, live)
             searcher = state.index.searcher()
-        return await asyncio.to_thread(state.stored, searcher, sorted(ids)) if ids else {}
+        return await asyncio.to_thread(state.stored, searcher, sorted(ids), terms or {}) if ids else {}
 
     async def _catch_up(self, collection: str, state: _CollectionIndex, live: Mapping[str, Manifest]) -> None:
         for repository, manifest in live.items():
             await self._sync(collection, state, repository, manifest)
-
-    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
-        state = self._collections.get(collection)
-        if state is None or not terms or not ids:
-            return {}
-        return await asyncio.to_thread(state.scores, state.index.searcher(), terms, sorted(ids))
 
     async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
         if collection not in self._collections and not self._kept(collection):

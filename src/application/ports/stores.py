@@ -92,14 +92,16 @@ class KeywordIndex(Protocol):
         """
         ...
 
-    async def chunks(self, collection: str, ids: Collection[str], live: Mapping[str, Manifest]) -> dict[str, Chunk]:
-        """The chunks of `ids` that the index holds, by id, after catching up with `live` as `query` does: every
-        chunk of the file versions `live` names is held; others may be (another ref's) or not (a job's
-        before its swap)."""
-        ...
-
-    async def scores(self, collection: str, terms: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
-        """The BM25 score of each chunk of `ids` that matches `terms` (chunks a query of this collection synced)."""
+    async def chunks(
+        self,
+        collection: str,
+        ids: Collection[str],
+        live: Mapping[str, Manifest],
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[str, tuple[Chunk, float | None]]:
+        """The chunks of `ids` that the index holds, by id, each with its BM25 for `terms` as `query` scores it
+        (None: no term matches it, or no terms), after catching up with `live` as `query` does: every chunk of
+        the file versions `live` names is held; others may be (another ref's) or not (a job's before its swap)."""
         ...
 
     async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
