@@ -13,7 +13,7 @@ from chromadb.api import ClientAPI
 from adapters.data_dir_lock import DataDirLock
 from adapters.domain_json import MANIFEST
 from adapters.vectorstore.chroma_client import open_embedded_chroma
-from adapters.vectorstore.chroma_manifests import ChromaManifestStore
+from adapters.vectorstore.chroma_manifests import ChromaManifestStore, generation_record_id
 from adapters.vectorstore.migrations import migrate_chroma
 from domain.collections import MANIFEST_COLLECTION
 from domain.documents import Manifest
@@ -63,6 +63,31 @@ async def test_two_refs_of_a_repository_are_kept_side_by_side(chroma_client: Cli
     await store.delete(collection, REPOSITORY, None)
     assert await store.get(collection, REPOSITORY, None) is None
     assert await store.entries(collection) == [(collection, tag)]
+
+
+async def test_a_replica_lists_what_another_saved_or_deleted_since_it_last_looked(chroma_client: ClientAPI) -> None:
+    """Listings are kept per collection until its generation moves: every save and delete moves it."""
+    reader, writer = ChromaManifestStore(chroma_client), ChromaManifestStore(chroma_client)
+    collection = collection_name()
+    assert await reader.entries(collection) == []
+
+    first = manifest(None, "c1")
+    await writer.save(collection, first)
+    assert await reader.entries(collection) == [(collection, first)]
+    assert await reader.entries(collection) == [(collection, first)]
+
+    moved_on, tag = manifest(None, "c2"), manifest("v1.0", "c3")
+    await writer.save(collection, moved_on)
+    await writer.save(collection, tag)
+    assert await reader.entries(collection) == [(collection, moved_on), (collection, tag)]
+
+    await writer.delete(collection, REPOSITORY, None)
+    assert await reader.entries(collection) == [(collection, tag)]
+    assert await reader.get(collection, REPOSITORY, None) is None
+
+    migrate_chroma(chroma_client)  # the generation records are not manifests of an earlier build
+    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, tag)]
+    assert [m for c, m in await reader.entries() if c == collection] == [tag]  # every collection's listing
 
 
 async def test_entries_sort_by_repository_collection_then_ref_default_branch_first(chroma_client: ClientAPI) -> None:
@@ -187,6 +212,23 @@ async def test_two_processes_migrating_at_once_leave_one_record(chroma_client: C
 
     assert await ChromaManifestStore(chroma_client).get(collection, REPOSITORY, "v1.0") == manifest("v1.0", "c1")
     assert stored_ids(chroma_client, collection) == [f'["{collection}", "{REPOSITORY}", "v1.0"]']
+
+
+async def test_the_migration_gives_each_collection_with_manifests_a_generation_once(chroma_client: ClientAPI) -> None:
+    collection, empty = collection_name(), collection_name()
+    save_the_old_way(chroma_client, collection, manifest(None))
+    records = chroma_client.get_collection(MANIFEST_COLLECTION)
+
+    def generation(of: str) -> list[object]:
+        return [m["generation"] for m in records.get(ids=[generation_record_id(of)])["metadatas"] or []]
+
+    migrate_chroma(chroma_client)
+    first = generation(collection)
+    migrate_chroma(chroma_client)
+
+    assert len(first) == 1 and generation(collection) == first  # idempotent
+    assert generation(empty) == []
+    assert await ChromaManifestStore(chroma_client).entries(collection) == [(collection, manifest(None))]
 
 
 async def test_a_container_migrates_when_it_opens_chroma(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,12 +28,18 @@ class ChromaManifestStore(ManifestStore):
     repeats the three (`ref` "" for the default branch) and a stamp of the document, so a reader
     parses only manifests saved since it last looked. Records of earlier builds are brought to this
     form at start (`migrations.py`); until then a record in another form is not read.
+
+    Each collection also has a generation record, written in the same upsert as every manifest
+    saved or deleted in it, so a search (which lists the collection's manifests every time) reads
+    that one record and lists the manifests again only when it changed.
     """
 
     def __init__(self, client: ClientAPI) -> None:
         self._collection = ReservedCollection(client, MANIFEST_COLLECTION)
         self._cache: dict[str, tuple[str, Manifest]] = {}
         """record id -> (stamp, manifest) of manifests read before."""
+        self._listings: dict[str, tuple[str, list[tuple[str, Manifest]]]] = {}
+        """collection -> (its generation, its manifests) as listed last."""
 
     async def get(self, collection: str, repository: str, ref: str | None) -> Manifest | None:
         def read() -> Manifest | None:
@@ -45,15 +52,37 @@ class ChromaManifestStore(ManifestStore):
         await call_chroma("save a manifest", lambda: write_manifest(self._collection(), collection, manifest))
 
     async def delete(self, collection: str, repository: str, ref: str | None) -> None:
+        """Empty the record and move the generation on in one upsert (readers skip an empty record), then drop it."""
         record = manifest_record_id(collection, repository, ref)
-        await call_chroma("delete a manifest", lambda: self._collection().delete(ids=[record]))
+
+        def remove() -> None:
+            store = self._collection()
+            metadata = {"collection": collection, "repository": repository, "ref": ref or "", "stamp": ""}
+            _upsert_with_generation(store, collection, record, "", metadata)
+            store.delete(ids=[record])
+
+        await call_chroma("delete a manifest", remove)
         self._cache.pop(record, None)
 
     async def entries(self, collection: str | None = None) -> list[tuple[str, Manifest]]:
         def read() -> list[tuple[str, Manifest]]:
-            return sorted(self._read(where={"collection": collection} if collection else None), key=_list_key)
+            if collection is None:
+                return sorted(self._read(), key=_list_key)
+            generation = self._generation(collection)
+            listed = self._listings.get(collection)
+            if generation and listed is not None and listed[0] == generation:
+                return list(listed[1])
+            pairs = sorted(self._read(where={"collection": collection}), key=_list_key)
+            self._listings[collection] = (generation, pairs)
+            return list(pairs)
 
         return await call_chroma("list manifests", read)
+
+    def _generation(self, collection: str) -> str:
+        """The collection's generation ("" before its first write by this build): read before its manifests,
+        so a write between the two is seen at the next look."""
+        found = self._collection().get(ids=[generation_record_id(collection)], include=["metadatas"])
+        return str((found["metadatas"] or [{}])[0].get("generation") or "") if found["ids"] else ""
 
     def _read(self, ids: list[str] | None = None, where: Where | None = None) -> list[tuple[str, Manifest]]:
         """(collection, manifest) of the records asked for, parsing only those whose stamp is new.
@@ -74,6 +103,8 @@ class ChromaManifestStore(ManifestStore):
             ):
                 if document:
                     self._cache[record] = (str(metadata.get("stamp") or ""), MANIFEST.loads(document))
+                else:  # emptied by a delete under way
+                    self._cache.pop(record, None)
         pairs: list[tuple[str, Manifest]] = []
         for record, metadata in current:
             cached = self._cache.get(record)
@@ -96,12 +127,43 @@ def write_manifest(store: Collection, collection: str, manifest: Manifest) -> No
         "ref": manifest.ref or "",
         "stamp": _stamp(document),
     }
+    record = manifest_record_id(collection, manifest.repository, manifest.ref)
+    _upsert_with_generation(store, collection, record, document, metadata)
+
+
+def _upsert_with_generation(
+    store: Collection, collection: str, record: str, document: str, metadata: Mapping[str, str]
+) -> None:
+    """One upsert of a manifest record and of a new generation of its collection: readers see both or neither."""
     store.upsert(
-        ids=[manifest_record_id(collection, manifest.repository, manifest.ref)],
-        embeddings=RECORD_VECTOR,
-        documents=[document],
-        metadatas=[metadata],
+        ids=[record, generation_record_id(collection)],
+        embeddings=[RECORD_VECTOR[0], RECORD_VECTOR[0]],
+        documents=[document, ""],
+        metadatas=[dict(metadata), _generation(collection)],
     )
+
+
+def move_generation(store: Collection, collection: str) -> None:
+    """A new generation of `collection` alone: readers list its manifests again at their next look."""
+    store.upsert(
+        ids=[generation_record_id(collection)],
+        embeddings=RECORD_VECTOR,
+        documents=[""],
+        metadatas=[_generation(collection)],
+    )
+
+
+def _generation(collection: str) -> dict[str, str]:
+    return {"generation_of": collection, "generation": uuid.uuid4().hex}
+
+
+def generation_record_id(collection: str) -> str:
+    """`[collection, "generation"]`: no manifest record's id (three items) is one."""
+    return json.dumps([collection, "generation"])
+
+
+def is_generation_record(metadata: Mapping[str, Any] | None) -> bool:
+    return bool(metadata) and "generation_of" in (metadata or {})
 
 
 def in_current_form(record: str, metadata: Mapping[str, Any] | None) -> bool:

@@ -15,7 +15,13 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult
 
 from adapters.domain_json import MANIFEST
-from adapters.vectorstore.chroma_manifests import in_current_form, manifest_record_id, write_manifest
+from adapters.vectorstore.chroma_manifests import (
+    in_current_form,
+    is_generation_record,
+    manifest_record_id,
+    move_generation,
+    write_manifest,
+)
 from domain.collections import MANIFEST_COLLECTION
 from domain.documents import Manifest
 from domain.errors import InvalidInput, UpstreamUnavailable
@@ -30,6 +36,7 @@ def migrate_chroma(client: ClientAPI) -> None:
     try:
         manifests = client.get_or_create_collection(MANIFEST_COLLECTION, embedding_function=None)
         move_manifests_to_one_record_per_ref(manifests)
+        give_each_collection_a_generation(manifests)
     except Exception as e:
         raise UpstreamUnavailable(
             f"Chroma failed to migrate the data of earlier builds: {type(e).__name__}: {e}"
@@ -43,7 +50,11 @@ def move_manifests_to_one_record_per_ref(store: Collection) -> None:
     `HEAD` is the default branch), unless a record already there was indexed at the same time or later.
     """
     listed = store.get(include=["metadatas"])
-    misplaced = [i for i, m in zip(listed["ids"], listed["metadatas"] or [], strict=True) if not in_current_form(i, m)]
+    misplaced = [
+        i
+        for i, m in zip(listed["ids"], listed["metadatas"] or [], strict=True)
+        if not in_current_form(i, m) and not is_generation_record(m)
+    ]
     if not misplaced:
         return
     moved, newest = _newest_by_target(store.get(ids=misplaced, include=["documents", "metadatas"]))
@@ -58,6 +69,16 @@ def move_manifests_to_one_record_per_ref(store: Collection) -> None:
     left = [record for record in moved if record not in newest]
     if left:
         store.delete(ids=left)
+
+
+def give_each_collection_a_generation(store: Collection) -> None:
+    """Before generation records, a collection's manifests were listed on every search: each collection with
+    manifests gets its generation record, so readers of this build can keep its listing until it changes."""
+    listed = store.get(include=["metadatas"])
+    metadatas = [m for m in listed["metadatas"] or [] if m]
+    having = {str(m["generation_of"]) for m in metadatas if is_generation_record(m)}
+    for collection in sorted({str(m["collection"]) for m in metadatas if "collection" in m} - having):
+        move_generation(store, collection)
 
 
 def _newest_by_target(found: GetResult) -> tuple[list[str], dict[str, tuple[str, Manifest]]]:
