@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.answers import SearchHit
 from domain.errors import InvalidInput
@@ -53,8 +54,10 @@ _EXAMPLE_FOLDERS = frozenset({"example", "examples", "_examples", "demo", "demos
 _TEMPLATE_FOLDERS = frozenset({"templates", "template"})
 
 
+@lru_cache(maxsize=65_536)
 def passage_kind(path: str) -> PassageKind:
-    """The kind of the file at `path` (relative to the repository's root)."""
+    """The kind of the file at `path` (relative to the repository's root); remembered, as every search asks it
+    of each candidate."""
     folders, _, name = path.rpartition("/")
     parts = set(folders.lower().split("/")) if folders else set()
     stem, dot, suffix = name.rpartition(".")
