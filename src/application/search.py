@@ -24,6 +24,7 @@ from domain.collections import DEFAULT_COLLECTION, validate_collection
 from domain.documents import Manifest
 from domain.keywords import keyword_terms
 from domain.limits import InputLimits
+from domain.named_symbols import NAMED_SYMBOL_WEIGHT, weigh_named_symbols
 from domain.passage_kinds import weigh_kinds
 from domain.ranking import limit_per_file, reciprocal_rank_fusion
 from domain.refs import RefChoice, live_manifests, not_indexed_at
@@ -116,7 +117,8 @@ class SearchDocuments(Search):
                 ranked = await self._dense(vector, collection, repositories, manifests, depth)
             else:
                 hybrid = await self._hybrid(vector, terms, collection, repositories, manifests, depth)
-                ranked = weigh_kinds(hybrid, query, policy.kind_weights)
+                weighed = weigh_kinds(hybrid, query, policy.kind_weights)
+                ranked = weigh_named_symbols(weighed, query, NAMED_SYMBOL_WEIGHT)
         return [_cited(hit, manifests) for hit in limit_per_file(ranked, policy.max_hits_per_file, request.k)]
 
     async def _hybrid(
