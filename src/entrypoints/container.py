@@ -250,6 +250,8 @@ class Container(containers.DeclarativeContainer):
     forget_repository = providers.Factory(ForgetRepository, manifests, vector_index, sync_statuses, repository_access)
     resolve_repository = providers.Factory(ResolveRepository, manifests, repository_access)
     read_indexed_file = providers.Factory(ReadIndexedFile, sources, manifests, repository_access)
+    local_folders = providers.Callable(LocalFolders.for_remote_callers, settings)
+    """The local folders a remote caller's source may name, for the HTTP API and the MCP tools alike."""
 
     mcp_tools = providers.Factory(
         RepochatTools,
@@ -260,7 +262,7 @@ class Container(containers.DeclarativeContainer):
         answer_question=answer_question.provider,
         submit_index_job=submit_index_job.provider,
         get_job=get_job.provider,
-        local_folders=providers.Callable(LocalFolders.for_remote_callers, settings),
+        local_folders=local_folders,
     )
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from application.keys import NewKey
 from application.ports.access import StoredKey
 from domain.access import Role
+from entrypoints.views import ListView
 
 
 class KeyView(BaseModel):
@@ -34,12 +35,8 @@ class KeyView(BaseModel):
         return f"{collections}; {repositories}"
 
 
-class KeyList(BaseModel):
+class KeyList(ListView[StoredKey]):
     keys: list[KeyView]
-
-    @classmethod
-    def of(cls, keys: list[StoredKey]) -> KeyList:
-        return cls(keys=[KeyView.of(key) for key in keys])
 
 
 class CreatedKey(KeyView):

@@ -8,9 +8,10 @@ as in adapters.domain_json.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Generic, Self, TypeVar, get_args
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, field_validator
 
 from application.answering import GeneratedAnswer
 from application.repositories import IndexedRepository
@@ -21,6 +22,8 @@ from domain.evaluation import EvalReport
 from domain.jobs import IndexResult, Job, JobState, Progress
 from domain.retrieval import RetrievalMode
 from domain.sync import SyncResult, SyncTrigger
+
+Item = TypeVar("Item")
 
 
 class ErrorDetail(BaseModel):
@@ -58,6 +61,17 @@ class OpenAIErrorResponse(BaseModel):
         return cls(error=OpenAIErrorDetail(code=code, message=message, type=OPENAI_ERROR_TYPES.get(status, default)))
 
 
+class ListView(BaseModel, Generic[Item]):
+    """A response that is one list under a name of its own (`jobs`, `repositories`, ...): its one field,
+    whose views are each built by the view's `of` from one domain object."""
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> Self:
+        [(name, field)] = cls.model_fields.items()
+        [view] = get_args(field.annotation)
+        return cls.model_validate({name: [view.of(item) for item in items]})
+
+
 class JobView(BaseModel):
     id: str
     repository: str
@@ -88,12 +102,8 @@ class JobView(BaseModel):
         )
 
 
-class JobList(BaseModel):
+class JobList(ListView[Job]):
     jobs: list[JobView]
-
-    @classmethod
-    def of(cls, jobs: Sequence[Job]) -> JobList:
-        return cls(jobs=[JobView.of(job) for job in jobs])
 
 
 class IndexAccepted(BaseModel):
@@ -127,20 +137,15 @@ class HitView(BaseModel):
     )
     keyword_score: float | None = Field(description="BM25 score of the passage, when the keyword leg matched it")
 
+    @field_validator("score", "similarity", "keyword_score")
     @classmethod
-    def of(cls, citation: Citation) -> HitView:
-        return cls(
-            text=citation.text,
-            path=citation.path,
-            repository=citation.repository,
-            commit=citation.commit,
-            start_line=citation.start_line,
-            end_line=citation.end_line,
-            url=citation.url,
-            score=round(citation.score, 4),
-            similarity=_rounded(citation.similarity),
-            keyword_score=_rounded(citation.keyword_score),
-        )
+    def _four_places(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
+    @classmethod
+    def of(cls, citation: Citation) -> Self:
+        """The view of a citation (a CitationView's fields too are the citation's own)."""
+        return cls.model_validate(citation, from_attributes=True)
 
 
 class CitationView(HitView):
@@ -157,21 +162,8 @@ class CitationView(HitView):
     reason: str = Field(description="why it is supported or not, for people; empty when not cited")
 
     @classmethod
-    def of(cls, citation: Citation) -> CitationView:
-        return cls(
-            **HitView.of(citation).model_dump(),
-            used=citation.used,
-            supported=citation.supported,
-            reason=citation.reason,
-        )
-
-    @classmethod
     def all_of(cls, citations: Sequence[Citation]) -> list[CitationView]:
         return [cls.of(citation) for citation in citations]
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 class SearchResponse(BaseModel):
@@ -315,17 +307,9 @@ class RepositoryView(BaseModel):
             sync=SyncView.of(entry),
         )
 
-    @classmethod
-    def all_of(cls, entries: Sequence[IndexedRepository]) -> list[RepositoryView]:
-        return [cls.of(entry) for entry in entries]
 
-
-class RepositoryList(BaseModel):
+class RepositoryList(ListView[IndexedRepository]):
     repositories: list[RepositoryView] = Field(description="One entry per (collection, repository, ref)")
-
-    @classmethod
-    def of(cls, entries: Sequence[IndexedRepository]) -> RepositoryList:
-        return cls(repositories=RepositoryView.all_of(entries))
 
 
 class RepositoryDetail(BaseModel):
@@ -336,15 +320,11 @@ class RepositoryDetail(BaseModel):
 
     @classmethod
     def of(cls, repository: str, entries: Sequence[IndexedRepository]) -> RepositoryDetail:
-        return cls(repository=repository, collections=RepositoryView.all_of(entries))
+        return cls(repository=repository, collections=[RepositoryView.of(entry) for entry in entries])
 
 
-class Forgotten(BaseModel):
+class Forgotten(ListView[IndexedRepository]):
     forgotten: list[RepositoryView] = Field(description="The refs forgotten, one entry per (collection, ref)")
-
-    @classmethod
-    def of(cls, entries: Sequence[IndexedRepository]) -> Forgotten:
-        return cls(forgotten=RepositoryView.all_of(entries))
 
 
 class QueuedSyncView(BaseModel):

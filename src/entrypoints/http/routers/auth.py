@@ -34,40 +34,40 @@ class SignInStatus(BaseModel):
     """The GitHub user this browser is signed in as."""
 
 
-def _require_sign_in(settings: Settings) -> None:
+@inject
+async def _sign_in_offered(settings: Annotated[Settings, Depends(Provide[Container.settings])]) -> None:
+    """The GitHub routes' dependency: they are not found while no OAuth app is configured."""
     if settings.github_sign_in is None:
         raise NotFound(
             "GitHub sign-in is off: set REPOCHAT_GITHUB_OAUTH_CLIENT_ID and REPOCHAT_GITHUB_OAUTH_CLIENT_SECRET"
         )
 
 
-@router.get("/github/login")
+SIGN_IN_OFFERED = [Depends(_sign_in_offered)]
+
+
+@router.get("/github/login", dependencies=SIGN_IN_OFFERED)
 @inject
 async def github_login(
-    request: Request,
-    settings: Annotated[Settings, Depends(Provide[Container.settings])],
-    start: Annotated[StartSignIn, Depends(Provide[Container.start_sign_in])],
+    request: Request, start: Annotated[StartSignIn, Depends(Provide[Container.start_sign_in])]
 ) -> Response:
     """To GitHub, which asks the user to let repochat read its repositories, then comes back to the callback."""
-    _require_sign_in(settings)
     started = await start.execute()
     response = RedirectResponse(started.url, 302)
     set_cookie(response, request, STATE_COOKIE, started.state, STATE_SECONDS, path=CALLBACK_PATH)
     return response
 
 
-@router.get("/github/callback")
+@router.get("/github/callback", dependencies=SIGN_IN_OFFERED)
 @inject
 async def github_callback(
     request: Request,
-    settings: Annotated[Settings, Depends(Provide[Container.settings])],
     sign_in: Annotated[SignIn, Depends(Provide[Container.sign_in])],
     code: str = "",
     state: str = "",
     error: str = "",
 ) -> Response:
     """GitHub's redirect back: the state must be this browser's, the code is exchanged, a session opened."""
-    _require_sign_in(settings)
     expected = request.cookies.get(STATE_COOKIE, "")
     if error or not code:
         raise InvalidInput(f"GitHub did not sign you in ({error or 'no code'}): start again at /auth/github/login")

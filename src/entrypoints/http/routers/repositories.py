@@ -16,7 +16,6 @@ from entrypoints.container import Container
 from entrypoints.http.errors import error_responses
 from entrypoints.http.schemas import IndexBody
 from entrypoints.http.security import CurrentCaller, v1_router
-from entrypoints.settings import Settings
 from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import Forgotten, IndexAccepted, RepositoryDetail, RepositoryList
 
@@ -47,9 +46,8 @@ async def index_repository(
     body: IndexBody,
     caller: CurrentCaller,
     submit: Annotated[SubmitIndexJob, Depends(Provide[Container.submit_index_job])],
-    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    local: Annotated[LocalFolders, Depends(Provide[Container.local_folders])],
 ) -> IndexAccepted:
-    local = LocalFolders.for_remote_callers(settings)
     spec = source_spec(body.source, body.ref, body.include, body.exclude, local)
     return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection), caller))
 
