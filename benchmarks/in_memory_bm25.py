@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
-from application.ports.stores import KeywordIndex
+from application.ports.stores import KeywordIndex, Terms
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
@@ -156,11 +156,7 @@ class InMemoryBm25Index(KeywordIndex):
         return [SearchHit(state.chunks[key], score, keyword_score=score) for key, score in best]
 
     async def chunks(
-        self,
-        collection: str,
-        ids: Collection[str],
-        live: Mapping[str, Manifest],
-        terms: Mapping[str, float] | None = None,
+        self, collection: str, ids: Collection[str], live: Mapping[str, Manifest], terms: Terms | None = None
     ) -> dict[str, tuple[Chunk, float | None]]:
         state = self._collections.setdefault(collection, _Collection())
         async with state.lock:

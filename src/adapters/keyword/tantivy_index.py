@@ -43,7 +43,7 @@ from adapters.domain_json import CHUNK
 from adapters.keyword.chunk_reader import ChunkReader, KeywordChunk
 from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_of
 from adapters.keyword.synced_refs import SyncedRefs
-from application.ports.stores import KeywordIndex
+from application.ports.stores import KeywordIndex, Terms
 from domain.answers import SearchHit
 from domain.documents import Chunk, Manifest
 from domain.errors import DataDirBusy
@@ -194,7 +194,7 @@ class _CollectionIndex:
                 self.synced.forget_refs(repository, dropped)
 
     def top(
-        self, searcher: tantivy.Searcher, terms: Mapping[str, float], k: int, hidden: list[str], only: list[str] | None
+        self, searcher: tantivy.Searcher, terms: Terms, k: int, hidden: list[str], only: list[str] | None
     ) -> list[SearchHit]:
         clauses = [(tantivy.Occur.Must, _terms_query(terms))]
         if only is not None:
@@ -205,9 +205,7 @@ class _CollectionIndex:
         hits = [(float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found]
         return [SearchHit(chunk, score, keyword_score=score) for score, chunk in hits]
 
-    def stored(
-        self, searcher: tantivy.Searcher, ids: list[str], terms: Mapping[str, float]
-    ) -> dict[str, tuple[Chunk, float | None]]:
+    def stored(self, searcher: tantivy.Searcher, ids: list[str], terms: Terms) -> dict[str, tuple[Chunk, float | None]]:
         """The chunks of `ids`, each with its BM25 for `terms` (the filter adds nothing to it) or None: one read."""
         clauses = [(tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "id", ids)))]
         if terms:
@@ -228,9 +226,7 @@ class TantivyKeywordIndex(KeywordIndex):
         self._collections: dict[str, _CollectionIndex] = {}
         self._opening = asyncio.Lock()
 
-    async def query(
-        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
-    ) -> list[SearchHit]:
+    async def query(self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest]) -> list[SearchHit]:
         state = await self._opened(collection)
         async with state.lock:
             await self._catch_up(collection, state, live)
@@ -246,11 +242,7 @@ class TantivyKeywordIndex(KeywordIndex):
         return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only)
 
     async def chunks(
-        self,
-        collection: str,
-        ids: Collection[str],
-        live: Mapping[str, Manifest],
-        terms: Mapping[str, float] | None = None,
+        self, collection: str, ids: Collection[str], live: Mapping[str, Manifest], terms: Terms | None = None
     ) -> dict[str, tuple[Chunk, float | None]]:
         state = await self._opened(collection)
         async with state.lock:
@@ -326,7 +318,7 @@ def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
     )
 
 
-def _terms_query(terms: Mapping[str, float]) -> tantivy.Query:
+def _terms_query(terms: Terms) -> tantivy.Query:
     """BM25 summed over `terms`, each weighted (term -> weight), in the text and (times NAMES_WEIGHT) the names."""
     weighted = [
         tantivy.Query.boost_query(tantivy.Query.term_query(SCHEMA, field, term, "freq"), weight * boost)

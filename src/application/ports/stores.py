@@ -77,13 +77,15 @@ class VectorIndex(Protocol):
         ...
 
 
+Terms = Mapping[str, float]
+"""A keyword query: each term with its weight."""
+
+
 class KeywordIndex(Protocol):
     """BM25 over the terms of stored chunks, for the keyword leg of search; and the copy of the live chunks
     the dense leg reads its candidates from."""
 
-    async def query(
-        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
-    ) -> list[SearchHit]:
+    async def query(self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest]) -> list[SearchHit]:
         """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
         names only.
 
@@ -93,11 +95,7 @@ class KeywordIndex(Protocol):
         ...
 
     async def chunks(
-        self,
-        collection: str,
-        ids: Collection[str],
-        live: Mapping[str, Manifest],
-        terms: Mapping[str, float] | None = None,
+        self, collection: str, ids: Collection[str], live: Mapping[str, Manifest], terms: Terms | None = None
     ) -> dict[str, tuple[Chunk, float | None]]:
         """The chunks of `ids` that the index holds, by id, each with its BM25 for `terms` as `query` scores it
         (None: no term matches it, or no terms), after catching up with `live` as `query` does: every chunk of
