@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from adapters.keyword.chunk_reader import KeywordChunk
 from adapters.keyword.ref_versions import RefVersions, Swap
 from adapters.keyword.synced_refs import SyncedRefs
-from adapters.keyword.tantivy_index import TantivyKeywordIndex
+from adapters.keyword.tantivy_index import READ_AHEAD, TantivyKeywordIndex
 from application.indexing import IndexRepository
 from application.repositories import ForgetRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
+from domain.errors import UpstreamUnavailable
 from domain.jobs import IndexRequest
 from domain.keywords import keyword_terms
 from domain.retrieval import RetrievalMode, RetrievalPolicy
@@ -380,3 +383,45 @@ async def matching(keywords: TantivyKeywordIndex, terms: dict[str, float], ids: 
     """The chunks of `ids` the index holds that match `terms` (without catching up: no live manifests)."""
     found = await keywords.chunks("default", ids, {}, terms)
     return {key for key, (_, score) in found.items() if score is not None}
+
+
+class FailingReads(InMemoryVectorIndex):
+    """Fails each read of the stored chunks of the repositories in `failing`, as a Chroma outage would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+
+    async def keyword_chunks(
+        self, collection: str, repository: str, blob_shas: Collection[str] | None = None
+    ) -> list[KeywordChunk]:
+        if repository in self.failing:
+            self.chunk_reads.append((repository, None))
+            raise UpstreamUnavailable(f"Chroma failed to read {repository}'s chunks")
+        return await super().keyword_chunks(collection, repository, blob_shas)
+
+
+async def test_a_catch_up_failing_on_one_repository_keeps_those_before_and_reads_the_rest_next_time() -> None:
+    index = FailingReads()
+    keywords = TantivyKeywordIndex(index)
+    live: dict[str, Manifest] = {}
+    for number in range(7):
+        repository = f"acme/repo-{number}"
+        text = f"quokka{number} shared words"
+        sha = git_blob_sha(text.encode())
+        chunk = Chunk(chunk_id(repository, "a.md", sha, 0), repository, "a.md", sha, "", 0, text, 1, 1)
+        await index.upsert("default", "hashing", [chunk], [[1.0]])
+        files = {"a.md": chunk.blob_sha}
+        live[repository] = Manifest(repository, "github", "c", files, {"a.md": 1}, chunker=CHUNKER_VERSION)
+    index.failing = {"acme/repo-3"}
+    terms = dict.fromkeys(keyword_terms("shared words"), 1.0)
+
+    with pytest.raises(UpstreamUnavailable):
+        await keywords.query("default", terms, 10, live)
+
+    read = [repository for repository, _ in index.chunk_reads]
+    assert read[:4] == [f"acme/repo-{n}" for n in range(4)] and len(read) <= 3 + READ_AHEAD  # never far ahead
+    index.failing = set()
+    hits = await keywords.query("default", terms, 10, live)
+    assert sorted(hit.chunk.repository for hit in hits) == sorted(live)
+    assert [repository for repository, _ in index.chunk_reads[len(read) :]] == [f"acme/repo-{n}" for n in range(3, 7)]

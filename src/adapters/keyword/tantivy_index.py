@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 
 WHOLE_READ_SHARE = 0.5
 """When more than this share of a manifest's file versions must be read, read all the repository's chunks at once."""
+READ_AHEAD = 3
+"""Repositories a catch-up reads from the store at once: Chroma's reads run in threads, beside the writing
+of the repository before, so a new replica of a collection of many repositories catches up faster."""
 WRITER_HEAP_BYTES = 64_000_000
 """The indexing buffer of each collection's writer (tantivy flushes a segment when it is full)."""
 
@@ -251,8 +255,21 @@ class TantivyKeywordIndex(KeywordIndex):
         return await asyncio.to_thread(state.stored, searcher, sorted(ids), terms or {}) if ids else {}
 
     async def _catch_up(self, collection: str, state: _CollectionIndex, live: Mapping[str, Manifest]) -> None:
-        for repository, manifest in live.items():
-            await self._sync(collection, state, repository, manifest)
+        """Sync every repository of `live` whose manifest changed, one commit each, in order; the chunks of
+        the next READ_AHEAD are read from the store while one is written."""
+        plans = [(m, plan) for repository, m in live.items() if (plan := state.sync_plan(repository, m)) is not None]
+        reads: deque[asyncio.Future[list[KeywordChunk]]] = deque()
+        try:
+            for position, (manifest, (swap, versions)) in enumerate(plans):
+                for ahead, (ahead_swap, _) in plans[position + len(reads) : position + READ_AHEAD]:
+                    reads.append(asyncio.ensure_future(self._read(collection, ahead, ahead_swap.added)))
+                stored = await reads.popleft()
+                await asyncio.to_thread(state.write, manifest, swap, versions, stored)
+                state.manifests[(manifest.repository, manifest.ref)] = manifest
+        finally:
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
 
     async def retain(self, collection: str, indexed: Collection[tuple[str, str | None]]) -> None:
         if collection not in self._collections and not self._kept(collection):
@@ -286,24 +303,13 @@ class TantivyKeywordIndex(KeywordIndex):
                 self._collections[collection] = state
             return state
 
-    async def _sync(self, collection: str, state: _CollectionIndex, repository: str, manifest: Manifest) -> None:
-        plan = state.sync_plan(repository, manifest)
-        if plan is None:
-            return
-        swap, versions = plan
-        stored = await self._read(collection, repository, manifest, swap.added)
-        await asyncio.to_thread(state.write, manifest, swap, versions, stored)
-        state.manifests[(repository, manifest.ref)] = manifest
-
-    async def _read(
-        self, collection: str, repository: str, manifest: Manifest, versions: frozenset[Version]
-    ) -> list[KeywordChunk]:
+    async def _read(self, collection: str, manifest: Manifest, versions: frozenset[Version]) -> list[KeywordChunk]:
         """The stored chunks of `versions` (all the repository's, when most of its versions are wanted)."""
         if not versions:
             return []
         whole = len(versions) > WHOLE_READ_SHARE * len(manifest.files)
         shas = None if whole else {blob_sha for _, _, blob_sha in versions}
-        return await self._vectors.keyword_chunks(collection, repository, shas)
+        return await self._vectors.keyword_chunks(collection, manifest.repository, shas)
 
 
 def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
