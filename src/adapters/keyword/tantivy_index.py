@@ -211,7 +211,7 @@ class _CollectionIndex:
 
     def stored(self, searcher: tantivy.Searcher, ids: list[str], terms: Terms) -> dict[str, tuple[Chunk, float | None]]:
         """The chunks of `ids`, each with its BM25 for `terms` (the filter adds nothing to it) or None: one read."""
-        clauses = [(tantivy.Occur.Must, _filter(tantivy.Query.term_set_query(SCHEMA, "id", ids)))]
+        clauses = [(tantivy.Occur.Must, _filter(_any_of_ids(ids)))]
         if terms:
             clauses.append((tantivy.Occur.Should, _terms_query(terms)))
         found = searcher.search(tantivy.Query.boolean_query(clauses), len(ids), count=False).hits
@@ -332,6 +332,12 @@ def _terms_query(terms: Terms) -> tantivy.Query:
         for field, boost in (("terms", 1.0), ("names", NAMES_WEIGHT))
     ]
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, query) for query in weighted])
+
+
+def _any_of_ids(ids: list[str]) -> tantivy.Query:
+    """The chunks of `ids` (at most a page of candidates): one term query each, which for so few ids costs a
+    quarter of a term-set query's search."""
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(SCHEMA, "id", i)) for i in ids])
 
 
 def _filter(query: tantivy.Query) -> tantivy.Query:
