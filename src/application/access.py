@@ -15,7 +15,7 @@ from application.keys import KEY_PREFIX
 from application.ports.access import GitHubPermissions, KeyStore
 from domain.access import Caller, Role, key_hash
 from domain.documents import Manifest
-from domain.sources import LOCAL_PREFIX, github_name
+from domain.sources import github_name
 
 T = TypeVar("T")
 
@@ -83,7 +83,8 @@ class RepositoryAccess:
         if self._github is None:
             return []
         names = [github_name(repository) for _, repository in in_scope]
-        wanted = {name for name in [*names, github_name(named or LOCAL_PREFIX)] if name is not None}
+        asked = github_name(named) if named else None
+        wanted = {name for name in [*names, asked] if name is not None}
         readable = await self._github.readable(user, wanted) if wanted else frozenset()
         return [item for (item, _), name in zip(in_scope, names, strict=True) if name in readable]
 

@@ -6,10 +6,9 @@ The CLI acts as the local user (an admin); over HTTP the caller's role decides.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from application.clock import Clock, utc_now
 from application.ports.access import KeyStore, StoredKey
 from domain.access import LOCAL_USER, Caller, Role, Scope, key_hash, validate_key_name
 from domain.collections import validate_collection
@@ -22,10 +21,6 @@ KEY_BYTES = 32
 EVERYTHING = Scope()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 @dataclass(frozen=True)
 class NewKey:
     key: str = field(repr=False)
@@ -34,7 +29,7 @@ class NewKey:
 
 
 class CreateKey:
-    def __init__(self, keys: KeyStore, clock: Callable[[], str] = _now) -> None:
+    def __init__(self, keys: KeyStore, clock: Clock = utc_now) -> None:
         self._keys = keys
         self._clock = clock
 
@@ -48,7 +43,7 @@ class CreateKey:
             raise InvalidInput("a repository pattern cannot be empty: give one like 'acme/*' or 'acme/docs'")
         _check_scope_of_role(role, scope)
         key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
-        stored = StoredKey(name, role, scope, key_hash(key), self._clock())
+        stored = StoredKey(name, role, scope, key_hash(key), self._clock().isoformat(timespec="seconds"))
         await self._keys.add(stored)
         return NewKey(key, stored)
 

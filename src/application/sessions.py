@@ -7,20 +7,16 @@ so a signed-in browser sees exactly what a GitHub token of that user would.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from application.clock import Clock, utc_now
 from application.ports.access import GitHubPermissions
 from application.ports.sessions import GitHubSignIn, Session, SessionStore
 from domain.errors import AccessDenied
 
 SESSION_LIFETIME = timedelta(hours=12)
 """A sign-in lasts this long; then the page asks to sign in again."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class SignIn:
         github: GitHubSignIn,
         permissions: GitHubPermissions,
         sessions: SessionStore,
-        now: Callable[[], datetime] = utc_now,
+        now: Clock = utc_now,
     ) -> None:
         self._github = github
         self._permissions = permissions
@@ -76,7 +72,7 @@ class SignIn:
 class FindSession:
     """The live session a cookie names, or None."""
 
-    def __init__(self, sessions: SessionStore, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, sessions: SessionStore, now: Clock = utc_now) -> None:
         self._sessions = sessions
         self._now = now
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from application.clock import Clock, utc_now
 from application.ports.jobs import JobQueue
 from application.ports.stores import DeliveryLog, ManifestStore, SyncStatusStore
 from domain.documents import Manifest
@@ -23,12 +24,6 @@ from domain.jobs import IndexRequest, Job
 from domain.sources import spec_of_description
 from domain.sync import SyncKey, SyncSchedule, SyncStatus, SyncTrigger
 from domain.webhooks import DELIVERY_MEMORY, Push
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sync_key(collection: str, manifest: Manifest) -> SyncKey:

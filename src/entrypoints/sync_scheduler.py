@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from application.sync import Clock, SyncIndexedRepositories, SyncReport, utc_now
+from application.clock import Clock, utc_now
+from application.sync import SyncIndexedRepositories, SyncReport
 from domain.errors import RepochatError
 from domain.sync import SyncSchedule
 

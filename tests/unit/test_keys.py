@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +23,7 @@ async def test_a_created_key_is_strong_shown_once_and_stored_as_its_hash_only() 
     keys = InMemoryKeyStore()
     scope = Scope(("docs",), ("acme/*",))
 
-    first = await CreateKey(keys, clock=lambda: "2026-01-01T00:00:00+00:00").execute("team-a", Role.READ, scope)
+    first = await CreateKey(keys, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC)).execute("team-a", Role.READ, scope)
     second = await CreateKey(keys).execute("team-b", Role.READ)
 
     assert first.key.startswith(KEY_PREFIX) and len(first.key) >= len(KEY_PREFIX) + 43

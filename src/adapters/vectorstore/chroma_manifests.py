@@ -139,7 +139,7 @@ def _upsert_with_generation(
         ids=[record, generation_record_id(collection)],
         embeddings=[RECORD_VECTOR[0], RECORD_VECTOR[0]],
         documents=[document, ""],
-        metadatas=[dict(metadata), _generation(collection)],
+        metadatas=[dict(metadata), _new_generation(collection)],
     )
 
 
@@ -149,11 +149,11 @@ def move_generation(store: Collection, collection: str) -> None:
         ids=[generation_record_id(collection)],
         embeddings=RECORD_VECTOR,
         documents=[""],
-        metadatas=[_generation(collection)],
+        metadatas=[_new_generation(collection)],
     )
 
 
-def _generation(collection: str) -> dict[str, str]:
+def _new_generation(collection: str) -> dict[str, str]:
     return {"generation_of": collection, "generation": uuid.uuid4().hex}
 
 
