@@ -19,6 +19,9 @@ embedded Chroma, the `hashing` embedder) started on the data folder, which print
   the modes in a rotating order), and the server CPU ms per search (the process's CPU time, all
   threads, over the timed searches, by the searches).
 The tantivy replica is then started again on the same folder: its first search after a restart.
+With `--chroma-server` the replicas use a `chroma run` server on the data folder (the collection is
+still written embedded, to the same files) instead of embedded Chroma: the cold replica's first
+search then includes the server loading its vectors, and the restarted one finds them loaded.
 The old in-memory index (`benchmarks/in_memory_bm25.py`) is measured the same way, in the same
 run, at the sizes up to `--baseline-up-to` (it holds every chunk's postings in Python objects).
 """
@@ -35,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,8 +66,10 @@ QUERIES = Path(tempfile.gettempdir(), "repochat-scale-queries.json")
 """The queries, written by the run for its replica processes."""
 
 
-def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, embeddings="hashing", llm="extractive", chroma_url=None, job_queue="inprocess")
+def settings(data_dir: Path, chroma_url: str | None = None) -> Settings:
+    return Settings(
+        data_dir=data_dir, embeddings="hashing", llm="extractive", chroma_url=chroma_url, job_queue="inprocess"
+    )
 
 
 # ---------------------------------------------------------------- the collection
@@ -126,9 +131,11 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def replica(data_dir: Path, index: str, started: float, queries: Sequence[str], searches: int) -> dict[str, Any]:
+async def replica(
+    data_dir: Path, index: str, started: float, queries: Sequence[str], searches: int, chroma_url: str | None
+) -> dict[str, Any]:
     """One replica's figures: first search, memory, latency by mode and CPU per search (see the module docstring)."""
-    container = Container(settings=settings(data_dir), process_name="repochat scale replica")
+    container = Container(settings=settings(data_dir, chroma_url), process_name="repochat scale replica")
     if index == "in-memory":
         container.keyword_index.override(providers.Singleton(InMemoryBm25Index, container.vector_index))
     async with running(container):
@@ -163,14 +170,14 @@ def _latency_ms(seconds: Sequence[float]) -> dict[str, float]:
     return {"p50": latency.p50_ms, "p95": latency.p95_ms}
 
 
-def keyword_rss_mb(data_dir: Path, index: str) -> float:
+def keyword_rss_mb(data_dir: Path, index: str, *flags: str) -> float:
     """The resident memory a replica gains by its keyword index: after a keyword search, less after a dense one."""
-    figures = run_replica(data_dir, index, 0, "--memory")
+    figures = run_replica(data_dir, index, 0, "--memory", *flags)
     return float(figures["keyword_rss_mb"])
 
 
-async def memory_probe(data_dir: Path, index: str, queries: Sequence[str]) -> dict[str, Any]:
-    container = Container(settings=settings(data_dir), process_name="repochat scale replica")
+async def memory_probe(data_dir: Path, index: str, queries: Sequence[str], chroma_url: str | None) -> dict[str, Any]:
+    container = Container(settings=settings(data_dir, chroma_url), process_name="repochat scale replica")
     if index == "in-memory":
         container.keyword_index.override(providers.Singleton(InMemoryBm25Index, container.vector_index))
     async with running(container):
@@ -216,7 +223,7 @@ def report_row(size: int, index: str, run: str, figures: dict[str, Any]) -> str:
 
 
 HEADER = [
-    "| chunks | keyword index | run | keyword RSS MB | keyword disk MB | process start to first search s "
+    "| chunks | keyword index, Chroma | run | keyword RSS MB | keyword disk MB | process start to first search s "
     "| first search s | first search chunks/s | hybrid p50 / p95 ms | dense p50 / p95 ms | keyword p50 / p95 ms "
     "| server CPU ms per search | process RSS MB |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -224,6 +231,38 @@ HEADER = [
 
 
 # ---------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def chroma(data_dir: Path, server: bool) -> Iterator[tuple[str, ...]]:
+    """The replicas' flags: none for embedded Chroma, else the URL of a `chroma run` server on the data folder."""
+    if not server:
+        yield ()
+        return
+    from benchmarks.workers import chroma_server  # the parent's only: it imports the Hatchet SDK
+
+    with chroma_server(data_dir) as (url, _):
+        yield ("--chroma-url", url)
+
+
+def measure_replicas(data_dir: Path, chunks: int, args: argparse.Namespace, flags: tuple[str, ...]) -> list[str]:
+    """Each keyword index's rows: a new replica (cold) and, for tantivy, the same replica restarted."""
+    rows: list[str] = []
+    mode = "server" if flags else "embedded"
+    for index in INDEXES:
+        if index == "in-memory" and chunks > args.baseline_up_to:
+            continue
+        cold = run_replica(data_dir, index, args.searches, *flags)
+        cold["keyword_rss_mb"] = keyword_rss_mb(data_dir, index, *flags)
+        cold["disk_mb"] = disk_mb(data_dir / "keyword") if index == "tantivy" else 0.0
+        rows.append(report_row(chunks, f"{index}, {mode}", "cold", cold))
+        print(rows[-1], flush=True)
+        if index == "tantivy":
+            restarted = run_replica(data_dir, index, args.searches, *flags)
+            restarted |= {"keyword_rss_mb": cold["keyword_rss_mb"], "disk_mb": cold["disk_mb"]}
+            rows.append(report_row(chunks, f"{index}, {mode}", "restart", restarted))
+            print(rows[-1], flush=True)
+    return rows
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -235,7 +274,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", type=Path, help="keep the data folders under this folder, and reuse those a run before kept there"
     )
+    parser.add_argument(
+        "--chroma-server",
+        action="store_true",
+        help="replicas use a `chroma run` server on the data folder (written embedded), not embedded Chroma",
+    )
     parser.add_argument("--replica", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--chroma-url", help=argparse.SUPPRESS)
     parser.add_argument("--index", choices=INDEXES, help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
@@ -261,19 +306,8 @@ async def run(args: argparse.Namespace) -> None:
                 chunks, repositories = await write_collection(data_dir, corpus, size)
                 seconds = time.perf_counter() - started
                 print(f"{chunks:,} chunks, {repositories} repositories, written in {seconds:.0f} s")
-            for index in INDEXES:
-                if index == "in-memory" and size > args.baseline_up_to:
-                    continue
-                cold = run_replica(data_dir, index, args.searches)
-                cold["keyword_rss_mb"] = keyword_rss_mb(data_dir, index)
-                cold["disk_mb"] = disk_mb(data_dir / "keyword") if index == "tantivy" else 0.0
-                rows.append(report_row(chunks, index, "cold", cold))
-                print(rows[-1], flush=True)
-                if index == "tantivy":
-                    restarted = run_replica(data_dir, index, args.searches)
-                    restarted |= {"keyword_rss_mb": cold["keyword_rss_mb"], "disk_mb": cold["disk_mb"]}
-                    rows.append(report_row(chunks, index, "restart", restarted))
-                    print(rows[-1], flush=True)
+            with chroma(data_dir, args.chroma_server) as flags:
+                rows += measure_replicas(data_dir, chunks, args, flags)
             load = "/".join(f"{x:.2f}" for x in os.getloadavg())
             print(f"load average {load}", flush=True)
     print("\n" + "\n".join(HEADER + rows))
@@ -286,9 +320,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     queries = json.loads(QUERIES.read_text())
     if args.memory:
-        figures = asyncio.run(memory_probe(args.replica, args.index, queries))
+        figures = asyncio.run(memory_probe(args.replica, args.index, queries, args.chroma_url))
     else:
-        figures = asyncio.run(replica(args.replica, args.index, args.started, queries, args.searches))
+        replica_run = replica(args.replica, args.index, args.started, queries, args.searches, args.chroma_url)
+        figures = asyncio.run(replica_run)
     print(json.dumps(figures))
 
 
