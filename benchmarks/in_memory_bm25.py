@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
-from application.ports.stores import KeywordIndex, Terms
+from application.ports.stores import KeywordIndex, QueryVector, Terms
 from domain.answers import SearchHit
 from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
@@ -143,7 +143,12 @@ class InMemoryBm25Index(KeywordIndex):
         self._collections: dict[str, _Collection] = {}
 
     async def query(
-        self, collection: str, terms: Mapping[str, float], k: int, live: Mapping[str, Manifest]
+        self,
+        collection: str,
+        terms: Mapping[str, float],
+        k: int,
+        live: Mapping[str, Manifest],
+        scored_by: QueryVector | None = None,  # noqa: ARG002  (it holds no vectors: the search asks the store)
     ) -> list[SearchHit]:
         state = self._collections.setdefault(collection, _Collection())
         async with state.lock:

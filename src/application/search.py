@@ -17,7 +17,7 @@ from typing import Protocol
 
 from application.access import RepositoryAccess
 from application.ports.embeddings import Embedder
-from application.ports.stores import KeywordIndex, ManifestStore, VectorIndex, VectorQuery
+from application.ports.stores import KeywordIndex, ManifestStore, QueryVector, VectorIndex, VectorQuery
 from domain.access import LOCAL_USER, Caller
 from domain.answers import SearchHit, citation_url
 from domain.collections import DEFAULT_COLLECTION, validate_collection
@@ -134,17 +134,17 @@ class SearchDocuments(Search):
 
         A candidate only one leg found is scored by the other too (its cosine similarity, its
         BM25), so both rankings cover the same pool and a passage one leg ranks just past its
-        depth still counts for that leg.
+        depth still counts for that leg. The keyword index scores its hits by the query vector where
+        it holds their vectors; the vector index scores the rest.
         """
         dense, keyword = await asyncio.gather(
             self._dense(vector, collection, repositories, manifests, depth, terms),
-            self.keywords.query(collection, terms, depth, manifests),
+            self.keywords.query(collection, terms, depth, manifests, QueryVector(self.embedder.name, vector)),
         )
-        seen_dense = {hit.chunk.id for hit in dense}
-        only_keyword = {hit.chunk.id for hit in keyword} - seen_dense
-        similarities = await self.index.similarities(collection, self.embedder.name, vector, only_keyword)
+        dense_scores = {hit.chunk.id: hit.similarity for hit in keyword + dense if hit.similarity is not None}
+        unscored = {hit.chunk.id for hit in keyword} - dense_scores.keys()
+        dense_scores |= await self.index.similarities(collection, self.embedder.name, vector, unscored)
         keyword_scores = {hit.chunk.id: hit.keyword_score for hit in dense + keyword}
-        dense_scores = {hit.chunk.id: hit.similarity for hit in dense} | similarities
         pool = {hit.chunk.id: hit for hit in keyword} | {hit.chunk.id: hit for hit in dense}
         scored = [
             SearchHit(hit.chunk, 0.0, dense_scores.get(key), keyword_scores.get(key)) for key, hit in pool.items()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from chromadb.api import ClientAPI
 
@@ -72,6 +73,22 @@ async def test_keyword_terms_are_stored_with_each_chunk_and_computed_only_for_ch
     assert read["id-1"].terms == "stored terms"  # read as written, not computed again
     assert read["id-2"].terms == " ".join(keyword_terms(embedding_text(chunks[1])))
     assert [stored.chunk for stored in read.values()] == chunks
+
+
+async def test_keyword_chunks_carry_their_stored_vectors_labelled_with_the_collections_embedder(
+    chroma_client: ClientAPI,
+) -> None:
+    index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    chunks = [chunk(1, "Use the model_validator decorator."), chunk(2, "Another chunk.")]
+    vectors = await embedder.embed_documents([c.text for c in chunks])
+    await index.upsert(collection, embedder.name, chunks, vectors)
+
+    read = await index.keyword_chunks(collection, "owner/repo")
+
+    labelled = [(s.vector.embedder, np.frombuffer(s.vector.values, np.float32).tolist()) for s in read if s.vector]
+    assert [s.chunk for s in read] == chunks
+    assert labelled == [(embedder.name, pytest.approx(vector, abs=1e-7)) for vector in vectors]
 
 
 async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: ClientAPI) -> None:

@@ -24,6 +24,7 @@ from adapters.sources.local_folder import LocalFolderSource
 from adapters.vectorstore.chroma_index import ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from application.indexing import IndexRepository
+from application.ports.stores import QueryVector
 from application.repositories import ForgetRepository
 from domain.answers import SearchHit
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
@@ -96,6 +97,25 @@ async def test_a_restarted_index_answers_from_disk_without_reading_the_store(doc
     assert [(hit.chunk.id, hit.score) for hit in await docs.hits(restarted, "UploadFile lifespan")] == before
     assert reader.reads == []
     restarted.close()
+
+
+async def test_keyword_hits_are_scored_by_the_vectors_read_from_the_store_also_after_a_restart(docs: Docs) -> None:
+    await docs.index()
+    embedder, query = HashingEmbedder(), "UploadFile lifespan"
+    terms = dict.fromkeys(keyword_terms(query), 1.0)
+    scored_by = QueryVector(embedder.name, await embedder.embed_query(query))
+    keywords, _ = docs.replica("replica")
+    first = await keywords.query(docs.collection, terms, 5, await docs.live(), scored_by)
+    keywords.close()
+
+    restarted, reader = docs.replica("replica")
+    hits = await restarted.query(docs.collection, terms, 5, await docs.live(), scored_by)
+    restarted.close()
+
+    ids = [hit.chunk.id for hit in first]
+    stored = await docs.vectors.similarities(docs.collection, embedder.name, scored_by.values, ids)
+    assert len(hits) == 5 and [hit.chunk.id for hit in hits] == ids and reader.reads == []
+    assert [hit.similarity for hit in hits] == [pytest.approx(stored[i], abs=1e-6) for i in ids]
 
 
 async def test_an_index_of_an_earlier_schema_is_left_alone_and_a_new_one_caught_up_from_the_store(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from adapters.keyword.chunk_reader import KeywordChunk
+from adapters.keyword.chunk_reader import KeywordChunk, StoredVector
 from application.answering import AnswerEvent, AskRequest, GeneratedAnswer
 from application.indexing import IndexRepository
 from application.ports.access import GitHubPermissions, KeyStore, StoredKey
@@ -169,6 +170,10 @@ class InMemoryVectorIndex(VectorIndex):
         """The keys of each lookup of vectors by content."""
         self.embedders: dict[str, str] = {}
         """collection -> the embedder of its vectors, as its first upsert labels it (as Chroma's metadata does)."""
+        self.vectors_for_keywords = True
+        """Whether `keyword_chunks` gives each chunk's vector (off: as a store that holds none would)."""
+        self.similarity_reads: list[frozenset[str]] = []
+        """The ids of each `similarities` call."""
 
     def _check_embedder(self, collection: str, embedder: str) -> None:
         stored = self.embedders.get(collection)
@@ -204,6 +209,7 @@ class InMemoryVectorIndex(VectorIndex):
     async def similarities(
         self, collection: str, embedder: str, vector: Sequence[float], ids: Collection[str]
     ) -> dict[str, float]:
+        self.similarity_reads.append(frozenset(ids))
         self._check_embedder(collection, embedder)
         stored = self.records.get(collection, {})
         return {i: _cosine(vector, stored[i][1]) for i in ids if i in stored}
@@ -221,12 +227,18 @@ class InMemoryVectorIndex(VectorIndex):
     async def keyword_chunks(
         self, collection: str, repository: str, blob_shas: Collection[str] | None = None
     ) -> list[KeywordChunk]:
-        """As ChromaVectorIndex reads them for the keyword index (not a method of the port), with their terms."""
+        """As ChromaVectorIndex reads them for the keyword index (not a method of the port), with their terms
+        and, unless `vectors_for_keywords` is off, their vectors."""
         self.chunk_reads.append((repository, None if blob_shas is None else frozenset(blob_shas)))
         stored = self.records.get(collection, {}).values()
+        embedder = self.embedders.get(collection, "")
         return [
-            KeywordChunk(c, " ".join(keyword_terms(embedding_text(c))))
-            for c, _ in stored
+            KeywordChunk(
+                c,
+                " ".join(keyword_terms(embedding_text(c))),
+                StoredVector(embedder, struct.pack(f"{len(v)}f", *v)) if self.vectors_for_keywords else None,
+            )
+            for c, v in stored
             if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)
         ]
 

@@ -13,6 +13,7 @@ from adapters.keyword.ref_versions import RefVersions, Swap
 from adapters.keyword.synced_refs import SyncedRefs
 from adapters.keyword.tantivy_index import READ_AHEAD, TantivyKeywordIndex
 from application.indexing import IndexRepository
+from application.ports.stores import QueryVector
 from application.repositories import ForgetRepository
 from application.search import SearchDocuments, SearchRequest
 from domain.documents import CHUNKER_VERSION, Chunk, Manifest, chunk_id, git_blob_sha
@@ -176,6 +177,44 @@ async def test_hybrid_scores_each_candidate_by_both_legs() -> None:
     vector = await world.embedder.embed_query("UV_INDEX_URL --reload model_validator")
     for hit in hits:  # the similarity is the dense leg's own, whichever leg found the passage
         assert hit.similarity == pytest.approx(sum(a * b for a, b in zip(vector, stored[hit.chunk.id], strict=True)))
+
+
+async def test_keyword_hits_carry_their_similarity_to_a_query_vector_of_the_embedder_that_made_theirs() -> None:
+    world = World(FILES)
+    await world.index_files()
+    live = {m.repository: m for _, m in await world.manifests.entries("default")}
+    terms = dict.fromkeys(keyword_terms("model_validator --reload"), 1.0)
+    vector = await world.embedder.embed_query("model_validator --reload")
+
+    hits = await world.keywords.query("default", terms, 3, live, QueryVector(world.embedder.name, vector))
+    stored = await world.index.similarities("default", world.embedder.name, vector, [h.chunk.id for h in hits])
+
+    assert len(hits) == 2
+    assert [hit.similarity for hit in hits] == [pytest.approx(stored[hit.chunk.id], abs=1e-6) for hit in hits]
+    for scored_by in (QueryVector("another-model", vector), None):
+        assert [hit.similarity for hit in await world.keywords.query("default", terms, 3, live, scored_by)] == [
+            None,
+            None,
+        ]
+
+
+async def test_hybrid_asks_the_store_only_for_the_vectors_the_keyword_index_does_not_hold() -> None:
+    crowd = {f"filler-{n}.md": f"# Filler {n}\n\nzyzzy yzzyz vvvaz zzyyv {n}\n" for n in range(40)}
+    files = crowd | {"beetle.md": "# Beetles\n\nThe zyzzyva beetle, seen in the reeds there every evening.\n"}
+    holding, without = World(files), World(files)
+    without.index.vectors_for_keywords = False
+    for world in (holding, without):
+        await world.index_files()
+
+    found = [(await world.search.execute(SearchRequest("zyzzyva", k=5))).hits for world in (holding, without)]
+
+    assert "beetle.md" in {hit.chunk.path for hit in found[0]}
+    assert [(h.chunk.id, pytest.approx(h.similarity, abs=1e-6)) for h in found[0]] == [
+        (h.chunk.id, h.similarity) for h in found[1]
+    ]
+    beetle = next(hit.chunk.id for hit in found[1] if hit.chunk.path == "beetle.md")
+    assert any(beetle in read for read in without.index.similarity_reads)  # the keyword leg's alone
+    assert not any(holding.index.similarity_reads)
 
 
 REPO = "acme/docs"

@@ -38,13 +38,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tantivy
 
+from adapters.cosine import cosine_similarities
 from adapters.domain_json import CHUNK
 from adapters.keyword.chunk_reader import ChunkReader, KeywordChunk
 from adapters.keyword.ref_versions import RefVersions, Swap, Version, versions_of
 from adapters.keyword.synced_refs import SyncedRefs
-from application.ports.stores import KeywordIndex, Terms
+from application.ports.stores import KeywordIndex, QueryVector, Terms
 from domain.answers import SearchHit
 from domain.documents import Chunk, Manifest
 from domain.errors import DataDirBusy
@@ -69,15 +71,19 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("names", tokenizer_name="whitespace", index_option="freq")
     builder.add_bytes_field("chunk", stored=True)
+    builder.add_bytes_field("vector", stored=True)
+    builder.add_text_field("embedder", stored=True, tokenizer_name="raw", index_option="basic")
     return builder.build()
 
 
 SCHEMA = _schema()
-LAYOUT = "2"
-"""Part of each collection's folder names (`index-2`, `refs-2`): an index of another schema is another folder.
+LAYOUT = "3"
+"""Part of each collection's folder names (`index-3`, `refs-3`): an index of another schema is another folder.
 
 2: the `names` field (the terms of a chunk's file name and heading trail, `domain.keywords.name_terms`).
-An earlier build's `index` and `refs` folders are left as they are; a process of this build never reads them."""
+3: each chunk's stored vector and its embedder (`vector`, `embedder`), so a hybrid search scores the keyword
+leg's hits by the query vector here instead of reading their vectors from the store.
+An earlier build's folders are left as they are; a process of this build never reads them."""
 NAMES_WEIGHT = 0.5
 """A query term found in a chunk's names (its file, its symbols or headings) adds its BM25 there, times this,
 to its BM25 in the chunk's text: the passage that is a function outranks the ones that call it."""
@@ -198,7 +204,13 @@ class _CollectionIndex:
                 self.synced.forget_refs(repository, dropped)
 
     def top(
-        self, searcher: tantivy.Searcher, terms: Terms, k: int, hidden: list[str], only: list[str] | None
+        self,
+        searcher: tantivy.Searcher,
+        terms: Terms,
+        k: int,
+        hidden: list[str],
+        only: list[str] | None,
+        scored_by: QueryVector | None,
     ) -> list[SearchHit]:
         clauses = [(tantivy.Occur.Must, _terms_query(terms))]
         if only is not None:
@@ -206,8 +218,12 @@ class _CollectionIndex:
         if hidden:
             clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(SCHEMA, "version", hidden)))
         found = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
-        hits = [(float(score), CHUNK.loads(searcher.doc(address)["chunk"][0])) for score, address in found]
-        return [SearchHit(chunk, score, keyword_score=score) for score, chunk in hits]
+        documents = [searcher.doc(address) for _, address in found]
+        similarities = _similarities(documents, scored_by)
+        return [
+            SearchHit(CHUNK.loads(document["chunk"][0]), float(score), similarity, float(score))
+            for (score, _), document, similarity in zip(found, documents, similarities, strict=True)
+        ]
 
     def stored(self, searcher: tantivy.Searcher, ids: list[str], terms: Terms) -> dict[str, tuple[Chunk, float | None]]:
         """The chunks of `ids`, each with its BM25 for `terms` (the filter adds nothing to it) or None: one read."""
@@ -230,7 +246,9 @@ class TantivyKeywordIndex(KeywordIndex):
         self._collections: dict[str, _CollectionIndex] = {}
         self._opening = asyncio.Lock()
 
-    async def query(self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest]) -> list[SearchHit]:
+    async def query(
+        self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest], scored_by: QueryVector | None = None
+    ) -> list[SearchHit]:
         state = await self._opened(collection)
         async with state.lock:
             await self._catch_up(collection, state, live)
@@ -243,7 +261,7 @@ class TantivyKeywordIndex(KeywordIndex):
             ]
             only = sorted(live) if state.refs.keys() - live.keys() else None
             searcher = state.index.searcher()  # a snapshot: what the manifests synced above name
-        return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only)
+        return await asyncio.to_thread(state.top, searcher, terms, k, hidden, only, scored_by)
 
     async def chunks(
         self, collection: str, ids: Collection[str], live: Mapping[str, Manifest], terms: Terms | None = None
@@ -313,8 +331,8 @@ class TantivyKeywordIndex(KeywordIndex):
 
 
 def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
-    chunk = stored.chunk
-    return tantivy.Document(
+    chunk, vector = stored.chunk, stored.vector
+    document = tantivy.Document(
         id=chunk.id,
         repository=chunk.repository,
         version=version,
@@ -322,6 +340,28 @@ def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
         names=" ".join(name_terms(chunk.path, chunk.headings)),
         chunk=CHUNK.dumps(chunk).encode(),
     )
+    if vector is not None:
+        document.add_bytes("vector", vector.values)
+        document.add_text("embedder", vector.embedder)
+    return document
+
+
+def _similarities(documents: list[tantivy.Document], scored_by: QueryVector | None) -> list[float | None]:
+    """Each document's cosine similarity to `scored_by`, None where it holds no vector of that embedder."""
+    similarities: list[float | None] = [None] * len(documents)
+    if scored_by is None:
+        return similarities
+    held = {
+        position: vector
+        for position, document in enumerate(documents)
+        if document.get_first("embedder") == scored_by.embedder
+        and len(vector := document.get_first("vector") or b"") == 4 * len(scored_by.values)
+    }
+    if held:
+        stored = np.frombuffer(b"".join(held.values()), dtype=np.float32).reshape(len(held), -1)
+        for position, similarity in zip(held, cosine_similarities(stored, scored_by.values), strict=True):
+            similarities[position] = similarity
+    return similarities
 
 
 def _terms_query(terms: Terms) -> tantivy.Query:

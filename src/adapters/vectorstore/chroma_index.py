@@ -11,8 +11,9 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
+from adapters.cosine import cosine_similarities
 from adapters.disk_reserve import DiskReserve
-from adapters.keyword.chunk_reader import KeywordChunk
+from adapters.keyword.chunk_reader import KeywordChunk, StoredVector
 from adapters.vectorstore.chroma_client import call_chroma
 from application.ports.stores import StoredChunk, VectorIndex, VectorQuery
 from domain.chunking import embedding_text
@@ -158,31 +159,41 @@ class ChromaVectorIndex(VectorIndex):
     async def keyword_chunks(
         self, collection: str, repository: str, blob_shas: Iterable[str] | None = None
     ) -> list[KeywordChunk]:
-        """`chunks`, each with the keyword terms stored beside it when it was written: what the keyword
-        index (`adapters.keyword`) reads, not a use case. Chunks written before the terms were stored
+        """`chunks`, each with the keyword terms stored beside it when it was written and its vector: what the
+        keyword index (`adapters.keyword`) reads, not a use case. Chunks written before the terms were stored
         get them computed here."""
-        return await self._read(collection, repository, blob_shas, _keyword_chunk)
+        return await self._read(collection, repository, blob_shas, _keyword_chunk, vectors=True)
 
     async def _read(
-        self, collection: str, repository: str, blob_shas: Iterable[str] | None, record: Callable[[str, str, Any], T]
+        self,
+        collection: str,
+        repository: str,
+        blob_shas: Iterable[str] | None,
+        record: Callable[[str, str, Any, StoredVector | None], T],
+        vectors: bool = False,
     ) -> list[T]:
-        """`record(id, document, metadata)` of each stored chunk of `repository`, of `blob_shas` only when given,
-        built in Chroma's thread (a catch-up reads hundreds of thousands)."""
+        """`record(id, document, metadata, vector)` of each stored chunk of `repository`, of `blob_shas` only
+        when given (its vector only when `vectors`, else None), built in Chroma's thread (a catch-up reads
+        hundreds of thousands)."""
         groups = [None] if blob_shas is None else _groups(sorted(blob_shas), VERSIONS_PER_READ)
+        include: Any = ["documents", "metadatas", *(["embeddings"] if vectors else [])]
 
         def read() -> list[T]:
             target = self._open(collection, None, create=False)
             records: list[T] = []
             for group in groups if target is not None else []:
                 assert target is not None
+                embedder = str((target.metadata or {}).get("embedder") or "")
                 where, read_before = _where([repository], group), len(records)
                 while True:
                     offset = len(records) - read_before
-                    page = target.get(where=where, include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
+                    page = target.get(where=where, include=include, limit=READ_PAGE, offset=offset)
                     documents = page["documents"] or []
                     metadatas = page["metadatas"] or []
+                    stored = _stored_vectors(embedder, page["embeddings"]) if vectors else [None] * len(page["ids"])
                     records.extend(
-                        record(i, d or "", m) for i, d, m in zip(page["ids"], documents, metadatas, strict=True)
+                        record(i, d or "", m, v)
+                        for i, d, m, v in zip(page["ids"], documents, metadatas, stored, strict=True)
                     )
                     if len(page["ids"]) < READ_PAGE:
                         break
@@ -216,10 +227,7 @@ class ChromaVectorIndex(VectorIndex):
             if not found["ids"]:
                 return {}
             stored = np.asarray(found["embeddings"], dtype=np.float32).reshape(len(found["ids"]), -1)
-            query = np.asarray(vector, dtype=np.float32)
-            norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
-            cosines = stored @ query / np.where(norms == 0, 1.0, norms)
-            return {i: float(c) for i, c in zip(found["ids"], cosines, strict=True)}
+            return dict(zip(found["ids"], cosine_similarities(stored, vector), strict=True))
 
         return await call_chroma("score chunks", read)
 
@@ -280,13 +288,21 @@ def _terms(chunk: Chunk) -> str:
     return " ".join(keyword_terms(embedding_text(chunk)))
 
 
-def _keyword_chunk(chunk_id: str, text: str, metadata: Any) -> KeywordChunk:
+def _keyword_chunk(chunk_id: str, text: str, metadata: Any, vector: StoredVector | None) -> KeywordChunk:
     """The chunk with its stored terms, or with terms computed now when it was written without them."""
     chunk, stored_terms = _chunk(chunk_id, text, metadata), metadata.get(KEYWORD_TERMS)
-    return KeywordChunk(chunk, _terms(chunk) if stored_terms is None else str(stored_terms))
+    return KeywordChunk(chunk, _terms(chunk) if stored_terms is None else str(stored_terms), vector)
 
 
-def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:
+def _stored_vectors(embedder: str, embeddings: Any) -> list[StoredVector | None]:
+    """Each row of a page's embeddings as float32 bytes, labelled with the collection's embedder."""
+    if embeddings is None:
+        return []
+    rows = np.asarray(embeddings, dtype=np.float32)
+    return [StoredVector(embedder, row.tobytes()) for row in rows]
+
+
+def _chunk(chunk_id: str, text: str, metadata: Any, _vector: StoredVector | None = None) -> Chunk:
     return Chunk(
         id=chunk_id,
         repository=str(metadata["repository"]),

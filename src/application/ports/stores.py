@@ -81,16 +81,28 @@ Terms = Mapping[str, float]
 """A keyword query: each term with its weight."""
 
 
+@dataclass(frozen=True)
+class QueryVector:
+    """A query's vector and the embedder that made it."""
+
+    embedder: str
+    values: Sequence[float]
+
+
 class KeywordIndex(Protocol):
     """BM25 over the terms of stored chunks, for the keyword leg of search; and the copy of the live chunks
     the dense leg reads its candidates from."""
 
-    async def query(self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest]) -> list[SearchHit]:
+    async def query(
+        self, collection: str, terms: Terms, k: int, live: Mapping[str, Manifest], scored_by: QueryVector | None = None
+    ) -> list[SearchHit]:
         """The k best chunks for `terms` (term -> weight), of the file versions `live` (repository -> manifest)
         names only.
 
         `live` holds one manifest per repository, at whichever of its refs is searched: the next query
         may pass another ref's manifest of the same repository, and must not cost a rebuild.
+        With `scored_by`, a hit whose vector of that embedder the index holds has its cosine similarity to
+        it as `similarity` (as `VectorIndex.similarities` gives it); the others have None.
         """
         ...
 
