@@ -107,7 +107,9 @@ class Container(containers.DeclarativeContainer):
         embedded=providers.Singleton(DiskReserve, data_dir, settings.provided.disk_reserve_bytes),
         server=providers.Object(None),
     )
-    vector_index = providers.Singleton(ChromaVectorIndex, chroma_client, disk_reserve)
+    vector_index = providers.Singleton(
+        ChromaVectorIndex, chroma_client, disk_reserve, settings.provided.keyword_index_vectors
+    )
     manifests = providers.Singleton(ChromaManifestStore, chroma_client)
     sync_statuses = providers.Singleton(ChromaSyncStatusStore, chroma_client)
     webhook_deliveries = providers.Singleton(ChromaDeliveryLog, chroma_client)

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     keyword_index_dir: Path | None = None
     """Where this process keeps its keyword index (a folder per process that searches: each API replica
     needs its own); unset: `keyword/` in the data folder."""
+    keyword_vectors: bool | None = None
+    """Whether the keyword index keeps each chunk's vector, so a hybrid search scores the keyword leg's hits
+    without asking Chroma (less CPU per search; a catch-up reads the vectors too, which over a Chroma
+    server's JSON costs a new replica a third of its catch-up speed); unset: with embedded Chroma only."""
     disk_reserve_mb: int = Field(default=128, ge=0)
     """Embedded Chroma: index jobs stop writing while less than this is free on the data folder's disk."""
     embeddings: Literal["local", "openai", "hashing"] = "local"
@@ -218,6 +222,11 @@ class Settings(BaseSettings):
     @property
     def chroma_mode(self) -> Literal["embedded", "server"]:
         return "server" if self.chroma_url else "embedded"
+
+    @property
+    def keyword_index_vectors(self) -> bool:
+        """`keyword_vectors`, or by default whether Chroma is embedded."""
+        return self.chroma_mode == "embedded" if self.keyword_vectors is None else self.keyword_vectors
 
     @property
     def local_root_paths(self) -> tuple[Path, ...]:

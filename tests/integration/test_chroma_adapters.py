@@ -75,7 +75,7 @@ async def test_keyword_terms_are_stored_with_each_chunk_and_computed_only_for_ch
     assert [stored.chunk for stored in read.values()] == chunks
 
 
-async def test_keyword_chunks_carry_their_stored_vectors_labelled_with_the_collections_embedder(
+async def test_keyword_chunks_carry_their_stored_vectors_labelled_with_the_collections_embedder_unless_told_not_to(
     chroma_client: ClientAPI,
 ) -> None:
     index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
@@ -89,6 +89,8 @@ async def test_keyword_chunks_carry_their_stored_vectors_labelled_with_the_colle
     labelled = [(s.vector.embedder, np.frombuffer(s.vector.values, np.float32).tolist()) for s in read if s.vector]
     assert [s.chunk for s in read] == chunks
     assert labelled == [(embedder.name, pytest.approx(vector, abs=1e-7)) for vector in vectors]
+    unlabelled = await ChromaVectorIndex(chroma_client, keyword_vectors=False).keyword_chunks(collection, "owner/repo")
+    assert [(s.chunk, s.vector) for s in unlabelled] == [(c, None) for c in chunks]
 
 
 async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: ClientAPI) -> None:

@@ -36,10 +36,12 @@ KEYWORD_TERMS = "keyword_terms"
 
 
 class ChromaVectorIndex(VectorIndex):
-    def __init__(self, client: ClientAPI, reserve: DiskReserve | None = None) -> None:
-        """`reserve`: the room writes leave free on the data folder's disk (embedded Chroma; a server keeps its own)."""
+    def __init__(self, client: ClientAPI, reserve: DiskReserve | None = None, keyword_vectors: bool = True) -> None:
+        """`reserve`: the room writes leave free on the data folder's disk (embedded Chroma; a server keeps its own).
+        `keyword_vectors`: whether `keyword_chunks` reads each chunk's vector too."""
         self._client = client
         self._reserve = reserve
+        self._keyword_vectors = keyword_vectors
         self._collections: dict[str, Collection] = {}
 
     def _open(self, name: str, embedder: str | None, create: bool) -> Collection | None:
@@ -159,10 +161,10 @@ class ChromaVectorIndex(VectorIndex):
     async def keyword_chunks(
         self, collection: str, repository: str, blob_shas: Iterable[str] | None = None
     ) -> list[KeywordChunk]:
-        """`chunks`, each with the keyword terms stored beside it when it was written and its vector: what the
-        keyword index (`adapters.keyword`) reads, not a use case. Chunks written before the terms were stored
-        get them computed here."""
-        return await self._read(collection, repository, blob_shas, _keyword_chunk, vectors=True)
+        """`chunks`, each with the keyword terms stored beside it when it was written and (`keyword_vectors`) its
+        vector: what the keyword index (`adapters.keyword`) reads, not a use case. Chunks written before the
+        terms were stored get them computed here."""
+        return await self._read(collection, repository, blob_shas, _keyword_chunk, self._keyword_vectors)
 
     async def _read(
         self,
