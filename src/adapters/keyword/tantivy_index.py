@@ -26,6 +26,9 @@ and stored beside it in Chroma (`KeywordChunk`: no replica recomputes them), pre
 tantivy at whitespace only, so the engine matches exactly what BM25 matched before, with tantivy's
 BM25 (k1 1.2, b 0.75, the same idf) and top-k by block-max WAND instead of scoring every match.
 tantivy releases the GIL: writes and searches run in threads, off the event loop.
+
+A chunk's vector, when the reader gives it, is kept as the store holds it (float32, labelled with the
+collection's embedder): a query given the query vector scores its hits by the same cosine as the store.
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ LAYOUT = "3"
 """Part of each collection's folder names (`index-3`, `refs-3`): an index of another schema is another folder.
 
 2: the `names` field (the terms of a chunk's file name and heading trail, `domain.keywords.name_terms`).
-3: each chunk's stored vector and its embedder (`vector`, `embedder`), so a hybrid search scores the keyword
-leg's hits by the query vector here instead of reading their vectors from the store.
+3: each chunk's stored vector and its embedder (`vector`, `embedder`), when the chunk reader gives them
+(REPOCHAT_KEYWORD_VECTORS), so a hybrid search scores the keyword leg's hits by the query vector here
+instead of reading their vectors from the store.
 An earlier build's folders are left as they are; a process of this build never reads them."""
 NAMES_WEIGHT = 0.5
 """A query term found in a chunk's names (its file, its symbols or headings) adds its BM25 there, times this,

@@ -192,7 +192,7 @@ class ChromaVectorIndex(VectorIndex):
                     page = target.get(where=where, include=include, limit=READ_PAGE, offset=offset)
                     documents = page["documents"] or []
                     metadatas = page["metadatas"] or []
-                    stored = _stored_vectors(embedder, page["embeddings"]) if vectors else [None] * len(page["ids"])
+                    stored = _stored_vectors(embedder, page["embeddings"] if vectors else None, len(page["ids"]))
                     records.extend(
                         record(i, d or "", m, v)
                         for i, d, m, v in zip(page["ids"], documents, metadatas, stored, strict=True)
@@ -296,10 +296,11 @@ def _keyword_chunk(chunk_id: str, text: str, metadata: Any, vector: StoredVector
     return KeywordChunk(chunk, _terms(chunk) if stored_terms is None else str(stored_terms), vector)
 
 
-def _stored_vectors(embedder: str, embeddings: Any) -> list[StoredVector | None]:
-    """Each row of a page's embeddings as float32 bytes, labelled with the collection's embedder."""
+def _stored_vectors(embedder: str, embeddings: Any, count: int) -> list[StoredVector | None]:
+    """Each row of a page's embeddings as float32 bytes, labelled with the collection's embedder; `count`
+    Nones when the page has none (not asked for)."""
     if embeddings is None:
-        return []
+        return [None] * count
     rows = np.asarray(embeddings, dtype=np.float32)
     return [StoredVector(embedder, row.tobytes()) for row in rows]
 
