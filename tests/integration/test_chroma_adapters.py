@@ -57,13 +57,14 @@ async def test_chunks_read_back_with_their_text_for_chosen_versions_or_all(chrom
     assert await index.chunks("never-created", "owner/repo") == []
 
 
-async def test_keyword_terms_are_stored_with_each_chunk_and_computed_only_for_chunks_written_without(
+async def test_keyword_chunks_carry_their_stored_terms_computed_only_for_chunks_written_without_and_vectors(
     chroma_client: ClientAPI,
 ) -> None:
     index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
     collection = f"test-{uuid.uuid4().hex[:8]}"
     chunks = [chunk(1, "Use the model_validator decorator."), chunk(2, "An older chunk.")]
-    await index.upsert(collection, embedder.name, chunks, await embedder.embed_documents([c.text for c in chunks]))
+    vectors = await embedder.embed_documents([c.text for c in chunks])
+    await index.upsert(collection, embedder.name, chunks, vectors)
     written = chroma_client.get_collection(collection)
     written.update(ids=["id-1"], metadatas=[{KEYWORD_TERMS: "stored terms"}])
     written.update(ids=["id-2"], metadatas=[{KEYWORD_TERMS: None}])  # as a build before the terms were stored wrote it
@@ -73,21 +74,8 @@ async def test_keyword_terms_are_stored_with_each_chunk_and_computed_only_for_ch
     assert read["id-1"].terms == "stored terms"  # read as written, not computed again
     assert read["id-2"].terms == " ".join(keyword_terms(embedding_text(chunks[1])))
     assert [stored.chunk for stored in read.values()] == chunks
-
-
-async def test_keyword_chunks_carry_their_stored_vectors_labelled_with_the_collections_embedder_unless_told_not_to(
-    chroma_client: ClientAPI,
-) -> None:
-    index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
-    collection = f"test-{uuid.uuid4().hex[:8]}"
-    chunks = [chunk(1, "Use the model_validator decorator."), chunk(2, "Another chunk.")]
-    vectors = await embedder.embed_documents([c.text for c in chunks])
-    await index.upsert(collection, embedder.name, chunks, vectors)
-
-    read = await index.keyword_chunks(collection, "owner/repo")
-
-    labelled = [(s.vector.embedder, np.frombuffer(s.vector.values, np.float32).tolist()) for s in read if s.vector]
-    assert [s.chunk for s in read] == chunks
+    stored = [s.vector for s in read.values() if s.vector]
+    labelled = [(vector.embedder, np.frombuffer(vector.values, np.float32).tolist()) for vector in stored]
     assert labelled == [(embedder.name, pytest.approx(vector, abs=1e-7)) for vector in vectors]
     unlabelled = await ChromaVectorIndex(chroma_client, keyword_vectors=False).keyword_chunks(collection, "owner/repo")
     assert [(s.chunk, s.vector) for s in unlabelled] == [(c, None) for c in chunks]
