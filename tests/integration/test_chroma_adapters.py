@@ -12,7 +12,7 @@ from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.vectorstore.chroma_client import open_chroma_server
-from adapters.vectorstore.chroma_index import KEYWORD_TERMS, ChromaVectorIndex
+from adapters.vectorstore.chroma_index import KEYWORD_TERMS, VECTORS_PER_READ, ChromaVectorIndex
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
@@ -79,6 +79,24 @@ async def test_keyword_chunks_carry_their_stored_terms_computed_only_for_chunks_
     assert labelled == [(embedder.name, pytest.approx(vector, abs=1e-7)) for vector in vectors]
     unlabelled = await ChromaVectorIndex(chroma_client, keyword_vectors=False).keyword_chunks(collection, "owner/repo")
     assert [(s.chunk, s.vector) for s in unlabelled] == [(c, None) for c in chunks]
+
+
+async def test_a_repository_of_more_chunks_than_one_vector_read_gets_each_chunk_its_own_vector(
+    chroma_client: ClientAPI,
+) -> None:
+    index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    chunks = [chunk(n, f"Passage {n} of the guide, topic {n * 7919 % 997}.") for n in range(2 * VECTORS_PER_READ + 1)]
+    vectors = await embedder.embed_documents([c.text for c in chunks])
+    await index.upsert(collection, embedder.name, chunks, vectors)
+
+    read = {s.chunk.id: s.vector for s in await index.keyword_chunks(collection, "owner/repo")}
+
+    assert len(read) == len(chunks)
+    for stored, written in zip(chunks, vectors, strict=True):
+        vector = read[stored.id]
+        assert vector is not None
+        assert np.frombuffer(vector.values, np.float32).tolist() == pytest.approx(written, abs=1e-7)
 
 
 async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: ClientAPI) -> None:
