@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -227,8 +228,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     container = Container(settings=settings, process_name="repochat serve")
     app = create_app(container)  # its own request log names each caller: uvicorn's access log would repeat it
+    _freeze_start_up()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
+
+
+def _freeze_start_up() -> None:
+    """Put what start-up made (modules, classes, the app) out of the garbage collector's sight for good.
+
+    A full collection otherwise walks all of it with the event loop waiting: during a keyword-index
+    catch-up, which makes objects by the hundred thousand, the longest pause was 50-80 ms, 7 ms frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
