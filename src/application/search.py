@@ -141,7 +141,8 @@ class SearchDocuments(Search):
             self._dense(vector, collection, repositories, manifests, depth, terms),
             self.keywords.query(collection, terms, depth, manifests, QueryVector(self.embedder.name, vector)),
         )
-        dense_scores = {hit.chunk.id: hit.similarity for hit in keyword + dense if hit.similarity is not None}
+        held = {hit.chunk.id: hit.similarity for hit in keyword if hit.similarity is not None}
+        dense_scores = held | {hit.chunk.id: hit.similarity for hit in dense}  # the dense leg's own, where it has one
         unscored = {hit.chunk.id for hit in keyword} - dense_scores.keys()
         dense_scores |= await self.index.similarities(collection, self.embedder.name, vector, unscored)
         keyword_scores = {hit.chunk.id: hit.keyword_score for hit in dense + keyword}

@@ -3,6 +3,7 @@ vector-index contract (test_vector_index_contract.py)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from chromadb.api import ClientAPI
 
 from adapters.embeddings.hashing import HashingEmbedder
 from adapters.vectorstore.chroma_client import open_chroma_server
-from adapters.vectorstore.chroma_index import KEYWORD_TERMS, VECTORS_PER_READ, ChromaVectorIndex
+from adapters.vectorstore.chroma_index import KEYWORD_TERMS, VECTORS_PER_READ, ChromaVectorIndex, _vectors
 from adapters.vectorstore.chroma_manifests import ChromaManifestStore
 from domain.chunking import embedding_text
 from domain.documents import Chunk, Manifest
@@ -74,29 +75,31 @@ async def test_keyword_chunks_carry_their_stored_terms_computed_only_for_chunks_
     assert read["id-1"].terms == "stored terms"  # read as written, not computed again
     assert read["id-2"].terms == " ".join(keyword_terms(embedding_text(chunks[1])))
     assert [stored.chunk for stored in read.values()] == chunks
-    stored = [s.vector for s in read.values() if s.vector]
-    labelled = [(vector.embedder, np.frombuffer(vector.values, np.float32).tolist()) for vector in stored]
+    stored = [s.vector for s in read.values()]
+    labelled = [(v.embedder, np.frombuffer(v.values, np.float32).tolist()) if v else None for v in stored]
     assert labelled == [(embedder.name, pytest.approx(vector, abs=1e-7)) for vector in vectors]
     unlabelled = await ChromaVectorIndex(chroma_client, keyword_vectors=False).keyword_chunks(collection, "owner/repo")
     assert [(s.chunk, s.vector) for s in unlabelled] == [(c, None) for c in chunks]
 
 
-async def test_a_repository_of_more_chunks_than_one_vector_read_gets_each_chunk_its_own_vector(
+async def test_vectors_read_in_several_reads_go_each_to_its_own_chunk_whatever_order_chroma_answers_in(
     chroma_client: ClientAPI,
 ) -> None:
     index, embedder = ChromaVectorIndex(chroma_client), HashingEmbedder()
     collection = f"test-{uuid.uuid4().hex[:8]}"
     chunks = [chunk(n, f"Passage {n} of the guide, topic {n * 7919 % 997}.") for n in range(2 * VECTORS_PER_READ + 1)]
-    vectors = await embedder.embed_documents([c.text for c in chunks])
-    await index.upsert(collection, embedder.name, chunks, vectors)
+    vectors = dict(zip([c.id for c in chunks], await embedder.embed_documents([c.text for c in chunks]), strict=True))
+    await index.upsert(collection, embedder.name, chunks, list(vectors.values()))
+    asked = [*(c.id for c in chunks), "deleted-meanwhile"]
+    random.Random(7).shuffle(asked)
 
-    read = {s.chunk.id: s.vector for s in await index.keyword_chunks(collection, "owner/repo")}
+    read = dict(zip(asked, _vectors(chroma_client.get_collection(collection), embedder.name, asked), strict=True))
 
-    assert len(read) == len(chunks)
-    for stored, written in zip(chunks, vectors, strict=True):
-        vector = read[stored.id]
-        assert vector is not None
-        assert np.frombuffer(vector.values, np.float32).tolist() == pytest.approx(written, abs=1e-7)
+    assert read.pop("deleted-meanwhile") is None
+    for chunk_id, stored in read.items():
+        assert stored is not None and stored.embedder == embedder.name
+        assert np.frombuffer(stored.values, np.float32).tolist() == pytest.approx(vectors[chunk_id], abs=1e-7)
+    assert [s.chunk for s in await index.keyword_chunks(collection, "owner/repo")] == chunks
 
 
 async def test_manifests_are_parsed_again_only_when_saved_again(chroma_client: ClientAPI) -> None:

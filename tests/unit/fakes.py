@@ -170,7 +170,7 @@ class InMemoryVectorIndex(VectorIndex):
         """The keys of each lookup of vectors by content."""
         self.embedders: dict[str, str] = {}
         """collection -> the embedder of its vectors, as its first upsert labels it (as Chroma's metadata does)."""
-        self.vectors_for_keywords = True
+        self.keyword_vectors = True
         """Whether `keyword_chunks` gives each chunk's vector (off: as a store that holds none would)."""
         self.similarity_reads: list[frozenset[str]] = []
         """The ids of each `similarities` call."""
@@ -228,7 +228,7 @@ class InMemoryVectorIndex(VectorIndex):
         self, collection: str, repository: str, blob_shas: Collection[str] | None = None
     ) -> list[KeywordChunk]:
         """As ChromaVectorIndex reads them for the keyword index (not a method of the port), with their terms
-        and, unless `vectors_for_keywords` is off, their vectors."""
+        and, unless `keyword_vectors` is off, their vectors."""
         self.chunk_reads.append((repository, None if blob_shas is None else frozenset(blob_shas)))
         stored = self.records.get(collection, {}).values()
         embedder = self.embedders.get(collection, "")
@@ -236,7 +236,7 @@ class InMemoryVectorIndex(VectorIndex):
             KeywordChunk(
                 c,
                 " ".join(keyword_terms(embedding_text(c))),
-                StoredVector(embedder, struct.pack(f"{len(v)}f", *v)) if self.vectors_for_keywords else None,
+                StoredVector(embedder, struct.pack(f"{len(v)}f", *v)) if self.keyword_vectors else None,
             )
             for c, v in stored
             if c.repository == repository and (blob_shas is None or c.blob_sha in blob_shas)

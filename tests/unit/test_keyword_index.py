@@ -191,7 +191,7 @@ async def test_keyword_hits_carry_their_similarity_to_a_query_vector_of_the_embe
 
     assert len(hits) == 2
     assert [hit.similarity for hit in hits] == [pytest.approx(stored[hit.chunk.id], abs=1e-6) for hit in hits]
-    for scored_by in (QueryVector("another-model", vector), None):
+    for scored_by in (QueryVector("another-model", vector), QueryVector(world.embedder.name, vector[:-1]), None):
         assert [hit.similarity for hit in await world.keywords.query("default", terms, 3, live, scored_by)] == [
             None,
             None,
@@ -202,7 +202,7 @@ async def test_hybrid_asks_the_store_only_for_the_vectors_the_keyword_index_does
     crowd = {f"filler-{n}.md": f"# Filler {n}\n\nzyzzy yzzyz vvvaz zzyyv {n}\n" for n in range(40)}
     files = crowd | {"beetle.md": "# Beetles\n\nThe zyzzyva beetle, seen in the reeds there every evening.\n"}
     holding, without = World(files), World(files)
-    without.index.vectors_for_keywords = False
+    without.index.keyword_vectors = False
     for world in (holding, without):
         await world.index_files()
 

@@ -62,6 +62,8 @@ WHOLE_READ_SHARE = 0.5
 READ_AHEAD = 3
 """Repositories a catch-up reads from the store at once: Chroma's reads run in threads, beside the writing
 of the repository before, so a new replica of a collection of many repositories catches up faster."""
+FLOAT32 = np.dtype(np.float32)
+"""How a chunk's vector is kept: as the store holds it."""
 WRITER_HEAP_BYTES = 64_000_000
 """The indexing buffer of each collection's writer (tantivy flushes a segment when it is full)."""
 
@@ -351,18 +353,19 @@ def _document(stored: KeywordChunk, version: str) -> tantivy.Document:
 
 
 def _similarities(documents: list[tantivy.Document], scored_by: QueryVector | None) -> list[float | None]:
-    """Each document's cosine similarity to `scored_by`, None where it holds no vector of that embedder."""
+    """Each document's cosine similarity to `scored_by`, None where it holds no vector of that embedder (or one
+    of another length)."""
     similarities: list[float | None] = [None] * len(documents)
     if scored_by is None:
         return similarities
-    held = {
-        position: vector
-        for position, document in enumerate(documents)
-        if document.get_first("embedder") == scored_by.embedder
-        and len(vector := document.get_first("vector") or b"") == 4 * len(scored_by.values)
-    }
+    width = FLOAT32.itemsize * len(scored_by.values)
+    held: dict[int, bytes] = {}
+    for position, document in enumerate(documents):
+        vector = document.get_first("vector")
+        if document.get_first("embedder") == scored_by.embedder and vector is not None and len(vector) == width:
+            held[position] = vector
     if held:
-        stored = np.frombuffer(b"".join(held.values()), dtype=np.float32).reshape(len(held), -1)
+        stored = np.frombuffer(b"".join(held.values()), dtype=FLOAT32).reshape(len(held), -1)
         for position, similarity in zip(held, cosine_similarities(stored, scored_by.values), strict=True):
             similarities[position] = similarity
     return similarities

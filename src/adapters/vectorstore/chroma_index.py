@@ -159,7 +159,9 @@ class ChromaVectorIndex(VectorIndex):
 
     async def chunks(self, collection: str, repository: str, blob_shas: Iterable[str] | None = None) -> list[Chunk]:
         """The stored chunks (with their text) of `repository`, of file versions in `blob_shas` only when given."""
-        return await self._read(collection, repository, blob_shas, _chunk)
+        return await self._read(
+            collection, repository, blob_shas, lambda i, text, metadata, _: _chunk(i, text, metadata)
+        )
 
     async def keyword_chunks(
         self, collection: str, repository: str, blob_shas: Iterable[str] | None = None
@@ -309,7 +311,7 @@ def _vectors(target: Collection, embedder: str, ids: list[str]) -> list[StoredVe
     return [found.get(i) for i in ids]
 
 
-def _chunk(chunk_id: str, text: str, metadata: Any, _vector: StoredVector | None = None) -> Chunk:
+def _chunk(chunk_id: str, text: str, metadata: Any) -> Chunk:
     return Chunk(
         id=chunk_id,
         repository=str(metadata["repository"]),
