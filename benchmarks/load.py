@@ -125,7 +125,7 @@ class Phase:
     probe: Batch
     job_note: str = ""
     job_ran_throughout: bool = True
-    """Whether the index job was still running when the concurrent requests ended (the busy phase)."""
+    """Whether the index job was still running when the concurrent searches ended (the busy phase)."""
 
 
 # ---------------------------------------------------------------- requests
@@ -218,23 +218,26 @@ async def run_phase(
     busy: Callable[[], bool] | None = None,
 ) -> Phase:
     """The concurrent requests first (the busy phase's index job has only just started), then one at a time;
-    `busy`: whether the job still runs, asked when the concurrent requests end."""
+    `busy`: whether the job still runs, asked when the concurrent searches end."""
     limits = httpx.Limits(max_connections=args.concurrency + 1, max_keepalive_connections=args.concurrency + 1)
     pid = server.process.pid
     async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT, limits=limits) as client:
         search, ask = search_request(args.k), ask_request(args.k)
         await run_batch("warm-up", client, search, queries[:WARMUP], 1, pid)
 
+        ran_throughout = True
+
         async def concurrent() -> tuple[Batch, Batch]:
+            nonlocal ran_throughout
             label = f"at concurrency {args.concurrency}"
             searches = await run_batch(
                 f"search {label}", client, search, queries[: args.searches], args.concurrency, pid
             )
+            ran_throughout = busy() if busy is not None else True
             asks = await run_batch(f"ask {label}", client, ask, queries[: args.asks], args.concurrency, pid)
             return searches, asks
 
         searches, asks, probe = await probed(client, concurrent())
-        ran_throughout = busy() if busy is not None else True
         single_search = await run_batch("search, one at a time", client, search, queries[:SINGLE_REQUESTS], 1, pid)
         single_ask = await run_batch("ask, one at a time", client, ask, queries[:SINGLE_REQUESTS], 1, pid)
     return Phase(name, single_search, single_ask, searches, asks, probe, job_ran_throughout=ran_throughout)
@@ -371,7 +374,7 @@ def phase_report(phase: Phase, idle: Phase, concurrency: int) -> list[str]:
         ratio = phase.searches.percentile_ms(95) / idle.searches.percentile_ms(95)
         verdict = "met" if ratio <= BUSY_SEARCH_AIM_RATIO else "MISSED"
         if not phase.job_ran_throughout:
-            verdict = "NOT MEASURED: the job ended before the concurrent requests did (give it a larger corpus)"
+            verdict = "NOT MEASURED: the job ended before the concurrent searches did (give it a larger corpus)"
         lines.append(
             f"  search during the job at concurrency {concurrency}: p95 = {ratio:.1f}x the idle p95 at the same "
             f"concurrency (aim <= {BUSY_SEARCH_AIM_RATIO:.0f}x): {verdict}"
