@@ -23,16 +23,18 @@ RESERVED_COLLECTIONS = (
     API_KEY_COLLECTION,
 )
 
-COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$"
-"""The characters and length of a collection name (beside it: no `..`, not an IPv4 address, not reserved)."""
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$"
+"""The characters and length of a collection name (beside it: no `..`, not an IPv4 address, not reserved).
+Chroma takes up to 512 characters; each process's keyword index keeps a folder named after the collection,
+and a file name has at most 255 bytes."""
 _VALID = re.compile(COLLECTION_PATTERN)
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 def validate_collection(name: str) -> str:
-    if not _VALID.match(name) or ".." in name or _IPV4.match(name):
+    if not _VALID.fullmatch(name) or ".." in name or _IPV4.fullmatch(name):
         raise InvalidInput(
-            f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
+            f"invalid collection name {name!r}: use 3-255 characters from letters, digits, "
             "'.', '_' and '-', starting and ending with a letter or digit, without '..'"
         )
     if name in RESERVED_COLLECTIONS:

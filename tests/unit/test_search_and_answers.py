@@ -52,6 +52,8 @@ async def test_search_returns_citable_hits_of_the_live_version(search: SearchDoc
         (SearchRequest("x", k=0), "k must be"),
         (SearchRequest("x", k=51), "k must be"),
         (SearchRequest("x", collection="a"), "invalid collection"),
+        (SearchRequest("x", collection="default\n"), "invalid collection"),  # `$` alone would take it
+        (SearchRequest("x", collection="c" * 256), "3-255 characters"),  # too long for the keyword index's folder
     ],
 )
 async def test_bad_search_requests_are_rejected(search: SearchDocuments, request_: SearchRequest, message: str) -> None:

@@ -69,7 +69,7 @@ Collection = Annotated[
     str,
     Field(
         json_schema_extra={"pattern": COLLECTION_PATTERN},
-        description="3-512 letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, "
+        description="3-255 letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, "
         "without `..`, not an IPv4 address; another name is a 400",
     ),
 ]
