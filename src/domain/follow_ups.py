@@ -30,7 +30,8 @@ MAX_TURN_CHARS = 1500
 MAX_QUERY_CHARS = 1000
 """A longer reply is not a search query: the rewrite is taken as failed."""
 KEYWORD_CONTEXT_TURNS = 2
-"""Without a chat model: the earlier user turns whose words join the keyword leg's query."""
+"""Without a chat model: the earlier user turns whose words join the keyword leg's query, each cut to
+MAX_TURN_CHARS (a megabyte of history would be a query of thousands of terms, cut into terms on the event loop)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class SearchQuery:
 def literal_query(question: str, history: Sequence[ChatTurn]) -> SearchQuery:
     """The rule without a chat model: the question, plus the last two earlier user turns for the keyword leg."""
     asked = [turn.content for turn in history if turn.role == "user" and turn.content.strip()]
-    return SearchQuery(question, "\n".join(asked[-KEYWORD_CONTEXT_TURNS:]))
+    return SearchQuery(question, "\n".join(_cut(turn) for turn in asked[-KEYWORD_CONTEXT_TURNS:]))
 
 
 def rewrite_request(question: str, history: Sequence[ChatTurn]) -> str:

@@ -131,6 +131,16 @@ async def test_a_failed_rewrite_falls_back_to_the_literal_rule_says_so_in_the_lo
     assert "cannot reach the OpenAI-compatible API" in caplog.text and "searching it as asked" in caplog.text
 
 
+def test_without_a_model_each_earlier_user_turn_joins_the_keyword_leg_cut_short() -> None:
+    huge = ChatTurn("user", "widgets " * 100_000)  # 800 KB: thousands of terms, cut on the event loop
+
+    query = literal_query(FOLLOW_UP, (*HISTORY, huge, huge))
+
+    assert query.text == FOLLOW_UP
+    assert query.keyword_context.startswith("widgets widgets")
+    assert len(query.keyword_context) <= 2 * (MAX_TURN_CHARS + 3)
+
+
 def test_the_rewrite_request_shows_the_latest_turns_cut_short_then_the_question() -> None:
     long = ChatTurn("assistant", "x" * (MAX_TURN_CHARS + 50))
     text = rewrite_request(FOLLOW_UP, (*HISTORY, long))
