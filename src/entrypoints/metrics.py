@@ -17,6 +17,7 @@ application code never sees Prometheus.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter as Tally
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -216,8 +217,20 @@ def log_request(scope: Scope, status: int, seconds: float) -> None:
     client = scope.get("client")
     request_log.info(
         "%s %s %d %.3fs caller=%s client=%s",
-        scope["method"], scope["path"], status, seconds, caller.name if caller else "-", client[0] if client else "-",
+        scope["method"], loggable(scope["path"]), status, seconds, caller.name if caller else "-",
+        client[0] if client else "-",
     )  # fmt: skip
+
+
+MAX_LOGGED_PATH = 512
+_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def loggable(path: str) -> str:
+    """A request's path as one log line holds it: control characters escaped (anyone may send `%0A` and a
+    forged line after it), cut to MAX_LOGGED_PATH characters."""
+    escaped = _LINE_BREAKERS.sub(lambda found: found.group().encode("unicode_escape").decode(), path)
+    return escaped if len(escaped) <= MAX_LOGGED_PATH else escaped[:MAX_LOGGED_PATH] + "…"
 
 
 def route_of(scope: Scope) -> str:

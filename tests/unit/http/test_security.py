@@ -101,6 +101,21 @@ async def test_the_request_log_names_the_caller_never_its_key(
     assert not [line for line in caplog.text.splitlines() if TEAM_KEY in line or "alpha" in line or "not-a-key" in line]
 
 
+async def test_a_path_cannot_forge_a_line_of_the_request_log_nor_make_it_long(
+    keyed_client: tuple[Container, FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, app = keyed_client
+    forged = "/x%0A2026-12-07 INFO repochat.requests: DELETE /v1/keys/team-a 200 caller=key:REPOCHAT_API_KEYS%231"
+    with caplog.at_level(logging.INFO, logger="repochat.requests"):
+        await get(app, forged)
+        await get(app, "/" + "a" * 20_000)
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "repochat.requests"]
+    assert len(lines) == 2 and all("\n" not in line for line in lines)
+    assert lines[0].startswith("GET /x\\n2026-12-07 INFO repochat.requests: DELETE")
+    assert len(lines[1]) < 600
+
+
 async def test_a_stored_key_makes_the_server_ask_for_keys_and_the_key_decides_not_the_host(tmp_path: Path) -> None:
     container = container_of(settings(data_dir=tmp_path, allowed_hosts=None))
     keys = InMemoryKeyStore()
