@@ -77,7 +77,10 @@ class ListRepositories:
     async def execute(
         self, collection: str | None = None, caller: Caller = LOCAL_USER, named: str | None = None
     ) -> list[IndexedRepository]:
-        """`named`: the one repository the caller asked about (`RepositoryAccess.keep`)."""
+        """`named`: the one repository the caller asked about (`RepositoryAccess.keep`). InvalidInput for a
+        collection name no collection can have."""
+        if collection is not None:
+            validate_collection(collection)
         entries = _indexed(await self._access.manifests(caller, await self._manifests.entries(collection), named))
         return await _with_sync(entries, self._ledger, collection)
 

@@ -30,6 +30,9 @@ async def test_list_and_get_show_each_collection(indexed: tuple[InMemoryManifest
     assert len(await GetRepository(ListRepositories(manifests)).execute(SPEC.repository_id)) == 2
     with pytest.raises(NotFound):
         await GetRepository(ListRepositories(manifests)).execute("local:/nowhere")
+    for name in ("../../x", "repochat-manifests"):  # no collection's name, a reserved one: as every route says
+        with pytest.raises(InvalidInput, match="collection"):
+            await ListRepositories(manifests).execute(name)
 
 
 async def test_forget_removes_the_manifest_and_every_chunk_of_one_collection(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -74,6 +74,11 @@ Collection = Annotated[
     ),
 ]
 """The schema publishes the rules of `domain.collections`, which the use cases apply (a 400 names them)."""
+
+
+def collection_filter(description: str) -> Any:
+    """A query parameter naming one collection, published with the rules a body's `collection` has."""
+    return Query(description=description, json_schema_extra={"pattern": COLLECTION_PATTERN})
 
 
 class IndexBody(StrictBody):

@@ -14,7 +14,7 @@ from application.repositories import ForgetRepository, GetRepository, ListReposi
 from domain.jobs import IndexRequest
 from entrypoints.container import Container
 from entrypoints.http.errors import error_responses
-from entrypoints.http.schemas import IndexBody
+from entrypoints.http.schemas import IndexBody, collection_filter
 from entrypoints.http.security import CurrentCaller, v1_router
 from entrypoints.source_input import LocalFolders, source_spec
 from entrypoints.views import Forgotten, IndexAccepted, RepositoryDetail, RepositoryList
@@ -57,7 +57,7 @@ async def index_repository(
 async def list_repositories(
     caller: CurrentCaller,
     repositories: Annotated[ListRepositories, Depends(Provide[Container.list_repositories])],
-    collection: str | None = None,
+    collection: Annotated[str | None, collection_filter("Only this collection's; omitted: every collection's")] = None,
 ) -> RepositoryList:
     """Every indexed ref of every repository: one entry per (collection, repository, ref), with its commit."""
     return RepositoryList.of(await repositories.execute(collection, caller))
@@ -77,7 +77,7 @@ async def forget_repository(
     repository: str,
     caller: CurrentCaller,
     forget: Annotated[ForgetRepository, Depends(Provide[Container.forget_repository])],
-    collection: Annotated[str | None, Query(description="Only from this collection; omitted: from every one")] = None,
+    collection: Annotated[str | None, collection_filter("Only from this collection; omitted: from every one")] = None,
     ref: Annotated[
         str | None,
         Query(
