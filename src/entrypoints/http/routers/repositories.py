@@ -52,7 +52,7 @@ async def index_repository(
     return IndexAccepted.of(await submit.execute(IndexRequest(spec, body.collection), caller))
 
 
-@router.get("/repositories", response_model=RepositoryList)
+@router.get("/repositories", response_model=RepositoryList, responses=error_responses(400))
 @inject
 async def list_repositories(
     caller: CurrentCaller,
