@@ -15,7 +15,7 @@ V1_ERRORS = ("401", "403", "409", "413", "422", "503", "507")
 
 ERROR_BODIES = {
     ("post", "/v1/repositories"): (*V1_ERRORS, "400"),
-    ("get", "/v1/repositories"): V1_ERRORS,
+    ("get", "/v1/repositories"): (*V1_ERRORS, "400"),
     ("get", "/v1/repositories/{repository}"): (*V1_ERRORS, "404"),
     ("delete", "/v1/repositories/{repository}"): (*V1_ERRORS, "400", "404"),
     ("get", "/v1/jobs"): V1_ERRORS,
