@@ -80,4 +80,4 @@ def test_oversized_bodies_to_a_keyed_route_do_not_grow_memory(serve: ServeFactor
     server = serve(REPOCHAT_API_KEYS="k1")
     peak, left, statuses = attack(server, "/v1/search", {"Content-Type": "application/json"})
     assert peak < MAX_GROWTH and left < MAX_GROWTH, (peak >> 20, left >> 20)
-    assert set(statuses) <= {401, 413, 0}, statuses
+    assert set(statuses) <= {401, 0}, statuses  # refused before its body is read

@@ -21,11 +21,10 @@ from starlette.routing import Route
 from entrypoints.container import Container, running
 from entrypoints.http import security
 from entrypoints.http.errors import add_error_handlers
-from entrypoints.http.middleware import add_middleware
+from entrypoints.http.middleware import MCP_PATH, add_middleware
 from entrypoints.http.routers import answers, auth, jobs, keys, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
 
-MCP_PATH = "/mcp"
 MCP_METHODS = ["GET", "POST", "DELETE"]
 PORTS = (":*", "")
 """An origin's host with any port, or none."""
@@ -56,15 +55,15 @@ def create_app(container: Container) -> FastAPI:
         async with running(container, run_schedule=True), mcp.session_manager.run():
             yield
 
-    container.wire(modules=[security, *ROUTERS])
+    container.wire(modules=list(ROUTERS))
     app = FastAPI(title="repochat", version="0.1.0", lifespan=lifespan)
     app.state.delivery_reads = asyncio.Semaphore(webhooks.READS_AT_ONCE)
     for module in ROUTERS:
         app.include_router(module.router)
-    identified_mcp = security.IdentifiedApp(mcp_app, container.identify_caller, container.find_session, metrics)
-    app.router.routes.append(Route(MCP_PATH, identified_mcp, methods=MCP_METHODS))
+    app.router.routes.append(Route(MCP_PATH, mcp_app, methods=MCP_METHODS))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", lambda: FileResponse(WEB / "index.html"), include_in_schema=False)
     add_error_handlers(app, [route for module in ROUTERS for route in module.router.routes], metrics.count_not_allowed)
-    add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, keyed)
+    caller = security.RequestCaller(container.identify_caller, container.find_session, metrics)
+    add_middleware(app, settings.max_body_bytes, metrics, settings.allowed_host_names, keyed, caller)
     return app

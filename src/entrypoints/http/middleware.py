@@ -1,6 +1,6 @@
-"""The app's middleware, innermost first: the body limit; the host and origin check (without API
-keys); the security headers of every answer; the request timing of the metrics and the request log
-(outermost, so it counts and logs every answer, a 413 or a 421 too)."""
+"""The app's middleware, innermost first: the body limit; who calls (a /v1 route or /mcp); the host
+and origin check (without API keys); the security headers of every answer; the request timing of the
+metrics and the request log (outermost, so it counts and logs every answer, a 413 or a 421 too)."""
 
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
@@ -10,11 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.access import Caller
 from domain.errors import RepochatError
 from entrypoints.http.asgi import HttpMiddleware
-from entrypoints.http.errors import error_response
+from entrypoints.http.caller_state import remember_caller
+from entrypoints.http.errors import AuthError, error_response
 from entrypoints.metrics import Metrics, TimedRequests
 
+MCP_PATH = "/mcp"
 WEBHOOK_PATH = "/v1/webhooks/github"
 WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB: deliveries may be larger than REPOCHAT_MAX_BODY_BYTES."""
@@ -39,14 +42,42 @@ def add_middleware(
     metrics: Metrics,
     hosts: frozenset[str] | None,
     keyed: Callable[[], Awaitable[bool]],
+    caller: Callable[[Scope], Awaitable[Caller]],
 ) -> None:
     """`hosts`: the names requests may address when the server has no API keys (None: any); `keyed`: whether
-    it has some (stored keys come and go while it runs)."""
+    it has some (stored keys come and go while it runs); `caller`: who sends a request (or AuthError)."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, streamed={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
+    app.add_middleware(IdentifiedCallers, caller=caller)
     if hosts is not None:
         app.add_middleware(AllowedHosts, hosts=hosts, keyed=keyed)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TimedRequests, metrics=metrics)  # the outermost middleware: it counts every answer
+
+
+class IdentifiedCallers(HttpMiddleware):
+    """Identifies the caller of every /v1 request (but GitHub's deliveries, which their signature
+    identifies) and of /mcp, and leaves it in the request's state (`caller_state`); answers 401 or 403
+    when the key is missing or not accepted.
+
+    It runs before the body limit, so a request refused here is answered before any of its body is read:
+    a caller without a key costs the server neither the reading nor the parsing of a body."""
+
+    def __init__(self, app: ASGIApp, caller: Callable[[Scope], Awaitable[Caller]]) -> None:
+        super().__init__(app)
+        self._caller = caller
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if identified_path(scope["path"]):
+            try:
+                remember_caller(scope, await self._caller(scope))
+            except AuthError as e:
+                await error_response(e.code, e.message, e.status, scope["path"])(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def identified_path(path: str) -> bool:
+    return path == MCP_PATH or (path.startswith("/v1/") and path != WEBHOOK_PATH)
 
 
 class AllowedHosts(HttpMiddleware):

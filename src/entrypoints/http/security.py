@@ -6,25 +6,23 @@ keys create`) and the caller it acts as is left in the request's state (`caller_
 routes (through `current_caller`), the MCP tools and the request log find it. Without keys the
 caller is anonymous and may do everything, as on a laptop.
 
-This module evaluates its annotations at import (no `from __future__ import annotations`):
-dependency-injector finds the `Provide` markers in the `Annotated` types of the live signatures.
+The caller is identified by a middleware (`middleware.IdentifiedCallers`, with `RequestCaller`), before
+the app reads the request's body: a caller without a key costs neither the reading nor the parsing of one.
 """
 
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from application.access import IdentifyCaller
 from application.sessions import FindSession
 from domain.access import Caller
-from entrypoints.container import Container
-from entrypoints.http.caller_state import remember_caller
-from entrypoints.http.errors import V1_ERRORS, AuthError, error_response, error_responses
+from entrypoints.http.caller_state import caller_in
+from entrypoints.http.errors import V1_ERRORS, AuthError, error_responses
 from entrypoints.http.schemas import single_query_values
 from entrypoints.http.sessions import session_token
 from entrypoints.metrics import Metrics
@@ -81,20 +79,16 @@ async def _caller(headers: Mapping[str, str], method: str, identify: IdentifyCal
     return caller
 
 
-@inject
 async def current_caller(
     request: Request,
-    identify: Annotated[IdentifyCaller, Depends(Provide[Container.identify_caller])],
-    sessions: Annotated[FindSession, Depends(Provide[Container.find_session])],
-    metrics: Annotated[Metrics, Depends(Provide[Container.metrics])],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
     _header: Annotated[str | None, Security(header_key)],
 ) -> Caller:
-    """The request's caller (FastAPI runs it once per request, however many dependencies name it). The two
-    security schemes declare the key's two places in OpenAPI (so /docs can send a key); `identified` reads
-    them, and refuses with repochat's error bodies."""
-    caller = await identified(request.headers, request.method, identify, sessions, metrics)
-    remember_caller(request.scope, caller)
+    """The request's caller, as `IdentifiedCallers` left it in the request's state before the body was read.
+    The two security schemes declare the key's two places in OpenAPI (so /docs can send a key)."""
+    caller = caller_in(request.scope)
+    if caller is None:
+        raise RuntimeError(f"{request.url.path} is not among the paths IdentifiedCallers identifies")
     return caller
 
 
@@ -109,30 +103,19 @@ def v1_router() -> APIRouter:
     return APIRouter(prefix="/v1", dependencies=dependencies, responses=error_responses(*V1_ERRORS))
 
 
-class IdentifiedApp:
-    """An ASGI app (/mcp) whose requests are identified as those of /v1 are, and refused as they are.
+class RequestCaller:
+    """Who sends a request (`identified`), for `IdentifiedCallers`.
 
     It takes the container's providers of what identifies a caller, not their objects: they open the stores,
     which belongs to the app's lifespan, not to its creation."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        identify: Callable[[], IdentifyCaller],
-        sessions: Callable[[], FindSession],
-        metrics: Metrics,
+        self, identify: Callable[[], IdentifyCaller], sessions: Callable[[], FindSession], metrics: Metrics
     ) -> None:
-        self._app = app
         self._identify = identify
         self._sessions = sessions
         self._metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            headers = Headers(scope=scope)
-            caller = await identified(headers, scope["method"], self._identify(), self._sessions(), self._metrics)
-        except AuthError as e:
-            await error_response(e.code, e.message, e.status)(scope, receive, send)
-            return
-        remember_caller(scope, caller)
-        await self._app(scope, receive, send)
+    async def __call__(self, scope: Scope) -> Caller:
+        headers = Headers(scope=scope)
+        return await identified(headers, scope["method"], self._identify(), self._sessions(), self._metrics)

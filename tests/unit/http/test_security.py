@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message
 
 from application.ports.access import StoredKey
 from domain.access import Role, Scope, key_hash
@@ -84,6 +85,44 @@ async def test_an_accepted_key_is_let_through_and_health_needs_none(
     _, app = keyed_client
     assert (await get(app, "/v1/jobs", **headers)).json() == {"jobs": []}
     assert (await get(app, "/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/search"),
+        ("POST", "/v1/answers"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/repositories"),
+        ("POST", "/mcp"),
+        ("DELETE", "/v1/keys/team-a"),
+        ("POST", "/v1/no-such-route"),
+    ],
+)
+async def test_a_call_without_a_key_is_refused_before_any_of_its_body_is_read(
+    keyed_client: tuple[Container, FastAPI], method: str, path: str
+) -> None:
+    """A caller without a key costs the server neither the reading nor the parsing of a body (a 1 MiB body
+    of JSON took 15 ms of the event loop to parse), and cannot learn which routes exist."""
+    _, app = keyed_client
+    received: list[Message] = []
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        message = {"type": "http.request", "body": b"{" * 1024, "more_body": True}
+        received.append(message)
+        return message
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"repochat"), (b"content-type", b"application/json"), (b"content-length", b"1048576")]
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": headers, "http_version": "1.1", "scheme": "http", "server": ("repochat", 80)}  # fmt: skip
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 401
+    assert received == []
 
 
 async def test_the_request_log_names_the_caller_never_its_key(
