@@ -225,11 +225,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from entrypoints.http.app import create_app
+    from entrypoints.http.protocol import BoundedHttpProtocol
 
     container = Container(settings=settings, process_name="repochat serve")
     app = create_app(container)  # its own request log names each caller: uvicorn's access log would repeat it
     _freeze_start_up()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False, http=BoundedHttpProtocol)
     return 0
 
 

@@ -1,0 +1,81 @@
+"""The HTTP/1.1 connection of `repochat serve`: uvicorn's httptools protocol, with each request's head bounded.
+
+uvicorn bounds neither the size of a request line and its headers nor the time a client takes to send
+them, and httptools joins a long header (uvicorn a long URL) by repeated concatenation: one connection
+sending a 64 MB header cost 5 s of the event loop, another held 400 MB, and a connection that sends half a
+head stays open for good. Here a head over MAX_HEAD_BYTES is answered 431, and one not whole within
+HEAD_SECONDS 408, before the app sees either; both close the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+"""A request line and its headers: browsers and HTTP clients send a few KB (nginx's default cap is 32 KB)."""
+HEAD_SECONDS = 10.0
+"""From a connection's opening, or the first byte of a request on a kept-alive one, to the end of its head."""
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    _head_bytes = 0
+    _in_head = True
+    _head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head:
+            super().data_received(data)
+            return
+        self._arm_head_deadline()
+        room = MAX_HEAD_BYTES - self._head_bytes
+        self._head_bytes += len(data)
+        super().data_received(data[:room])  # a head that ends within the room ends here: the rest is its body
+        if len(data) <= room or self.transport.is_closing():
+            return
+        if self._in_head:
+            self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD_BYTES} bytes")
+        else:
+            super().data_received(data[room:])
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_deadline()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT, f"the request head took over {HEAD_SECONDS:.0f} s")
+
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        body = message.encode()
+        self.transport.write(
+            f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            + body
+        )
+        self.transport.close()

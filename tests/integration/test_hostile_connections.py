@@ -1,0 +1,99 @@
+"""Connections that send an endless or a slow request head cannot stall `repochat serve` nor stay open.
+
+Raw sockets on loopback against the real server: a head over MAX_HEAD_BYTES is answered 431 as soon as
+it passes the limit (uvicorn alone read a 64 MB header whole, 5 s of its event loop), and a head not
+whole within HEAD_SECONDS is answered 408, the connection closed either way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from entrypoints.http.protocol import HEAD_SECONDS, MAX_HEAD_BYTES
+from tests.integration.helpers import ApiServer, ServeFactory
+
+ENDLESS_BYTES = 64 * 1024 * 1024
+PIECE = 1024 * 1024
+
+
+def cpu_seconds(server: ApiServer) -> float:
+    fields = open(f"/proc/{server.process.pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def connect(server: ApiServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=HEAD_SECONDS + 10)
+
+
+def send_endless(sock: socket.socket, start: bytes, filler: bytes) -> None:
+    """`start`, then ENDLESS_BYTES of `filler`, until the server stops listening."""
+    try:
+        sock.sendall(start)
+        for _ in range(ENDLESS_BYTES // PIECE):
+            sock.sendall(filler * (PIECE // len(filler)))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def answer(sock: socket.socket) -> bytes:
+    """What the server sent before closing the connection."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+@pytest.mark.parametrize(
+    ("start", "filler"),
+    [(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a"), (b"GET /healthz?a=", b"b"),
+     (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-n: yyyyyyyy\r\n")],
+    ids=["one long header", "a long URL", "many headers"],
+)  # fmt: skip
+def test_an_endless_head_is_refused_431_once_it_passes_the_limit(
+    serve: ServeFactory, start: bytes, filler: bytes
+) -> None:
+    server = serve()
+    before = cpu_seconds(server)
+    with connect(server) as sock:
+        send_endless(sock, start, filler)
+        received = answer(sock)
+
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+    assert str(MAX_HEAD_BYTES).encode() in received
+    assert cpu_seconds(server) - before < 1.0, "the server read far more than the limit"
+    assert server.client.get("/healthz").status_code == 200
+
+
+def test_a_head_under_the_limit_followed_by_a_large_body_in_one_write_is_a_request(serve: ServeFactory) -> None:
+    server = serve()
+    query = "x" * (MAX_HEAD_BYTES * 8)
+    response = server.client.post("/v1/search", json={"query": query})
+    assert response.status_code == 400 and "REPOCHAT_MAX_QUESTION_BYTES" in response.text, response.text
+
+
+def test_a_connection_whose_head_is_not_whole_in_time_is_answered_408_and_closed(serve: ServeFactory) -> None:
+    server = serve()
+    with connect(server) as idle, connect(server) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        time.sleep(1)
+        slow.sendall(b"X-Slow: 1\r\n")  # bytes that trickle in do not put the deadline off
+        received = answer(slow), answer(idle)
+        waited = time.monotonic() - started
+
+    assert all(r.startswith(b"HTTP/1.1 408 ") for r in received), received
+    assert HEAD_SECONDS - 1 <= waited < HEAD_SECONDS + 5, waited
+    with connect(server) as kept_alive:  # a whole request on time is answered, and the next one too
+        for _ in range(2):
+            kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = b""
+            while not response.endswith(b'{"status":"ok"}'):
+                response += kept_alive.recv(65536)
+            assert response.startswith(b"HTTP/1.1 200 ")
