@@ -87,7 +87,9 @@ def status_of(error: domain.errors.RepochatError) -> int:
 
 
 def error_response(code: str, message: str, status: int, path: str = "") -> JSONResponse:
-    """The error body; on the OpenAI-shaped routes, with OpenAI's `type` and `param` too."""
+    """The error body; on the OpenAI-shaped routes, with OpenAI's `type` and `param` too. A message that
+    repeats a caller's text holding what UTF-8 cannot encode (a lone surrogate) shows it escaped."""
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     if path.startswith(OPENAI_PREFIXES):
         return JSONResponse(OpenAIErrorResponse.of(code, message, status).model_dump(), status)
     return JSONResponse(ErrorResponse.of(code, message).model_dump(), status)

@@ -10,7 +10,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_serializer, model_serializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from application.answering import AskRequest
@@ -21,7 +30,7 @@ from domain.answers import ChatTurn
 from domain.collections import DEFAULT_COLLECTION
 from domain.errors import InvalidInput, NotFound
 from domain.retrieval import RetrievalMode
-from entrypoints.http.schemas import whole_number
+from entrypoints.http.schemas import whole_number, whole_text
 from entrypoints.views import ABSTAINED, CITATION_CHECK, REF_FILTER, SEARCH_QUERY, CitationCheckView, CitationView
 
 MODEL = "repochat"
@@ -57,9 +66,15 @@ class StreamOptions(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     """The fields of OpenAI's request repochat honours, and repochat's own filters (`repository`, `ref`,
-    `mode`: with OpenAI's clients, send them as `extra_body`); the others (n, top_p, user, ...) are ignored."""
+    `mode`: with OpenAI's clients, send them as `extra_body`); the others (n, top_p, user, ...) are ignored.
+    Valid Unicode only, ignored fields included (`whole_text`)."""
 
     model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_text(cls, body: Any) -> Any:
+        return whole_text(body)
 
     model: str = MODEL
     messages: list[ChatMessage] = Field(min_length=1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from application.answering import AskRequest, CitationsEvent
 from domain.access import KEY_NAME, Caller, Role
@@ -24,12 +25,37 @@ from entrypoints.views import (
     CitationView,
 )
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""What JSON can escape (`"\\ud800"`) but is no character: a text holding one cannot be written out again
+(not in an error message, a log line or the store), so a body holding one is refused."""
+
+
+def whole_text(body: Any) -> Any:
+    """The raw JSON of a body, refused (422) when one of its strings, keys included, holds a lone surrogate."""
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str) and LONE_SURROGATE.search(value):
+            raise ValueError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff unpaired): send valid Unicode")
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return body
+
 
 class StrictBody(BaseModel):
-    """Request bodies take JSON's own types (`"3"` is not a number, `true` not a count) and only their own
-    fields: a field the body does not have is a 422 naming it, not silently ignored."""
+    """Request bodies take JSON's own types (`"3"` is not a number, `true` not a count), valid Unicode only
+    (`whole_text`) and only their own fields: a field the body does not have is a 422 naming it, not
+    silently ignored."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_text(cls, body: Any) -> Any:
+        return whole_text(body)
 
 
 QUESTION_LIMIT = "at most REPOCHAT_MAX_QUESTION_BYTES (16384 by default) UTF-8 bytes, else a 422"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from domain.errors import RepochatError
 from domain.jobs import Job
 from entrypoints.container import Container
+from entrypoints.http.errors import error_response
 from tests.unit.fakes import RecordingUseCase
 from tests.unit.http.helpers import (
     DOMAIN_ERRORS,
@@ -77,3 +80,10 @@ async def test_the_405_of_a_path_with_several_routes_allows_the_methods_of_all(
 
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET"
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/job-1", "/v1/chat/completions"])
+def test_an_error_whose_message_repeats_text_utf_8_cannot_encode_shows_it_escaped(path: str) -> None:
+    body = json.loads(error_response("invalid_input", "no ref '\ud800' is indexed", 400, path).body)
+
+    assert body["error"]["message"] == "no ref '\\ud800' is indexed"

@@ -33,6 +33,37 @@ async def test_bodies_take_json_s_own_types_and_no_blank_text(
     assert response.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/search", '{"query": "\\ud800"}'), ("/v1/search", '{"query": "x", "filters": {"ref": "a\\udfffb"}}'),
+     ("/v1/ask", '{"question": "x", "history": [{"role": "\\ud800", "content": "x"}]}'),
+     ("/v1/repositories", '{"source": "\\ud800"}'), ("/v1/search", '{"query": "x", "\\ud800": 1}'),
+     ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "x\\ud83d"}]}'),
+     ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "x"}], "user": "\\ud800"}')],
+    ids=["query", "a filter", "a turn's role", "a source", "a key", "a chat message", "an ignored chat field"],
+)  # fmt: skip
+async def test_a_string_holding_a_lone_surrogate_is_a_422_that_says_so(
+    client: httpx.AsyncClient, path: str, body: str
+) -> None:
+    """JSON may escape half of a UTF-16 pair alone; it is no character, and no answer could repeat it."""
+    response = await client.post(path, content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422, response.text
+    assert "lone UTF-16 surrogate" in response.json()["error"]["message"]
+
+
+async def test_a_character_escaped_as_a_utf_16_pair_is_text(container: Container, client: httpx.AsyncClient) -> None:
+    search = RecordingUseCase(SearchResults((), RetrievalMode.HYBRID))
+    use(container.search, search)
+
+    response = await client.post("/v1/search", content='{"query": "\\ud83d\\ude00 emoji"}',
+                                 headers={"content-type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    (request,) = search.calls[-1]
+    assert isinstance(request, SearchRequest) and request.query == "\U0001f600 emoji"
+
+
 async def test_an_integer_may_be_written_with_a_zero_fraction(container: Container, client: httpx.AsyncClient) -> None:
     search = RecordingUseCase(SearchResults((), RetrievalMode.HYBRID))
     use(container.search, search)
