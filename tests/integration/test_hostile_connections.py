@@ -1,8 +1,9 @@
-"""Connections that send an endless or a slow request head cannot stall `repochat serve` nor stay open.
+"""Connections that send an endless or a slow request cannot stall `repochat serve` nor stay open.
 
 Raw sockets on loopback against the real server: a head over MAX_HEAD_BYTES is answered 431 as soon as
 it passes the limit (uvicorn alone read a 64 MB header whole, 5 s of its event loop), and a head not
-whole within HEAD_SECONDS is answered 408, the connection closed either way.
+whole within HEAD_SECONDS is answered 408, the connection closed either way. A body that stops arriving
+is a 408 too, and slow senders of unsigned webhook deliveries cannot shut out a signed one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import time
 
 import pytest
 
+from domain.webhooks import signature_of
+from entrypoints.http.middleware import BODY_IDLE_SECONDS
 from entrypoints.http.protocol import HEAD_SECONDS, MAX_HEAD_BYTES
+from entrypoints.http.routers.webhooks import READ_SECONDS, READS_AT_ONCE
 from tests.integration.helpers import ApiServer, ServeFactory
 
 ENDLESS_BYTES = 64 * 1024 * 1024
@@ -97,3 +101,40 @@ def test_a_connection_whose_head_is_not_whole_in_time_is_answered_408_and_closed
             while not response.endswith(b'{"status":"ok"}'):
                 response += kept_alive.recv(65536)
             assert response.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_body_that_stops_arriving_is_answered_408(serve: ServeFactory) -> None:
+    server = serve()
+    with connect(server) as sock:
+        head = b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        sock.sendall(head + b"content-length: 100\r\n\r\n" + b'{"query": "')
+        started = time.monotonic()
+        received = answer(sock)
+        waited = time.monotonic() - started
+
+    assert received.startswith(b"HTTP/1.1 408 ") and b"request_timeout" in received, received
+    assert BODY_IDLE_SECONDS - 1 <= waited < BODY_IDLE_SECONDS + 5, waited
+
+
+def test_slow_unsigned_deliveries_cannot_shut_out_a_signed_one(serve: ServeFactory) -> None:
+    secret = "s3cret"
+    server = serve(REPOCHAT_GITHUB_WEBHOOK_SECRET=secret)
+    head = (b"POST /v1/webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nX-GitHub-Event: push\r\n"
+            b"X-Hub-Signature-256: sha256=00\r\ncontent-length: 1001\r\n\r\n")  # fmt: skip
+    slow = [connect(server) for _ in range(READS_AT_ONCE)]
+    try:
+        for sock in slow:
+            sock.sendall(head + b"x" * 1000)
+        time.sleep(0.5)
+        ping = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
+        started = time.monotonic()
+        response = server.client.post("/v1/webhooks/github", content=ping, headers={
+            "X-GitHub-Event": "ping", "X-Hub-Signature-256": signature_of(secret, ping),
+            "content-type": "application/json"})  # fmt: skip
+        waited = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert waited < READ_SECONDS + 2, waited
+        assert all(answer(sock).startswith(b"HTTP/1.1 408 ") for sock in slow)
+    finally:
+        for sock in slow:
+            sock.close()

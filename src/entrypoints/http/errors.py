@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -42,6 +43,7 @@ ERROR_MEANINGS: dict[int, str] = {
     ),
     404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
+    408: "The request body stopped arriving for 10 s",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
     422: "The request does not match its schema (a field of the wrong type, or one the body does not have)",
     429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
@@ -49,7 +51,7 @@ ERROR_MEANINGS: dict[int, str] = {
     507: "The disk holding the stored data is full (embedded Chroma: under REPOCHAT_DISK_RESERVE_MB free)",
 }
 
-V1_ERRORS = (401, 403, 409, 413, 422, 503, 507)
+V1_ERRORS = (401, 403, 408, 409, 413, 422, 503, 507)
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
 """Routes whose error bodies also carry OpenAI's `type` and `param`."""
 MISPLACED_FIELDS = {"ref": "filters.ref", "repository": "filters.repository"}
@@ -68,6 +70,36 @@ class AuthError(Exception):
     @property
     def code(self) -> str:
         return "unauthenticated" if self.status == 401 else "forbidden"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its limit (413): REPOCHAT_MAX_BODY_BYTES, or a route's own (`own_limit`). Raised
+    as the bytes arrive, so the route reading the body stops there."""
+
+    def __init__(self, limit: int, own_limit: bool) -> None:
+        setting = "" if own_limit else " (REPOCHAT_MAX_BODY_BYTES)"
+        super().__init__(413, f"the request body is over the limit of {limit} bytes{setting}")
+        self.limit = limit
+
+    def response(self, path: str) -> JSONResponse:
+        return _closing(error_response("request_too_large", self.detail, self.status_code, path))
+
+
+class BodyTooSlow(StarletteHTTPException):
+    """A request body that stopped arriving (408)."""
+
+    def __init__(self) -> None:
+        super().__init__(408, "the request body stopped arriving: send it whole")
+
+    def response(self, path: str) -> JSONResponse:
+        return _closing(error_response("request_timeout", self.detail, self.status_code, path))
+
+
+def _closing(response: JSONResponse) -> JSONResponse:
+    """The answer to a request whose body was not read whole: what is left of it cannot be told from a next
+    request, so the connection closes."""
+    response.headers["connection"] = "close"
+    return response
 
 
 def error_responses(
@@ -108,6 +140,16 @@ def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], not_allowed: C
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, error: AuthError) -> JSONResponse:
         return error_response(error.code, error.message, error.status, request.url.path)
+
+    @app.exception_handler(BodyTooLarge)
+    @app.exception_handler(BodyTooSlow)
+    async def body_refused(request: Request, error: BodyTooLarge | BodyTooSlow) -> JSONResponse:
+        return error.response(request.url.path)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _error: ClientDisconnect) -> JSONResponse:
+        """Nobody reads this answer: the client broke off while sending its request, which is no error of ours."""
+        return error_response("client_disconnected", "the client broke off its request", 400, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,11 +2,11 @@
 and origin check (without API keys); the security headers of every answer; the request timing of the
 metrics and the request log (outermost, so it counts and logs every answer, a 413 or a 421 too)."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,13 +14,15 @@ from domain.access import Caller
 from domain.errors import RepochatError
 from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.caller_state import remember_caller
-from entrypoints.http.errors import AuthError, error_response
+from entrypoints.http.errors import AuthError, BodyTooLarge, BodyTooSlow, error_response
 from entrypoints.metrics import Metrics, TimedRequests
 
 MCP_PATH = "/mcp"
 WEBHOOK_PATH = "/v1/webhooks/github"
 WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB: deliveries may be larger than REPOCHAT_MAX_BODY_BYTES."""
+BODY_IDLE_SECONDS = 10.0
+"""How long a request body may stop arriving before it is a 408: a client that sends nothing more is gone."""
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -46,7 +48,7 @@ def add_middleware(
 ) -> None:
     """`hosts`: the names requests may address when the server has no API keys (None: any); `keyed`: whether
     it has some (stored keys come and go while it runs); `caller`: who sends a request (or AuthError)."""
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, streamed={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, own_limits={WEBHOOK_PATH: WEBHOOK_MAX_BODY_BYTES})
     app.add_middleware(IdentifiedCallers, caller=caller)
     if hosts is not None:
         app.add_middleware(AllowedHosts, hosts=hosts, keyed=keyed)
@@ -157,57 +159,42 @@ def content_policy(path: str) -> str:
 
 
 class BodyLimit(HttpMiddleware):
-    """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES) with a 413 before the app reads
-    any of it: at once when Content-Length says so, else once the bytes received pass the limit.
+    """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES; a route of `own_limits` its own)
+    with a 413: at once when Content-Length says so, else once the bytes the app has read pass the limit;
+    and a body that stops arriving for BODY_IDLE_SECONDS with a 408.
 
-    The routes of `streamed` read their own body as it arrives, under their own limit (GitHub's
-    webhook deliveries, up to 25 MB): their body is refused here only when Content-Length is over that
-    limit, and otherwise passed on unread, so that no body waits in memory before its route looks at it."""
+    Nothing is read here: the bytes are counted as the app reads them, so a body that no route reads (an
+    unknown path, a refused caller's) is never held in memory, and a route that reads its body as it
+    arrives (GitHub's webhook deliveries, up to 25 MB) keeps no more of it than it chooses to."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, streamed: Mapping[str, int]) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: Mapping[str, int]) -> None:
         super().__init__(app)
         self._max_bytes = max_bytes
-        self._streamed = streamed
+        self._own_limits = own_limits
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streamed = scope["path"] in self._streamed
-        limit = self._streamed[scope["path"]] if streamed else self._max_bytes
+        own_limit = scope["path"] in self._own_limits
+        too_large = BodyTooLarge(self._own_limits[scope["path"]] if own_limit else self._max_bytes, own_limit)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await too_large(limit, streamed, scope["path"])(scope, receive, send)
+        if declared.isdigit() and int(declared) > too_large.limit:
+            await too_large.response(scope["path"])(scope, receive, send)
             return
-        if streamed:
-            await self._app(scope, receive, send)
-            return
-        received = await self._read(receive, limit)
-        if received is None:
-            await too_large(limit, streamed, scope["path"])(scope, receive, send)
-            return
-        buffered = received
+        received, whole = 0, False
 
-        async def replay() -> Message:
-            return buffered.pop(0) if buffered else await receive()
+        async def counted() -> Message:
+            nonlocal received, whole
+            if whole:  # what follows the body (a disconnect) may take as long as the answer does
+                return await receive()
+            try:
+                async with asyncio.timeout(BODY_IDLE_SECONDS):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow() from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                whole = not message.get("more_body", False)
+                if received > too_large.limit:
+                    raise too_large
+            return message
 
-        await self._app(scope, replay, send)
-
-    async def _read(self, receive: Receive, limit: int) -> list[Message] | None:
-        """The body's messages, at most `limit` bytes of body in all; None past that."""
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                return messages
-            size += len(message.get("body", b""))
-            if size > limit:
-                return None
-            if not message.get("more_body", False):
-                return messages
-
-
-def too_large(limit: int, own_limit: bool, path: str) -> JSONResponse:
-    """The 413 of a body over `limit`: REPOCHAT_MAX_BODY_BYTES, or a route's own limit."""
-    setting = "" if own_limit else " (REPOCHAT_MAX_BODY_BYTES)"
-    message = f"the request body is over the limit of {limit} bytes{setting}"
-    return error_response("request_too_large", message, 413, path)
+        await self._app(scope, counted, send)

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 from dependency_injector import providers
+from fastapi import FastAPI
+from starlette.types import Message
 
 from application.answering import AskRequest, GeneratedAnswer
 from application.ports.generation import GenerationEnd, TokenUsage
@@ -158,3 +160,26 @@ def sse(response: httpx.Response) -> list[tuple[str, Any]]:
         fields = dict(line.split(": ", 1) for line in block.splitlines())
         events.append((fields["event"], json.loads(fields["data"])))
     return events
+
+
+async def status_and_bytes_read(app: FastAPI, method: str, path: str, body_bytes: int) -> tuple[int, int]:
+    """The status `app` answers a request of `body_bytes` of JSON with (`Content-Length` says so), and how many
+    bytes of that body the app read to answer it."""
+    read = 0
+
+    async def receive() -> Message:
+        nonlocal read
+        read += 1024
+        return {"type": "http.request", "body": b"{" * 1024, "more_body": read < body_bytes}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+               (b"content-length", str(body_bytes).encode())]  # fmt: skip
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": headers, "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80)}  # fmt: skip
+    await app(scope, receive, send)
+    return sent[0]["status"], read

@@ -1,4 +1,5 @@
-"""Middleware: the body limit, declared or streamed; the host and origin check; the security headers."""
+"""Middleware: the body limit, declared or streamed, reading nothing itself; the host and origin check;
+the security headers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from entrypoints.http.app import create_app
-from tests.unit.http.helpers import container_of, settings
+from tests.unit.http.helpers import container_of, settings, status_and_bytes_read
 
 
 async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: FastAPI) -> None:
@@ -29,6 +30,16 @@ async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: Fast
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "request_too_large"
         assert "REPOCHAT_MAX_BODY_BYTES" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("POST", "/nothing", 404), ("POST", "/healthz", 405), ("PUT", "/static/app.js", 405), ("POST", "/", 405)],
+)
+async def test_a_body_no_route_reads_is_never_read(loopback_only: FastAPI, method: str, path: str, status: int) -> None:
+    """The limit counts what a route reads, and reads nothing itself: a body under the limit sent to a path
+    that takes none is not held in memory while the answer is made."""
+    assert await status_and_bytes_read(loopback_only, method, path, 512 * 1024) == (status, 0)
 
 
 async def call(app: FastAPI, method: str, path: str, **headers: str) -> httpx.Response:

@@ -10,7 +10,7 @@ from domain.collections import COLLECTION_PATTERN
 from entrypoints.http.middleware import WEBHOOK_PATH
 from tests.unit.http.helpers import ANY_TEXT
 
-V1_ERRORS = ("401", "403", "409", "413", "422", "503", "507")
+V1_ERRORS = ("401", "403", "408", "409", "413", "422", "503", "507")
 
 
 ERROR_BODIES = {
@@ -32,7 +32,7 @@ ERROR_BODIES = {
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
     ("get", "/metrics"): (),
-    ("post", "/v1/webhooks/github"): ("400", "401", "404", "413", "422", "503"),
+    ("post", "/v1/webhooks/github"): ("400", "401", "404", "408", "413", "422", "503"),
 }
 """The error statuses each route declares with ErrorResponse (OpenAIErrorResponse on the OpenAI routes) as the body."""
 

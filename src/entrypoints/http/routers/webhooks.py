@@ -19,8 +19,8 @@ from application.sync import QueuedSync, SyncPushedRef
 from domain.errors import InvalidInput, NotFound
 from domain.webhooks import Push, SignatureCheck, push_of
 from entrypoints.container import Container
-from entrypoints.http.errors import ERROR_MEANINGS, AuthError, error_response, error_responses
-from entrypoints.http.middleware import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_PATH, too_large
+from entrypoints.http.errors import ERROR_MEANINGS, AuthError, BodyTooSlow, error_response, error_responses
+from entrypoints.http.middleware import WEBHOOK_PATH
 from entrypoints.settings import Settings
 from entrypoints.views import QueuedSyncView, WebhookAnswer
 
@@ -29,6 +29,7 @@ WEBHOOK_ERROR_MEANINGS: dict[int, str] = {
     400: "The payload is not JSON, or not a push event's",
     401: "The X-Hub-Signature-256 header is missing or does not sign the body with the webhook's secret",
     404: "Webhooks are off: REPOCHAT_GITHUB_WEBHOOK_SECRET is not set",
+    408: "The delivery did not arrive whole within 10 s of its read beginning",
     413: "The delivery is over 25 MB, GitHub's own cap on webhook payloads",
     503: "The job queue or the vector store is failing or unreachable, or other deliveries are being read",
 }
@@ -36,6 +37,9 @@ UNSIGNED = "X-Hub-Signature-256 is missing or does not sign this body with the w
 READS_AT_ONCE = 4
 """Deliveries read at once; more wait, and past WAIT_TO_READ_SECONDS are a 503, their bodies unread."""
 WAIT_TO_READ_SECONDS = 10
+READ_SECONDS = 5
+"""How long a delivery may take to arrive once its read has begun (a 408 past it): GitHub itself gives up on a
+delivery not answered within 10 s, and a slow sender would otherwise hold one of the READS_AT_ONCE."""
 IN_MEMORY_BYTES = 256 * 1024
 """Of a delivery being read, what is kept in memory; the rest waits in a temporary file until it is signed."""
 
@@ -51,7 +55,7 @@ router = APIRouter()
             "model": WebhookAnswer,
             "description": "A `ping` (the webhook is set up and its secret matches), or a delivery handled before",
         },
-        **error_responses(400, 401, 404, 413, 422, 503, meanings=WEBHOOK_ERROR_MEANINGS),
+        **error_responses(400, 401, 404, 408, 413, 422, 503, meanings=WEBHOOK_ERROR_MEANINGS),
     },
 )
 @inject
@@ -97,7 +101,8 @@ async def github_webhook(
 
 async def _signed_body(request: Request, secret: str, signature: str | None) -> bytes | Response:
     """The body, read as it arrives and checked against `signature` before it is kept whole in memory;
-    a 413 past GitHub's cap, a 503 while READS_AT_ONCE other deliveries are being read."""
+    a 413 past GitHub's cap (the body limit's), a 408 past READ_SECONDS, a 503 while READS_AT_ONCE other
+    deliveries are being read."""
     if not signature:  # nothing could match: refused before a byte is read
         raise AuthError(401, UNSIGNED)
     reads: asyncio.Semaphore = request.app.state.delivery_reads
@@ -110,15 +115,16 @@ async def _signed_body(request: Request, secret: str, signature: str | None) -> 
     try:
         check = SignatureCheck(secret)
         with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as spool:
-            async for piece in request.stream():
-                check.update(piece)
-                spool.write(piece)
-                if spool.tell() > WEBHOOK_MAX_BODY_BYTES:
-                    return too_large(WEBHOOK_MAX_BODY_BYTES, True, WEBHOOK_PATH)
+            async with asyncio.timeout(READ_SECONDS):
+                async for piece in request.stream():  # the body limit stops it past WEBHOOK_MAX_BODY_BYTES
+                    check.update(piece)
+                    spool.write(piece)
             if not check.matches(signature):
                 raise AuthError(401, UNSIGNED)
             spool.seek(0)
             return spool.read()
+    except TimeoutError:
+        raise BodyTooSlow() from None
     finally:
         reads.release()
 
