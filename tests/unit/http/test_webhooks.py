@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from application.sync import PushSyncs, QueuedSync
 from domain.jobs import JobState
@@ -180,3 +182,28 @@ async def test_a_delivery_without_a_signature_header_is_refused_unread(hooked: C
     async with httpx.AsyncClient(transport=transport, base_url="http://repochat") as http:
         response = await http.post(WEBHOOK_PATH, content=body, headers={"X-GitHub-Event": "push"})
     assert response.status_code == 401 and body.sent <= 1
+
+
+async def test_a_delivery_broken_off_mid_body_is_no_error_of_the_server(
+    hooked: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender that goes away mid-body logged a 10 KB traceback each time: a cheap way to fill a disk."""
+    pushed(hooked)
+    messages: list[Message] = [{"type": "http.request", "body": b"x" * 100, "more_body": True},
+                               {"type": "http.disconnect"}]  # fmt: skip
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"repochat"), (b"x-github-event", b"push"), (b"x-hub-signature-256", b"sha256=00")]
+    scope = {"type": "http", "method": "POST", "path": WEBHOOK_PATH, "raw_path": WEBHOOK_PATH.encode(),
+             "query_string": b"", "headers": headers, "http_version": "1.1", "scheme": "http"}  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        await create_app(hooked)(scope, receive, send)
+
+    assert sent[0]["status"] == 400
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
