@@ -85,16 +85,19 @@ def _root(spec: SourceSpec) -> Path:
 
 
 def _inspect(root: Path, path: Path, relative: str, policy: FilePolicy) -> tuple[SkipReason | None, FileEntry | None]:
+    """Why the file is skipped, or its entry. One that cannot be read (a symlink loop, no permission, gone
+    since the folder was listed) is skipped as unsafe, not a reason to fail the whole job."""
     if not is_valid_name(relative):
         return SkipReason.BAD_NAME, None
-    if path.is_symlink() and not path.resolve().is_relative_to(root):
+    try:
+        if (path.is_symlink() and not path.resolve(strict=True).is_relative_to(root)) or not path.is_file():
+            return SkipReason.UNSAFE, None
+        reason = policy.check(relative, path.stat().st_size)
+        if reason:
+            return reason, None
+        content = path.read_bytes()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's resolve() on a symlink loop
         return SkipReason.UNSAFE, None
-    if not path.is_file():
-        return SkipReason.UNSAFE, None
-    reason = policy.check(relative, path.stat().st_size)
-    if reason:
-        return reason, None
-    content = path.read_bytes()
     if decode_text(content) is None:
         return SkipReason.BINARY, None
     return None, FileEntry(relative, git_blob_sha(content), len(content))
