@@ -20,7 +20,8 @@ class SubmitIndexJob:
     The queue returns the unfinished job of the same repository and ref instead of a second one.
     When that job indexes other files (other `include` or `exclude` globs), joining it would drop
     the caller's globs unseen: that is a Conflict naming the job, to wait for or cancel.
-    A caller indexes with the index role, repositories it may see only (out of scope: NotFound).
+    A caller indexes with the index role, repositories it may see only (out of scope: NotFound); only then
+    is the source asked whether it can read the repository at all (a missing folder: InvalidInput).
     """
 
     def __init__(
@@ -41,7 +42,7 @@ class SubmitIndexJob:
                 f"{caller.name} is scoped to collections and names no repository: it may index none, since "
                 "indexing reads with the server's GitHub token"
             )
-        pick_source(self._sources, request.source)
+        await pick_source(self._sources, request.source).check(request.source)
         job = await self._queue.submit(request)
         running, wanted = job.request.source, request.source
         if (running.include, running.exclude) != (wanted.include, wanted.exclude):

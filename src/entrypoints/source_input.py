@@ -64,10 +64,12 @@ def source_spec(
 
 
 def confined_folder(text: str, roots: Sequence[Path]) -> Path:
-    """The real path of the folder `text` names when it is an existing folder inside one of `roots`.
+    """The real path of the folder `text` names inside one of `roots`.
 
-    A relative path is taken from each root in turn. A path outside the roots is refused
-    alike whether it exists or not, so callers cannot probe the server's disk.
+    A relative path is taken from each root in turn (the first where it exists, else the first root).
+    A path outside the roots is refused alike whether it exists or not, so callers cannot probe the
+    server's disk; whether one inside exists is the source's to say (`DocumentSource.check`), once
+    the caller may index it.
     """
     if not roots:
         raise NotAllowed(
@@ -79,10 +81,7 @@ def confined_folder(text: str, roots: Sequence[Path]) -> Path:
     inside = [c for c in candidates if any(c.is_relative_to(root) for root in roots)]
     if not inside:
         raise NotAllowed(f"folder {text!r} is outside the folders this server may index (REPOCHAT_LOCAL_ROOTS)")
-    existing = next((c for c in inside if c.is_dir()), None)
-    if existing is None:
-        raise _missing(text)
-    return existing
+    return next((c for c in inside if c.is_dir()), inside[0])
 
 
 def _check_file_kinds(include: Sequence[str], any_files: bool) -> None:

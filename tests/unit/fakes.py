@@ -60,6 +60,9 @@ class FakeSource(DocumentSource):
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.LOCAL
 
+    async def check(self, spec: SourceSpec) -> None:
+        """Every spec names files: the folder is in memory."""
+
     def files_at(self, ref: str | None) -> dict[str, str]:
         return self.files if ref is None else self.refs[ref]
 

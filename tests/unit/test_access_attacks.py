@@ -5,8 +5,11 @@ Each failed on 4f498c4, proving one finding of the review.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from adapters.sources.local_folder import LocalFolderSource
 from application.access import IdentifyCaller, RepositoryAccess
 from application.indexing import IndexRepository
 from application.jobs import SubmitIndexJob
@@ -18,6 +21,7 @@ from domain.errors import InvalidInput, NotAllowed, NotFound, RepochatError
 from domain.jobs import IndexRequest
 from domain.sources import SourceKind, SourceSpec
 from domain.sync import SyncStatus
+from entrypoints.source_input import LocalFolders, source_spec
 from tests.unit.fakes import (
     FakeSource,
     InMemoryKeyStore,
@@ -134,3 +138,23 @@ async def test_keys_whose_scope_would_not_hold_are_refused(role: Role, scope: Sc
         await CreateKey(keys).execute("team", role, scope)
     assert await keys.all() == []
     await CreateKey(keys).execute("team-b-ci", Role.INDEX, Scope(("team-b",), ("team-b/*",)))
+
+
+async def test_a_scoped_key_cannot_tell_which_folders_exist_under_the_local_roots(tmp_path: Path) -> None:
+    """A read key was told 400 "does not exist" for a missing folder and 403 for an existing one; an index key
+    scoped to `docs*` 400 for a missing folder and 404 for an existing one out of its scope."""
+    roots = LocalFolders((tmp_path,), any_files=False)
+    (tmp_path / "secret").mkdir()
+    reader = Caller("key:reader", Role.READ, Scope(("docs",), ("local:*",)))
+    indexer = Caller("key:indexer", Role.INDEX, Scope(("docs",), (f"local:{tmp_path}/docs*",)))
+    submit = SubmitIndexJob(RecordingJobQueue(), [LocalFolderSource()])
+
+    async def refusal(caller: Caller, name: str) -> tuple[type[RepochatError], str]:
+        spec = source_spec(str(tmp_path / name), local=roots)
+        with pytest.raises(RepochatError) as refused:
+            await submit.execute(IndexRequest(spec, "docs"), caller)
+        return type(refused.value), refused.value.message.replace(name, "NAME")
+
+    assert await refusal(reader, "secret") == await refusal(reader, "nonexistent")
+    assert await refusal(indexer, "secret") == await refusal(indexer, "nonexistent")
+    assert (await refusal(indexer, "docs-missing"))[0] is InvalidInput  # in its scope, it may be told

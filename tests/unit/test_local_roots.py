@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.sources.local_folder import LocalFolderSource
 from domain.errors import InvalidInput, NotAllowed
 from domain.sources import SourceKind
 from entrypoints.settings import Settings
@@ -68,9 +69,12 @@ def test_a_bare_name_is_github_for_remote_callers_even_when_the_cwd_holds_it(srv
     assert source_spec("guide/sub").kind is SourceKind.LOCAL  # the CLI trusts its working directory
 
 
-def test_a_missing_folder_is_told_only_inside_the_roots(srv: Path) -> None:
+async def test_a_missing_folder_is_told_only_inside_the_roots_and_by_the_source(srv: Path) -> None:
+    """The source says it once the caller may index the folder (SubmitIndexJob), not the parsing before."""
+    missing = source_spec(str(srv / "docs" / "missing"), local=confined(srv))
+    assert missing.location == str(srv / "docs" / "missing")
     with pytest.raises(InvalidInput, match="does not exist"):
-        source_spec(str(srv / "docs" / "missing"), local=confined(srv))
+        await LocalFolderSource().check(missing)
     with pytest.raises(NotAllowed):
         source_spec(str(srv / "missing"), local=confined(srv))
 
@@ -105,11 +109,12 @@ def test_the_settings_list_roots_by_path_separator_with_symlinks_resolved(srv: P
 
 
 @pytest.mark.parametrize("name", ["~root", "~nosuchuser", "~"])
-def test_remote_callers_cannot_probe_user_names_with_a_tilde(srv: Path, name: str) -> None:
+async def test_remote_callers_cannot_probe_user_names_with_a_tilde(srv: Path, name: str) -> None:
     """`~root` (a user that exists) and `~nosuchuser` are the same: a name under the roots that is not there."""
-    with pytest.raises(InvalidInput) as refused:
-        source_spec(f"{name}/docs", local=confined(srv))
-    assert str(refused.value) == f"folder '{name}/docs' does not exist or is not a folder"
+    spec = source_spec(f"{name}/docs", local=confined(srv))
+    assert spec.location == str(srv / "docs" / name / "docs")
+    with pytest.raises(InvalidInput, match="does not exist or is not a folder"):
+        await LocalFolderSource().check(spec)
 
 
 def test_a_folder_named_with_a_tilde_is_taken_from_the_roots(srv: Path) -> None:

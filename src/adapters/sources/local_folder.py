@@ -28,6 +28,9 @@ class LocalFolderSource(DocumentSource):
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.LOCAL
 
+    async def check(self, spec: SourceSpec) -> None:
+        await asyncio.to_thread(_root, spec)
+
     async def snapshot(self, spec: SourceSpec, previous: Manifest | None, _note: StageNote = no_note) -> SourceSnapshot:
         root = _root(spec)
         entries, skipped = await asyncio.to_thread(self._list, root, self._policy(spec))

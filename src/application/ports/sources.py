@@ -54,6 +54,12 @@ class DocumentSource(Protocol):
 
     def handles(self, spec: SourceSpec) -> bool: ...
 
+    async def check(self, spec: SourceSpec) -> None:
+        """InvalidInput now when `spec` names nothing to read (a folder that does not exist), so a request fails
+        when it is made, not in a worker. Asked only once the caller may index the repository, so that a
+        caller cannot learn this of one it may not."""
+        ...
+
     async def snapshot(
         self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note
     ) -> SourceSnapshot: ...

@@ -154,6 +154,9 @@ class GitHubArchiveSource(DocumentSource):
     def handles(self, spec: SourceSpec) -> bool:
         return spec.kind is SourceKind.GITHUB
 
+    async def check(self, spec: SourceSpec) -> None:
+        """Whether the repository exists is GitHub's to say when the job lists it (a request costs nothing now)."""
+
     async def snapshot(self, spec: SourceSpec, previous: Manifest | None, note: StageNote = no_note) -> SourceSnapshot:
         repo = _repo_of(spec)
         ref = spec.ref or await self._default_branch(repo, note)
