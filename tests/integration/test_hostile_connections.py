@@ -138,3 +138,21 @@ def test_slow_unsigned_deliveries_cannot_shut_out_a_signed_one(serve: ServeFacto
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_the_rest_of_a_body_nobody_reads_cannot_hold_the_connection_open(serve: ServeFactory) -> None:
+    server = serve()
+    with connect(server) as sock:
+        sock.sendall(b"POST /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n")
+        started = time.monotonic()
+        response = sock.recv(65536)
+        try:
+            while time.monotonic() - started < HEAD_SECONDS + 10:
+                sock.sendall(b"x")  # a byte a second: the answer is sent, nothing reads the rest
+                time.sleep(1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        waited = time.monotonic() - started
+
+    assert response.startswith(b"HTTP/1.1 404 "), response
+    assert waited < HEAD_SECONDS + 3, waited

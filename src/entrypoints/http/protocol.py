@@ -57,6 +57,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head, self._head_bytes = True, 0
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._in_head:  # the body is still arriving, and nothing will read it
+            self._arm_head_deadline()
+
     def _arm_head_deadline(self) -> None:
         if self._head_deadline is None:
             self._head_deadline = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
@@ -68,8 +73,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _head_too_slow(self) -> None:
         self._head_deadline = None
-        if self._in_head and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._in_head:
             self._refuse(HTTPStatus.REQUEST_TIMEOUT, f"the request head took over {HEAD_SECONDS:.0f} s")
+        elif self.cycle is not None and self.cycle.response_complete:
+            self.transport.close()
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         body = message.encode()
