@@ -77,9 +77,28 @@ def test_an_endless_head_is_refused_431_once_it_passes_the_limit(
 
 def test_a_head_under_the_limit_followed_by_a_large_body_in_one_write_is_a_request(serve: ServeFactory) -> None:
     server = serve()
-    query = "x" * (MAX_HEAD_BYTES * 8)
-    response = server.client.post("/v1/search", json={"query": query})
-    assert response.status_code == 400 and "REPOCHAT_MAX_QUESTION_BYTES" in response.text, response.text
+    body = b'{"query": "' + b"x" * (MAX_HEAD_BYTES * 8) + b'"}'
+    with connect(server) as sock:
+        sock.sendall(b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        response = b""
+        while b"REPOCHAT_MAX_QUESTION_BYTES" not in response:
+            response += sock.recv(65536)
+
+    assert response.startswith(b"HTTP/1.1 400 "), response[:200]
+
+
+def test_pipelined_requests_over_the_limit_in_one_write_are_each_answered(serve: ServeFactory) -> None:
+    server = serve()
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
+    count = 4 * MAX_HEAD_BYTES // len(request)
+    with connect(server) as sock:
+        sock.sendall(request * count)
+        received = b""
+        while received.count(b'{"status":"ok"}') < count and b" 431 " not in received:
+            received += sock.recv(65536)
+
+    assert received.count(b"HTTP/1.1 200 ") == count and b" 431 " not in received
 
 
 def test_a_connection_whose_head_is_not_whole_in_time_is_answered_408_and_closed(serve: ServeFactory) -> None:

@@ -485,11 +485,13 @@ class CoalescingJobQueue(RecordingJobQueue):
 
 
 class InMemoryKeyStore(KeyStore):
-    """Keys by name; counts the reads of every key (`all`), which is what a cache saves."""
+    """Keys by name; counts the reads of every key (`all`), which is what a cache saves. With `failure` set,
+    reading them raises it, as a store that cannot be reached does."""
 
     def __init__(self, *keys: StoredKey) -> None:
         self.keys = {key.name: key for key in keys}
         self.reads = 0
+        self.failure: RepochatError | None = None
 
     async def find(self, key_hash: str) -> StoredKey | None:
         return next((key for key in (await self.all()) if key.key_hash == key_hash), None)
@@ -501,6 +503,8 @@ class InMemoryKeyStore(KeyStore):
 
     async def all(self) -> list[StoredKey]:
         self.reads += 1
+        if self.failure is not None:
+            raise self.failure
         return sorted(self.keys.values(), key=lambda key: key.name)
 
     async def revoke(self, name: str) -> StoredKey:

@@ -82,7 +82,7 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
     def response(self, path: str) -> JSONResponse:
-        return _closing(error_response("request_too_large", self.detail, self.status_code, path))
+        return closing(error_response("request_too_large", self.detail, self.status_code, path))
 
 
 class BodyTooSlow(StarletteHTTPException):
@@ -92,10 +92,10 @@ class BodyTooSlow(StarletteHTTPException):
         super().__init__(408, "the request body stopped arriving: send it whole")
 
     def response(self, path: str) -> JSONResponse:
-        return _closing(error_response("request_timeout", self.detail, self.status_code, path))
+        return closing(error_response("request_timeout", self.detail, self.status_code, path))
 
 
-def _closing(response: JSONResponse) -> JSONResponse:
+def closing(response: JSONResponse) -> JSONResponse:
     """The answer to a request whose body was not read whole: what is left of it cannot be told from a next
     request, so the connection closes."""
     response.headers["connection"] = "close"

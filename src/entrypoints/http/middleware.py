@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +15,7 @@ from domain.access import Caller
 from domain.errors import RepochatError
 from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.caller_state import remember_caller
-from entrypoints.http.errors import AuthError, BodyTooLarge, BodyTooSlow, error_response
+from entrypoints.http.errors import AuthError, BodyTooLarge, BodyTooSlow, closing, error_response, status_of
 from entrypoints.metrics import Metrics, TimedRequests
 
 MCP_PATH = "/mcp"
@@ -73,9 +74,20 @@ class IdentifiedCallers(HttpMiddleware):
             try:
                 remember_caller(scope, await self._caller(scope))
             except AuthError as e:
-                await error_response(e.code, e.message, e.status, scope["path"])(scope, receive, send)
+                await self._refuse(scope, e.code, e.message, e.status)(scope, receive, send)
+                return
+            except RepochatError as e:  # the keys or GitHub could not be read: 503, 429
+                await self._refuse(scope, e.code, e.message, status_of(e))(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+    @staticmethod
+    def _refuse(scope: Scope, code: str, message: str, status: int) -> JSONResponse:
+        """The error, closing the connection when a body is on its way: nothing will read it."""
+        response = error_response(code, message, status, scope["path"])
+        headers = Headers(scope=scope)
+        has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        return closing(response) if has_body else response
 
 
 def identified_path(path: str) -> bool:

@@ -23,6 +23,8 @@ HEAD_SECONDS = 10.0
 class BoundedHttpProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _in_head = True
+    _requests = 0
+    """Requests whose message is whole, so far: a piece of data that completed one is no overlong head."""
     _head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -34,19 +36,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_head:
+        """Feeds the parser no more of a head than its room: a piece that ends a request goes on with the next
+        (pipelined requests), one that leaves the same head open is refused."""
+        while data and self._in_head and not self.transport.is_closing():
+            self._arm_head_deadline()
+            room, requests = MAX_HEAD_BYTES - self._head_bytes, self._requests
+            piece, data = data[:room], data[room:]
+            self._head_bytes += len(piece)
+            super().data_received(piece)
+            if data and self._in_head and self._requests == requests and not self.transport.is_closing():
+                self._refuse(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD_BYTES} bytes"
+                )
+                return
+        if data and not self.transport.is_closing():
             super().data_received(data)
-            return
-        self._arm_head_deadline()
-        room = MAX_HEAD_BYTES - self._head_bytes
-        self._head_bytes += len(data)
-        super().data_received(data[:room])  # a head that ends within the room ends here: the rest is its body
-        if len(data) <= room or self.transport.is_closing():
-            return
-        if self._in_head:
-            self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD_BYTES} bytes")
-        else:
-            super().data_received(data[room:])
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -55,7 +59,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._requests = True, 0, self._requests + 1
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -81,6 +85,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
+        """Answers `status` and closes; only closes while an earlier request's answer is still being sent."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()
+            return
         body = message.encode()
         self.transport.write(
             f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from application.ports.access import StoredKey
 from domain.access import Role, Scope, key_hash
+from domain.errors import UpstreamUnavailable
 from domain.jobs import Job
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
@@ -108,6 +109,23 @@ async def test_a_call_without_a_key_is_refused_before_any_of_its_body_is_read(
 
     assert status == 401
     assert bytes_read == 0
+
+
+@pytest.mark.parametrize("body", [b"", b'{"query": "x"}'], ids=["no body", "a body"])
+async def test_keys_that_cannot_be_read_are_a_503_and_a_refused_body_closes_the_connection(
+    tmp_path: Path, body: bytes
+) -> None:
+    keys = InMemoryKeyStore()
+    keys.failure = UpstreamUnavailable("Chroma failed to read the keys")
+    container = container_of(settings(data_dir=tmp_path))
+    use(container.key_store, keys)
+    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        response = await http.post("/v1/search", content=body, headers={"authorization": "Bearer k"})
+
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == {"code": "upstream_unavailable", "message": "Chroma failed to read the keys"}
+    assert response.headers.get("connection") == ("close" if body else None)
 
 
 async def test_the_request_log_names_the_caller_never_its_key(
