@@ -8,6 +8,7 @@ is a 408 too, and slow senders of unsigned webhook deliveries cannot shut out a 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from domain.webhooks import signature_of
-from entrypoints.http.middleware import BODY_IDLE_SECONDS
+from entrypoints.http.errors import BODY_IDLE_SECONDS
 from entrypoints.http.protocol import HEAD_SECONDS, MAX_HEAD_BYTES
 from entrypoints.http.routers.webhooks import READ_SECONDS, READS_AT_ONCE
 from tests.integration.helpers import ApiServer, ServeFactory
@@ -175,3 +176,18 @@ def test_the_rest_of_a_body_nobody_reads_cannot_hold_the_connection_open(serve: 
 
     assert response.startswith(b"HTTP/1.1 404 "), response
     assert waited < HEAD_SECONDS + 3, waited
+
+
+def test_a_chunked_body_over_the_limit_to_mcp_is_a_413_in_the_error_shape(serve: ServeFactory) -> None:
+    """The MCP server reads its bodies inside its own app: the body limit's 413 must not come out as text."""
+    server = serve()
+    with connect(server) as sock:
+        sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                     b"accept: application/json, text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")  # fmt: skip
+        piece = b"x" * 65536
+        send_endless(sock, b"", b"%x\r\n%s\r\n" % (len(piece), piece))
+        received = answer(sock)
+
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ") and b"application/json" in head, received[:300]
+    assert json.loads(body)["error"]["code"] == "request_too_large"

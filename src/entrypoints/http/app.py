@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from entrypoints.container import Container, running
 from entrypoints.http import security
-from entrypoints.http.errors import add_error_handlers
+from entrypoints.http.errors import add_body_error_handlers, add_error_handlers
 from entrypoints.http.middleware import MCP_PATH, add_middleware
 from entrypoints.http.routers import answers, auth, jobs, keys, openai, operations, repositories, search, webhooks
 from entrypoints.mcp_server import create_mcp_server
@@ -46,6 +46,7 @@ def create_app(container: Container) -> FastAPI:
     mcp_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, transport_security=ANY_HOST_FOR_MCP
     )
+    add_body_error_handlers(mcp_app)
 
     async def keyed() -> bool:
         return await container.identify_caller().needs_credentials()

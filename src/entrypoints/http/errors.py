@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -31,6 +33,9 @@ ERROR_STATUS: dict[type[domain.errors.RepochatError], int] = {
     domain.errors.StorageFull: 507,
 }
 
+BODY_IDLE_SECONDS = 10.0
+"""How long a request body may stop arriving before it is a 408: a client that sends nothing more is gone."""
+
 ERROR_MEANINGS: dict[int, str] = {
     400: (
         "Invalid input (an empty query, an unknown source, a bad collection name, a question over "
@@ -42,8 +47,8 @@ ERROR_MEANINGS: dict[int, str] = {
         "REPOCHAT_LOCAL_ROOTS, or an upstream (GitHub, OpenAI) refused repochat's credentials"
     ),
     404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
+    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:.0f} s",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
-    408: "The request body stopped arriving for 10 s",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
     422: "The request does not match its schema (a field of the wrong type, or one the body does not have)",
     429: "An upstream (GitHub, OpenAI) is rate limiting repochat",
@@ -86,10 +91,10 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 class BodyTooSlow(StarletteHTTPException):
-    """A request body that stopped arriving (408)."""
+    """A request body that stopped arriving for BODY_IDLE_SECONDS, or a route's own deadline passed (408)."""
 
-    def __init__(self) -> None:
-        super().__init__(408, "the request body stopped arriving: send it whole")
+    def __init__(self, message: str = f"the request body stopped arriving for {BODY_IDLE_SECONDS:.0f} s") -> None:
+        super().__init__(408, message)
 
     def response(self, path: str) -> JSONResponse:
         return closing(error_response("request_timeout", self.detail, self.status_code, path))
@@ -141,10 +146,7 @@ def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], not_allowed: C
     async def auth_error(request: Request, error: AuthError) -> JSONResponse:
         return error_response(error.code, error.message, error.status, request.url.path)
 
-    @app.exception_handler(BodyTooLarge)
-    @app.exception_handler(BodyTooSlow)
-    async def body_refused(request: Request, error: BodyTooLarge | BodyTooSlow) -> JSONResponse:
-        return error.response(request.url.path)
+    add_body_error_handlers(app)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, _error: ClientDisconnect) -> JSONResponse:
@@ -168,6 +170,18 @@ def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute], not_allowed: C
     async def unexpected(request: Request, _error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response("internal_error", "an unexpected error happened; see the server log", 500)
+
+
+def add_body_error_handlers(app: Starlette) -> None:
+    """The 413 and 408 of the body limit in the error shape, closing the connection. The MCP server's own
+    Starlette app needs them too: it reads its bodies inside its own exception handling."""
+
+    async def body_refused(request: Request, error: Exception) -> Response:
+        assert isinstance(error, BodyTooLarge | BodyTooSlow)
+        return error.response(request.url.path)
+
+    app.add_exception_handler(BodyTooLarge, body_refused)
+    app.add_exception_handler(BodyTooSlow, body_refused)
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:

@@ -15,15 +15,21 @@ from domain.access import Caller
 from domain.errors import RepochatError
 from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.caller_state import remember_caller
-from entrypoints.http.errors import AuthError, BodyTooLarge, BodyTooSlow, closing, error_response, status_of
+from entrypoints.http.errors import (
+    BODY_IDLE_SECONDS,
+    AuthError,
+    BodyTooLarge,
+    BodyTooSlow,
+    closing,
+    error_response,
+    status_of,
+)
 from entrypoints.metrics import Metrics, TimedRequests
 
 MCP_PATH = "/mcp"
 WEBHOOK_PATH = "/v1/webhooks/github"
 WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB: deliveries may be larger than REPOCHAT_MAX_BODY_BYTES."""
-BODY_IDLE_SECONDS = 10.0
-"""How long a request body may stop arriving before it is a 408: a client that sends nothing more is gone."""
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -24,12 +24,15 @@ from entrypoints.http.middleware import WEBHOOK_PATH
 from entrypoints.settings import Settings
 from entrypoints.views import QueuedSyncView, WebhookAnswer
 
+READ_SECONDS = 5
+"""How long a delivery may take to arrive once its read has begun (a 408 past it): GitHub itself gives up on a
+delivery not answered within 10 s, and a slow sender would otherwise hold one of the READS_AT_ONCE."""
 WEBHOOK_ERROR_MEANINGS: dict[int, str] = {
     **ERROR_MEANINGS,
     400: "The payload is not JSON, or not a push event's",
     401: "The X-Hub-Signature-256 header is missing or does not sign the body with the webhook's secret",
     404: "Webhooks are off: REPOCHAT_GITHUB_WEBHOOK_SECRET is not set",
-    408: "The delivery did not arrive whole within 10 s of its read beginning",
+    408: f"The delivery did not arrive whole within {READ_SECONDS} s of its read beginning",
     413: "The delivery is over 25 MB, GitHub's own cap on webhook payloads",
     503: "The job queue or the vector store is failing or unreachable, or other deliveries are being read",
 }
@@ -37,9 +40,6 @@ UNSIGNED = "X-Hub-Signature-256 is missing or does not sign this body with the w
 READS_AT_ONCE = 4
 """Deliveries read at once; more wait, and past WAIT_TO_READ_SECONDS are a 503, their bodies unread."""
 WAIT_TO_READ_SECONDS = 10
-READ_SECONDS = 5
-"""How long a delivery may take to arrive once its read has begun (a 408 past it): GitHub itself gives up on a
-delivery not answered within 10 s, and a slow sender would otherwise hold one of the READS_AT_ONCE."""
 IN_MEMORY_BYTES = 256 * 1024
 """Of a delivery being read, what is kept in memory; the rest waits in a temporary file until it is signed."""
 
@@ -124,7 +124,7 @@ async def _signed_body(request: Request, secret: str, signature: str | None) -> 
             spool.seek(0)
             return spool.read()
     except TimeoutError:
-        raise BodyTooSlow() from None
+        raise BodyTooSlow(f"the delivery did not arrive whole within {READ_SECONDS} s of its read beginning") from None
     finally:
         reads.release()
 
