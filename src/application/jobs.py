@@ -12,6 +12,7 @@ from domain.access import LOCAL_USER, Caller, Role
 from domain.collections import validate_collection
 from domain.errors import Conflict, NotAllowed, NotFound
 from domain.jobs import IndexRequest, Job
+from domain.sources import SourceKind, SourceSpec
 
 
 class SubmitIndexJob:
@@ -36,7 +37,7 @@ class SubmitIndexJob:
         caller.require(Role.INDEX)
         repository = request.source.repository_id
         if not await self._access.admits(caller, request.collection, repository):
-            raise NotFound(f"repository {request.source.location!r} not found")
+            raise NotFound(_not_found(request.source))
         if not caller.scope.admits_indexing(request.collection, repository):
             raise NotAllowed(
                 f"{caller.name} is scoped to collections and names no repository: it may index none, since "
@@ -97,6 +98,13 @@ async def visible_job(queue: JobQueue, access: RepositoryAccess, job_id: str, ca
     if not await access.keep(caller, [job], _place):
         raise NotFound(f"no job with id {job_id!r}")
     return job
+
+
+def _not_found(source: SourceSpec) -> str:
+    """A folder is not named: its real path would tell which root holds it, or where a link leads."""
+    if source.kind is SourceKind.LOCAL:
+        return "no folder this caller may index is at that path"
+    return f"repository {source.location!r} not found"
 
 
 def _place(job: Job) -> tuple[str, str]:

@@ -142,19 +142,23 @@ async def test_keys_whose_scope_would_not_hold_are_refused(role: Role, scope: Sc
 
 async def test_a_scoped_key_cannot_tell_which_folders_exist_under_the_local_roots(tmp_path: Path) -> None:
     """A read key was told 400 "does not exist" for a missing folder and 403 for an existing one; an index key
-    scoped to `docs*` 400 for a missing folder and 404 for an existing one out of its scope."""
-    roots = LocalFolders((tmp_path,), any_files=False)
-    (tmp_path / "secret").mkdir()
+    scoped to `docs*` 400 for a missing folder and 404 for an existing one out of its scope; and the 404 named
+    the folder's real path, which told which of two roots holds a relative name, or where a link leads."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first / "secret", second / "handbook"):
+        folder.mkdir(parents=True)
+    (first / "link").symlink_to(second / "handbook")
+    roots = LocalFolders((first, second), any_files=False)
     reader = Caller("key:reader", Role.READ, Scope(("docs",), ("local:*",)))
-    indexer = Caller("key:indexer", Role.INDEX, Scope(("docs",), (f"local:{tmp_path}/docs*",)))
+    indexer = Caller("key:indexer", Role.INDEX, Scope(("docs",), (f"local:{first}/docs*",)))
     submit = SubmitIndexJob(RecordingJobQueue(), [LocalFolderSource()])
 
     async def refusal(caller: Caller, name: str) -> tuple[type[RepochatError], str]:
-        spec = source_spec(str(tmp_path / name), local=roots)
         with pytest.raises(RepochatError) as refused:
-            await submit.execute(IndexRequest(spec, "docs"), caller)
-        return type(refused.value), refused.value.message.replace(name, "NAME")
+            await submit.execute(IndexRequest(source_spec(name, local=roots), "docs"), caller)
+        return type(refused.value), refused.value.message
 
-    assert await refusal(reader, "secret") == await refusal(reader, "nonexistent")
-    assert await refusal(indexer, "secret") == await refusal(indexer, "nonexistent")
-    assert (await refusal(indexer, "docs-missing"))[0] is InvalidInput  # in its scope, it may be told
+    for caller in (reader, indexer):
+        answers = {await refusal(caller, name) for name in ("./secret", "./handbook", "./nothere", "./link")}
+        assert len(answers) == 1, answers
+    assert (await refusal(indexer, "./docs-missing"))[0] is InvalidInput  # in its scope, it may be told

@@ -177,9 +177,13 @@ async def status_and_bytes_read(app: FastAPI, method: str, path: str, body_bytes
     async def send(message: Message) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-               (b"content-length", str(body_bytes).encode())]  # fmt: skip
-    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": headers, "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80)}  # fmt: skip
-    await app(scope, receive, send)
+    headers = {"content-type": "application/json", "content-length": str(body_bytes)}
+    await app(http_scope(method, path, headers), receive, send)
     return sent[0]["status"], read
+
+
+def http_scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The ASGI scope of an HTTP request to 127.0.0.1, for a test that sends the body message by message."""
+    raw = [(b"host", b"127.0.0.1"), *((name.encode(), value.encode()) for name, value in headers.items())]
+    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+            "headers": raw, "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80)}  # fmt: skip

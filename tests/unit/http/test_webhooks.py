@@ -24,6 +24,7 @@ from tests.unit.fakes import RecordingUseCase
 from tests.unit.http.helpers import (
     FINISHED_JOB,
     container_of,
+    http_scope,
     settings,
     use,
 )
@@ -199,9 +200,7 @@ async def test_a_delivery_broken_off_mid_body_is_no_error_of_the_server(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"repochat"), (b"x-github-event", b"push"), (b"x-hub-signature-256", b"sha256=00")]
-    scope = {"type": "http", "method": "POST", "path": WEBHOOK_PATH, "raw_path": WEBHOOK_PATH.encode(),
-             "query_string": b"", "headers": headers, "http_version": "1.1", "scheme": "http"}  # fmt: skip
+    scope = http_scope("POST", WEBHOOK_PATH, {"x-github-event": "push", "x-hub-signature-256": "sha256=00"})
     with caplog.at_level(logging.WARNING):
         await create_app(hooked)(scope, receive, send)
 
