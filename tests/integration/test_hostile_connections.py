@@ -17,7 +17,7 @@ import pytest
 
 from domain.webhooks import signature_of
 from entrypoints.http.errors import BODY_IDLE_SECONDS
-from entrypoints.http.protocol import HEAD_SECONDS, MAX_HEAD_BYTES
+from entrypoints.http.protocol import HEAD_SECONDS, MAX_HEAD_BYTES, MAX_PIPELINED
 from entrypoints.http.routers.webhooks import READ_SECONDS, READS_AT_ONCE
 from tests.integration.helpers import ApiServer, ServeFactory
 
@@ -89,17 +89,65 @@ def test_a_head_under_the_limit_followed_by_a_large_body_in_one_write_is_a_reque
     assert response.startswith(b"HTTP/1.1 400 "), response[:200]
 
 
-def test_pipelined_requests_over_the_limit_in_one_write_are_each_answered(serve: ServeFactory) -> None:
+def test_pipelined_requests_over_the_head_limit_in_one_write_are_each_answered(serve: ServeFactory) -> None:
     server = serve()
-    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
-    count = 4 * MAX_HEAD_BYTES // len(request)
+    pad = b"p" * (2 * MAX_HEAD_BYTES // MAX_PIPELINED)
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + pad + b"\r\n\r\n"
     with connect(server) as sock:
-        sock.sendall(request * count)
+        sock.sendall(request * MAX_PIPELINED)
         received = b""
-        while received.count(b'{"status":"ok"}') < count and b" 431 " not in received:
+        while received.count(b'{"status":"ok"}') < MAX_PIPELINED and b" 431 " not in received:
             received += sock.recv(65536)
 
-    assert received.count(b"HTTP/1.1 200 ") == count and b" 431 " not in received
+    assert received.count(b"HTTP/1.1 200 ") == MAX_PIPELINED and b" 431 " not in received
+
+
+def test_a_client_that_pipelines_far_ahead_of_its_answers_is_cut_off(serve: ServeFactory) -> None:
+    """20 such connections held 17 MB each, for as long as their client stayed."""
+    server = serve()
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * (10 * MAX_PIPELINED))
+        started = time.monotonic()
+        received = answer(sock)
+
+    assert received.count(b"HTTP/1.1 200 ") <= MAX_PIPELINED + 1
+    assert time.monotonic() - started < 5
+
+
+def test_a_client_gone_while_its_pipelined_answers_wait_is_no_error_of_the_server(serve: ServeFactory) -> None:
+    """uvicorn marked only the request parsed last as gone: each answer being written logged a traceback."""
+    server = serve()
+    for count in (MAX_PIPELINED - 2, 50, 100):
+        with connect(server) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * count)
+            time.sleep(2)
+        time.sleep(1)
+
+    assert server.client.get("/healthz").status_code == 200
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("trailer", "filler"), [(b"", b"x-t: " + b"v" * 40 + b"\r\n"), (b"x-long: ", b"a")], ids=["many", "one long"]
+)
+def test_endless_trailers_of_a_chunked_body_close_the_connection(
+    serve: ServeFactory, trailer: bytes, filler: bytes
+) -> None:
+    """A chunked body's trailers come after its head: 440 MB of them grew the server to 1.4 GB."""
+    server = serve()
+    before = cpu_seconds(server)
+    with connect(server) as sock:
+        start = b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"
+        started = time.monotonic()
+        send_endless(sock, start + trailer, filler)
+        answer(sock)
+        waited = time.monotonic() - started
+
+    assert waited < HEAD_SECONDS / 2, waited
+    assert cpu_seconds(server) - before < 1.0
+    assert server.client.get("/healthz").status_code == 200
 
 
 def test_a_connection_whose_head_is_not_whole_in_time_is_answered_408_and_closed(serve: ServeFactory) -> None:

@@ -35,6 +35,9 @@ ERROR_STATUS: dict[type[domain.errors.RepochatError], int] = {
 
 BODY_IDLE_SECONDS = 10.0
 """How long a request body may stop arriving before it is a 408: a client that sends nothing more is gone."""
+BODY_SECONDS = 60.0
+"""How long a whole request body may take (a 408 past it): a byte every few seconds would else hold a request
+for days. 1 MiB in a minute is 17 KB/s."""
 
 ERROR_MEANINGS: dict[int, str] = {
     400: (
@@ -47,7 +50,7 @@ ERROR_MEANINGS: dict[int, str] = {
         "REPOCHAT_LOCAL_ROOTS, or an upstream (GitHub, OpenAI) refused repochat's credentials"
     ),
     404: "No such repository, job or model, or no repository searched is indexed at the ref asked for",
-    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:.0f} s",
+    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:.0f} s, or took over {BODY_SECONDS:.0f} s",
     409: "A conflict: the collection holds another embedder's vectors, or another process owns the data folder",
     413: "The request body is over REPOCHAT_MAX_BODY_BYTES",
     422: "The request does not match its schema (a field of the wrong type, or one the body does not have)",
@@ -93,8 +96,9 @@ class BodyTooLarge(StarletteHTTPException):
 class BodyTooSlow(StarletteHTTPException):
     """A request body that stopped arriving for BODY_IDLE_SECONDS, or a route's own deadline passed (408)."""
 
-    def __init__(self, message: str = f"the request body stopped arriving for {BODY_IDLE_SECONDS:.0f} s") -> None:
-        super().__init__(408, message)
+    def __init__(self, message: str = "") -> None:
+        idle, whole = f"{BODY_IDLE_SECONDS:.0f} s", f"{BODY_SECONDS:.0f} s"
+        super().__init__(408, message or f"the request body stopped arriving for {idle}, or took over {whole}")
 
     def response(self, path: str) -> JSONResponse:
         return closing(error_response("request_timeout", self.detail, self.status_code, path))

@@ -17,6 +17,7 @@ from entrypoints.http.asgi import HttpMiddleware
 from entrypoints.http.caller_state import remember_caller
 from entrypoints.http.errors import (
     BODY_IDLE_SECONDS,
+    BODY_SECONDS,
     AuthError,
     BodyTooLarge,
     BodyTooSlow,
@@ -179,16 +180,25 @@ def content_policy(path: str) -> str:
 class BodyLimit(HttpMiddleware):
     """Refuses a request body over `max_bytes` (REPOCHAT_MAX_BODY_BYTES; a route of `own_limits` its own)
     with a 413: at once when Content-Length says so, else once the bytes the app has read pass the limit;
-    and a body that stops arriving for BODY_IDLE_SECONDS with a 408.
+    and a body that stops arriving for BODY_IDLE_SECONDS, or is not whole within BODY_SECONDS, with a 408.
 
     Nothing is read here: the bytes are counted as the app reads them, so a body that no route reads (an
     unknown path, a refused caller's) is never held in memory, and a route that reads its body as it
     arrives (GitHub's webhook deliveries, up to 25 MB) keeps no more of it than it chooses to."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        own_limits: Mapping[str, int],
+        idle_seconds: float = BODY_IDLE_SECONDS,
+        whole_seconds: float = BODY_SECONDS,
+    ) -> None:
         super().__init__(app)
         self._max_bytes = max_bytes
         self._own_limits = own_limits
+        self._idle_seconds = idle_seconds
+        self._whole_seconds = whole_seconds
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         own_limit = scope["path"] in self._own_limits
@@ -198,13 +208,14 @@ class BodyLimit(HttpMiddleware):
             await too_large.response(scope["path"])(scope, receive, send)
             return
         received, whole = 0, False
+        deadline = asyncio.get_running_loop().time() + self._whole_seconds
 
         async def counted() -> Message:
             nonlocal received, whole
             if whole:  # what follows the body (a disconnect) may take as long as the answer does
                 return await receive()
             try:
-                async with asyncio.timeout(BODY_IDLE_SECONDS):
+                async with asyncio.timeout_at(min(deadline, asyncio.get_running_loop().time() + self._idle_seconds)):
                     message = await receive()
             except TimeoutError:
                 raise BodyTooSlow() from None

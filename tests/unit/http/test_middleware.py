@@ -3,6 +3,7 @@ the security headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,9 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from entrypoints.http.app import create_app
-from tests.unit.http.helpers import container_of, settings, status_and_bytes_read
+from entrypoints.http.errors import BodyTooSlow
+from entrypoints.http.middleware import BodyLimit
+from tests.unit.http.helpers import container_of, http_scope, settings, status_and_bytes_read
 
 
 async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(limited: FastAPI) -> None:
@@ -40,6 +44,28 @@ async def test_a_body_no_route_reads_is_never_read(loopback_only: FastAPI, metho
     """The limit counts what a route reads, and reads nothing itself: a body under the limit sent to a path
     that takes none is not held in memory while the answer is made."""
     assert await status_and_bytes_read(loopback_only, method, path, 512 * 1024) == (status, 0)
+
+
+async def test_a_body_trickled_past_its_whole_deadline_is_a_408_though_no_pause_is_long() -> None:
+    """A byte every few seconds, never 10 s apart, held a request for days."""
+
+    async def reads_its_body(_scope: Scope, receive: Receive, _send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+
+    async def trickle() -> Message:
+        await asyncio.sleep(0.02)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    limit = BodyLimit(reads_its_body, max_bytes=1_000_000, own_limits={}, idle_seconds=0.1, whole_seconds=0.3)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(BodyTooSlow):
+        await limit(http_scope("POST", "/v1/search", {"content-length": "1000"}), trickle, _ignore)
+    assert 0.3 <= asyncio.get_running_loop().time() - started < 1
+
+
+async def _ignore(_message: Message) -> None:
+    """What the app sends: it sends nothing."""
 
 
 async def call(app: FastAPI, method: str, path: str, **headers: str) -> httpx.Response:

@@ -170,9 +170,14 @@ async def test_a_delivery_past_githubs_cap_is_a_413_once_the_cap_is_passed(hooke
     assert body.sent == 26
 
 
-async def test_a_deeply_nested_signed_payload_is_a_400(hooked: Container) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"ref": "refs/heads/\\ud800", "repository": {"full_name": "a/\\udfff"}}'],
+    ids=["deeply nested", "a lone surrogate"],
+)
+async def test_a_signed_payload_that_is_no_json_of_valid_unicode_is_a_400(hooked: Container, body: bytes) -> None:
     fake = pushed(hooked)
-    response = await deliver(hooked, "push", b"[" * 100_000 + b"]" * 100_000)
+    response = await deliver(hooked, "push", body)
     assert response.status_code == 400 and "not JSON" in response.json()["error"]["message"]
     assert fake.calls == []
 

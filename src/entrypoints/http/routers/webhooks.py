@@ -21,6 +21,7 @@ from domain.webhooks import Push, SignatureCheck, push_of
 from entrypoints.container import Container
 from entrypoints.http.errors import ERROR_MEANINGS, AuthError, BodyTooSlow, error_response, error_responses
 from entrypoints.http.middleware import WEBHOOK_PATH
+from entrypoints.http.schemas import whole_text
 from entrypoints.settings import Settings
 from entrypoints.views import QueuedSyncView, WebhookAnswer
 
@@ -134,9 +135,11 @@ def _webhook_payload(body: bytes, content_type: str) -> dict[str, Any]:
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
             body = parse_qs(body.decode(), strict_parsing=True)["payload"][0].encode()
-        payload = json.loads(body)
+        payload = whole_text(json.loads(body))
     except (ValueError, KeyError, RecursionError) as e:
-        raise InvalidInput("the webhook's payload is not JSON (or a form with a JSON `payload` field)") from e
+        raise InvalidInput(
+            "the webhook's payload is not JSON (or a form with a JSON `payload` field) of valid Unicode"
+        ) from e
     if not isinstance(payload, dict):
         raise InvalidInput("the webhook's payload is not a JSON object")
     return payload
