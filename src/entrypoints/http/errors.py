@@ -80,28 +80,34 @@ class AuthError(Exception):
         return "unauthenticated" if self.status == 401 else "forbidden"
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """A request body over its limit (413): REPOCHAT_MAX_BODY_BYTES, or a route's own (`own_limit`). Raised
-    as the bytes arrive, so the route reading the body stops there."""
+class BodyRefused(StarletteHTTPException):
+    """A request body refused as it arrives, so the route reading it stops there; its answer closes the
+    connection (`closing`)."""
+
+    code = ""
+
+    def response(self, path: str) -> JSONResponse:
+        return closing(error_response(self.code, self.detail, self.status_code, path))
+
+
+class BodyTooLarge(BodyRefused):
+    """A request body over its limit (413): REPOCHAT_MAX_BODY_BYTES, or a route's own (`own_limit`)."""
+
+    code = "request_too_large"
 
     def __init__(self, limit: int, own_limit: bool) -> None:
         setting = "" if own_limit else " (REPOCHAT_MAX_BODY_BYTES)"
         super().__init__(413, f"the request body is over the limit of {limit} bytes{setting}")
-        self.limit = limit
-
-    def response(self, path: str) -> JSONResponse:
-        return closing(error_response("request_too_large", self.detail, self.status_code, path))
 
 
-class BodyTooSlow(StarletteHTTPException):
+class BodyTooSlow(BodyRefused):
     """A request body that stopped arriving for BODY_IDLE_SECONDS, or a route's own deadline passed (408)."""
+
+    code = "request_timeout"
 
     def __init__(self, message: str = "") -> None:
         idle, whole = f"{BODY_IDLE_SECONDS:.0f} s", f"{BODY_SECONDS:.0f} s"
         super().__init__(408, message or f"the request body stopped arriving for {idle}, or took over {whole}")
-
-    def response(self, path: str) -> JSONResponse:
-        return closing(error_response("request_timeout", self.detail, self.status_code, path))
 
 
 def closing(response: JSONResponse) -> JSONResponse:
@@ -181,11 +187,10 @@ def add_body_error_handlers(app: Starlette) -> None:
     Starlette app needs them too: it reads its bodies inside its own exception handling."""
 
     async def body_refused(request: Request, error: Exception) -> Response:
-        assert isinstance(error, BodyTooLarge | BodyTooSlow)
+        assert isinstance(error, BodyRefused)
         return error.response(request.url.path)
 
-    app.add_exception_handler(BodyTooLarge, body_refused)
-    app.add_exception_handler(BodyTooSlow, body_refused)
+    app.add_exception_handler(BodyRefused, body_refused)
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:

@@ -202,10 +202,10 @@ class BodyLimit(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         own_limit = scope["path"] in self._own_limits
-        too_large = BodyTooLarge(self._own_limits[scope["path"]] if own_limit else self._max_bytes, own_limit)
+        limit = self._own_limits[scope["path"]] if own_limit else self._max_bytes
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > too_large.limit:
-            await too_large.response(scope["path"])(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await BodyTooLarge(limit, own_limit).response(scope["path"])(scope, receive, send)
             return
         received, whole = 0, False
         deadline = asyncio.get_running_loop().time() + self._whole_seconds
@@ -222,8 +222,8 @@ class BodyLimit(HttpMiddleware):
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 whole = not message.get("more_body", False)
-                if received > too_large.limit:
-                    raise too_large
+                if received > limit:
+                    raise BodyTooLarge(limit, own_limit)
             return message
 
         await self._app(scope, counted, send)
